@@ -1,0 +1,115 @@
+"""Reverse accumulation over the expression DAG: Model -> Gradient.
+
+The loss is a DAG of unique SymPy subexpressions (equal subtrees are one node). Walking it once
+from the loss back to the leaves, each node's adjoint is the sum of its parents' adjoints times
+the local derivative of parent with respect to child. Local derivatives come from a small rule
+table (Add, Mul, Pow) and otherwise from SymPy's own ``fdiff``, which symgrad's functions define
+in terms of the node itself (sigmoid' = sigmoid*(1 - sigmoid)), so forward values are reused.
+
+Every non-trivial adjoint is named by a fresh symbol whose definition refers to its parents'
+adjoint symbols, never to their expanded expressions: the result grows with the size of the
+loss, not with (loss size x number of parameters). Only nodes that depend on a parameter get an
+adjoint. The Gradient keeps these definitions; ``program.lower`` turns them into straight-line
+code and ``views.closed_forms`` expands them back for people.
+"""
+from __future__ import annotations
+
+import sys
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .errors import DerivationError
+from .model import Model
+from .rewrite import stabilize
+
+
+@dataclass(frozen=True)
+class Gradient:
+    model: Model
+    loss: sp.Expr                                    # the loss after stability rewrites
+    adjoints: tuple[tuple[sp.Symbol, sp.Expr], ...]  # adjoint symbol = definition, parents first
+    partials: tuple[sp.Expr, ...]                    # d loss / d param, in model.params order
+
+
+def _d_add(node, i):
+    return sp.S.One
+
+
+def _d_mul(node, i):
+    return sp.Mul(*(a for j, a in enumerate(node.args) if j != i))
+
+
+def _d_pow(node, i):
+    base, exponent = node.args
+    return exponent * base ** (exponent - 1) if i == 0 else node * sp.log(base)
+
+
+LOCAL_RULES = {sp.Add: _d_add, sp.Mul: _d_mul, sp.Pow: _d_pow}
+
+
+def local_derivative(node: sp.Expr, i: int) -> sp.Expr:
+    """d node / d node.args[i], from the rule table or the node's own fdiff."""
+    rule = LOCAL_RULES.get(type(node))
+    if rule is not None:
+        return rule(node, i)
+    if isinstance(node, sp.Expr) and hasattr(node, "fdiff"):
+        return node.fdiff(i + 1)
+    raise DerivationError(f"no derivative rule for {type(node).__name__}: {node}")
+
+
+def postorder(expr: sp.Basic) -> list[sp.Basic]:
+    """The unique subexpressions of expr, children before parents."""
+    order, seen, stack = [], set(), [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        elif node not in seen:
+            seen.add(node)
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in reversed(node.args) if arg not in seen)
+    return order
+
+
+def derive(loss, params=None, inputs=()) -> Gradient:
+    """The gradient of a loss with respect to each parameter.
+
+    ``loss`` is a Model, or an expression or string read with ``Model.of(loss, params, inputs)``.
+    """
+    model = loss if isinstance(loss, Model) else Model.of(loss, params, inputs)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+    loss = stabilize(model.loss)
+    nodes = postorder(loss)
+    active = _depends_on(nodes, set(model.params))
+    terms: dict[sp.Basic, list[sp.Expr]] = defaultdict(list)
+    terms[loss].append(sp.S.One)
+    adjoints: list[tuple[sp.Symbol, sp.Expr]] = []
+    for node in reversed(nodes):
+        if node not in active or node.is_Symbol:
+            continue
+        adjoint = _name_adjoint(sp.Add(*terms.pop(node)), adjoints)
+        for i, arg in enumerate(node.args):
+            if arg in active:
+                terms[arg].append(adjoint * local_derivative(node, i))
+    partials = tuple(sp.Add(*terms.get(p, ())) for p in model.params)
+    return Gradient(model=model, loss=loss, adjoints=tuple(adjoints), partials=partials)
+
+
+def _depends_on(nodes, params) -> set:
+    """The nodes whose value depends on one of params (nodes in postorder)."""
+    active = set()
+    for node in nodes:
+        if node in params or any(arg in active for arg in node.args):
+            active.add(node)
+    return active
+
+
+def _name_adjoint(total: sp.Expr, adjoints: list) -> sp.Expr:
+    """total itself if atomic, else a fresh adjoint symbol defined as total."""
+    if total.is_Atom:
+        return total
+    symbol = sp.Dummy(f"a{len(adjoints)}")
+    adjoints.append((symbol, total))
+    return symbol

@@ -1,0 +1,104 @@
+"""Gradient -> Program: common subexpressions named once, as straight-line code.
+
+A Program is what every backend consumes: the arguments (parameters, then data inputs), a
+sequence of temporaries ``name = expr`` in dependency order, the loss and one expression per
+parameter. Lowering is value numbering over one DAG that joins the loss, the partials and the
+adjoint definitions: a subexpression used twice or more becomes a temporary, one used once is
+inlined into its user. Adjoint symbols are nodes of that DAG too (their child is their
+definition), so an adjoint used once disappears into its single use. This is SymPy's tree CSE
+without its quadratic search for partial products, linear in the size of the gradient.
+"""
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .derive import Gradient
+
+
+@dataclass(frozen=True)
+class Program:
+    params: tuple[sp.Symbol, ...]
+    inputs: tuple[sp.Symbol, ...]
+    temps: tuple[tuple[sp.Symbol, sp.Expr], ...]
+    loss: sp.Expr
+    partials: tuple[sp.Expr, ...]
+
+    def operation_count(self) -> int:
+        """Arithmetic and function operations, temporaries included (SymPy's count_ops)."""
+        exprs = [e for _, e in self.temps] + [self.loss, *self.partials]
+        return sum(sp.count_ops(e) for e in exprs)
+
+
+def lower(gradient: Gradient) -> Program:
+    """The program computing the loss and its partials, each shared subexpression once."""
+    model = gradient.model
+    definitions = dict(gradient.adjoints)
+    roots = (gradient.loss, *gradient.partials)
+    uses = _count_uses(roots, definitions)
+    names = _temp_names({s.name for s in (*model.params, *model.inputs)})
+    builder = _Builder(definitions, uses, names)
+    loss, *partials = [builder.build(r) for r in roots]
+    return Program(params=model.params, inputs=model.inputs, temps=tuple(builder.temps),
+                   loss=loss, partials=tuple(partials))
+
+
+def lower_loss(gradient: Gradient) -> Program:
+    """The program for the loss alone: the baseline a gradient's cost is measured against."""
+    return lower(Gradient(model=gradient.model, loss=gradient.loss, adjoints=(),
+                          partials=tuple(sp.S.Zero for _ in gradient.partials)))
+
+
+def _children(node, definitions):
+    if node in definitions:
+        return (definitions[node],)
+    return () if node.is_Atom else node.args
+
+
+def _count_uses(roots, definitions) -> Counter:
+    """How many parents each node has in the joined DAG (roots count as one use)."""
+    uses, seen, stack = Counter(roots), set(), list(roots)
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for child in _children(node, definitions):
+            uses[child] += 1
+            stack.append(child)
+    return uses
+
+
+def _temp_names(taken: set[str]):
+    prefix = "t"
+    while any(n.startswith(prefix) and n[len(prefix):].isdigit() for n in taken):
+        prefix += "_"
+    return (sp.Symbol(f"{prefix}{k}") for k in itertools.count())
+
+
+class _Builder:
+    """Rebuilds expressions bottom-up, naming each node used more than once."""
+
+    def __init__(self, definitions, uses, names):
+        self.definitions, self.uses, self.names = definitions, uses, names
+        self.temps: list[tuple[sp.Symbol, sp.Expr]] = []
+        self.built: dict[sp.Basic, sp.Basic] = {}
+
+    def build(self, node):
+        if node in self.built:
+            return self.built[node]
+        if node in self.definitions:
+            value = self.build(self.definitions[node])
+        elif node.is_Atom:
+            return node
+        else:
+            value = node.func(*(self.build(a) for a in node.args))
+        if self.uses[node] > 1 and not value.is_Atom:
+            symbol = next(self.names)
+            self.temps.append((symbol, value))
+            value = symbol
+        self.built[node] = value
+        return value

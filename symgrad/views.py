@@ -1,0 +1,80 @@
+"""Views of a Gradient for people: closed forms, and the formats ``symgrad derive`` prints.
+
+Kernels use the CSE'd Program; people want one formula per parameter in the textbook shape. A
+closed form expands the adjoint symbols back into expressions of the loss's own symbols, then
+tidies it: common factors pulled out (``factor_terms``) and, when shorter, sigmoid(-z) read as
+1 - sigmoid(z) and expanded, which turns the BCE gradient into sigmoid(z) - y. Sigmoid stays
+whole; it is never written with exp.
+"""
+from __future__ import annotations
+
+import json
+
+import sympy as sp
+
+from .codegen.python_source import python_source
+from .derive import Gradient, derive
+from .functions import sigmoid, to_builtins
+from .model import Model
+from .parse import parse_expr, parse_names
+from .program import lower
+
+FORMATS = ("text", "latex", "python", "json")
+EXPAND_LIMIT = 400  # operations; above this, expanding costs more than it could save
+
+
+def closed_forms(gradient: Gradient) -> dict[sp.Symbol, sp.Expr]:
+    """d loss / d param for each parameter, in the loss's own symbols (no temporaries)."""
+    expanded: dict[sp.Symbol, sp.Expr] = {}
+    for symbol, definition in gradient.adjoints:  # parents are defined before children
+        expanded[symbol] = definition.xreplace(expanded)
+    return {p: tidy(partial.xreplace(expanded))
+            for p, partial in zip(gradient.model.params, gradient.partials)}
+
+
+def tidy(expr: sp.Expr) -> sp.Expr:
+    """The shortest of a few equivalent spellings, common factors pulled out."""
+    candidates = [sp.factor_terms(expr)]
+    if sp.count_ops(expr) < EXPAND_LIMIT:
+        flipped = expr.replace(_negated_sigmoid, lambda s: 1 - sigmoid(-s.args[0]))
+        candidates.append(sp.factor_terms(sp.expand_mul(flipped)))
+    return min(candidates, key=sp.count_ops)
+
+
+def _negated_sigmoid(e) -> bool:
+    return isinstance(e, sigmoid) and e.args[0].could_extract_minus_sign()
+
+
+def render(gradient: Gradient, format: str = "text") -> str:
+    """The gradient in one of FORMATS, as the text ``symgrad derive`` prints."""
+    return RENDERERS[format](gradient)
+
+
+def _text(gradient):
+    return "\n".join(f"d/{p.name} = {sp.sstr(e)}" for p, e in closed_forms(gradient).items())
+
+
+def _latex(gradient):
+    return "\n".join(rf"\frac{{\partial L}}{{\partial {sp.latex(p)}}} = {sp.latex(e)}"
+                     for p, e in closed_forms(gradient).items())
+
+
+def _python(gradient):
+    return python_source(lower(gradient)).rstrip("\n")
+
+
+def _json(gradient):
+    gradient_strings = {p.name: sp.sstr(to_builtins(e)) for p, e in closed_forms(gradient).items()}
+    document = {"loss": sp.sstr(to_builtins(gradient.model.loss)), "gradient": gradient_strings}
+    return json.dumps(document, indent=2)
+
+
+RENDERERS = {"text": _text, "latex": _latex, "python": _python, "json": _json}
+
+
+def derivation(expression: str, wrt: str | None = None, format: str = "text") -> str:
+    """``symgrad derive``: parse the expression, differentiate, render. Raises SymgradError."""
+    loss = parse_expr(expression)
+    params = parse_names(wrt) if wrt is not None else sorted(s.name for s in loss.free_symbols)
+    inputs = sorted(s.name for s in loss.free_symbols if s.name not in params)
+    return render(derive(Model.of(loss, params, inputs)), format)

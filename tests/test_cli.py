@@ -1,0 +1,97 @@
+"""`symgrad derive` through click's CliRunner: formats, defaults, and one-line errors."""
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import sympy as sp
+from click.testing import CliRunner
+
+from cli import main
+from symgrad import relu, sigmoid, softplus
+
+NEURON = "(sigmoid(w*x + b) - y)**2"
+
+
+def run(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_text_is_one_line_per_parameter_in_sigmoid_form():
+    result = run("derive", NEURON, "--wrt", "w")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines() == [
+        "d/w = 2*x*(1 - sigmoid(b + w*x))*(-y + sigmoid(b + w*x))*sigmoid(b + w*x)"]
+
+
+def test_default_wrt_is_every_symbol_sorted():
+    result = run("derive", NEURON)
+    assert [line.split(" = ")[0] for line in result.stdout.splitlines()] == \
+        ["d/b", "d/w", "d/x", "d/y"]
+    assert "exp" not in result.stdout
+
+
+def test_leading_minus_expression():
+    result = run("derive", "-y*log(sigmoid(w*x)) - (1 - y)*log(1 - sigmoid(w*x))", "--wrt", "w")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "d/w = x*(-y + sigmoid(w*x))"
+
+
+def test_latex():
+    result = run("derive", NEURON, "--wrt", "w,b", "--format", "latex")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(r"\frac{\partial L}{\partial w} = ")
+    assert r"\sigma\left(b + w x\right)" in lines[0]
+
+
+def test_json_closed_forms_parse_with_sympify_and_are_correct():
+    expression = "bce(sigmoid(w*x + b), y) + relu(c*x) + softplus(c) + leaky_relu(w) + elu(c*b)"
+    result = run("derive", expression, "--wrt", "w,b,c", "--format", "json")
+    document = json.loads(result.stdout)
+    assert set(document) == {"loss", "gradient"} and list(document["gradient"]) == ["w", "b", "c"]
+    names = {"sigmoid": sigmoid, "softplus": softplus, "relu": relu}
+    loss = sp.sympify(document["loss"], locals=names)
+    point = {sp.Symbol(n): v for n, v in dict(w=0.3, b=-0.7, c=1.1, x=0.9, y=1.0).items()}
+    for name, text in document["gradient"].items():
+        assert "_" not in text and "t0" not in text  # closed forms, no temporaries
+        form = sp.sympify(text, locals=names)
+        h = sp.Float("1e-20", 50)
+        up = loss.evalf(50, subs={**point, sp.Symbol(name): point[sp.Symbol(name)] + h})
+        down = loss.evalf(50, subs={**point, sp.Symbol(name): point[sp.Symbol(name)] - h})
+        numeric = float((up - down) / (2 * h))
+        assert math.isclose(float(form.evalf(30, subs=point)), numeric, rel_tol=1e-12)
+
+
+def test_python_format_runs_as_pasted():
+    result = run("derive", NEURON, "--wrt", "w,b", "--format", "python")
+    namespace = {}
+    exec(result.stdout, namespace)
+    loss, gradient = namespace["loss_and_gradient"](w=0.5, b=-0.2, x=2.0, y=1.0)
+    s = 1 / (1 + math.exp(-(0.5 * 2.0 - 0.2)))
+    assert math.isclose(loss, (s - 1) ** 2, rel_tol=1e-14)
+    assert math.isclose(gradient["w"], 2 * (s - 1) * s * (1 - s) * 2.0, rel_tol=1e-14)
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["derive", "foo(x)"], "unknown function at column 1: 'foo'"),
+    (["derive", "x +* y"], "syntax error"),
+    (["derive", "x.__class__"], "attribute access"),
+    (["derive", "__import__('os').system('true')"], "attribute access"),
+    (["derive", "__import__('os')"], "names starting with '_'"),
+    (["derive", "x", "--wrt", "a b"], "not a valid name"),
+    (["derive", "x", "--format", "xml"], "'xml' is not one of"),
+    (["derive"], "Missing argument"),
+])
+def test_bad_input_is_one_line_and_status_2(args, reason):
+    result = run(*args)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and reason in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_console_script_entry_point_runs_in_a_subprocess():
+    result = subprocess.run([sys.executable, "-m", "cli", "derive", "x*w", "--wrt", "w"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout == "d/w = x\n"

@@ -1,0 +1,82 @@
+"""The whitelist parser: what it builds, and every refusal names the offending token."""
+import pytest
+import sympy as sp
+
+from symgrad import ParseError, logsumexp, parse_expr, sigmoid
+from symgrad.parse import parse_names
+
+x, y, w, b = sp.symbols("x y w b")
+
+ACCEPTED = [
+    ("(sigmoid(w*x + b) - y)**2", (sigmoid(w * x + b) - y) ** 2),
+    ("x^3 + x^2", x**3 + x**2),                    # ^ is power, with power's precedence
+    ("-y*log(x)", -y * sp.log(x)),
+    ("0.5*(w*x - y)**2", sp.Rational(1, 2) * (w * x - y) ** 2),
+    ("abs(x) + Abs(y)", sp.Abs(x) + sp.Abs(y)),
+    ("max(x, y, 0)", sp.Max(x, y, 0)),
+    ("logsumexp(x, y)", logsumexp(x, y)),
+    ("2*pi*x", 2 * sp.pi * x),
+    ("+x", x),
+]
+
+REFUSED = [
+    ("x.real", "attribute access", "'x.real'"),
+    ("__import__('os')", "names starting with '_'", "'__import__'"),
+    ("x.__class__", "attribute access", "'x.__class__'"),
+    ("x[0]", "subscripts", "'x[0]'"),
+    ("lambda: 1", "lambda", "'lambda: 1'"),
+    ("foo(x)", "unknown function", "'foo'"),
+    ("eval('1')", "unknown function", "'eval'"),
+    ("(lambda: 0)()", "only calls of named functions", "'lambda: 0'"),
+    ("x if y else w", "conditional", "'x if y else w'"),
+    ("x < y", "comparisons", "'x < y'"),
+    ("x and y", "boolean", "'x and y'"),
+    ("exp(x, base=2)", "keyword arguments", "'2'"),
+    ("sigmoid(*x)", "starred", "'*x'"),
+    ("sigmoid(x, y)", "sigmoid takes 1 argument", "'sigmoid(x, y)'"),
+    ("sigmoid + 1", "used without arguments", "'sigmoid'"),
+    ("'abc'", "only numbers", "\"'abc'\""),
+    ("1e999", "out of range", "'1e999'"),
+    ("x @ y", "operator MatMult", "'x @ y'"),
+    ("~x", "operator Invert", "'~x'"),
+    ("[x]", "lists", "'[x]'"),
+    ("import os", "syntax error", "column"),
+    ("x +", "syntax error", "column"),
+    ("", "empty", ""),
+    ("_x + 1", "names starting with '_'", "'_x'"),
+]
+
+
+@pytest.mark.parametrize("text, expected", ACCEPTED, ids=[t for t, _ in ACCEPTED])
+def test_accepts(text, expected):
+    assert parse_expr(text) == expected
+
+
+@pytest.mark.parametrize("text, reason, token", REFUSED, ids=[t or "empty" for t, *_ in REFUSED])
+def test_refuses_with_a_one_line_reason(text, reason, token):
+    with pytest.raises(ParseError) as info:
+        parse_expr(text)
+    message = str(info.value)
+    assert reason in message and token in message and "\n" not in message
+
+
+def test_columns_count_the_users_text():
+    with pytest.raises(ParseError, match="column 9"):
+        parse_expr("x^2 + y^foo(x)")  # foo starts at column 9 of what the user typed
+
+
+def test_never_evaluates_user_text(monkeypatch):
+    import builtins
+    monkeypatch.setattr(builtins, "eval", lambda *a, **k: pytest.fail("eval called"))
+    monkeypatch.setattr(sp, "sympify", lambda *a, **k: pytest.fail("sympify called"))
+    assert parse_expr("sigmoid(w*x) + 1") == sigmoid(w * x) + 1
+
+
+@pytest.mark.parametrize("text, ok", [("w0,w1,b", ("w0", "w1", "b")), (" a , b ", ("a", "b")),
+                                      ("a b", None), ("", None), ("1a", None), ("x.y", None)])
+def test_parse_names(text, ok):
+    if ok is None:
+        with pytest.raises(ParseError):
+            parse_names(text)
+    else:
+        assert parse_names(text) == ok
