@@ -14,6 +14,7 @@ import sympy as sp
 
 from .codegen.python_source import python_source
 from .derive import Gradient, derive
+from .errors import SymgradError
 from .functions import sigmoid, to_builtins
 from .model import Model
 from .parse import parse_expr, parse_names
@@ -76,5 +77,7 @@ def derivation(expression: str, wrt: str | None = None, format: str = "text") ->
     """``symgrad derive``: parse the expression, differentiate, render. Raises SymgradError."""
     loss = parse_expr(expression)
     params = parse_names(wrt) if wrt is not None else sorted(s.name for s in loss.free_symbols)
+    if not params:
+        raise SymgradError(f"nothing to differentiate: {expression!r} has no symbols")
     inputs = sorted(s.name for s in loss.free_symbols if s.name not in params)
     return render(derive(Model.of(loss, params, inputs)), format)

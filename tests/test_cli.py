@@ -82,6 +82,7 @@ def test_python_format_runs_as_pasted():
     (["derive", "x", "--wrt", "a b"], "not a valid name"),
     (["derive", "x", "--format", "xml"], "'xml' is not one of"),
     (["derive"], "Missing argument"),
+    (["derive", "2 + 3"], "nothing to differentiate"),
 ])
 def test_bad_input_is_one_line_and_status_2(args, reason):
     result = run(*args)
