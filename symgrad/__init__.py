@@ -2,23 +2,39 @@
 
 The pipeline, one frozen value per stage:
 
-    parse -> Model -> derive -> Gradient -> lower -> Program -> codegen -> source / kernel
+    parse -> Model -> derive -> Gradient -> lower -> Program -> codegen -> Kernel
 
-This module re-exports the public API.
+This module re-exports the public API lazily: ``import symgrad`` loads neither SymPy nor
+Numba, so a cached ``symgrad.compile`` of a string loss starts fast and the CLI's help is
+instant. Each name is imported from its module on first use.
 """
-from .derive import Gradient, derive
-from .errors import DerivationError, ParseError, SymgradError
-from .functions import elu, leaky_relu, logsumexp, relu, sigmoid, softplus
-from .losses import bce, mae, mse
-from .model import Model
-from .parse import parse_expr
-from .program import Program, lower
-from .views import closed_forms, render
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DerivationError", "Gradient", "Model", "ParseError", "Program", "SymgradError",
-    "bce", "closed_forms", "derive", "elu", "leaky_relu", "logsumexp", "lower", "mae", "mse",
-    "parse_expr", "relu", "render", "sigmoid", "softplus",
-]
+_EXPORTS = {
+    "Gradient": "derive", "derive": "derive",
+    "DerivationError": "errors", "ParseError": "errors", "SymgradError": "errors",
+    "elu": "functions", "leaky_relu": "functions", "logsumexp": "functions",
+    "relu": "functions", "sigmoid": "functions", "softplus": "functions",
+    "bce": "losses", "mae": "losses", "mse": "losses",
+    "Model": "model", "parse_expr": "parse", "Program": "program", "lower": "program",
+    "closed_forms": "views", "render": "views",
+    "compile": "kernel", "Kernel": "kernel",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'symgrad' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))

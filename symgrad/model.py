@@ -50,11 +50,18 @@ class Model:
         return cls(loss=loss, params=symbols_named(params, loss), inputs=inputs)
 
     @classmethod
-    def supervised(cls, prediction, target, loss, params: Names | None = None,
+    def supervised(cls, prediction, target, loss="mse", params: Names | None = None,
                    inputs: Names | None = None) -> "Model":
-        """A model from a prediction, a target name and a loss function of (prediction, target)."""
+        """A model from a prediction, a target name and a loss: a name in losses.LOSSES or a
+        function of (prediction, target). Inputs default to the target alone."""
+        from .losses import LOSSES
+
         prediction = parse_expr(prediction) if isinstance(prediction, str) else prediction
         target = symbols_named([target], prediction)[0]
+        if isinstance(loss, str):
+            if loss not in LOSSES:
+                raise SymgradError(f"unknown loss {loss!r} (choose from {', '.join(LOSSES)})")
+            loss = LOSSES[loss]
         per_row = loss(prediction, target)
         if inputs is None:
             inputs = [target]

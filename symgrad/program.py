@@ -1,8 +1,8 @@
 """Gradient -> Program: common subexpressions named once, as straight-line code.
 
 A Program is what every backend consumes: the arguments (parameters, then data inputs), a
-sequence of temporaries ``name = expr`` in dependency order, the loss and one expression per
-parameter. Lowering is value numbering over one DAG that joins the loss, the partials and the
+sequence of temporaries ``name = expr`` in dependency order, and its outputs: for a gradient
+program the loss then one partial per parameter, for a prediction program the prediction. Lowering is value numbering over one DAG that joins the loss, the partials and the
 adjoint definitions: a subexpression used twice or more becomes a temporary, one used once is
 inlined into its user. Adjoint symbols are nodes of that DAG too (their child is their
 definition), so an adjoint used once disappears into its single use. This is SymPy's tree CSE
@@ -24,32 +24,42 @@ class Program:
     params: tuple[sp.Symbol, ...]
     inputs: tuple[sp.Symbol, ...]
     temps: tuple[tuple[sp.Symbol, sp.Expr], ...]
-    loss: sp.Expr
-    partials: tuple[sp.Expr, ...]
+    outputs: tuple[sp.Expr, ...]
+
+    @property
+    def loss(self) -> sp.Expr:
+        return self.outputs[0]
+
+    @property
+    def partials(self) -> tuple[sp.Expr, ...]:
+        return self.outputs[1:]
 
     def operation_count(self) -> int:
         """Arithmetic and function operations, temporaries included (SymPy's count_ops)."""
-        exprs = [e for _, e in self.temps] + [self.loss, *self.partials]
+        exprs = [e for _, e in self.temps] + list(self.outputs)
         return sum(sp.count_ops(e) for e in exprs)
 
 
 def lower(gradient: Gradient) -> Program:
     """The program computing the loss and its partials, each shared subexpression once."""
-    model = gradient.model
-    definitions = dict(gradient.adjoints)
-    roots = (gradient.loss, *gradient.partials)
-    uses = _count_uses(roots, definitions)
-    names = _temp_names({s.name for s in (*model.params, *model.inputs)})
-    builder = _Builder(definitions, uses, names)
-    loss, *partials = [builder.build(r) for r in roots]
-    return Program(params=model.params, inputs=model.inputs, temps=tuple(builder.temps),
-                   loss=loss, partials=tuple(partials))
+    return lower_values(gradient.model, (gradient.loss, *gradient.partials),
+                        dict(gradient.adjoints))
 
 
 def lower_loss(gradient: Gradient) -> Program:
     """The program for the loss alone: the baseline a gradient's cost is measured against."""
-    return lower(Gradient(model=gradient.model, loss=gradient.loss, adjoints=(),
-                          partials=tuple(sp.S.Zero for _ in gradient.partials)))
+    return lower_values(gradient.model, (gradient.loss,))
+
+
+def lower_values(model, roots, definitions=None) -> Program:
+    """The program computing ``roots`` (expressions of the model's symbols) for one row."""
+    definitions = definitions or {}
+    uses = _count_uses(roots, definitions)
+    names = _temp_names({s.name for s in (*model.params, *model.inputs)})
+    builder = _Builder(definitions, uses, names)
+    outputs = tuple(builder.build(r) for r in roots)
+    return Program(params=model.params, inputs=model.inputs, temps=tuple(builder.temps),
+                   outputs=outputs)
 
 
 def _children(node, definitions):

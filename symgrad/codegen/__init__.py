@@ -1,7 +1,24 @@
-"""Code generation: one shared scalar printer, one module per backend.
+"""Code generation: one shared scalar printer, one module per backend, behind a registry.
 
 ``printer`` turns SymPy expressions into Python-syntax source with symgrad's functions as calls
-to numerically stable helpers; ``python_source`` prints a whole Program as a plain Python
-function a person can read and run. Compiled backends (numba, cuda) and the numpy reference
-backend reuse the same printer and override only what differs.
+to numerically stable helpers; each backend subclasses it and overrides only what differs.
+A backend is a module with ``module_source(spec: KernelSpec) -> str``; adding one means adding
+its module and one line to ``BACKENDS``. Backends are imported only when used.
 """
+from __future__ import annotations
+
+import importlib
+
+from ..errors import SymgradError
+
+BACKENDS = {
+    "numba": "symgrad.codegen.numba_backend",
+    "numpy": "symgrad.codegen.numpy_backend",
+}
+
+
+def backend_module(name: str):
+    """The module implementing backend ``name``."""
+    if name not in BACKENDS:
+        raise SymgradError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
+    return importlib.import_module(BACKENDS[name])

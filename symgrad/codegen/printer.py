@@ -1,13 +1,17 @@
 """The shared printer: scalar SymPy expressions as Python source, symgrad functions as helpers.
 
 SymPy's PythonCodePrinter already prints arithmetic, ``math`` functions, Piecewise and
-Heaviside. This subclass adds one method for every symgrad function (via their common base
-class, which SymPy's dispatch finds on the MRO): a call to a helper whose stable definition is
-recorded in ``helpers``, so the surrounding module can emit exactly the helpers it uses. The
-helper bodies are plain scalar Python with ``math``, which Numba also compiles.
+Heaviside. ``ScalarPrinter`` adds one method for every symgrad function (found through their
+common base class on the MRO): a call to a helper whose definition is recorded in ``helpers``,
+so the module around the code can emit exactly the helpers it uses. A backend's dialect is a
+subclass that overrides only what differs: its helper table, and a few ``_print_X`` methods.
+The helpers here are plain scalar Python with ``math``: numerically stable, readable, runnable.
 """
 from __future__ import annotations
 
+import keyword
+
+import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..functions import SymgradBase
@@ -39,32 +43,67 @@ def elu(z, alpha):
 }
 
 
-def logsumexp_helper(arity: int) -> str:
-    """The max-shifted log-sum-exp of a fixed number of arguments."""
+def logsumexp_source(arity: int, exp: str = "math.exp") -> str:
+    """The max-shifted log-sum-exp of a fixed number of scalar arguments."""
     args = ", ".join(f"z{k}" for k in range(arity))
-    shifted = " + ".join(f"math.exp(z{k} - m)" for k in range(arity))
+    shifted = " + ".join(f"{exp}(z{k} - m)" for k in range(arity))
     return (f"def logsumexp{arity}({args}):\n"
             f"    m = max({args}, -math.inf)\n"
-            f"    if m == math.inf:\n"
-            f"        return math.inf\n"
+            f"    if m - m != 0.0:  # +-inf or nan: shifting would give nan\n"
+            f"        m = 0.0\n"
             f"    return m + math.log({shifted})\n")
 
 
 class ScalarPrinter(PythonCodePrinter):
     """Python source for one scalar expression; records the helpers it calls."""
 
+    helper_table = HELPERS
+    exp_function = "math.exp"
+
     def __init__(self, settings=None):
         super().__init__(settings)
         self.helpers: dict[str, str] = {}
 
     def _print_SymgradBase(self, expr: SymgradBase) -> str:
-        name, source = self._helper(expr)
+        name, source = self.helper(expr)
         self.helpers.setdefault(name, source)
         args = ", ".join(self._print(a) for a in expr.args)
         return f"{name}({args})"
 
-    def _helper(self, expr) -> tuple[str, str]:
+    def helper(self, expr) -> tuple[str, str]:
+        """The helper's name in the generated code, and its definition."""
         name = type(expr).__name__
         if name == "logsumexp":
-            return f"logsumexp{len(expr.args)}", logsumexp_helper(len(expr.args))
-        return name, HELPERS[name]
+            arity = len(expr.args)
+            return f"logsumexp{arity}", logsumexp_source(arity, self.exp_function)
+        return name, self.helper_table[name]
+
+    def helper_block(self) -> str:
+        """Every recorded helper's definition, in first-use order."""
+        return "".join(f"{source}\n\n" for source in self.helpers.values())
+
+
+RESERVED = frozenset(keyword.kwlist) | frozenset({
+    "math", "np", "numpy", "numba", "functools", "njit", "prange", "cuda", "vexp", "abs", "max",
+    "min", "range", "float", "int", "len", "sum", "True", "False", "None",
+    *HELPERS, "logsumexp",
+})
+
+
+def safe_identifiers(symbols) -> dict[sp.Symbol, sp.Symbol]:
+    """Renames for the symbols whose names cannot be Python variables in generated code.
+
+    Generated code keeps its own names behind a leading underscore, so a user's name is kept
+    whenever it is a plain identifier that shadows nothing the code uses."""
+    renames = {}
+    for k, symbol in enumerate(symbols):
+        name = symbol.name
+        if not (name.isidentifier() and name.isascii()) or name.startswith("_") \
+                or name in RESERVED or name.startswith("logsumexp"):
+            renames[symbol] = sp.Symbol(f"_v{k}")
+    return renames
+
+
+def statement_lines(program, printer, indent: str) -> list[str]:
+    """``name = expr`` for each temporary of the program."""
+    return [f"{indent}{t.name} = {printer.doprint(e)}" for t, e in program.temps]

@@ -16,10 +16,6 @@ def python_source(program: Program, name: str = "loss_and_gradient") -> str:
     body.append(f"    loss = {printer.doprint(program.loss)}")
     partials = [f"        {p.name!r}: {printer.doprint(e)}," for p, e in
                 zip(program.params, program.partials)]
-    lines = ["import math", "", "", *_helpers(printer), f"def {name}({arguments}):",
-             *body, "    gradient = {", *partials, "    }", "    return loss, gradient", ""]
-    return "\n".join(lines)
-
-
-def _helpers(printer: ScalarPrinter) -> list[str]:
-    return [line for source in printer.helpers.values() for line in (source, "")]
+    lines = [f"def {name}({arguments}):", *body, "    gradient = {", *partials, "    }",
+             "    return loss, gradient", ""]
+    return "import math\n\n\n" + printer.helper_block() + "\n".join(lines)

@@ -1,0 +1,123 @@
+"""The Numba CPU backend: one fused, parallel, vectorizing kernel per model.
+
+Layout: the rows are split into chunks, one ``prange`` iteration each; inside a chunk a plain
+row loop runs the CSE'd forward + reverse program as straight-line scalar code and adds the
+loss and every partial into scalar accumulators (per-chunk partial sums: race-free; the caller
+adds the chunks). The columns arrive as separate 1-D arrays (views of the caller's data: C, F
+or strided, never copied). Two things make the row loop vectorize across rows: ``exp`` is
+``vexp`` (arithmetic + bit tricks instead of a libm call), every helper is branch-free, and the
+fast-math flags allow only reassociation, contraction and signed-zero freedom, so the
+accumulators may be split into vector lanes while inf/nan keep their IEEE meaning.
+"""
+from __future__ import annotations
+
+from .printer import ScalarPrinter, statement_lines
+from .spec import KernelSpec
+
+FASTMATH_SOURCE = "{\"reassoc\", \"contract\", \"nsz\"}"  # no nnan/ninf: inf and nan keep meaning
+
+NUMBA_HELPERS = {
+    "sigmoid": '''\
+def sigmoid(z):
+    return 1.0 / (1.0 + vexp(-z))
+''',
+    "softplus": '''\
+def softplus(z):
+    return max(z, 0.0) + math.log1p(vexp(-abs(z)))
+''',
+    "relu": '''\
+def relu(z):
+    return z if z > 0.0 else 0.0
+''',
+    "leaky_relu": '''\
+def leaky_relu(z, a):
+    return z if z > 0.0 else a * z
+''',
+    "elu": '''\
+def elu(z, alpha):
+    return z if z > 0.0 else alpha * math.expm1(min(z, 0.0))
+''',
+}
+
+
+class NumbaPrinter(ScalarPrinter):
+    """The shared printer, with exp as ``vexp`` and helpers compiled inline."""
+
+    helper_table = NUMBA_HELPERS
+    exp_function = "vexp"
+
+    def _print_exp(self, expr):
+        return f"vexp({self._print(expr.args[0])})"
+
+    def helper(self, expr):
+        name, source = super().helper(expr)
+        return name, '@njit(inline="always")\n' + source
+
+
+HEADER = '''\
+import math
+
+import numpy as np
+from numba import njit, prange
+
+from symgrad.codegen.numba_support import vexp
+
+'''
+
+
+def module_source(spec: KernelSpec) -> str:
+    printer = NumbaPrinter()
+    functions = gradient_function(spec, printer)
+    if spec.prediction is not None:
+        functions += "\n\n" + prediction_function(spec, printer)
+    return HEADER + "\n" + printer.helper_block() + functions
+
+
+def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
+    program = spec.gradient
+    columns = spec.column_symbols(program, spec.columns)
+    sums = [f"_s{k}" for k in range(len(program.outputs))] + ["_check"]
+    check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
+    lines = [
+        f"@njit(parallel=True, cache=True, fastmath={FASTMATH_SOURCE})",
+        f"def loss_and_gradient(_theta, _n, _chunks{_column_args(columns)}):",
+        f"    _sums = np.zeros((_chunks, {len(sums)}))",
+        *_param_loads(program, "    "),
+        "    for _chunk in prange(_chunks):",
+        "        _start = _chunk * _n // _chunks",
+        "        _stop = (_chunk + 1) * _n // _chunks",
+        *(f"        {s} = 0.0" for s in sums),
+        "        for _row in range(_start, _stop):",
+        *(f"            {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
+        *statement_lines(program, printer, "            "),
+        *(f"            {s} += {printer.doprint(e)}" for s, e in zip(sums, program.outputs)),
+        f"            _check += {check}",
+        *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums)),
+        "    return _sums",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
+    program = spec.prediction
+    columns = spec.column_symbols(program, spec.prediction_columns)
+    lines = [
+        "@njit(parallel=True, cache=True)",
+        f"def predict(_theta, _n{_column_args(columns)}):",
+        "    _out = np.empty(_n)",
+        *_param_loads(program, "    "),
+        "    for _row in prange(_n):",
+        *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
+        *statement_lines(program, printer, "        "),
+        f"        _out[_row] = {printer.doprint(program.outputs[0])}",
+        "    return _out",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _column_args(columns) -> str:
+    return "".join(f", _c{k}" for k in range(len(columns)))
+
+
+def _param_loads(program, indent: str) -> list[str]:
+    return [f"{indent}{p.name} = _theta[{k}]" for k, p in enumerate(program.params)]

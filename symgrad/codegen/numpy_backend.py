@@ -1,0 +1,114 @@
+"""The numpy reference backend: the same Program, vectorized over whole columns, no JIT.
+
+It shares nothing with the Numba backend but the printer's base class, which is the point: the
+tests run every model through both and compare. Each temporary is a whole column; each output
+is summed with numpy's pairwise sum. Helpers are numpy's own stable forms.
+"""
+from __future__ import annotations
+
+from sympy.printing.numpy import NumPyPrinter
+
+from .printer import ScalarPrinter, statement_lines
+from .spec import KernelSpec
+
+NUMPY_HELPERS = {
+    "sigmoid": '''\
+def sigmoid(z):
+    e = numpy.exp(-numpy.abs(z))
+    return numpy.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+''',
+    "softplus": '''\
+def softplus(z):
+    return numpy.maximum(z, 0.0) + numpy.log1p(numpy.exp(-numpy.abs(z)))
+''',
+    "relu": '''\
+def relu(z):
+    return numpy.maximum(z, 0.0)
+''',
+    "leaky_relu": '''\
+def leaky_relu(z, a):
+    return numpy.where(z > 0, z, a * z)
+''',
+    "elu": '''\
+def elu(z, alpha):
+    return numpy.where(z > 0, z, alpha * numpy.expm1(numpy.minimum(z, 0.0)))
+''',
+    "logsumexp": '''\
+def logsumexp(*z):
+    m = functools.reduce(numpy.maximum, z)
+    m = numpy.where(numpy.isfinite(m), m, 0.0)
+    return m + numpy.log(sum(numpy.exp(zk - m) for zk in z))
+''',
+}
+
+
+class ReferencePrinter(ScalarPrinter, NumPyPrinter):
+    """The shared printer with numpy's functions; helpers work on whole columns."""
+
+    helper_table = NUMPY_HELPERS
+
+    def helper(self, expr):
+        name = type(expr).__name__
+        return name, self.helper_table[name]
+
+
+HEADER = '''\
+import functools
+import math
+
+import numpy
+
+
+def _total(value, n):
+    return numpy.sum(numpy.broadcast_to(value, (n,)))
+
+'''
+
+
+def module_source(spec: KernelSpec) -> str:
+    printer = ReferencePrinter()
+    functions = gradient_function(spec, printer)
+    if spec.prediction is not None:
+        functions += "\n\n" + prediction_function(spec, printer)
+    return HEADER + "\n" + printer.helper_block() + functions
+
+
+def _prologue(program, columns, indent="        ") -> list[str]:
+    return [*(f"{indent}{p.name} = _theta[{k}]" for k, p in enumerate(program.params)),
+            *(f"{indent}{c.name} = numpy.asarray(_c{k}, dtype=numpy.float64)"
+              for k, c in enumerate(columns))]
+
+
+def gradient_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
+    program = spec.gradient
+    columns = spec.column_symbols(program, spec.columns)
+    check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
+    totals = [printer.doprint(e) for e in program.outputs] + [check]
+    lines = [
+        f"def loss_and_gradient(_theta, _n, _chunks{_column_args(columns)}):",
+        '    with numpy.errstate(all="ignore"):',
+        *_prologue(program, columns),
+        *statement_lines(program, printer, "        "),
+        "        return numpy.array([[",
+        *(f"            _total({t}, _n)," for t in totals),
+        "        ]])",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def prediction_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
+    program = spec.prediction
+    columns = spec.column_symbols(program, spec.prediction_columns)
+    lines = [
+        f"def predict(_theta, _n{_column_args(columns)}):",
+        '    with numpy.errstate(all="ignore"):',
+        *_prologue(program, columns),
+        *statement_lines(program, printer, "        "),
+        f"        _value = {printer.doprint(program.outputs[0])}",
+        "        return numpy.array(numpy.broadcast_to(_value, (_n,)), dtype=numpy.float64)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _column_args(columns) -> str:
+    return "".join(f", _c{k}" for k in range(len(columns)))

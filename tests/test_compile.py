@@ -1,0 +1,199 @@
+"""symgrad.compile: the Numba backend against the numpy reference backend and against
+central differences of the loss evaluated at 40 digits (mpmath), on a table of models."""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+
+import symgrad
+from symgrad import Model, SymgradError
+from symgrad.functions import to_builtins
+
+MODELS = [  # (name, loss, params, inputs)
+    ("linear", "(w*x + b - y)**2", "w b", "x y"),
+    ("cubic", "(a + b*x + c*x**2 + d*x**3 - y)**2", "a b c d", "x y"),
+    ("sigmoid-neuron", "(sigmoid(w0*x0 + w1*x1 + b) - y)**2", "w0 w1 b", "x0 x1 y"),
+    ("tanh-net", "(v0*tanh(u0*x + c0) + v1*tanh(u1*x + c1) - y)**2", "u0 u1 c0 c1 v0 v1", "x y"),
+    ("abs", "abs(w*x + b - y)", "w b", "x y"),
+    ("relu", "(relu(w*x + b) - y)**2", "w b", "x y"),
+    ("log-sum-exp", "logsumexp(w0*x, w1*x, b) - w0*x", "w0 w1 b", "x"),
+    ("bce", "bce(sigmoid(w0*x0 + w1*x1 + b), y)", "w0 w1 b", "x0 x1 y"),
+    ("exp-softplus", "exp(-w*x) + softplus(b*x) + leaky_relu(w - b) + elu(b*x - w)", "w b", "x"),
+]
+IDS = [m[0] for m in MODELS]
+
+
+def random_case(params, inputs, rows=40, seed=0):
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(-1.5, 1.5, size=len(params))
+    data = rng.uniform(-2, 2, size=(rows, len(inputs)))
+    if "y" in inputs:
+        data[:, inputs.index("y")] = rng.uniform(0.05, 0.95, size=rows)  # bce needs 0 < y < 1
+    return theta, data
+
+
+def exact_gradient(loss_text, params, inputs, theta, data, h=mpmath.mpf("1e-18")):
+    """Central differences of the mean loss, evaluated with mpmath at 40 digits."""
+    expr = to_builtins(symgrad.parse_expr(loss_text), keep=())
+    symbols = [sp.Symbol(n) for n in (*params, *inputs)]
+    f = sp.lambdify(symbols, expr, modules="mpmath")
+    with mpmath.workdps(40):
+        def mean_loss(values):
+            return sum(f(*values, *(mpmath.mpf(v) for v in row)) for row in data) / len(data)
+        point = [mpmath.mpf(v) for v in theta]
+        grad = []
+        for k in range(len(params)):
+            up, down = list(point), list(point)
+            up[k] += h
+            down[k] -= h
+            grad.append(float((mean_loss(up) - mean_loss(down)) / (2 * h)))
+        return float(mean_loss(point)), np.array(grad)
+
+
+@pytest.mark.parametrize("name, loss, params, inputs", MODELS, ids=IDS)
+def test_numba_and_numpy_agree_and_match_central_differences(name, loss, params, inputs):
+    params, inputs = params.split(), inputs.split()
+    theta, data = random_case(params, inputs)
+    fast = symgrad.compile(loss, params, inputs)
+    reference = symgrad.compile(loss, params, inputs, backend="numpy")
+    loss_fast, grad_fast = fast(theta, data)
+    loss_ref, grad_ref = reference(theta, data)
+    assert loss_fast == pytest.approx(loss_ref, rel=1e-10)
+    np.testing.assert_allclose(grad_fast, grad_ref, rtol=1e-10, atol=1e-13)
+    exact_loss, exact = exact_gradient(loss, params, inputs, theta, data)
+    assert loss_fast == pytest.approx(exact_loss, rel=1e-12)
+    np.testing.assert_allclose(grad_fast, exact, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(grad_ref, exact, rtol=1e-10, atol=1e-12)
+
+
+def layouts(data):
+    wide = np.zeros((data.shape[0] * 2, data.shape[1] * 3))
+    wide[::2, ::3] = data
+    return {"C": np.ascontiguousarray(data), "F": np.asfortranarray(data),
+            "strided": wide[::2, ::3], "float32": data.astype(np.float32)}
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_every_layout_and_a_mapping_give_the_same_result(backend):
+    params, inputs = ["w0", "w1", "b"], ["x0", "x1", "y"]
+    theta, data = random_case(params, inputs, rows=1000)
+    f = symgrad.compile(MODELS[2][1], params, inputs, backend=backend)
+    expected = f(theta, data)
+    for name, array in layouts(data).items():
+        loss, grad = f(theta, array)
+        tol = 1e-6 if name == "float32" else 1e-12
+        assert loss == pytest.approx(f(theta, array.astype(np.float64))[0], rel=1e-12), name
+        np.testing.assert_allclose(grad, expected[1], rtol=tol, atol=tol, err_msg=name)
+    mapping = {n: data[:, j] for j, n in enumerate(inputs)}
+    np.testing.assert_allclose(f(theta, mapping)[1], expected[1], rtol=1e-12)
+
+
+def test_float32_data_is_read_in_place():
+    f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"])
+    data = np.array([[1, 2], [2, 4], [3, 6]], dtype=np.float32)
+    assert f(np.array([1.0]), data)[1][0] == pytest.approx(2 * (1 * -1 + 2 * -2 + 3 * -3) / 3)
+
+
+@pytest.mark.parametrize("z", [-1000.0, -700.0, -30.0, 30.0, 700.0, 1000.0])
+def test_extreme_logits_give_finite_values(z):
+    losses = ["bce(sigmoid(w*x), y)", "(sigmoid(w*x) - y)**2", "softplus(w*x) - y*w*x",
+              "logsumexp(w*x, -w*x, y) - w*x", "-y*log(sigmoid(w*x)) - (1-y)*log(1-sigmoid(w*x))"]
+    data = np.array([[1.0, 0.0], [1.0, 1.0]])
+    for loss in losses:
+        for backend in ("numba", "numpy"):
+            value, grad = symgrad.compile(loss, ["w"], ["x", "y"], backend=backend)([z], data)
+            assert math.isfinite(value) and np.isfinite(grad).all(), (loss, backend)
+
+
+def test_extreme_logits_agree_between_backends():
+    data = np.array([[1.0, 0.0], [1.0, 1.0], [-1.0, 1.0]])
+    for z in (-1000.0, -40.0, 40.0, 1000.0):
+        fast = symgrad.compile("bce(sigmoid(w*x), y)", ["w"], ["x", "y"])([z], data)
+        ref = symgrad.compile("bce(sigmoid(w*x), y)", ["w"], ["x", "y"], backend="numpy")([z], data)
+        assert fast[0] == pytest.approx(ref[0], rel=1e-12)
+        assert fast[1][0] == pytest.approx(ref[1][0], rel=1e-12, abs=1e-300)
+
+
+def test_unused_names_give_zero_gradient_and_ignored_columns():
+    f = symgrad.compile("(w*x - y)**2", ["w", "unused"], ["x", "ignored", "y"])
+    data = np.array([[1.0, np.nan, 2.0], [2.0, np.inf, 4.0]])
+    loss, grad = f([1.0, 5.0], data)
+    assert loss == pytest.approx((1 + 4) / 2) and grad[1] == 0.0
+    assert grad[0] == pytest.approx((2 * 1 * -1 + 2 * 2 * -2) / 2)
+
+
+def test_scalar_expression_without_inputs():
+    f = symgrad.compile("x*y + x**2", ["x", "y"], [])
+    loss, grad = f([3.0, -2.0])
+    assert loss == 3.0 and list(grad) == [2 * 3.0 - 2.0, 3.0]
+    g = symgrad.compile("x*y + x**2", ["x", "y"], ["dummy"])  # micrograd style, a dummy column
+    assert list(g([3.0, -2.0], np.zeros((5, 1)))[1]) == [4.0, 3.0]
+
+
+def test_sum_reduction():
+    data = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])
+    mean = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"])
+    total = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], reduction="sum")
+    assert total([1.0], data)[0] == pytest.approx(3 * mean([1.0], data)[0])
+    assert total([1.0], data)[1][0] == pytest.approx(-2.0 - 8.0 - 18.0)
+
+
+def test_symbol_names_that_collide_with_generated_code():
+    names = ["n", "np", "math", "sum", "max", "_theta", "lambda"]
+    symbols = sp.symbols(names)
+    loss = sp.Add(*(s * (k + 1) for k, s in enumerate(symbols[:-1]))) ** 2 * symbols[-1]
+    for backend in ("numba", "numpy"):
+        f = symgrad.compile(loss, symbols[:-1], symbols[-1:], backend=backend)
+        theta = np.arange(1.0, 7.0)
+        s = sum((k + 1) * v for k, v in enumerate(theta))
+        value, grad = f(theta, np.array([[2.0]]))
+        assert value == pytest.approx(2 * s**2)
+        np.testing.assert_allclose(grad, [2 * 2 * s * (k + 1) for k in range(6)])
+
+
+def test_predict_and_source():
+    model = Model.supervised("sigmoid(w*x + b)", target="y", loss="mse", inputs=["x"])
+    data = np.array([[0.5, 1.0], [-1.0, 0.0]])
+    for backend in ("numba", "numpy"):
+        f = symgrad.compile(model, backend=backend)
+        expected = 1 / (1 + np.exp(-(0.3 * data[:, 0] - 0.1)))
+        np.testing.assert_allclose(f.predict([-0.1, 0.3], data), expected, rtol=1e-14)
+        assert "def loss_and_gradient" in f.source and "def predict" in f.source
+        assert f.params == ("b", "w") and f.inputs == ("x", "y")
+
+
+BAD_CALLS = [  # (description, call, message)
+    ("wrong width", lambda f: f([1.0, 0.0], np.zeros((3, 3))), "data has 3 columns; expected 2"),
+    ("theta length", lambda f: f([1.0], np.zeros((3, 2))), "theta has shape (1,); expected (2,)"),
+    ("nan data", lambda f: f([1.0, 0.0], np.array([[1.0, 2.0], [np.nan, 1.0]])),
+     "data row 1, column 'x' is nan"),
+    ("inf data", lambda f: f([1.0, 0.0], {"x": np.array([1.0, np.inf]), "y": np.ones(2)}),
+     "data row 1, column 'x' is inf"),
+    ("missing column", lambda f: f([1.0, 0.0], {"x": np.ones(2)}), "data has no column 'y'"),
+    ("no rows", lambda f: f([1.0, 0.0], np.zeros((0, 2))), "data has no rows"),
+    ("1-D data", lambda f: f([1.0, 0.0], np.zeros(4)), "data must be 2-D"),
+    ("text data", lambda f: f([1.0, 0.0], np.array([["a", "b"]])), "not numeric"),
+    ("nan theta", lambda f: f([np.nan, 0.0], np.zeros((1, 2))), "theta[0] (w) is nan"),
+]
+
+
+@pytest.mark.parametrize("what, call, message", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])
+def test_bad_calls_raise_value_errors_naming_the_problem(what, call, message):
+    f = symgrad.compile("(w*x + b - y)**2", ["w", "b"], ["x", "y"])
+    with pytest.raises(ValueError) as info:
+        call(f)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(params=["w", "x"], inputs=["x", "y"]), "'x' listed both as parameter and as input"),
+    (dict(params=["w"], inputs=["x"]), "unknown names in the loss: 'y'"),
+    (dict(params=["w"], inputs=["x", "y"], backend="fortran"), "unknown backend 'fortran'"),
+    (dict(params=["w"], inputs=["x", "y"], reduction="max"), "unknown reduction 'max'"),
+    (dict(params="w", inputs=["x", "y"]), "must be a sequence of names"),
+])
+def test_bad_compiles_raise_value_errors(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        symgrad.compile("(w*x - y)**2", **kwargs)
