@@ -15,7 +15,7 @@ import importlib
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "Gradient": "derive", "derive": "derive",
+    "Gradient": "reverse", "derive": "reverse",
     "DerivationError": "errors", "ParseError": "errors", "SymgradError": "errors",
     "elu": "functions", "leaky_relu": "functions", "logsumexp": "functions",
     "relu": "functions", "sigmoid": "functions", "softplus": "functions",

@@ -52,7 +52,7 @@ def kernel_spec(loss, params: list[str], inputs: list[str], reduction="mean", dt
     """Model -> derive -> lower -> rename: the KernelSpec a backend writes a module from."""
     from .codegen.printer import safe_identifiers
     from .codegen.spec import KernelSpec
-    from .derive import derive
+    from .reverse import derive
     from .model import Model, symbols_named
     from .program import lower, lower_values
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .derive import Gradient
+from .reverse import Gradient
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import json
 import sympy as sp
 
 from .codegen.python_source import python_source
-from .derive import Gradient, derive
+from .reverse import Gradient, derive
 from .errors import SymgradError
 from .functions import sigmoid, to_builtins
 from .model import Model

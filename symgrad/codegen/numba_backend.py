@@ -11,12 +11,13 @@ accumulators may be split into vector lanes while inf/nan keep their IEEE meanin
 """
 from __future__ import annotations
 
-from .printer import ScalarPrinter, statement_lines
+from .printer import HELPERS, ScalarPrinter, column_args, module_text, statement_lines
 from .spec import KernelSpec
 
 FASTMATH_SOURCE = "{\"reassoc\", \"contract\", \"nsz\"}"  # no nnan/ninf: inf and nan keep meaning
 
-NUMBA_HELPERS = {
+NUMBA_HELPERS = {  # branch-free where the scalar helpers branch, exp as vexp
+    **HELPERS,
     "sigmoid": '''\
 def sigmoid(z):
     return 1.0 / (1.0 + vexp(-z))
@@ -24,14 +25,6 @@ def sigmoid(z):
     "softplus": '''\
 def softplus(z):
     return max(z, 0.0) + math.log1p(vexp(-abs(z)))
-''',
-    "relu": '''\
-def relu(z):
-    return z if z > 0.0 else 0.0
-''',
-    "leaky_relu": '''\
-def leaky_relu(z, a):
-    return z if z > 0.0 else a * z
 ''',
     "elu": '''\
 def elu(z, alpha):
@@ -66,11 +59,7 @@ from symgrad.codegen.numba_support import vexp
 
 
 def module_source(spec: KernelSpec) -> str:
-    printer = NumbaPrinter()
-    functions = gradient_function(spec, printer)
-    if spec.prediction is not None:
-        functions += "\n\n" + prediction_function(spec, printer)
-    return HEADER + "\n" + printer.helper_block() + functions
+    return module_text(spec, NumbaPrinter(), HEADER, gradient_function, prediction_function)
 
 
 def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
@@ -80,7 +69,7 @@ def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
     lines = [
         f"@njit(parallel=True, cache=True, fastmath={FASTMATH_SOURCE})",
-        f"def loss_and_gradient(_theta, _n, _chunks{_column_args(columns)}):",
+        f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}):",
         f"    _sums = np.zeros((_chunks, {len(sums)}))",
         *_param_loads(program, "    "),
         "    for _chunk in prange(_chunks):",
@@ -103,7 +92,7 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     columns = spec.column_symbols(program, spec.prediction_columns)
     lines = [
         "@njit(parallel=True, cache=True)",
-        f"def predict(_theta, _n{_column_args(columns)}):",
+        f"def predict(_theta, _n{column_args(columns)}):",
         "    _out = np.empty(_n)",
         *_param_loads(program, "    "),
         "    for _row in prange(_n):",
@@ -113,10 +102,6 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "    return _out",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _column_args(columns) -> str:
-    return "".join(f", _c{k}" for k in range(len(columns)))
 
 
 def _param_loads(program, indent: str) -> list[str]:

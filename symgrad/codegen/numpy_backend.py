@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sympy.printing.numpy import NumPyPrinter
 
-from .printer import ScalarPrinter, statement_lines
+from .printer import ScalarPrinter, column_args, module_text, statement_lines
 from .spec import KernelSpec
 
 NUMPY_HELPERS = {
@@ -66,11 +66,7 @@ def _total(value, n):
 
 
 def module_source(spec: KernelSpec) -> str:
-    printer = ReferencePrinter()
-    functions = gradient_function(spec, printer)
-    if spec.prediction is not None:
-        functions += "\n\n" + prediction_function(spec, printer)
-    return HEADER + "\n" + printer.helper_block() + functions
+    return module_text(spec, ReferencePrinter(), HEADER, gradient_function, prediction_function)
 
 
 def _prologue(program, columns, indent="        ") -> list[str]:
@@ -85,7 +81,7 @@ def gradient_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
     check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
     totals = [printer.doprint(e) for e in program.outputs] + [check]
     lines = [
-        f"def loss_and_gradient(_theta, _n, _chunks{_column_args(columns)}):",
+        f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
         *_prologue(program, columns),
         *statement_lines(program, printer, "        "),
@@ -100,7 +96,7 @@ def prediction_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
     program = spec.prediction
     columns = spec.column_symbols(program, spec.prediction_columns)
     lines = [
-        f"def predict(_theta, _n{_column_args(columns)}):",
+        f"def predict(_theta, _n{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
         *_prologue(program, columns),
         *statement_lines(program, printer, "        "),
@@ -108,7 +104,3 @@ def prediction_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
         "        return numpy.array(numpy.broadcast_to(_value, (_n,)), dtype=numpy.float64)",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _column_args(columns) -> str:
-    return "".join(f", _c{k}" for k in range(len(columns)))

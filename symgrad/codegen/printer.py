@@ -107,3 +107,16 @@ def safe_identifiers(symbols) -> dict[sp.Symbol, sp.Symbol]:
 def statement_lines(program, printer, indent: str) -> list[str]:
     """``name = expr`` for each temporary of the program."""
     return [f"{indent}{t.name} = {printer.doprint(e)}" for t, e in program.temps]
+
+
+def column_args(columns) -> str:
+    """The kernel's column parameters after its fixed ones: ', _c0, _c1, ...'."""
+    return "".join(f", _c{k}" for k in range(len(columns)))
+
+
+def module_text(spec, printer, header: str, gradient_function, prediction_function) -> str:
+    """A backend's whole module: header, the helpers the functions use, the functions."""
+    functions = gradient_function(spec, printer)
+    if spec.prediction is not None:
+        functions += "\n\n" + prediction_function(spec, printer)
+    return header + "\n" + printer.helper_block() + functions
