@@ -60,5 +60,132 @@ def derive(expression, wrt, format_):
         _fail(str(err))
 
 
+def _names_option(_ctx, _param, value):
+    if value is None:
+        return None
+    from symgrad.errors import SymgradError
+    from symgrad.parse import parse_names
+    try:
+        return parse_names(value)
+    except SymgradError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+def _batch_size(_ctx, _param, value):
+    if value is None or value == "full":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise click.BadParameter(f"expected a positive integer or 'full', got {value!r}")
+    return int(value)
+
+
+@main.command(context_settings={"ignore_unknown_options": False})
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--model", required=True, help="Model expression, e.g. 'sigmoid(w0*x0 + b)'.")
+@click.option("--target", required=True, help="The CSV column to predict.")
+@click.option("--features", callback=_names_option, metavar="a,b,...",
+              help="Input columns (default: the columns the model names).")
+@click.option("--loss", default="mse", show_default=True,
+              help="mse, mae, sse, bce, ce, or an expression of yhat and the target column.")
+@click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean",
+              show_default=True)
+@click.option("--init", metavar="name=value,...", help="Initial parameter values.")
+@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adam"]),
+              default="sgd", show_default=True)
+@click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
+@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--batch-size", callback=_batch_size, default="full", show_default=True,
+              metavar="N|full")
+@click.option("--shuffle/--no-shuffle", default=False, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--backend", type=click.Choice(["numba", "numpy", "cuda"]), default="numba",
+              show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write PARAMS.json here.")
+@click.option("--quiet", is_flag=True, help="No progress bar or loss reports.")
+def train(data, quiet, **options):
+    """Train the parameters of --model on DATA (a CSV file with a header line)."""
+    from symgrad.errors import SymgradError
+    from symgrad.jobs import TrainOptions, train_file
+
+    progress = None if quiet else _Progress(options["epochs"])
+    try:
+        outcome = train_file(TrainOptions(data=data, **options), progress)
+    except SymgradError as err:
+        _fail(str(err))
+    except KeyboardInterrupt:
+        _fail("interrupted before the data was loaded; nothing written", 130)
+    finally:
+        if progress is not None:
+            progress.close()
+    _report(outcome, options["out"], quiet)
+
+
+def _report(outcome, out, quiet):
+    document = outcome.document
+    saved = f"; parameters saved to {out}" if out else ""
+    for name, value in outcome.params.items():
+        click.echo(f"{name} = {value!r}")
+    if outcome.status == "interrupted":
+        _fail(f"interrupted after {document['epochs']} epochs{saved}", 130)
+    if outcome.status == "diverged":
+        _fail(f"diverged at epoch {document['diverged_epoch']} (loss became NaN or inf); "
+              f"kept the last finite parameters{saved}", 1)
+    if not quiet:
+        click.echo(f"trained {document['epochs']} epochs, final loss "
+                   f"{document['final_loss']!r}{saved}", err=True)
+
+
+class _Progress:
+    """Progress on stderr once a run has lasted a second: a bar on a terminal, else a line
+    with the epoch and loss every few seconds."""
+
+    def __init__(self, epochs: int):
+        import time
+        self.clock, self.epochs, self.shown = time.monotonic, epochs, 0
+        self.started = self.last_line = self.clock()
+        self.stream = click.get_text_stream("stderr")
+        self.bar = None
+
+    def __call__(self, done: int, loss: float):
+        now = self.clock()
+        if now - self.started < 1.0:
+            return
+        if not self.stream.isatty():
+            if now - self.last_line >= 2.0 or done == self.epochs:
+                click.echo(f"epoch {done}/{self.epochs}  loss {loss:.6g}", err=True)
+                self.last_line = now
+            return
+        if self.bar is None:
+            self.bar = click.progressbar(length=self.epochs, file=self.stream)
+            self.bar.__enter__()
+        self.bar.label = f"loss {loss:.6g}"
+        self.bar.update(done - self.shown)
+        self.shown = done
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.__exit__(None, None, None)
+
+
+@main.command()
+@click.argument("params", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), help="Write the CSV here, not stdout.")
+def predict(params, data, out):
+    """Apply a trained PARAMS.json to DATA: prints CSV with a last column 'prediction'."""
+    from symgrad.errors import SymgradError
+    from symgrad.jobs import predict_file, write_atomically
+
+    try:
+        text = predict_file(params, data)
+        if out:
+            write_atomically(out, text)
+        else:
+            click.echo(text, nl=False)
+    except SymgradError as err:
+        _fail(str(err))
+
+
 if __name__ == "__main__":
     main()

@@ -100,15 +100,29 @@ class Kernel:
 
     def __call__(self, theta, data=None):
         theta = self._theta(theta)
-        n, columns = self._columns(data, self._meta["columns"])
+        n, columns = self.columns(data)
+        loss, grad, finite = self.evaluate(theta, n, columns)
+        if not finite:
+            raise SymgradError(self._non_finite_cell(data))
+        return loss, grad
+
+    def columns(self, data) -> tuple[int, list]:
+        """(rows, the validated 1-D column views the gradient kernel reads)."""
+        return self._columns(data, self._meta["columns"])
+
+    def evaluate(self, theta: np.ndarray, n: int, columns) -> tuple[float, np.ndarray, bool]:
+        """(loss, grad, data were finite) on validated columns: the training loop's call."""
         chunks = max(1, min(n // ROWS_PER_CHUNK, 64))
         sums = self.module.loss_and_gradient(theta, n, chunks, *columns).sum(axis=0)
-        if not math.isfinite(sums[-1]):
-            raise SymgradError(self._non_finite_cell(data))
         scale = 1.0 / n if self.reduction == "mean" else 1.0
         grad = np.zeros(len(self.params), dtype=self.dtype)
         grad[self._meta["nonzero"]] = sums[1:-1] * scale
-        return float(sums[0] * scale), grad
+        return float(sums[0] * scale), grad, math.isfinite(sums[-1])
+
+    @property
+    def compiled_training(self) -> bool:
+        """Whether the backend runs whole epochs in compiled code (``train_epochs``)."""
+        return hasattr(self.module, "train_epochs")
 
     def predict(self, theta, data=None) -> np.ndarray:
         """The model's prediction for every row of data."""

@@ -53,13 +53,15 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from symgrad.codegen.numba_support import vexp
+from symgrad.codegen.numba_support import apply_rule, vexp
 
 '''
 
 
 def module_source(spec: KernelSpec) -> str:
-    return module_text(spec, NumbaPrinter(), HEADER, gradient_function, prediction_function)
+    printer = NumbaPrinter()
+    source = module_text(spec, printer, HEADER, gradient_function, prediction_function)
+    return source + "\n\n" + batch_function(spec, printer) + "\n\n" + training_function(spec)
 
 
 def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
@@ -106,3 +108,65 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
 
 def _param_loads(program, indent: str) -> list[str]:
     return [f"{indent}{p.name} = _theta[{k}]" for k, p in enumerate(program.params)]
+
+
+def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
+    """Serial sums over the rows order[start:stop]: one mini-batch, for the training loop."""
+    program = spec.gradient
+    columns = spec.column_symbols(program, spec.columns)
+    sums = [f"_s{k}" for k in range(len(program.outputs))]
+    lines = [
+        f"@njit(cache=True, fastmath={FASTMATH_SOURCE})",
+        f"def batch_sums(_theta, _order, _start, _stop{column_args(columns)}):",
+        *_param_loads(program, "    "),
+        *(f"    {s} = 0.0" for s in sums),
+        "    for _i in range(_start, _stop):",
+        "        _row = _order[_i]",
+        *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
+        *statement_lines(program, printer, "        "),
+        *(f"        {s} += {printer.doprint(e)}" for s, e in zip(sums, program.outputs)),
+        f"    return ({', '.join(sums)},)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def training_function(spec: KernelSpec) -> str:
+    """Whole epochs in compiled code: batching, the batch kernel, the optimizer's rule.
+
+    Counters (epochs done, steps, status: 0 ran, 1 diverged) are written in place, so they are
+    right even when Ctrl-C arrives the moment the call returns. On divergence (a non-finite
+    loss or gradient, or a step that makes theta non-finite) theta keeps its last finite value.
+    """
+    columns = "".join(f", _c{k}" for k in range(len(spec.columns)))
+    outputs = range(len(spec.nonzero) + 1)
+    finite = " + ".join(f"_sums[{j}] * 0.0" for j in outputs)
+    lines = [
+        "@njit(cache=True)",
+        f"def train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
+        f"_counters{columns}):",
+        "    _n = _orders.shape[1]",
+        "    _grad = np.zeros(_theta.shape[0])",
+        "    _backup = np.empty(_theta.shape[0])",
+        "    for _epoch in range(_history.shape[0]):",
+        "        _order = _orders[_epoch % _orders.shape[0]]",
+        "        _total = 0.0",
+        "        for _start in range(0, _n, _batch):",
+        "            _stop = min(_start + _batch, _n)",
+        f"            _sums = batch_sums(_theta, _order, _start, _stop{columns})",
+        "            _scale = 1.0 / (_stop - _start) if _mean else 1.0",
+        *(f"            _grad[{k}] = _sums[{j + 1}] * _scale" for j, k in enumerate(spec.nonzero)),
+        f"            if {finite} != 0.0:",
+        "                _counters[2] = 1",
+        "                return",
+        "            _backup[:] = _theta",
+        "            apply_rule(_kind, _theta, _grad, _state, _hyper, _counters[1] + 1)",
+        "            if not np.all(np.isfinite(_theta)):",
+        "                _theta[:] = _backup",
+        "                _counters[2] = 1",
+        "                return",
+        "            _counters[1] += 1",
+        "            _total += _sums[0]",
+        "        _history[_epoch] = _total / _n if _mean else _total",
+        "        _counters[0] += 1",
+    ]
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,4 @@
-"""Runtime support for generated Numba kernels: an exp that vectorizes.
+"""Runtime support for generated Numba kernels: an exp that vectorizes, the optimizer rules.
 
 PyPI's llvmlite has no SVML, so ``math.exp`` in a loop is a scalar libm call and stops LLVM
 from vectorizing the loop across rows. ``vexp`` is exp written as arithmetic the vectorizer
@@ -7,6 +7,8 @@ polynomial for e^r on |r| <= ln2/2 (truncation error < 1e-17 relative), and the 
 from the exponent bits. k is split in two halves so subnormal results come out right; inputs
 beyond the double range give inf or 0, and NaN stays NaN. Every branch is a select, so a whole
 row loop that calls it still vectorizes. Agrees with libm's exp to a few ulp.
+
+``apply_rule`` compiles symgrad.optim's update rules, unchanged, for the compiled training loop.
 """
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ import numpy as np
 from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
+
+from ..optim import RULES
 
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01
@@ -66,3 +70,20 @@ def vexp(x):
     value = math.inf if x > EXP_OVERFLOW else value
     value = 0.0 if x < EXP_UNDERFLOW else value
     return x if x != x else value
+
+
+_RULES = tuple(njit(rule) for rule in RULES)
+_sgd, _momentum, _nesterov, _adam = _RULES
+
+
+@njit
+def apply_rule(kind, theta, grad, state, hyper, step):
+    """One optimizer step (in place) by the rule with index ``kind`` in symgrad.optim.RULES."""
+    if kind == 0:
+        _sgd(theta, grad, state, hyper, step)
+    elif kind == 1:
+        _momentum(theta, grad, state, hyper, step)
+    elif kind == 2:
+        _nesterov(theta, grad, state, hyper, step)
+    else:
+        _adam(theta, grad, state, hyper, step)

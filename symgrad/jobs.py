@@ -1,0 +1,240 @@
+"""The CLI's jobs as library functions: train on a CSV file, predict from a PARAMS.json.
+
+Each job is a short pipeline over the library (read the CSV, build the Model, compile, train,
+write) and returns a value describing what happened; the CLI only prints it and picks the exit
+status. ``train_file`` guarantees the promise "nothing lost": once the data is loaded, a
+Ctrl-C (compilation included) or a divergence still writes ``--out`` (atomically, never NaN)
+with the last finite parameters.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import __version__
+from .errors import SymgradError
+
+LOSS_NAMES = ("mse", "mae", "sse", "bce", "ce")
+HISTORY_POINTS = 1000
+INIT_SCALE = 0.1  # parameters not in --init start as INIT_SCALE * N(0, 1), drawn from --seed
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    data: str
+    model: str
+    target: str
+    features: tuple[str, ...] | None = None
+    loss: str = "mse"
+    reduction: str = "mean"
+    init: str | None = None
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    momentum: float = 0.9
+    epochs: int = 100
+    batch_size: int | None = None  # None: full batch
+    shuffle: bool = False
+    seed: int = 0
+    backend: str = "numba"
+    out: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainOutcome:
+    document: dict              # what --out holds
+    status: str                 # "trained", "diverged" or "interrupted"
+    params: dict = field(default_factory=dict)
+
+
+def train_file(options: TrainOptions, progress: Callable[[int, float], None] | None = None):
+    """Train the model on the CSV file; write --out; SymgradError for bad input."""
+    from .kernel import compile
+    from .optim import optimizer
+    from .train import TrainResult, train
+
+    table, model, features = load_for_training(options)
+    reduction = "sum" if options.loss == "sse" else options.reduction
+    opt = optimizer(options.optimizer, options.lr, options.momentum)
+    names = [p.name for p in model.params]
+    theta0 = initial_params(names, options.init, options.seed)
+    data = table.matrix([s.name for s in model.inputs])
+    try:
+        kernel = compile(model, backend=options.backend, reduction=reduction)
+        result = train(kernel, data, theta0, opt, options.epochs, options.batch_size,
+                       options.shuffle, options.seed, progress)
+    except KeyboardInterrupt:
+        result = TrainResult(params=theta0, history=np.empty(0), steps=0, diverged_epoch=None,
+                             interrupted=True)
+    document = params_document(options, model, features, reduction, names, result)
+    if options.out:
+        write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    status = "interrupted" if result.interrupted else \
+        "diverged" if result.diverged_epoch is not None else "trained"
+    return TrainOutcome(document=document, status=status, params=document["params"])
+
+
+def load_for_training(options: TrainOptions):
+    """(table, Model, feature names): the CSV columns the model needs, and the model."""
+    from .data import read_csv, read_header
+
+    header = read_header(options.data)
+    model, features = training_model(options, header)
+    table = read_csv(options.data, [*features, options.target])
+    return table, model, features
+
+
+def training_model(options: TrainOptions, header):
+    """The Model: symbols naming CSV columns are inputs, the rest parameters."""
+    import sympy as sp
+
+    from .model import Model
+    from .parse import parse_expr
+
+    if options.target not in header:
+        raise SymgradError(f"{options.data} has no target column {options.target!r} "
+                           f"(columns: {', '.join(header)})")
+    prediction = parse_expr(options.model)
+    names = {s.name for s in prediction.free_symbols}
+    if options.target in names:
+        raise SymgradError(f"the model uses the target column {options.target!r}")
+    features = list(options.features) if options.features is not None else \
+        [c for c in header if c in names]
+    for name in features:
+        if name not in header:
+            raise SymgradError(f"feature {name!r} is not a column of {options.data}")
+    target = sp.Symbol(options.target)
+    per_row = row_loss(options.loss, prediction, target)
+    inputs = [sp.Symbol(n) for n in features] + [target]
+    params = sorted(per_row.free_symbols - set(inputs), key=lambda s: s.name)
+    return Model(loss=per_row, params=tuple(params), inputs=tuple(inputs),
+                 prediction=prediction, target=target), features
+
+
+def row_loss(loss: str, prediction, target):
+    """The per-row loss: a name, or an expression of ``yhat`` and the target column."""
+    import sympy as sp
+
+    from .losses import LOSSES
+    from .parse import parse_expr
+
+    if loss == "sse":
+        return LOSSES["mse"](prediction, target)
+    if loss == "ce":
+        raise SymgradError("--loss ce needs a layer-chain model (not available yet)")
+    if loss in LOSSES:
+        return LOSSES[loss](prediction, target)
+    expression = parse_expr(loss)
+    if sp.Symbol("yhat") not in expression.free_symbols:
+        raise SymgradError(f"the loss expression {loss!r} does not use yhat (the model's output)")
+    return expression.xreplace({sp.Symbol("yhat"): prediction})
+
+
+def initial_params(names: list[str], init: str | None, seed: int) -> np.ndarray:
+    """--init values where given, else INIT_SCALE * N(0, 1) from default_rng(seed)."""
+    theta = INIT_SCALE * np.random.default_rng(seed).standard_normal(len(names))
+    for name, value in parse_assignments(init or "").items():
+        if name not in names:
+            raise SymgradError(f"--init names {name!r}, which is not a parameter "
+                               f"(parameters: {', '.join(names)})")
+        theta[names.index(name)] = value
+    return theta
+
+
+def parse_assignments(text: str) -> dict[str, float]:
+    """'w=1,b=-0.5' -> {'w': 1.0, 'b': -0.5}."""
+    values = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not name.strip() or number is None or not np.isfinite(number):
+            raise SymgradError(f"--init expects name=number pairs, got {item!r}")
+        values[name.strip()] = number
+    return values
+
+
+def params_document(options, model, features, reduction, names, result) -> dict:
+    """The self-contained PARAMS.json: everything predict needs, and the run's record."""
+    history = result.history
+    keep = np.unique(np.linspace(0, len(history) - 1, min(len(history), HISTORY_POINTS))
+                     .round().astype(int)) if len(history) else []
+    return {
+        "symgrad_version": __version__,
+        "model": options.model,
+        "loss": options.loss,
+        "reduction": reduction,
+        "target": options.target,
+        "features": list(features),
+        "params": {n: float(v) for n, v in zip(names, result.params)},
+        "optimizer": {"name": options.optimizer, "lr": options.lr, "momentum": options.momentum},
+        "batch_size": options.batch_size or "full",
+        "shuffle": options.shuffle,
+        "seed": options.seed,
+        "epochs": result.epochs,
+        "epochs_requested": options.epochs,
+        "steps": result.steps,
+        "final_loss": float(history[-1]) if len(history) else None,
+        "history": [[int(k) + 1, float(history[k])] for k in keep],
+        "diverged": result.diverged_epoch is not None,
+        "diverged_epoch": None if result.diverged_epoch is None else result.diverged_epoch + 1,
+        "interrupted": result.interrupted,
+    }
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write text to path via a temporary file and a rename: never a half-written file."""
+    target = Path(path)
+    try:
+        fd, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
+    except OSError as err:
+        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def predict_file(params_path: str, data_path: str) -> str:
+    """CSV text: the feature columns and a last column ``prediction``, one line per row."""
+    from .data import read_csv
+    from .kernel import compile
+    from .model import Model
+
+    document = read_params(params_path)
+    features, names = document["features"], list(document["params"])
+    table = read_csv(data_path, features)
+    prediction_model = Model.supervised(document["model"], target=document["target"],
+                                        loss="mse", params=names, inputs=features)
+    kernel = compile(prediction_model)
+    theta = np.array([document["params"][n] for n in names], dtype=np.float64)
+    values = kernel.predict(theta, {n: table.columns[n] for n in features})
+    rows = np.column_stack([*(table.columns[n] for n in features), values]).tolist()
+    lines = [",".join([*features, "prediction"]), *(",".join(map(repr, row)) for row in rows)]
+    return "\n".join(lines) + "\n"
+
+
+def read_params(path: str) -> dict:
+    """A PARAMS.json written by train, checked enough to predict from."""
+    try:
+        document = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise SymgradError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise SymgradError(f"{path} is not a PARAMS.json written by symgrad train ({err})") \
+            from None
+    needed = ("model", "target", "features", "params")
+    if not isinstance(document, dict) or any(k not in document for k in needed):
+        raise SymgradError(f"{path} is not a PARAMS.json written by symgrad train "
+                           f"(needs {', '.join(needed)})")
+    return document

@@ -1,0 +1,133 @@
+"""The training loop: epochs of (mini-)batches, a compiled kernel, an optimizer's rule.
+
+``train`` runs in one of two engines, chosen by batch size:
+- compiled: whole epochs inside Numba (``train_epochs`` of the kernel module): batching, the
+  serial batch kernel and the update rule, no Python per step. Calls are sized to last about
+  0.1 s (never past 0.2 s once measured), so progress is reported and Ctrl-C is honoured.
+- stepwise: a Python loop calling the parallel kernel once per step; used for batches of
+  ``PARALLEL_BATCH`` rows or more, where one step costs milliseconds, and for backends without
+  a compiled loop (numpy).
+Both take the same row orders (numpy's ``default_rng(seed).permutation`` per epoch when
+shuffling, data order otherwise), so they follow the same path. History holds one value per
+epoch: the mean (or, for reduction "sum", the total) of the per-row loss over the epoch, each
+batch's loss taken before its update. Divergence (a non-finite loss, gradient or step) stops
+training with the last finite parameters; Ctrl-C stops it with the current ones.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from .errors import SymgradError
+from .optim import Optimizer
+
+PARALLEL_BATCH = 32_768   # rows per step from which one parallel kernel call beats a serial loop
+TARGET_SECONDS = 0.1      # wall time of one compiled call
+MAX_ORDER_CELLS = 4_000_000
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    params: np.ndarray
+    history: np.ndarray          # one loss per completed epoch
+    steps: int
+    diverged_epoch: int | None   # 0-based epoch in which training diverged
+    interrupted: bool
+
+    @property
+    def epochs(self) -> int:
+        return len(self.history)
+
+
+def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: int | None = None,
+          shuffle: bool = False, seed: int = 0,
+          progress: Callable[[int, float], None] | None = None) -> TrainResult:
+    """Train ``theta0`` on ``data`` for ``epochs`` epochs; batch_size None means full batch."""
+    theta = np.array(theta0, dtype=np.float64)
+    if theta.shape != (len(kernel.params),):
+        raise SymgradError(f"theta0 has shape {theta.shape}; expected ({len(kernel.params)},)")
+    if epochs < 1 or (batch_size is not None and batch_size < 1):
+        raise SymgradError("epochs and batch size must be at least 1")
+    n, columns = kernel.columns(data)
+    batch = n if batch_size is None else min(batch_size, n)
+    run = _Run(kernel, columns, n, batch, optimizer, theta, np.full(epochs, np.nan),
+               np.random.default_rng(seed) if shuffle else None)
+    engine = run.compiled if kernel.compiled_training and batch < PARALLEL_BATCH else run.stepwise
+    interrupted = False
+    try:
+        while run.done < epochs and run.diverged is None:
+            engine(min(run.chunk, epochs - run.done))
+            if progress is not None and run.done:
+                progress(run.done, float(run.history[run.done - 1]))
+    except KeyboardInterrupt:
+        interrupted = True
+    return TrainResult(params=run.theta, history=run.history[:run.done].copy(), steps=run.steps,
+                       diverged_epoch=run.diverged, interrupted=interrupted)
+
+
+class _Run:
+    """The mutable state of one training run, advanced a chunk of epochs at a time."""
+
+    def __init__(self, kernel, columns, n, batch, optimizer, theta, history, rng):
+        self.kernel, self.columns, self.n, self.batch = kernel, columns, n, batch
+        self.optimizer, self.theta, self.history, self.rng = optimizer, theta, history, rng
+        self.state = optimizer.new_state(len(theta))
+        self.done, self.steps, self.diverged, self.chunk = 0, 0, None, 1
+
+    def orders(self, count: int) -> np.ndarray:
+        if self.rng is None:
+            return np.arange(self.n, dtype=np.int64)[None, :]
+        return np.stack([self.rng.permutation(self.n) for _ in range(count)])
+
+    def compiled(self, count: int) -> None:
+        count = min(count, max(1, MAX_ORDER_CELLS // self.n)) if self.rng is not None else count
+        counters = np.zeros(3, dtype=np.int64)
+        counters[1] = self.steps
+        start = time.perf_counter()
+        try:
+            self.kernel.module.train_epochs(
+                self.theta, self.state, self.optimizer.hyper(), self.optimizer.KIND,
+                self.orders(count), self.batch, self.kernel.reduction == "mean",
+                self.history[self.done:self.done + count], counters, *self.columns)
+        finally:  # counters are right even if Ctrl-C lands as the call returns
+            self.steps = int(counters[1])
+            if counters[2]:
+                self.diverged = self.done + int(counters[0])
+            self.done += int(counters[0])
+        self._resize(count, time.perf_counter() - start)
+
+    def stepwise(self, count: int) -> None:
+        start = time.perf_counter()
+        for order in self.orders(count) if self.rng is not None else [None] * count:
+            if not self._epoch(order):
+                self.diverged = self.done
+                return
+            self.done += 1
+        self._resize(count, time.perf_counter() - start)
+
+    def _epoch(self, order) -> bool:
+        total = 0.0
+        for begin in range(0, self.n, self.batch):
+            end = min(begin + self.batch, self.n)
+            rows = slice(begin, end) if order is None else order[begin:end]
+            loss, grad, _ = self.kernel.evaluate(self.theta, end - begin,
+                                                 [c[rows] for c in self.columns])
+            if not (np.isfinite(loss) and np.isfinite(grad).all()):
+                return False
+            backup = self.theta.copy()
+            self.optimizer.step(self.theta, grad, self.state, self.steps + 1)
+            if not np.isfinite(self.theta).all():
+                self.theta[:] = backup
+                return False
+            self.steps += 1
+            total += loss * (end - begin if self.kernel.reduction == "mean" else 1)
+        self.history[self.done] = total / self.n if self.kernel.reduction == "mean" else total
+        return True
+
+    def _resize(self, count: int, seconds: float) -> None:
+        """Size the next call to last about TARGET_SECONDS."""
+        per_epoch = max(seconds / max(count, 1), 1e-9)
+        self.chunk = max(1, min(int(TARGET_SECONDS / per_epoch), 10 * count + 10))
