@@ -110,7 +110,8 @@ def train(data, quiet, **options):
 
     progress = None if quiet else _Progress(options["epochs"])
     try:
-        outcome = train_file(TrainOptions(data=data, **options), progress)
+        outcome = train_file(TrainOptions(data=data, **options), progress,
+                             exit_if_interrupted_compiling=True)
     except SymgradError as err:
         _fail(str(err))
     except KeyboardInterrupt:

@@ -23,6 +23,8 @@ _EXPORTS = {
     "Model": "model", "parse_expr": "parse", "Program": "program", "lower": "program",
     "closed_forms": "views", "render": "views",
     "compile": "kernel", "Kernel": "kernel",
+    "SGD": "optim", "Momentum": "optim", "Nesterov": "optim", "Adam": "optim",
+    "train": "training", "TrainResult": "training", "read_csv": "data",
 }
 
 __all__ = sorted(_EXPORTS)

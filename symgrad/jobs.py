@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import sys
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -52,11 +56,18 @@ class TrainOutcome:
     params: dict = field(default_factory=dict)
 
 
-def train_file(options: TrainOptions, progress: Callable[[int, float], None] | None = None):
-    """Train the model on the CSV file; write --out; SymgradError for bad input."""
+def train_file(options: TrainOptions, progress: Callable[[int, float], None] | None = None,
+               exit_if_interrupted_compiling: bool = False):
+    """Train the model on the CSV file; write --out; SymgradError for bad input.
+
+    Ctrl-C while training stops it and saves the current parameters. Ctrl-C while compiling
+    (Numba's compiler does not survive an exception thrown into it) saves the initial
+    parameters; with ``exit_if_interrupted_compiling`` (the CLI) the process then ends at once
+    with status 130, otherwise KeyboardInterrupt propagates after the save.
+    """
     from .kernel import compile
     from .optim import optimizer
-    from .train import TrainResult, train
+    from .training import TrainResult, compile_training, train
 
     table, model, features = load_for_training(options)
     reduction = "sum" if options.loss == "sse" else options.reduction
@@ -64,19 +75,47 @@ def train_file(options: TrainOptions, progress: Callable[[int, float], None] | N
     names = [p.name for p in model.params]
     theta0 = initial_params(names, options.init, options.seed)
     data = table.matrix([s.name for s in model.inputs])
-    try:
+
+    def save(result: TrainResult) -> dict:
+        document = params_document(options, model, features, reduction, names, result)
+        if options.out:
+            write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+        return document
+
+    untrained = TrainResult(params=theta0, history=np.empty(0), steps=0, diverged_epoch=None,
+                            interrupted=True)
+    with _saving_on_interrupt(lambda: save(untrained), options.out, exit_if_interrupted_compiling):
         kernel = compile(model, backend=options.backend, reduction=reduction)
-        result = train(kernel, data, theta0, opt, options.epochs, options.batch_size,
-                       options.shuffle, options.seed, progress)
-    except KeyboardInterrupt:
-        result = TrainResult(params=theta0, history=np.empty(0), steps=0, diverged_epoch=None,
-                             interrupted=True)
-    document = params_document(options, model, features, reduction, names, result)
-    if options.out:
-        write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+        compile_training(kernel, data, options.batch_size)
+    result = train(kernel, data, theta0, opt, options.epochs, options.batch_size,
+                   options.shuffle, options.seed, progress)
+    document = save(result)
     status = "interrupted" if result.interrupted else \
         "diverged" if result.diverged_epoch is not None else "trained"
     return TrainOutcome(document=document, status=status, params=document["params"])
+
+
+@contextmanager
+def _saving_on_interrupt(save: Callable[[], object], out: str | None, exit_now: bool):
+    """Ctrl-C inside the block: save(), then exit 130 at once (exit_now) or re-raise."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_interrupt(_signum, _frame):
+        save()
+        if not exit_now:
+            raise KeyboardInterrupt
+        saved = f"; initial parameters saved to {out}" if out else ""
+        sys.stderr.write(f"symgrad: error: interrupted while compiling{saved}\n")
+        sys.stderr.flush()
+        os._exit(130)
+
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def load_for_training(options: TrainOptions):
@@ -197,12 +236,19 @@ def write_atomically(path: str, text: str) -> None:
     except OSError as err:
         raise SymgradError(f"cannot write {path}: {err.strerror}") from None
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a normal file respects umask
         with os.fdopen(fd, "w") as handle:
             handle.write(text)
         os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def predict_file(params_path: str, data_path: str) -> str:

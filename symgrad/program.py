@@ -2,8 +2,9 @@
 
 A Program is what every backend consumes: the arguments (parameters, then data inputs), a
 sequence of temporaries ``name = expr`` in dependency order, and its outputs: for a gradient
-program the loss then one partial per parameter, for a prediction program the prediction. Lowering is value numbering over one DAG that joins the loss, the partials and the
-adjoint definitions: a subexpression used twice or more becomes a temporary, one used once is
+program the loss then one partial per parameter, for a prediction program the prediction.
+Lowering is value numbering over one DAG that joins the loss, the partials and the adjoint
+definitions: a subexpression used twice or more becomes a temporary, one used once is
 inlined into its user. Adjoint symbols are nodes of that DAG too (their child is their
 definition), so an adjoint used once disappears into its single use. This is SymPy's tree CSE
 without its quadratic search for partial products, linear in the size of the gradient.

@@ -88,7 +88,8 @@ def test_softmax_ce():
     xs = sp.symbols("x0:2")
     ys = sp.symbols("y0:3")
     logits = [ws[2 * k] * xs[0] + ws[2 * k + 1] * xs[1] for k in range(3)]
-    loss = sp.log(sp.Add(*(sp.exp(l) for l in logits))) - sp.Add(*(yk * l for yk, l in zip(ys, logits)))
+    loss = (sp.log(sp.Add(*(sp.exp(l) for l in logits)))
+            - sp.Add(*(yk * l for yk, l in zip(ys, logits))))
     point = {"x0": 0.7, "x1": -1.3, "y0": 0, "y1": 1, "y2": 0}
     point.update({w.name: 0.1 * (k + 1) * (-1) ** k for k, w in enumerate(ws)})
     got = gradient_at(loss, [w.name for w in ws], point)

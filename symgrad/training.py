@@ -55,7 +55,7 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
     batch = n if batch_size is None else min(batch_size, n)
     run = _Run(kernel, columns, n, batch, optimizer, theta, np.full(epochs, np.nan),
                np.random.default_rng(seed) if shuffle else None)
-    engine = run.compiled if kernel.compiled_training and batch < PARALLEL_BATCH else run.stepwise
+    engine = run.compiled if _compiled_engine(kernel, batch) else run.stepwise
     interrupted = False
     try:
         while run.done < epochs and run.diverged is None:
@@ -66,6 +66,23 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
         interrupted = True
     return TrainResult(params=run.theta, history=run.history[:run.done].copy(), steps=run.steps,
                        diverged_epoch=run.diverged, interrupted=interrupted)
+
+
+def compile_training(kernel, data, batch_size: int | None = None) -> None:
+    """Compile now what ``train`` will run on this data (Numba compiles on first call)."""
+    n, columns = kernel.columns(data)
+    batch = n if batch_size is None else min(batch_size, n)
+    zeros = np.zeros(len(kernel.params))
+    if _compiled_engine(kernel, batch):
+        kernel.module.train_epochs(zeros, np.zeros((2, len(zeros))), np.zeros(6), 0,
+                                   np.zeros((1, n), dtype=np.int64), batch, True, np.empty(0),
+                                   np.zeros(3, dtype=np.int64), *columns)
+    else:
+        kernel.evaluate(zeros, 1, [c[:1] for c in columns])
+
+
+def _compiled_engine(kernel, batch: int) -> bool:
+    return kernel.compiled_training and batch < PARALLEL_BATCH
 
 
 class _Run:

@@ -1,0 +1,179 @@
+"""`symgrad train` and `symgrad predict` from the command line: the seed runs, PARAMS.json,
+bad input (one line, non-zero exit, nothing lost), divergence and Ctrl-C."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args):
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture
+def hours(tmp_path):
+    return write(tmp_path / "hours.csv", "x,y\n1,2\n2,4\n3,6\n")
+
+
+def test_hours_sgd_from_the_cli(tmp_path, hours):
+    out = tmp_path / "params.json"
+    result = run("train", hours, "--model", "w*x", "--target", "y", "--init", "w=1",
+                 "--batch-size", "1", "--epochs", "10", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert document["epochs"] == 10 and document["steps"] == 30 and not document["diverged"]
+    assert document["features"] == ["x"] and document["target"] == "y"
+    four = write(tmp_path / "four.csv", "x\n4\n")
+    predicted = run("predict", out, four)
+    assert predicted.exit_code == 0 and predicted.stdout == "x,prediction\n4.0,7.804863933862125\n"
+
+
+def test_params_json_is_self_contained_and_history_is_capped(tmp_path, hours):
+    out = tmp_path / "params.json"
+    result = run("train", hours, "--model", "w*x + b", "--target", "y", "--epochs", "5000",
+                 "--lr", "0.05", "--optimizer", "momentum", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert set(document["params"]) == {"b", "w"} and document["epochs"] == 5000
+    assert len(document["history"]) == 1000
+    assert document["history"][0][0] == 1 and document["history"][-1][0] == 5000
+    assert document["final_loss"] == document["history"][-1][1] < 1e-6
+    assert result.stdout.splitlines()[0].startswith("b = ")
+
+
+def test_loss_expression_and_sse(tmp_path, hours):
+    out1, out2 = tmp_path / "a.json", tmp_path / "b.json"
+    run("train", hours, "--model", "w*x", "--target", "y", "--loss", "(yhat - y)**2",
+        "--reduction", "sum", "--epochs", "3", "--init", "w=0", "--lr", "0.01", "--out", out1,
+        "--quiet")
+    run("train", hours, "--model", "w*x", "--target", "y", "--loss", "sse", "--epochs", "3",
+        "--init", "w=0", "--lr", "0.01", "--out", out2, "--quiet")
+    first, second = (json.loads(p.read_text()) for p in (out1, out2))
+    assert first["params"] == second["params"] and second["reduction"] == "sum"
+
+
+def test_predict_ignores_a_text_target_and_gives_probabilities_for_bce(tmp_path):
+    data = write(tmp_path / "d.csv", "x,label\n-2,0\n-1,0\n1,1\n2,1\n")
+    out = tmp_path / "p.json"
+    trained = run("train", data, "--model", "sigmoid(w*x + b)", "--target", "label",
+                  "--loss", "bce", "--epochs", "200", "--lr", "0.5", "--out", out, "--quiet")
+    assert trained.exit_code == 0, trained.stderr
+    new = write(tmp_path / "new.csv", "label,x\nabc,-3\nxyz,3\n")
+    target = tmp_path / "pred.csv"
+    result = run("predict", out, new, "--out", target)
+    assert result.exit_code == 0 and result.stdout == ""
+    lines = target.read_text().splitlines()
+    assert lines[0] == "x,prediction" and len(lines) == 3
+    low, high = (float(line.split(",")[1]) for line in lines[1:])
+    assert 0 < low < 0.1 < 0.9 < high < 1
+
+
+BAD = [  # (file content, extra args, message)
+    ("x,y\n1,2\n2,abc\n", [], "line 3, column y: 'abc' is not a number"),
+    ("x,y\n1,2\n2\n", [], "line 3: 1 fields, expected 2"),
+    ("x,y\n1,nan\n", [], "line 2, column y: 'nan' is not finite"),
+    ("x,y\n1,2\ninf,3\n", [], "line 3, column x: 'inf' is not finite"),
+    ("", [], "is empty"),
+    ("x,y\n", [], "has a header but no data rows"),
+    ("x,z\n1,2\n", [], "no target column 'y'"),
+    ("x,y\n1,2\n", ["--features", "x,q"], "feature 'q' is not a column"),
+    ("x,y\n1,2\n", ["--model", "w*x +"], "syntax error"),
+    ("x,y\n1,2\n", ["--model", "frobnicate(w*x)"], "unknown function at column 1: 'frobnicate'"),
+    ("x,y\n1,2\n", ["--model", "w*y"], "the model uses the target column 'y'"),
+    ("x,y\n1,2\n", ["--loss", "(yhat - y"], "syntax error"),
+    ("x,y\n1,2\n", ["--loss", "(w - y)**2"], "does not use yhat"),
+    ("x,y\n1,2\n", ["--init", "w=abc"], "--init expects name=number pairs"),
+    ("x,y\n1,2\n", ["--init", "q=1"], "--init names 'q', which is not a parameter"),
+    ("x,y\n1,2\n", ["--batch-size", "0"], "expected a positive integer or 'full'"),
+    ("x,y\n1,2\n", ["--optimizer", "lbfgs"], "'lbfgs' is not one of"),
+]
+
+
+@pytest.mark.parametrize("content, extra, message", BAD, ids=[b[2][:30] for b in BAD])
+def test_bad_input_is_one_line_with_nonzero_exit_and_writes_nothing(tmp_path, content, extra,
+                                                                     message):
+    data = write(tmp_path / "a.csv", content)
+    out = tmp_path / "params.json"
+    result = run("train", data, "--model", "w*x", "--target", "y", "--out", out, "--quiet",
+                 *extra)  # a repeated option: click keeps the last
+    assert result.exit_code == 2, result.output
+    assert message in result.stderr and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_missing_data_file(tmp_path):
+    result = run("train", tmp_path / "nope.csv", "--model", "w*x", "--target", "y")
+    assert result.exit_code == 2 and "no such file" in result.stderr
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{", "is not a PARAMS.json"), ('{"model": "w*x"}', "needs model, target"),
+])
+def test_predict_refuses_bad_params_files(tmp_path, hours, content, message):
+    result = run("predict", write(tmp_path / "p.json", content), hours)
+    assert result.exit_code == 2 and message in result.stderr and result.stdout == ""
+
+
+def test_divergence_exits_1_and_keeps_finite_parameters(tmp_path):
+    data = write(tmp_path / "d.csv", "x,y\n" + "".join(f"{i},{i}\n" for i in range(1, 30)))
+    out = tmp_path / "params.json"
+    result = run("train", data, "--model", "w*x", "--target", "y", "--lr", "1",
+                 "--epochs", "100000", "--init", "w=0", "--out", out, "--quiet")
+    assert result.exit_code == 1 and "diverged at epoch" in result.stderr
+    document = json.loads(out.read_text())  # strict JSON: no NaN anywhere
+    assert document["diverged"] is True and document["diverged_epoch"] >= 1
+    assert abs(document["params"]["w"]) < 1e308
+
+
+def interrupt_after(args, wait_for: str, cache: Path, delay: float = 0.0):
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(cache)}
+    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    started = time.monotonic()
+    if wait_for:
+        line = process.stderr.readline()
+        assert wait_for in line, line
+    time.sleep(delay)
+    sent = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    return process.returncode, time.monotonic() - sent, stderr, time.monotonic() - started
+
+
+def test_ctrl_c_during_training_saves_the_current_parameters(tmp_path):
+    data = write(tmp_path / "d.csv", "x,y\n" + "".join(f"{i / 100},{i / 50}\n" for i in range(200)))
+    out = tmp_path / "params.json"
+    code, latency, stderr, _ = interrupt_after(
+        ["train", data, "--model", "w*x + b", "--target", "y", "--epochs", "100000000",
+         "--batch-size", "1", "--out", out], "epoch", tmp_path / "cache")
+    assert code == 130 and latency < 2.0, stderr
+    document = json.loads(out.read_text())
+    assert document["interrupted"] is True and 0 < document["epochs"] < 100000000
+    assert "interrupted after" in stderr
+
+
+def test_ctrl_c_during_compilation_saves_the_initial_parameters(tmp_path):
+    out = tmp_path / "params.json"
+    data = write(tmp_path / "d.csv", "x,y\n1,2\n2,4\n")
+    code, latency, stderr, _ = interrupt_after(
+        ["train", data, "--model", "tanh(w*x + b) + sigmoid(v*x)*softplus(u*x)", "--target", "y",
+         "--init", "w=0.5", "--out", out], "", tmp_path / "fresh-cache", delay=2.5)
+    assert code == 130 and latency < 2.0, stderr
+    document = json.loads(out.read_text())
+    assert document["interrupted"] is True and document["epochs"] == 0
+    assert document["params"]["w"] == 0.5
