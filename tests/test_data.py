@@ -1,0 +1,74 @@
+"""CSV loading, both readers (numpy.loadtxt and pyarrow): values, and every bad input named
+by file, line and column."""
+import numpy as np
+import pytest
+
+from symgrad import SymgradError
+from symgrad import data as csvdata
+
+
+@pytest.fixture(params=["numpy", "pyarrow"])
+def reader(request, monkeypatch):
+    if request.param == "numpy":
+        monkeypatch.setattr(csvdata.importlib.util, "find_spec", lambda name: None)
+    else:
+        assert csvdata.importlib.util.find_spec("pyarrow") is not None  # in the test extra
+    return request.param
+
+
+GOOD = [
+    ("x,y\n1,2\n3,4\n", {"x": [1, 3], "y": [2, 4]}),
+    ("x, y\n1, 2\n3 ,4\n", {"x": [1, 3], "y": [2, 4]}),                  # spaces
+    ("\ufeffx,y\n1,2\n", {"x": [1], "y": [2]}),                           # BOM
+    ("x,y\n1,2\n\n3,4\n\n", {"x": [1, 3], "y": [2, 4]}),                  # blank lines
+    ('x,y,name\n1,2,"a, b"\n3,4,c\n', {"x": [1, 3], "y": [2, 4]}),        # quoted text column
+    ("x,y\n1e-3,-2.5E2\n0.1,7\n", {"x": [1e-3, 0.1], "y": [-250, 7]}),
+]
+
+
+@pytest.mark.parametrize("content, expected", GOOD, ids=range(len(GOOD)))
+def test_reads_the_numbers(tmp_path, reader, content, expected):
+    path = tmp_path / "a.csv"
+    path.write_text(content, encoding="utf-8")
+    table = csvdata.read_csv(str(path), ["x", "y"])
+    assert table.rows == len(expected["x"])
+    for name, values in expected.items():
+        np.testing.assert_array_equal(table.columns[name], values)
+    assert table.matrix(["y", "x"]).flags.f_contiguous
+
+
+BAD = [
+    ("x,y\n1,2\n2,abc\n", "a.csv line 3, column y: 'abc' is not a number"),
+    ("x,y\n1,2\n2\n", "a.csv line 3: 1 fields, expected 2"),
+    ("x,y\n1,2,3\n", "a.csv line 2: 3 fields, expected 2"),
+    ("x,y\n1,nan\n", "a.csv line 2, column y: 'nan' is not finite"),
+    ("x,y\n1,2\n-inf,2\n", "a.csv line 3, column x: '-inf' is not finite"),
+    ("x,y\n1,\n", "a.csv line 2, column y: '' is not a number"),
+    ("", "a.csv is empty"),
+    ("x,y\n", "a.csv has a header but no data rows"),
+    ("x,x\n1,2\n", "a.csv line 1: column 'x' appears twice"),
+    ("x,,y\n1,2,3\n", "a.csv line 1: empty column name"),
+    ("x,z\n1,2\n", "a.csv has no column 'y' (columns: x, z)"),
+]
+
+
+@pytest.mark.parametrize("content, message", BAD, ids=[m for _, m in BAD])
+def test_bad_input_names_file_line_and_column(tmp_path, reader, content, message):
+    path = tmp_path / "a.csv"
+    path.write_text(content)
+    with pytest.raises(SymgradError) as info:
+        csvdata.read_csv(str(path), ["x", "y"])
+    assert str(info.value) == str(tmp_path / message)
+
+
+def test_missing_file_and_directory(tmp_path):
+    with pytest.raises(SymgradError, match="no such file"):
+        csvdata.read_csv(str(tmp_path / "nope.csv"), ["x"])
+    with pytest.raises(SymgradError, match="is a directory"):
+        csvdata.read_csv(str(tmp_path), ["x"])
+
+
+def test_columns_not_asked_for_may_hold_anything(tmp_path, reader):
+    path = tmp_path / "a.csv"
+    path.write_text("label,x\ncat,1\ndog,2\n")
+    assert list(csvdata.read_csv(str(path), ["x"]).columns["x"]) == [1.0, 2.0]
