@@ -145,7 +145,7 @@ class _Progress:
         import time
         self.clock, self.epochs, self.shown = time.monotonic, epochs, 0
         self.started = self.last_line = self.clock()
-        self.stream = click.get_text_stream("stderr")
+        self.stream = sys.stderr
         self.bar = None
 
     def __call__(self, done: int, loss: float):

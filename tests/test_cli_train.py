@@ -145,9 +145,11 @@ def interrupt_after(args, wait_for: str, cache: Path, delay: float = 0.0):
     process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     started = time.monotonic()
-    if wait_for:
+    while wait_for:  # skip anything else on stderr (a library's warning, say)
         line = process.stderr.readline()
-        assert wait_for in line, line
+        assert line, "the process ended before it reported progress"
+        if wait_for in line:
+            break
     time.sleep(delay)
     sent = time.monotonic()
     process.send_signal(signal.SIGINT)
