@@ -44,18 +44,21 @@ def main():
               help="Parameters to differentiate by (default: every symbol, sorted by name).")
 @click.option("--format", "format_", type=click.Choice(FORMATS), default="text",
               show_default=True, help="Output format.")
-def derive(expression, wrt, format_):
+@click.option("--loss", type=click.Choice(["mse", "ce"]), default="mse", show_default=True,
+              help="For a layer chain: the loss its backprop formulas end in.")
+def derive(expression, wrt, format_, loss):
     """Print the gradient of EXPRESSION, one closed form per parameter.
 
     \b
     Example:  symgrad derive "(sigmoid(w*x + b) - y)**2" --wrt w,b
     An expression may start with '-' (e.g. "-log(sigmoid(z))").
+    A layer chain ("dense(3) -> sigmoid -> dense(1)") prints its backprop in index notation.
     """
     from symgrad.errors import SymgradError
     from symgrad.views import derivation
 
     try:
-        click.echo(derivation(" ".join(expression), wrt, format_))
+        click.echo(derivation(" ".join(expression), wrt, format_, loss))
     except SymgradError as err:
         _fail(str(err))
 
@@ -126,7 +129,10 @@ def _report(outcome, out, quiet):
     document = outcome.document
     saved = f"; parameters saved to {out}" if out else ""
     for name, value in outcome.params.items():
-        click.echo(f"{name} = {value!r}")
+        if isinstance(value, list):  # a layer's array: its values are in --out
+            click.echo(f"{name}: array of shape {_shape(value)}")
+        else:
+            click.echo(f"{name} = {value!r}")
     if outcome.status == "interrupted":
         _fail(f"interrupted after {document['epochs']} epochs{saved}", 130)
     if outcome.status == "diverged":
@@ -135,6 +141,14 @@ def _report(outcome, out, quiet):
     if not quiet:
         click.echo(f"trained {document['epochs']} epochs, final loss "
                    f"{document['final_loss']!r}{saved}", err=True)
+
+
+def _shape(nested) -> tuple:
+    shape = []
+    while isinstance(nested, list):
+        shape.append(len(nested))
+        nested = nested[0] if nested else None
+    return tuple(shape)
 
 
 class _Progress:

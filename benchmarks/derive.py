@@ -16,7 +16,7 @@ import sympy as sp
 
 from symgrad import Model, derive, lower, sigmoid
 from symgrad.program import lower_loss
-from symgrad.unrolled import unrolled_mlp
+from symgrad.layers import parse_chain, unrolled_model
 
 
 def sensor_neuron() -> Model:
@@ -28,7 +28,8 @@ def cubic() -> Model:
 
 
 def mlp() -> Model:
-    return unrolled_mlp((4, 16, 16, 3), activation=sp.tanh, loss="ce")
+    chain = parse_chain("dense(16) -> tanh -> dense(16) -> tanh -> dense(3)")
+    return unrolled_model(chain, ["x0", "x1", "x2", "x3"], "ce")
 
 
 def timed(fn, repeats):

@@ -136,3 +136,26 @@ def _check_cell(cell: str, where: str) -> None:
         raise SymgradError(f"{where}: {cell!r} is not a number") from None
     if not np.isfinite(value):
         raise SymgradError(f"{where}: {cell!r} is not finite")
+
+
+def read_labels(path: str, column: str) -> list[str]:
+    """The cells of one column as text (class labels), with surrounding spaces removed."""
+    header = read_header(path)
+    if column not in header:
+        raise SymgradError(f"{path} has no column {column!r} (columns: {', '.join(header)})")
+    j = header.index(column)
+    labels = []
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        rows = csv.reader(handle)
+        next(rows)
+        for fields in rows:
+            if not fields:
+                continue
+            if len(fields) != len(header):
+                raise SymgradError(f"{path} line {rows.line_num}: {len(fields)} fields, "
+                                   f"expected {len(header)}")
+            label = fields[j].strip()
+            if not label:
+                raise SymgradError(f"{path} line {rows.line_num}, column {column}: empty label")
+            labels.append(label)
+    return labels

@@ -56,6 +56,17 @@ class TrainOutcome:
     params: dict = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Setup:
+    """What training needs, built from the options and the CSV file."""
+    data: np.ndarray                        # the matrix the kernel trains on
+    theta0: np.ndarray
+    build: Callable[[], object]             # compiles the kernel (under the Ctrl-C guard)
+    reduction: str
+    features: list[str]
+    described: Callable[[np.ndarray], dict]  # theta -> {"params": ..., and extra fields}
+
+
 def train_file(options: TrainOptions, progress: Callable[[int, float], None] | None = None,
                exit_if_interrupted_compiling: bool = False):
     """Train the model on the CSV file; write --out; SymgradError for bad input.
@@ -65,34 +76,107 @@ def train_file(options: TrainOptions, progress: Callable[[int, float], None] | N
     parameters; with ``exit_if_interrupted_compiling`` (the CLI) the process then ends at once
     with status 130, otherwise KeyboardInterrupt propagates after the save.
     """
-    from .kernel import compile
+    from .layers import is_chain
     from .optim import optimizer
     from .training import TrainResult, compile_training, train
 
-    table, model, features = load_for_training(options)
-    reduction = "sum" if options.loss == "sse" else options.reduction
+    setup = (chain_setup if is_chain(options.model) else expression_setup)(options)
     opt = optimizer(options.optimizer, options.lr, options.momentum)
-    names = [p.name for p in model.params]
-    theta0 = initial_params(names, options.init, options.seed)
-    data = table.matrix([s.name for s in model.inputs])
 
     def save(result: TrainResult) -> dict:
-        document = params_document(options, model, features, reduction, names, result)
+        document = params_document(options, setup, result)
         if options.out:
             write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
         return document
 
-    untrained = TrainResult(params=theta0, history=np.empty(0), steps=0, diverged_epoch=None,
-                            interrupted=True)
+    untrained = TrainResult(params=setup.theta0, history=np.empty(0), steps=0,
+                            diverged_epoch=None, interrupted=True)
     with _saving_on_interrupt(lambda: save(untrained), options.out, exit_if_interrupted_compiling):
-        kernel = compile(model, backend=options.backend, reduction=reduction)
-        compile_training(kernel, data, options.batch_size)
-    result = train(kernel, data, theta0, opt, options.epochs, options.batch_size,
+        kernel = setup.build()
+        compile_training(kernel, setup.data, options.batch_size)
+    result = train(kernel, setup.data, setup.theta0, opt, options.epochs, options.batch_size,
                    options.shuffle, options.seed, progress)
     document = save(result)
     status = "interrupted" if result.interrupted else \
         "diverged" if result.diverged_epoch is not None else "trained"
     return TrainOutcome(document=document, status=status, params=document["params"])
+
+
+def expression_setup(options: TrainOptions) -> Setup:
+    from .kernel import compile
+
+    table, model, features = load_for_training(options)
+    reduction = "sum" if options.loss == "sse" else options.reduction
+    names = [p.name for p in model.params]
+    return Setup(
+        data=table.matrix([s.name for s in model.inputs]),
+        theta0=initial_params(names, options.init, options.seed),
+        build=lambda: compile(model, backend=options.backend, reduction=reduction),
+        reduction=reduction, features=features,
+        described=lambda theta: {"params": {n: float(v) for n, v in zip(names, theta)}})
+
+
+def chain_setup(options: TrainOptions) -> Setup:
+    """A layer chain: features default to every column but the target, in file order."""
+    from .data import read_csv, read_header
+    from .layers import init_params, parse_chain, unflatten
+    from .network import ChainModel
+
+    chain = parse_chain(options.model)
+    if options.loss not in ("mse", "ce") or options.reduction != "mean":
+        raise SymgradError("layer chains train with --loss mse or ce and --reduction mean")
+    if options.init:
+        raise SymgradError("--init is for expression models; layer chains start from "
+                           "PyTorch's Linear initialisation drawn from --seed")
+    header = read_header(options.data)
+    if options.target not in header:
+        raise SymgradError(f"{options.data} has no target column {options.target!r} "
+                           f"(columns: {', '.join(header)})")
+    features = list(options.features) if options.features is not None else \
+        [c for c in header if c != options.target]
+    if not features:
+        raise SymgradError(f"{options.data} has no feature columns besides {options.target!r}")
+    table = read_csv(options.data, features if options.loss == "ce"
+                     else [*features, options.target])
+    targets, classes = _targets(options, table, chain)
+    X = table.matrix(features)
+
+    def described(theta):
+        named = unflatten(chain, len(features), theta)
+        extra = {"classes": classes} if classes is not None else {}
+        return {"params": {k: v.tolist() for k, v in named.items()}, **extra}
+
+    model = ChainModel(chain, features, options.loss, options.backend)
+    return Setup(data=model.matrix(X, targets), theta0=init_params(chain, len(features),
+                                                                   options.seed),
+                 build=model.compile, reduction="mean", features=features, described=described)
+
+
+def _targets(options, table, chain):
+    """(target values, class labels or None): ce labels become indices in sorted order."""
+    from .data import read_labels
+
+    width = chain.dense[-1].width
+    if options.loss != "ce":
+        if width != 1:
+            raise SymgradError(f"mse needs a last layer of width 1 (one target column); "
+                               f"{chain.text!r} ends with width {width}")
+        return table.columns[options.target], None
+    labels = read_labels(options.data, options.target)
+    classes = sorted(set(labels), key=_label_order)
+    if len(classes) != width:
+        raise SymgradError(f"the last layer has width {width} but {options.target!r} has "
+                           f"{len(classes)} classes ({', '.join(classes[:10])})")
+    index = {label: k for k, label in enumerate(classes)}
+    return np.array([index[label] for label in labels], dtype=np.float64), classes
+
+
+def _label_order(label: str):
+    """Numeric labels in numeric order, then the others as text."""
+    try:
+        return (0, float(label), label)
+    except ValueError:
+        return (1, 0.0, label)
 
 
 @contextmanager
@@ -200,7 +284,7 @@ def parse_assignments(text: str) -> dict[str, float]:
     return values
 
 
-def params_document(options, model, features, reduction, names, result) -> dict:
+def params_document(options, setup: Setup, result) -> dict:
     """The self-contained PARAMS.json: everything predict needs, and the run's record."""
     history = result.history
     keep = np.unique(np.linspace(0, len(history) - 1, min(len(history), HISTORY_POINTS))
@@ -209,10 +293,10 @@ def params_document(options, model, features, reduction, names, result) -> dict:
         "symgrad_version": __version__,
         "model": options.model,
         "loss": options.loss,
-        "reduction": reduction,
+        "reduction": setup.reduction,
         "target": options.target,
-        "features": list(features),
-        "params": {n: float(v) for n, v in zip(names, result.params)},
+        "features": list(setup.features),
+        **setup.described(result.params),
         "optimizer": {"name": options.optimizer, "lr": options.lr, "momentum": options.momentum},
         "batch_size": options.batch_size or "full",
         "shuffle": options.shuffle,
@@ -254,20 +338,45 @@ def _umask() -> int:
 def predict_file(params_path: str, data_path: str) -> str:
     """CSV text: the feature columns and a last column ``prediction``, one line per row."""
     from .data import read_csv
+    from .layers import is_chain
+
+    document = read_params(params_path)
+    features = document["features"]
+    table = read_csv(data_path, features)
+    predictions = (_chain_predictions if is_chain(document["model"]) else
+                   _expression_predictions)(document, table)
+    columns = [table.columns[n].tolist() for n in features]
+    lines = [",".join([*features, "prediction"])]
+    lines += [",".join([*map(repr, row[:-1]), str(row[-1])])
+              for row in zip(*columns, predictions)]
+    return "\n".join(lines) + "\n"
+
+
+def _expression_predictions(document, table) -> list:
     from .kernel import compile
     from .model import Model
 
-    document = read_params(params_path)
-    features, names = document["features"], list(document["params"])
-    table = read_csv(data_path, features)
-    prediction_model = Model.supervised(document["model"], target=document["target"],
-                                        loss="mse", params=names, inputs=features)
-    kernel = compile(prediction_model)
+    names, features = list(document["params"]), document["features"]
+    model = Model.supervised(document["model"], target=document["target"], loss="mse",
+                             params=names, inputs=features)
     theta = np.array([document["params"][n] for n in names], dtype=np.float64)
-    values = kernel.predict(theta, {n: table.columns[n] for n in features})
-    rows = np.column_stack([*(table.columns[n] for n in features), values]).tolist()
-    lines = [",".join([*features, "prediction"]), *(",".join(map(repr, row)) for row in rows)]
-    return "\n".join(lines) + "\n"
+    values = compile(model).predict(theta, {n: table.columns[n] for n in features})
+    return [repr(float(v)) for v in values]
+
+
+def _chain_predictions(document, table) -> list:
+    """Values for mse; for ce the class label (as it appeared in training) of the top logit."""
+    from .layers import flatten, parse_chain
+    from .network import ChainModel
+
+    chain, features = parse_chain(document["model"]), document["features"]
+    theta = flatten(chain, len(features), document["params"])
+    model = ChainModel(chain, features, document.get("loss", "mse"))
+    outputs = model.outputs(theta, table.matrix(features))
+    if document.get("loss") == "ce":
+        classes = document["classes"]
+        return [classes[k] for k in np.argmax(outputs, axis=1)]
+    return [repr(float(v)) for v in outputs]
 
 
 def read_params(path: str) -> dict:

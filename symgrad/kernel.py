@@ -70,7 +70,8 @@ def kernel_spec(loss, params: list[str], inputs: list[str], reduction="mean", dt
                             (program.loss, *(program.partials[k] for k in nonzero)))
     prediction = columns = None
     if model.prediction is not None:
-        prediction = _renamed(lower_values(model, (model.prediction,)), renames)
+        outputs = model.prediction if isinstance(model.prediction, tuple) else (model.prediction,)
+        prediction = _renamed(lower_values(model, outputs), renames)
         columns = _used_columns(prediction)
     return KernelSpec(params=tuple(params), inputs=tuple(inputs), gradient=program,
                       nonzero=nonzero, columns=_used_columns(program), prediction=prediction,
@@ -125,12 +126,14 @@ class Kernel:
         return hasattr(self.module, "train_epochs")
 
     def predict(self, theta, data=None) -> np.ndarray:
-        """The model's prediction for every row of data."""
+        """The model's prediction for every row of data: shape (rows,), or (rows, outputs)
+        for a model with several outputs (a network's last layer)."""
         if not self._meta["has_prediction"]:
             raise SymgradError("this kernel was compiled from a bare loss; compile a Model "
                                "with a prediction to predict")
         n, columns = self._columns(data, self._meta["prediction_columns"], for_prediction=True)
-        return self.module.predict(self._theta(theta), n, *columns)
+        values = self.module.predict(self._theta(theta), n, *columns)
+        return values[:, 0] if values.shape[1] == 1 else values
 
     def _theta(self, theta) -> np.ndarray:
         theta = np.asarray(theta, dtype=np.float64)

@@ -24,7 +24,7 @@ class Model:
     loss: sp.Expr
     params: tuple[sp.Symbol, ...]
     inputs: tuple[sp.Symbol, ...] = ()
-    prediction: sp.Expr | None = None
+    prediction: sp.Expr | tuple[sp.Expr, ...] | None = None  # a tuple: several outputs
     target: sp.Symbol | None = None
 
     def __post_init__(self):

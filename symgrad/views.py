@@ -73,8 +73,19 @@ def _json(gradient):
 RENDERERS = {"text": _text, "latex": _latex, "python": _python, "json": _json}
 
 
-def derivation(expression: str, wrt: str | None = None, format: str = "text") -> str:
-    """``symgrad derive``: parse the expression, differentiate, render. Raises SymgradError."""
+def derivation(expression: str, wrt: str | None = None, format: str = "text",
+               loss_name: str = "mse") -> str:
+    """``symgrad derive``: parse the expression, differentiate, render. Raises SymgradError.
+
+    A layer chain ('dense(3) -> sigmoid -> dense(1)') prints its backprop in index notation
+    for the loss ``loss_name`` (mse or ce), as text lines or a JSON list."""
+    from .layers import chain_formulas, is_chain, parse_chain
+
+    if is_chain(expression):
+        if wrt is not None or format not in ("text", "json"):
+            raise SymgradError("a layer chain prints with --format text or json, without --wrt")
+        lines = chain_formulas(parse_chain(expression), loss_name)
+        return "\n".join(lines) if format == "text" else json.dumps({"formulas": lines}, indent=2)
     loss = parse_expr(expression)
     params = parse_names(wrt) if wrt is not None else sorted(s.name for s in loss.free_symbols)
     if not params:

@@ -8,7 +8,7 @@ import sympy as sp
 
 from symgrad import Model, SymgradError, derive, lower, sigmoid
 from symgrad.program import lower_loss
-from symgrad.unrolled import unrolled_mlp
+from symgrad.layers import parse_chain, unrolled_model
 from support import central_differences, close, closed_form_values, program_values
 
 MODELS = [  # (name, loss text, params)
@@ -72,6 +72,13 @@ def test_program_grows_with_the_loss_not_with_loss_times_params(terms):
     gradient = derive(Model(loss=loss, params=ws, inputs=(*xs, sp.Symbol("y"))))
     ratio = lower(gradient).operation_count() / lower_loss(gradient).operation_count()
     assert ratio <= 2.5  # one multiply per weight on top of the forward pass
+
+
+def unrolled_mlp(widths):
+    """A tanh MLP with softmax cross-entropy, every weight a scalar symbol."""
+    hidden = " -> ".join(f"dense({w}) -> tanh" for w in widths[1:-1])
+    chain = parse_chain(f"{hidden} -> dense({widths[-1]})")
+    return unrolled_model(chain, [f"x{i}" for i in range(widths[0])], "ce")
 
 
 def test_unrolled_mlp_program_is_small_and_fast_to_derive():

@@ -95,12 +95,12 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     lines = [
         "@njit(parallel=True, cache=True)",
         f"def predict(_theta, _n{column_args(columns)}):",
-        "    _out = np.empty(_n)",
+        f"    _out = np.empty((_n, {len(program.outputs)}))",
         *_param_loads(program, "    "),
         "    for _row in prange(_n):",
         *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
         *statement_lines(program, printer, "        "),
-        f"        _out[_row] = {printer.doprint(program.outputs[0])}",
+        *(f"        _out[_row, {k}] = {printer.doprint(e)}" for k, e in enumerate(program.outputs)),
         "    return _out",
     ]
     return "\n".join(lines) + "\n"

@@ -100,7 +100,8 @@ def prediction_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
         '    with numpy.errstate(all="ignore"):',
         *_prologue(program, columns),
         *statement_lines(program, printer, "        "),
-        f"        _value = {printer.doprint(program.outputs[0])}",
-        "        return numpy.array(numpy.broadcast_to(_value, (_n,)), dtype=numpy.float64)",
+        "        return numpy.column_stack([",
+        *(f"            numpy.broadcast_to({printer.doprint(e)}, (_n,))," for e in program.outputs),
+        "        ]).astype(numpy.float64)",
     ]
     return "\n".join(lines) + "\n"

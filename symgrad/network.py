@@ -1,0 +1,202 @@
+"""The layer engine: a dense network's loss and gradient with BLAS GEMMs and fused kernels.
+
+Backprop in the seed-003 index notation, one layer at a time:
+
+    forward   z^l = a^(l-1) W^l.T + b^l,  a^l = f(z^l)
+    backward  delta^l = dL/dz^l = f'(z^l) * (delta^(l+1) W^(l+1))   (delta_j = f'(net_j)
+              * sum_k delta_k w_kj),  dL/dW^l = delta^l.T a^(l-1),  dL/db^l = sum_rows delta^l
+
+The chain is first turned into a plan of four kinds of step. ``Product``: z = a W.T, one BLAS
+call (its bias is added by the step after it). ``Act``: a = f(z + b), one generated Numba pass,
+whose backward pass forms delta = dA * f'(z, a) and sums the bias gradient in the same sweep.
+``Bias``: z + b, for a dense layer followed directly by another. ``Loss``: the loss of the last
+values (plus their pending bias) and its gradient, one pass. Matrix products write into views
+of the flat gradient. ``NetworkKernel`` has the interface ``symgrad.train`` uses, so the
+ordinary training loop drives it, one step per batch.
+"""
+from __future__ import annotations
+
+import json
+from typing import NamedTuple
+
+import numpy as np
+
+from .codegen.cache import cache_key, load_or_build
+from .errors import SymgradError
+from .layers import Activation, Chain, Dense
+
+
+class Product(NamedTuple):
+    layer: int               # z = a @ W[layer].T
+
+
+class Bias(NamedTuple):
+    layer: int               # z + b[layer]
+
+
+class Act(NamedTuple):
+    kernel: int              # forward_<kernel> / backward_<kernel>
+    bias: int | None         # the layer whose bias it adds, if it follows a dense layer
+
+
+class Loss(NamedTuple):
+    bias: int | None
+
+
+def plan(chain: Chain) -> list:
+    """The chain as steps; every dense layer's bias is added by the step after its product."""
+    steps, pending, layer, kernels = [], None, 0, 0
+    for item in chain.layers:
+        if isinstance(item, Dense):
+            if pending is not None:
+                steps.append(Bias(pending))
+            steps.append(Product(layer))
+            pending, layer = layer, layer + 1
+        elif isinstance(item, Activation):
+            steps.append(Act(kernels, pending))
+            pending, kernels = None, kernels + 1
+    return steps + [Loss(pending)]
+
+
+class NetworkKernel:
+    """Loss and gradient of a chain on (features, targets), with ``symgrad.train``'s interface:
+    ``params``, ``columns(data)``, ``evaluate(theta, n, columns)``; and ``predict``."""
+
+    compiled_training = False
+    reduction = "mean"
+
+    def __init__(self, chain: Chain, fan_in: int, loss: str):
+        if loss == "mse" and chain.output is not None:
+            raise SymgradError(f"{chain.output} with mse is available for small nets only")
+        self.chain, self.fan_in, self.loss = chain, fan_in, loss
+        self.shapes = chain.shapes(fan_in)
+        self.size = sum(int(np.prod(shape)) for _, shape in self.shapes)
+        self.params = tuple(f"theta{k}" for k in range(self.size))
+        self.dtype = np.dtype(np.float64)
+        self.steps = plan(chain)
+        activations = [item for item in chain.layers if isinstance(item, Activation)]
+        key = cache_key("layers", json.dumps([a.name for a in activations]))
+        self.module, _, _ = load_or_build("layers", key, lambda: _source(activations))
+
+    def columns(self, data):
+        """(rows, [X, y]): features C-ordered for the GEMMs; targets (class indices for ce)."""
+        data = np.asarray(data, dtype=np.float64)
+        return data.shape[0], [np.ascontiguousarray(data[:, :self.fan_in]),
+                               np.ascontiguousarray(data[:, self.fan_in])]
+
+    def evaluate(self, theta, n, columns):
+        X, y = columns
+        grad = np.empty(self.size)
+        params, grads = self._views(theta), self._views(grad)
+        saved, output, bias = self._forward(X, params)
+        d_out, d_bias = np.empty_like(output), np.empty(output.shape[1])
+        loss_kernel = self.module.ce if self.loss == "ce" else self.module.mse
+        loss = loss_kernel(output, bias, y, d_out, d_bias, 1.0 / n)
+        self._backward(saved, d_out, d_bias, params, grads)
+        return loss / n, grad, True
+
+    def predict(self, theta, X) -> np.ndarray:
+        """The last layer's values (the logits, for ce): rows x width."""
+        _, output, bias = self._forward(np.ascontiguousarray(X, dtype=np.float64),
+                                        self._views(theta))
+        return output + bias
+
+    def _forward(self, X, params):
+        """(saved values per step, the last values, their pending bias)."""
+        saved, values = [], X
+        for step in self.steps[:-1]:
+            if isinstance(step, Product):
+                saved.append(values)
+                values = values @ params[2 * step.layer].T
+            elif isinstance(step, Bias):
+                saved.append(None)
+                values = values + params[2 * step.layer + 1]
+            else:
+                z = values if step.bias is not None else values.copy()
+                a = np.empty_like(z)
+                getattr(self.module, f"forward_{step.kernel}")(z, self._bias(step.bias, params,
+                                                                             z), a)
+                saved.append((z, a))
+                values = a
+        return saved, values, self._bias(self.steps[-1].bias, params, values)
+
+    def _backward(self, saved, delta, d_bias, params, grads):
+        """delta flows back; each bias gradient was summed by the pass that produced delta."""
+        if self.steps[-1].bias is not None:
+            grads[2 * self.steps[-1].bias + 1][:] = d_bias
+        for step, values in zip(reversed(self.steps[:-1]), reversed(saved)):
+            if isinstance(step, Product):
+                np.matmul(delta.T, values, out=grads[2 * step.layer])
+                if step is not self.steps[0]:
+                    delta = delta @ params[2 * step.layer]
+            elif isinstance(step, Bias):
+                grads[2 * step.layer + 1][:] = delta.sum(axis=0)
+            else:
+                z, a = values
+                d_z, d_b = np.empty_like(delta), np.empty(delta.shape[1])
+                getattr(self.module, f"backward_{step.kernel}")(delta, z, a, d_z, d_b)
+                if step.bias is not None:
+                    grads[2 * step.bias + 1][:] = d_b
+                delta = d_z
+
+    def _bias(self, layer, params, values):
+        return params[2 * layer + 1] if layer is not None else np.zeros(values.shape[1])
+
+    def _views(self, flat):
+        views, start = [], 0
+        for _, shape in self.shapes:
+            size = int(np.prod(shape))
+            views.append(flat[start:start + size].reshape(shape))
+            start += size
+        return views
+
+
+def _source(activations) -> str:
+    from .codegen.layer_kernels import module_source
+    return module_source(activations)
+
+
+UNROLL_PARAMS = 32  # nets this small run unrolled (see README: compile time grows fast)
+
+
+class ChainModel:
+    """A chain compiled for training and prediction, whichever engine its size picks.
+
+    Nets with at most UNROLL_PARAMS parameters are unrolled into one scalar SymPy model and
+    go through the ordinary pipeline (fused per-row kernel, whole epochs in compiled code):
+    the fastest per step, but Numba's compile time grows steeply with the unrolled program
+    (measured: 13 parameters ~10 s, 131 ~19 s, 403 ~91 s, once per model, then cached).
+    Larger nets use NetworkKernel (GEMMs + fused elementwise kernels). Targets: a numeric
+    column for mse, class indices for ce (one-hot columns for the unrolled engine).
+    """
+
+    def __init__(self, chain: Chain, features, loss: str, backend: str = "numba"):
+        self.chain, self.features, self.loss, self.backend = chain, list(features), loss, backend
+        self.size = sum(int(np.prod(s)) for _, s in chain.shapes(len(self.features)))
+        self.unrolled = self.size <= UNROLL_PARAMS
+        self.width = chain.dense[-1].width
+        self.kernel = None
+
+    def compile(self):
+        """The kernel symgrad.train drives (compiled on first call, then cached)."""
+        if self.kernel is None:
+            from .kernel import compile
+            from .layers import unrolled_model
+            self.kernel = compile(unrolled_model(self.chain, self.features, self.loss),
+                                  backend=self.backend) if self.unrolled else \
+                NetworkKernel(self.chain, len(self.features), self.loss)
+        return self.kernel
+
+    def matrix(self, X, targets) -> np.ndarray:
+        """The data matrix the kernel trains on: features, then the targets as it wants them."""
+        if self.loss == "ce" and self.unrolled:
+            targets = np.eye(self.width)[np.asarray(targets, dtype=np.int64)]
+        return np.column_stack([X, targets])
+
+    def outputs(self, theta, X) -> np.ndarray:
+        """The last layer's values per row: (rows,) for one output, else (rows, width)."""
+        kernel = self.compile()
+        if self.unrolled:
+            return kernel.predict(theta, {name: X[:, j] for j, name in enumerate(self.features)})
+        values = kernel.predict(theta, X)
+        return values[:, 0] if values.shape[1] == 1 else values
