@@ -136,6 +136,9 @@ def chain_setup(options: TrainOptions) -> Setup:
         [c for c in header if c != options.target]
     if not features:
         raise SymgradError(f"{options.data} has no feature columns besides {options.target!r}")
+    if options.loss == "mse" and chain.dense[-1].width != 1:
+        raise SymgradError(f"mse needs a last layer of width 1 (one target column); "
+                           f"{chain.text!r} ends with width {chain.dense[-1].width}")
     table = read_csv(options.data, features if options.loss == "ce"
                      else [*features, options.target])
     targets, classes = _targets(options, table, chain)
@@ -158,9 +161,6 @@ def _targets(options, table, chain):
 
     width = chain.dense[-1].width
     if options.loss != "ce":
-        if width != 1:
-            raise SymgradError(f"mse needs a last layer of width 1 (one target column); "
-                               f"{chain.text!r} ends with width {width}")
         return table.columns[options.target], None
     labels = read_labels(options.data, options.target)
     classes = sorted(set(labels), key=_label_order)

@@ -16,7 +16,6 @@ ordinary training loop drives it, one step per batch.
 """
 from __future__ import annotations
 
-import json
 from typing import NamedTuple
 
 import numpy as np
@@ -35,7 +34,7 @@ class Bias(NamedTuple):
 
 
 class Act(NamedTuple):
-    kernel: int              # forward_<kernel> / backward_<kernel>
+    activation: Activation
     bias: int | None         # the layer whose bias it adds, if it follows a dense layer
 
 
@@ -45,7 +44,7 @@ class Loss(NamedTuple):
 
 def plan(chain: Chain) -> list:
     """The chain as steps; every dense layer's bias is added by the step after its product."""
-    steps, pending, layer, kernels = [], None, 0, 0
+    steps, pending, layer = [], None, 0
     for item in chain.layers:
         if isinstance(item, Dense):
             if pending is not None:
@@ -53,8 +52,8 @@ def plan(chain: Chain) -> list:
             steps.append(Product(layer))
             pending, layer = layer, layer + 1
         elif isinstance(item, Activation):
-            steps.append(Act(kernels, pending))
-            pending, kernels = None, kernels + 1
+            steps.append(Act(item, pending))
+            pending = None
     return steps + [Loss(pending)]
 
 
@@ -74,9 +73,9 @@ class NetworkKernel:
         self.params = tuple(f"theta{k}" for k in range(self.size))
         self.dtype = np.dtype(np.float64)
         self.steps = plan(chain)
-        activations = [item for item in chain.layers if isinstance(item, Activation)]
-        key = cache_key("layers", json.dumps([a.name for a in activations]))
-        self.module, _, _ = load_or_build("layers", key, lambda: _source(activations))
+        self.module = _kernels("loss", None)
+        self.kernels = {a.name: _kernels("activation", a) for a in chain.layers
+                        if isinstance(a, Activation)}
 
     def columns(self, data):
         """(rows, [X, y]): features C-ordered for the GEMMs; targets (class indices for ce)."""
@@ -114,8 +113,7 @@ class NetworkKernel:
             else:
                 z = values if step.bias is not None else values.copy()
                 a = np.empty_like(z)
-                getattr(self.module, f"forward_{step.kernel}")(z, self._bias(step.bias, params,
-                                                                             z), a)
+                self.kernels[step.activation.name].forward(z, self._bias(step.bias, params, z), a)
                 saved.append((z, a))
                 values = a
         return saved, values, self._bias(self.steps[-1].bias, params, values)
@@ -134,7 +132,7 @@ class NetworkKernel:
             else:
                 z, a = values
                 d_z, d_b = np.empty_like(delta), np.empty(delta.shape[1])
-                getattr(self.module, f"backward_{step.kernel}")(delta, z, a, d_z, d_b)
+                self.kernels[step.activation.name].backward(delta, z, a, d_z, d_b)
                 if step.bias is not None:
                     grads[2 * step.bias + 1][:] = d_b
                 delta = d_z
@@ -151,9 +149,14 @@ class NetworkKernel:
         return views
 
 
-def _source(activations) -> str:
-    from .codegen.layer_kernels import module_source
-    return module_source(activations)
+def _kernels(kind: str, activation: Activation | None):
+    """The cached kernel module for one activation, or the loss kernels."""
+    from .codegen import layer_kernels
+
+    if activation is None:
+        return load_or_build("layers", cache_key("loss-kernels"), layer_kernels.loss_source)[0]
+    key = cache_key("activation-kernels", activation.name)
+    return load_or_build("layers", key, lambda: layer_kernels.activation_source(activation))[0]
 
 
 UNROLL_PARAMS = 32  # nets this small run unrolled (see README: compile time grows fast)

@@ -1,12 +1,13 @@
 """Numba kernels for the layer engine: the elementwise parts of a dense network, fused.
 
-For every activation of a chain, two row-parallel kernels printed from SymPy by the shared
-printer: ``forward_k(Z, b, A)`` adds the bias and applies f (keeping z = Z + b in Z), and
-``backward_k(dA, Z, A, dZ, db)`` forms dZ = dA * f'(z, a) (f' written with the output a where
-the rule allows: sigmoid' = a*(1 - a), tanh' = 1 - a^2) and sums db over rows in the same
-pass. The loss kernels take the last layer's values, add its bias, and give the loss sum and
-dO: ``ce`` is max-shifted log-sum-exp with dO = (softmax - onehot)*scale, ``mse`` is
-(o - y)^2 with dO = 2*(o - y)*scale. The GEMMs between them stay in numpy (BLAS).
+One module per activation (shared by every chain that uses it), with two row-parallel kernels
+printed from SymPy by the shared printer: ``forward(Z, b, A)`` adds the bias and applies f
+(keeping z = Z + b in Z), and ``backward(dA, Z, A, dZ, db)`` forms dZ = dA * f'(z, a) (f'
+written with the output a where the rule allows: sigmoid' = a*(1 - a), tanh' = 1 - a^2) and
+sums db over rows in the same pass. One module of loss kernels: they take the last layer's
+values, add its bias, and give the loss sum and dO: ``ce`` is max-shifted log-sum-exp with
+dO = (softmax - onehot)*scale, ``mse`` is (o - y)^2 with dO = 2*(o - y)*scale. The GEMMs
+between them stay in numpy (BLAS).
 """
 from __future__ import annotations
 
@@ -21,19 +22,22 @@ def _chunks(rows):
 '''
 
 
-def module_source(activations) -> str:
-    """Kernels for each activation (in chain order) and for both losses."""
+def activation_source(activation) -> str:
+    """The forward and backward kernels of one activation."""
     printer = NumbaPrinter()
-    parts = [_activation_kernels(k, act, printer) for k, act in enumerate(activations)]
-    return HEADER + "\n" + printer.helper_block() + COMMON + "\n\n" + "\n\n".join(
-        parts + [LOSS_KERNELS])
+    kernels = _activation_kernels(activation, printer)
+    return HEADER + "\n" + printer.helper_block() + COMMON + "\n\n" + kernels
 
 
-def _activation_kernels(k: int, activation, printer) -> str:
+def loss_source() -> str:
+    return HEADER + COMMON + "\n\n" + LOSS_KERNELS
+
+
+def _activation_kernels(activation, printer) -> str:
     value = printer.doprint(activation.value(Z))
     slope = printer.doprint(activation.derivative())
     return f'''{PARALLEL}
-def forward_{k}(Z, b, A):
+def forward(Z, b, A):
     for i in prange(Z.shape[0]):
         for j in range(Z.shape[1]):
             z = Z[i, j] + b[j]
@@ -42,7 +46,7 @@ def forward_{k}(Z, b, A):
 
 
 {PARALLEL}
-def backward_{k}(dA, Z, A, dZ, db):
+def backward(dA, Z, A, dZ, db):
     rows, width = dZ.shape
     chunks = _chunks(rows)
     partial = np.zeros((chunks, width))
