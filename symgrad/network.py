@@ -73,6 +73,7 @@ class NetworkKernel:
         self.params = tuple(f"theta{k}" for k in range(self.size))
         self.dtype = np.dtype(np.float64)
         self.steps = plan(chain)
+        self._grad = np.empty(self.size)
         self.module = _kernels("loss", None)
         self.kernels = {a.name: _kernels("activation", a) for a in chain.layers
                         if isinstance(a, Activation)}
@@ -84,8 +85,9 @@ class NetworkKernel:
                                np.ascontiguousarray(data[:, self.fan_in])]
 
     def evaluate(self, theta, n, columns):
+        """(loss, grad, True). The gradient array is reused by the next call: copy it to keep."""
         X, y = columns
-        grad = np.empty(self.size)
+        grad = self._grad
         params, grads = self._views(theta), self._views(grad)
         saved, output, bias = self._forward(X, params)
         d_out, d_bias = np.empty_like(output), np.empty(output.shape[1])

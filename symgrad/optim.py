@@ -1,10 +1,12 @@
 """Optimizers: small frozen values (hyperparameters) and pure update rules.
 
 An optimizer is a frozen dataclass of hyperparameters; ``hyper()`` packs them into a float
-array and ``KIND`` names its rule. The rules themselves are plain functions of
-(theta, grad, state, hyper, step) written with whole-array operations, so the same function
-runs as numpy from Python and compiles unchanged inside Numba's training loop. For speed they
-update ``theta`` and ``state`` in place; nothing else is touched.
+array and ``KIND`` names its rule. A rule is a pure function
+(theta, grad, m, v, hyper, step) -> (theta', m', v') of arithmetic only, so the same function
+updates whole arrays at once in numpy and single elements inside Numba's compiled loops
+(``codegen/numba_support.py``), where it runs as one fused pass. ``Optimizer.step`` applies it
+to a parameter vector and its state, and commits nothing when the result is not finite: the
+training loops' divergence guard.
 
 Forms (all as in PyTorch for a constant learning rate; ``wd`` adds wd*theta to the gradient):
 - SGD:       theta -= lr*g
@@ -27,29 +29,28 @@ LR, MOMENTUM, BETA1, BETA2, EPS, WEIGHT_DECAY = range(6)
 STATE_ROWS = 2
 
 
-def sgd_rule(theta, grad, state, hyper, step):
-    theta -= hyper[LR] * (grad + hyper[WEIGHT_DECAY] * theta)
+def sgd_rule(theta, grad, m, v, hyper, step):
+    return theta - hyper[LR] * (grad + hyper[WEIGHT_DECAY] * theta), m, v
 
 
-def momentum_rule(theta, grad, state, hyper, step):
+def momentum_rule(theta, grad, m, v, hyper, step):
+    d = hyper[MOMENTUM] * m - hyper[LR] * (grad + hyper[WEIGHT_DECAY] * theta)
+    return theta + d, d, v
+
+
+def nesterov_rule(theta, grad, m, v, hyper, step):
     g = grad + hyper[WEIGHT_DECAY] * theta
-    state[0] = hyper[MOMENTUM] * state[0] - hyper[LR] * g
-    theta += state[0]
+    d = hyper[MOMENTUM] * m - hyper[LR] * g
+    return theta + hyper[MOMENTUM] * d - hyper[LR] * g, d, v
 
 
-def nesterov_rule(theta, grad, state, hyper, step):
+def adam_rule(theta, grad, m, v, hyper, step):
     g = grad + hyper[WEIGHT_DECAY] * theta
-    state[0] = hyper[MOMENTUM] * state[0] - hyper[LR] * g
-    theta += hyper[MOMENTUM] * state[0] - hyper[LR] * g
-
-
-def adam_rule(theta, grad, state, hyper, step):
-    g = grad + hyper[WEIGHT_DECAY] * theta
-    state[0] = hyper[BETA1] * state[0] + (1.0 - hyper[BETA1]) * g
-    state[1] = hyper[BETA2] * state[1] + (1.0 - hyper[BETA2]) * g * g
-    m_hat = state[0] / (1.0 - hyper[BETA1] ** step)
-    v_hat = state[1] / (1.0 - hyper[BETA2] ** step)
-    theta -= hyper[LR] * m_hat / (np.sqrt(v_hat) + hyper[EPS])
+    m = hyper[BETA1] * m + (1.0 - hyper[BETA1]) * g
+    v = hyper[BETA2] * v + (1.0 - hyper[BETA2]) * g * g
+    m_hat = m / (1.0 - hyper[BETA1] ** step)
+    v_hat = v / (1.0 - hyper[BETA2] ** step)
+    return theta - hyper[LR] * m_hat / (np.sqrt(v_hat) + hyper[EPS]), m, v
 
 
 RULES = (sgd_rule, momentum_rule, nesterov_rule, adam_rule)  # indexed by an optimizer's KIND
@@ -78,9 +79,14 @@ class Optimizer:
     def new_state(self, n_params: int) -> np.ndarray:
         return np.zeros((STATE_ROWS, n_params))
 
-    def step(self, theta, grad, state, step: int) -> None:
-        """Apply the rule once (in place), step counting from 1."""
-        RULES[self.KIND](theta, grad, state, self.hyper(), step)
+    def step(self, theta, grad, state, step: int) -> bool:
+        """Apply the rule once in place (step counts from 1). If the new values are not all
+        finite, change nothing and return False."""
+        new = RULES[self.KIND](theta, grad, state[0], state[1], self.hyper(), step)
+        if not all(np.isfinite(values).all() for values in new):
+            return False
+        theta[:], state[0][:], state[1][:] = new
+        return True
 
 
 @dataclass(frozen=True)

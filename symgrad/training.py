@@ -81,6 +81,16 @@ def compile_training(kernel, data, batch_size: int | None = None) -> None:
         kernel.evaluate(zeros, 1, [c[:1] for c in columns])
 
 
+def _updater(kernel, optimizer):
+    """The optimizer's guarded step: compiled (one fused pass) when the kernel's module has it."""
+    compiled = getattr(getattr(kernel, "module", None), "guarded_step", None)
+    if compiled is None:
+        return optimizer.step
+    hyper = optimizer.hyper()
+    return lambda theta, grad, state, step: compiled(optimizer.KIND, theta, grad, state,
+                                                     hyper, step)
+
+
 def _compiled_engine(kernel, batch: int) -> bool:
     return kernel.compiled_training and batch < PARALLEL_BATCH
 
@@ -93,6 +103,7 @@ class _Run:
         self.optimizer, self.theta, self.history, self.rng = optimizer, theta, history, rng
         self.state = optimizer.new_state(len(theta))
         self.done, self.steps, self.diverged, self.chunk = 0, 0, None, 1
+        self.update = _updater(kernel, optimizer)
 
     def orders(self, count: int) -> np.ndarray:
         if self.rng is None:
@@ -132,12 +143,8 @@ class _Run:
             rows = slice(begin, end) if order is None else order[begin:end]
             loss, grad, _ = self.kernel.evaluate(self.theta, end - begin,
                                                  [c[rows] for c in self.columns])
-            if not (np.isfinite(loss) and np.isfinite(grad).all()):
-                return False
-            backup = self.theta.copy()
-            self.optimizer.step(self.theta, grad, self.state, self.steps + 1)
-            if not np.isfinite(self.theta).all():
-                self.theta[:] = backup
+            if not np.isfinite(loss) or not self.update(self.theta, grad, self.state,
+                                                        self.steps + 1):
                 return False
             self.steps += 1
             total += loss * (end - begin if self.kernel.reduction == "mean" else 1)

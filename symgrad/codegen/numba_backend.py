@@ -5,7 +5,8 @@ row loop runs the CSE'd forward + reverse program as straight-line scalar code a
 loss and every partial into scalar accumulators (per-chunk partial sums: race-free; the caller
 adds the chunks). The columns arrive as separate 1-D arrays (views of the caller's data: C, F
 or strided, never copied). Two things make the row loop vectorize across rows: ``exp`` is
-``vexp`` (arithmetic + bit tricks instead of a libm call), every helper is branch-free, and the
+``vexp`` (arithmetic + bit tricks instead of a libm call; tanh is ``vtanh`` likewise), every
+helper is branch-free, and the
 fast-math flags allow only reassociation, contraction and signed-zero freedom, so the
 accumulators may be split into vector lanes while inf/nan keep their IEEE meaning.
 """
@@ -14,7 +15,11 @@ from __future__ import annotations
 from .printer import HELPERS, ScalarPrinter, column_args, module_text, statement_lines
 from .spec import KernelSpec
 
-FASTMATH_SOURCE = "{\"reassoc\", \"contract\", \"nsz\"}"  # no nnan/ninf: inf and nan keep meaning
+# Options of every generated kernel. Fast-math: reassociation, contraction and signed zeros
+# only (no nnan/ninf: inf and nan keep their meaning). error_model "numpy": x/0 is inf or nan
+# as in IEEE arithmetic, not a ZeroDivisionError, so a division does not stop vectorization.
+KERNEL_OPTIONS = 'cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"}'
+LOOP_OPTIONS = 'cache=True, error_model="numpy"'   # loops whose sums must keep their order
 
 NUMBA_HELPERS = {  # branch-free where the scalar helpers branch, exp as vexp
     **HELPERS,
@@ -28,7 +33,7 @@ def softplus(z):
 ''',
     "elu": '''\
 def elu(z, alpha):
-    return z if z > 0.0 else alpha * math.expm1(min(z, 0.0))
+    return z if z > 0.0 else alpha * vexpm1(min(z, 0.0))
 ''',
 }
 
@@ -42,6 +47,9 @@ class NumbaPrinter(ScalarPrinter):
     def _print_exp(self, expr):
         return f"vexp({self._print(expr.args[0])})"
 
+    def _print_tanh(self, expr):
+        return f"vtanh({self._print(expr.args[0])})"
+
     def helper(self, expr):
         name, source = super().helper(expr)
         return name, '@njit(inline="always")\n' + source
@@ -53,7 +61,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from symgrad.codegen.numba_support import apply_rule, vexp
+from symgrad.codegen.numba_support import guarded_step, vexp, vexpm1, vtanh
 
 '''
 
@@ -70,7 +78,7 @@ def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     sums = [f"_s{k}" for k in range(len(program.outputs))] + ["_check"]
     check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
     lines = [
-        f"@njit(parallel=True, cache=True, fastmath={FASTMATH_SOURCE})",
+        f"@njit(parallel=True, {KERNEL_OPTIONS})",
         f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}):",
         f"    _sums = np.zeros((_chunks, {len(sums)}))",
         *_param_loads(program, "    "),
@@ -93,7 +101,7 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     program = spec.prediction
     columns = spec.column_symbols(program, spec.prediction_columns)
     lines = [
-        "@njit(parallel=True, cache=True)",
+        f"@njit(parallel=True, {LOOP_OPTIONS})",
         f"def predict(_theta, _n{column_args(columns)}):",
         f"    _out = np.empty((_n, {len(program.outputs)}))",
         *_param_loads(program, "    "),
@@ -116,7 +124,7 @@ def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     columns = spec.column_symbols(program, spec.columns)
     sums = [f"_s{k}" for k in range(len(program.outputs))]
     lines = [
-        f"@njit(cache=True, fastmath={FASTMATH_SOURCE})",
+        f"@njit({KERNEL_OPTIONS})",
         f"def batch_sums(_theta, _order, _start, _stop{column_args(columns)}):",
         *_param_loads(program, "    "),
         *(f"    {s} = 0.0" for s in sums),
@@ -135,18 +143,17 @@ def training_function(spec: KernelSpec) -> str:
 
     Counters (epochs done, steps, status: 0 ran, 1 diverged) are written in place, so they are
     right even when Ctrl-C arrives the moment the call returns. On divergence (a non-finite
-    loss or gradient, or a step that makes theta non-finite) theta keeps its last finite value.
+    loss, or a step that would make theta non-finite) theta keeps its last finite value.
     """
     columns = "".join(f", _c{k}" for k in range(len(spec.columns)))
     outputs = range(len(spec.nonzero) + 1)
     finite = " + ".join(f"_sums[{j}] * 0.0" for j in outputs)
     lines = [
-        "@njit(cache=True)",
+        f"@njit({LOOP_OPTIONS})",
         f"def train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
         f"_counters{columns}):",
         "    _n = _orders.shape[1]",
         "    _grad = np.zeros(_theta.shape[0])",
-        "    _backup = np.empty(_theta.shape[0])",
         "    for _epoch in range(_history.shape[0]):",
         "        _order = _orders[_epoch % _orders.shape[0]]",
         "        _total = 0.0",
@@ -158,10 +165,7 @@ def training_function(spec: KernelSpec) -> str:
         f"            if {finite} != 0.0:",
         "                _counters[2] = 1",
         "                return",
-        "            _backup[:] = _theta",
-        "            apply_rule(_kind, _theta, _grad, _state, _hyper, _counters[1] + 1)",
-        "            if not np.all(np.isfinite(_theta)):",
-        "                _theta[:] = _backup",
+        "            if not guarded_step(_kind, _theta, _grad, _state, _hyper, _counters[1] + 1):",
         "                _counters[2] = 1",
         "                return",
         "            _counters[1] += 1",

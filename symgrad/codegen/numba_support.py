@@ -8,7 +8,8 @@ from the exponent bits. k is split in two halves so subnormal results come out r
 beyond the double range give inf or 0, and NaN stays NaN. Every branch is a select, so a whole
 row loop that calls it still vectorizes. Agrees with libm's exp to a few ulp.
 
-``apply_rule`` compiles symgrad.optim's update rules, unchanged, for the compiled training loop.
+``vexpm1`` and ``vtanh`` are built on it the same way (libm's tanh is another scalar call).
+``guarded_step`` compiles symgrad.optim's update rules, unchanged, into one fused pass.
 """
 from __future__ import annotations
 
@@ -72,18 +73,61 @@ def vexp(x):
     return x if x != x else value
 
 
-_RULES = tuple(njit(rule) for rule in RULES)
+@njit(inline="always")
+def vexpm1(x):
+    """exp(x) - 1 without cancellation: the Taylor series of e^x - 1 for |x| < ln2/2."""
+    p = C13
+    p = p * x + C12
+    p = p * x + C11
+    p = p * x + C10
+    p = p * x + C9
+    p = p * x + C8
+    p = p * x + C7
+    p = p * x + C6
+    p = p * x + C5
+    p = p * x + C4
+    p = p * x + C3
+    p = p * x + C2
+    p = p * x + C1
+    small = p * x
+    return small if abs(x) < 0.34657359027997264 else vexp(x) - 1.0
+
+
+@njit(inline="always")
+def vtanh(z):
+    """tanh(z) = -e/(2 + e) with e = expm1(-2|z|), signed: exact to a few ulp, branch-free."""
+    e = vexpm1(-2.0 * abs(z))
+    t = -e / (2.0 + e)
+    return t if z >= 0.0 else -t
+
+
+_RULES = tuple(njit(inline="always")(rule) for rule in RULES)
 _sgd, _momentum, _nesterov, _adam = _RULES
+STEP_OPTIONS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
 
 
-@njit
-def apply_rule(kind, theta, grad, state, hyper, step):
-    """One optimizer step (in place) by the rule with index ``kind`` in symgrad.optim.RULES."""
+@njit(inline="always")
+def _guarded(rule, theta, grad, state, hyper, step):
+    bad = 0.0
+    for k in range(theta.size):  # first pass: would every new value be finite?
+        t, m, v = rule(theta[k], grad[k], state[0, k], state[1, k], hyper, step)
+        bad += t * 0.0 + m * 0.0 + v * 0.0  # nan exactly when something is not finite
+    if bad != 0.0:
+        return False
+    for k in range(theta.size):
+        theta[k], state[0, k], state[1, k] = rule(theta[k], grad[k], state[0, k], state[1, k],
+                                                  hyper, step)
+    return True
+
+
+@njit(**STEP_OPTIONS)
+def guarded_step(kind, theta, grad, state, hyper, step):
+    """One optimizer step in place by rule ``kind`` (symgrad.optim.RULES), one fused pass over
+    the parameters; False, with nothing changed, if any new value would not be finite."""
     if kind == 0:
-        _sgd(theta, grad, state, hyper, step)
-    elif kind == 1:
-        _momentum(theta, grad, state, hyper, step)
-    elif kind == 2:
-        _nesterov(theta, grad, state, hyper, step)
-    else:
-        _adam(theta, grad, state, hyper, step)
+        return _guarded(_sgd, theta, grad, state, hyper, step)
+    if kind == 1:
+        return _guarded(_momentum, theta, grad, state, hyper, step)
+    if kind == 2:
+        return _guarded(_nesterov, theta, grad, state, hyper, step)
+    return _guarded(_adam, theta, grad, state, hyper, step)
