@@ -107,27 +107,36 @@ STEP_OPTIONS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contr
 
 
 @njit(inline="always")
-def _guarded(rule, theta, grad, state, hyper, step):
+def _guarded(rule, rows, theta, grad, state, hyper, step):
+    """Two fused passes: would every new value be finite? then commit. ``rows``: how many
+    state rows the rule uses (SGD none), so the others are neither read nor written."""
     bad = 0.0
-    for k in range(theta.size):  # first pass: would every new value be finite?
-        t, m, v = rule(theta[k], grad[k], state[0, k], state[1, k], hyper, step)
+    for k in range(theta.size):
+        m = state[0, k] if rows > 0 else 0.0
+        v = state[1, k] if rows > 1 else 0.0
+        t, m, v = rule(theta[k], grad[k], m, v, hyper, step)
         bad += t * 0.0 + m * 0.0 + v * 0.0  # nan exactly when something is not finite
     if bad != 0.0:
         return False
     for k in range(theta.size):
-        theta[k], state[0, k], state[1, k] = rule(theta[k], grad[k], state[0, k], state[1, k],
-                                                  hyper, step)
+        m = state[0, k] if rows > 0 else 0.0
+        v = state[1, k] if rows > 1 else 0.0
+        theta[k], m, v = rule(theta[k], grad[k], m, v, hyper, step)
+        if rows > 0:
+            state[0, k] = m
+        if rows > 1:
+            state[1, k] = v
     return True
 
 
 @njit(**STEP_OPTIONS)
 def guarded_step(kind, theta, grad, state, hyper, step):
-    """One optimizer step in place by rule ``kind`` (symgrad.optim.RULES), one fused pass over
-    the parameters; False, with nothing changed, if any new value would not be finite."""
+    """One optimizer step in place by rule ``kind`` (symgrad.optim.RULES); False, with
+    nothing changed, if any new value would not be finite."""
     if kind == 0:
-        return _guarded(_sgd, theta, grad, state, hyper, step)
+        return _guarded(_sgd, 0, theta, grad, state, hyper, step)
     if kind == 1:
-        return _guarded(_momentum, theta, grad, state, hyper, step)
+        return _guarded(_momentum, 1, theta, grad, state, hyper, step)
     if kind == 2:
-        return _guarded(_nesterov, theta, grad, state, hyper, step)
-    return _guarded(_adam, theta, grad, state, hyper, step)
+        return _guarded(_nesterov, 1, theta, grad, state, hyper, step)
+    return _guarded(_adam, 2, theta, grad, state, hyper, step)
