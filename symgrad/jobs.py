@@ -118,7 +118,7 @@ def expression_setup(options: TrainOptions) -> Setup:
 
 def chain_setup(options: TrainOptions) -> Setup:
     """A layer chain: features default to every column but the target, in file order."""
-    from .data import read_csv, read_header
+    from .data import read_csv
     from .layers import init_params, parse_chain, unflatten
     from .network import ChainModel
 
@@ -128,10 +128,7 @@ def chain_setup(options: TrainOptions) -> Setup:
     if options.init:
         raise SymgradError("--init is for expression models; layer chains start from "
                            "PyTorch's Linear initialisation drawn from --seed")
-    header = read_header(options.data)
-    if options.target not in header:
-        raise SymgradError(f"{options.data} has no target column {options.target!r} "
-                           f"(columns: {', '.join(header)})")
+    header = checked_header(options)
     features = list(options.features) if options.features is not None else \
         [c for c in header if c != options.target]
     if not features:
@@ -163,6 +160,8 @@ def _targets(options, table, chain):
     if options.loss != "ce":
         return table.columns[options.target], None
     labels = read_labels(options.data, options.target)
+    if len(labels) != table.rows:
+        raise SymgradError(f"{options.data}: {len(labels)} labels for {table.rows} rows")
     classes = sorted(set(labels), key=_label_order)
     if len(classes) != width:
         raise SymgradError(f"the last layer has width {width} but {options.target!r} has "
@@ -202,11 +201,22 @@ def _saving_on_interrupt(save: Callable[[], object], out: str | None, exit_now: 
         signal.signal(signal.SIGINT, previous)
 
 
-def load_for_training(options: TrainOptions):
-    """(table, Model, feature names): the CSV columns the model needs, and the model."""
-    from .data import read_csv, read_header
+def checked_header(options: TrainOptions) -> tuple[str, ...]:
+    """The CSV header, which must name the target column."""
+    from .data import read_header
 
     header = read_header(options.data)
+    if options.target not in header:
+        raise SymgradError(f"{options.data} has no target column {options.target!r} "
+                           f"(columns: {', '.join(header)})")
+    return header
+
+
+def load_for_training(options: TrainOptions):
+    """(table, Model, feature names): the CSV columns the model needs, and the model."""
+    from .data import read_csv
+
+    header = checked_header(options)
     model, features = training_model(options, header)
     table = read_csv(options.data, [*features, options.target])
     return table, model, features
@@ -219,9 +229,6 @@ def training_model(options: TrainOptions, header):
     from .model import Model
     from .parse import parse_expr
 
-    if options.target not in header:
-        raise SymgradError(f"{options.data} has no target column {options.target!r} "
-                           f"(columns: {', '.join(header)})")
     prediction = parse_expr(options.model)
     names = {s.name for s in prediction.free_symbols}
     if options.target in names:
