@@ -79,6 +79,9 @@ def compile_training(kernel, data, batch_size: int | None = None) -> None:
                                    np.zeros(3, dtype=np.int64), *columns)
     else:
         kernel.evaluate(zeros, 1, [c[:1] for c in columns])
+        compiled_step = getattr(getattr(kernel, "module", None), "guarded_step", None)
+        if compiled_step is not None:  # compiled once per machine, then cached by Numba
+            compiled_step(0, zeros.copy(), zeros, np.zeros((2, len(zeros))), np.zeros(6), 1)
 
 
 def _updater(kernel, optimizer):
