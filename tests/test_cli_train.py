@@ -142,8 +142,11 @@ def test_divergence_exits_1_and_keeps_finite_parameters(tmp_path):
 
 def interrupt_after(args, wait_for: str, cache: Path, delay: float = 0.0):
     env = {**os.environ, "SYMGRAD_CACHE_DIR": str(cache)}
+    # A shell runs background jobs (CI may be one) with SIGINT ignored, and children inherit
+    # that; give the child the default disposition, as a terminal's foreground job has.
     process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     started = time.monotonic()
     while wait_for:  # skip anything else on stderr (a library's warning, say)
         line = process.stderr.readline()
