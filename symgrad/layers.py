@@ -114,15 +114,11 @@ def init_params(chain: Chain, fan_in: int, seed: int) -> np.ndarray:
     """PyTorch Linear's initialisation: W and b uniform in +-1/sqrt(fan_in), from the seed."""
     rng = np.random.default_rng(seed)
     parts = []
-    for name, shape in chain.shapes(fan_in):
-        bound = 1.0 / np.sqrt(shape[-1] if name.startswith("W") else _fan_in_of(chain, name,
-                                                                                  fan_in))
+    for name, shape in chain.shapes(fan_in):  # each W, then its b with the same bound
+        if name.startswith("W"):
+            bound = 1.0 / np.sqrt(shape[1])
         parts.append(rng.uniform(-bound, bound, size=shape).ravel())
     return np.concatenate(parts)
-
-
-def _fan_in_of(chain: Chain, bias_name: str, fan_in: int) -> int:
-    return dict(chain.shapes(fan_in))[f"W{bias_name[1:]}"][1]
 
 
 def unflatten(chain: Chain, fan_in: int, theta) -> dict[str, np.ndarray]:
@@ -148,16 +144,14 @@ def flatten(chain: Chain, fan_in: int, named: dict) -> np.ndarray:
 def unrolled_model(chain: Chain, features: Sequence[str], loss: str) -> Model:
     """The chain as one scalar SymPy model. Inputs: the features, then the targets: y for mse
     (one output), or one-hot y0..y(K-1) for ce. Outputs: ``prediction`` is the last layer."""
-    values = [sp.Symbol(f) for f in features]
-    params = []
+    values, flat, index = [sp.Symbol(f) for f in features], [], 0
     for layer in chain.layers:
         if isinstance(layer, Dense):
-            values, layer_params = dense(values, layer.width, len(params) // 2)
-            params.append(layer_params[0])
-            params.append(layer_params[1])
+            values, (weights, biases) = dense(values, layer.width, index)
+            flat += weights + biases
+            index += 1
         elif isinstance(layer, Activation):
             values = [layer.value(v) for v in values]
-    flat = [symbol for group in params for symbol in group]
     if loss == "ce":
         targets = list(sp.symbols(f"y0:{len(values)}"))
         per_row = logsumexp(*values) - sp.Add(*(y * z for y, z in zip(targets, values)))
