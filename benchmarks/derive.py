@@ -16,7 +16,8 @@ import sympy as sp
 
 from symgrad import Model, derive, lower, sigmoid
 from symgrad.program import lower_loss
-from symgrad.layers import parse_chain, unrolled_model
+from symgrad.chain_symbolic import unrolled_model
+from symgrad.layers import parse_chain
 
 
 def sensor_neuron() -> Model:

@@ -34,14 +34,24 @@ def compile(loss, params=None, inputs=None, *, backend: str = "numba",
     ``params`` and ``inputs`` are sequences of names or Symbols (taken from the Model when one
     is given). The result ``f(theta, data)`` returns (loss, grad); see ``Kernel``.
     """
+    params, inputs = _names(loss, params, "params"), _names(loss, inputs, "inputs")
+    return compile_keyed(_key_material(loss), lambda: loss, params, inputs, backend=backend,
+                         reduction=reduction, dtype=dtype)
+
+
+def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list[str], *,
+                  backend: str = "numba", reduction: str = "mean",
+                  dtype: str = "float64") -> "Kernel":
+    """``compile`` for callers that can name their loss without building it: ``key_material``
+    identifies it, and ``build_loss()`` (a Model, expression or string) runs only on a cache
+    miss, so a hit imports no SymPy."""
     _check_option("backend", backend, tuple(BACKENDS))
     _check_option("reduction", reduction, REDUCTIONS)
     _check_option("dtype", dtype, DTYPES)
-    params, inputs = _names(loss, params, "params"), _names(loss, inputs, "inputs")
-    key = cache_key(_key_material(loss), json.dumps([params, inputs]), backend, reduction, dtype)
+    key = cache_key(key_material, json.dumps([params, inputs]), backend, reduction, dtype)
 
     def build() -> str:
-        spec = kernel_spec(loss, params, inputs, reduction, dtype)
+        spec = kernel_spec(build_loss(), params, inputs, reduction, dtype)
         return backend_module(backend).module_source(spec) + f"\nMETA = {spec.meta()!r}\n"
 
     module, source, hit = load_or_build(backend, key, build)

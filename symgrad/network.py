@@ -185,12 +185,25 @@ class ChainModel:
     def compile(self):
         """The kernel symgrad.train drives (compiled on first call, then cached)."""
         if self.kernel is None:
-            from .kernel import compile
-            from .layers import unrolled_model
-            self.kernel = compile(unrolled_model(self.chain, self.features, self.loss),
-                                  backend=self.backend) if self.unrolled else \
+            self.kernel = self._unrolled_kernel() if self.unrolled else \
                 NetworkKernel(self.chain, len(self.features), self.loss)
         return self.kernel
+
+    def _unrolled_kernel(self):
+        """The unrolled model, compiled; keyed by the chain's text, so a cache hit needs no
+        SymPy (the model is built only to compile it)."""
+        from .kernel import compile_keyed
+
+        def build():
+            from .chain_symbolic import unrolled_model
+            return unrolled_model(self.chain, self.features, self.loss)
+        params = [f"{name}_{'_'.join(map(str, index))}"
+                  for name, shape in self.chain.shapes(len(self.features))
+                  for index in np.ndindex(*shape)]
+        targets = [f"y{k}" for k in range(self.width)] if self.loss == "ce" else ["y"]
+        key = f"chain:{self.chain.text}|{self.loss}|{','.join(self.features)}"
+        return compile_keyed(key, build, params, [*self.features, *targets],
+                             backend=self.backend)
 
     def matrix(self, X, targets) -> np.ndarray:
         """The data matrix the kernel trains on: features, then the targets as it wants them."""

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 import symgrad
 from cli import main
 from symgrad import ParseError
-from symgrad.layers import (ACTIVATIONS, chain_formulas, flatten, init_params, parse_chain,
-                            unflatten, unrolled_model)
+from symgrad.chain_symbolic import chain_formulas, unrolled_model
+from symgrad.layers import ACTIVATIONS, flatten, init_params, parse_chain, unflatten
 from symgrad.network import ChainModel, NetworkKernel
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
@@ -81,8 +81,9 @@ def test_softmax_cross_entropy_is_finite_for_huge_logits_and_its_gradient_is_sof
 def test_every_activation_rule_matches_central_differences(name):
     """The rule the layer kernels print: f'(z) written with a = f(z), at 50 digits."""
     import sympy as sp
-    from symgrad.layers import A, Z, Activation
+    from symgrad.layers import Activation, rule_symbols
 
+    Z, A = rule_symbols()
     activation = Activation(name)
     value, slope = activation.value(Z), activation.derivative()
     for z in (0.3, 0.7, 1.3, 2.1):
@@ -90,6 +91,12 @@ def test_every_activation_rule_matches_central_differences(name):
         h = sp.Float("1e-20", 50)
         numeric = (value.evalf(50, subs={Z: at[Z] + h}) - value.evalf(50, subs={Z: at[Z] - h})) / (2 * h)
         assert float(slope.evalf(50, subs=at)) == pytest.approx(float(numeric), rel=1e-12)
+
+
+def test_activations_are_the_parsers_one_argument_functions():
+    from symgrad.parse import FUNCTIONS
+    assert set(ACTIVATIONS) == {name for name, s in FUNCTIONS.items()
+                                if s.min_args == 1 and s.max_args <= 2 and name != "Abs"}
 
 
 def test_init_is_pytorch_linear_uniform():
@@ -183,3 +190,18 @@ def test_derive_prints_the_chain_in_index_notation():
     assert "d/W0_ji = delta0_j*x_i" in text
     result = CliRunner().invoke(main, ["derive", "dense(3) -> sigmoid -> dense(1)"])
     assert result.exit_code == 0 and "delta0_j = (a0_j*(1 - a0_j))*sum_k" in result.stdout
+
+
+def test_a_warm_small_chain_trains_without_importing_sympy(tmp_path):
+    import os
+    import subprocess
+    import sys
+    script = ("import sys\n"
+              "from symgrad.jobs import TrainOptions, train_file\n"
+              f"train_file(TrainOptions(data={str(EXAMPLES / 'xor.csv')!r}, "
+              "model='dense(3) -> sigmoid -> dense(1)', target='label', epochs=10, batch_size=1))\n"
+              "print('sympy' in sys.modules)\n")
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(tmp_path)}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, timeout=300) for _ in range(2)]
+    assert [run.stdout.strip() for run in runs] == ["True", "False"], runs[1].stderr

@@ -15,7 +15,7 @@ training loop). Their inner loops run along a row and vectorize (vexp, vtanh).
 """
 from __future__ import annotations
 
-from ..layers import Z
+from ..layers import rule_symbols
 from .numba_backend import HEADER, KERNEL_OPTIONS, NumbaPrinter
 
 JIT = f"@njit({KERNEL_OPTIONS})"
@@ -24,7 +24,8 @@ JIT = f"@njit({KERNEL_OPTIONS})"
 def activation_source(activation) -> str:
     """The forward and backward kernels of one activation."""
     printer = NumbaPrinter()
-    value = printer.doprint(activation.value(Z))
+    z, _ = rule_symbols()
+    value = printer.doprint(activation.value(z))
     slope = printer.doprint(activation.derivative())
     kernels = f'''{JIT}
 def forward(Z, b, A):
