@@ -9,23 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 from symgrad import data as csvdata
-
-
-def timed(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+from timing import timed
 
 
 def main():

@@ -1,23 +1,22 @@
 """Derivation speed and program size: symgrad's reverse accumulation vs naive sympy.diff + cse.
 
-For each model: symgrad's derive + lower (median of --repeats runs), the program's operation
-count against the loss's own (both CSE'd the same way), and the naive path: sympy.diff once per
-parameter, then sympy.cse over all partials (run once for the MLP: it takes about a minute).
+For each model: symgrad's model construction + derive + lower (median of --repeats cold runs),
+the program's operation count against the loss's own (both CSE'd the same way), and the naive
+path: sympy.diff once per parameter, then sympy.cse over all partials (run once for the MLP).
 
     python benchmarks/derive.py [--repeats 5] [--skip-naive-mlp]
 """
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import sympy as sp
 
-from symgrad import Model, derive, lower, sigmoid
+from symgrad import Model, derive, lower
 from symgrad.program import lower_loss
 from symgrad.chain_symbolic import unrolled_model
 from symgrad.layers import parse_chain
+from timing import timed
 
 
 def sensor_neuron() -> Model:
@@ -33,14 +32,9 @@ def mlp() -> Model:
     return unrolled_model(chain, ["x0", "x1", "x2", "x3"], "ce")
 
 
-def timed(fn, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        sp.core.cache.clear_cache()  # SymPy memoizes; every repeat starts cold
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
+def cold(fn, repeats):
+    """timed(), each repeat with SymPy's memo cache cleared: every run starts cold."""
+    return timed(fn, repeats, before=sp.core.cache.clear_cache)
 
 
 def naive(model: Model):
@@ -64,7 +58,9 @@ def main():
     for name, build in (("sensor neuron", sensor_neuron), ("cubic", cubic),
                         ("MLP 4-16-16-3 tanh+CE", mlp)):
         model = build()
-        seconds, program = timed(lambda: lower(derive(model)), args.repeats)
+        # build the model inside the timed call too: SymPy caches assumptions on the
+        # expression objects, so deriving the same objects again would hide first-call costs
+        seconds, program = cold(lambda: lower(derive(build())), args.repeats)
         loss_ops = lower_loss(derive(model)).operation_count()
         ops = program.operation_count()
         row = (f"{name:<24}{len(model.params):>7}{seconds:>11.3f}{ops:>10}{loss_ops:>10}"
@@ -73,8 +69,8 @@ def main():
             print(row + f"{'skipped':>14}")
             continue
         repeats = 1 if build is mlp else args.repeats
-        diff_s, partials = timed(lambda: [sp.diff(model.loss, p) for p in model.params], repeats)
-        cse_s, reduced = timed(lambda: sp.cse(partials + [model.loss]), repeats)
+        diff_s, partials = cold(lambda: [sp.diff(model.loss, p) for p in model.params], repeats)
+        cse_s, reduced = cold(lambda: sp.cse(partials + [model.loss]), repeats)
         print(row + f"{diff_s:>14.3f}{cse_s:>13.3f}{naive_ops(reduced):>11}"
                     f"{(diff_s + cse_s) / seconds:>8.0f}x", flush=True)
 

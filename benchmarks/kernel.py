@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+from timing import timed
+
 FEATURES = 16
 PARAMS = [f"w{k}" for k in range(FEATURES)] + ["b"]
 INPUTS = [f"x{k}" for k in range(FEATURES)] + ["y"]
@@ -29,13 +31,8 @@ LOSS = f"(sigmoid({' + '.join(f'w{k}*x{k}' for k in range(FEATURES))} + b) - y)*
 
 
 def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: compilation, caches, page faults
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    """Median of ``repeats`` calls after one warm-up call (compilation, caches, page faults)."""
+    return timed(fn, repeats, warm_up=True)[0]
 
 
 def make_data(rows: int):

@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
+
+from timing import timed
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "examples" / "data" / "sensor.csv"
@@ -26,12 +27,7 @@ MODEL = "sigmoid(w0*x0 + w1*x1 + b)"
 
 
 def median(fn, repeats):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return timed(fn, repeats)[0]
 
 
 def torch_seconds(data, epochs, repeats):

@@ -61,7 +61,7 @@ def _log_softmax(values):
 
 
 def _softmax(values):
-    return [sp.exp(v) for v in _log_softmax(values)]
+    return [sp.exp(v, evaluate=False) for v in _log_softmax(values)]
 
 
 INDEX_LETTERS = "ijklmnpqrs"
@@ -69,7 +69,7 @@ INDEX_LETTERS = "ijklmnpqrs"
 
 def chain_formulas(chain: Chain, loss: str = "mse") -> list[str]:
     """The chain's forward pass and backprop in the seed-003 index notation, one per line."""
-    lines, value, index, layer, kernel_letter = [], "x_i", "i", -1, 0
+    lines, value, index, layer = [], "x_i", "i", -1
     for item in chain.layers:
         if isinstance(item, Dense):
             layer += 1

@@ -9,7 +9,7 @@ later stage can trust them: every symbol of the loss is a parameter or an input,
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import sympy as sp
 

@@ -5,7 +5,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 LOSS = "(sigmoid(w0*x0 + w1*x1 + b) - y)**2"
 SCRIPT = f"""

@@ -8,7 +8,7 @@ import pytest
 import sympy as sp
 
 import symgrad
-from symgrad import Model, SymgradError
+from symgrad import Model
 from symgrad.functions import to_builtins
 
 MODELS = [  # (name, loss, params, inputs)
