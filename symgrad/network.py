@@ -74,6 +74,7 @@ class NetworkKernel:
         self.dtype = np.dtype(np.float64)
         self.steps = plan(chain)
         self._grad = np.empty(self.size)
+        self._workspace: dict = {}
         self.module = _kernels("loss", None)
         self.kernels = {a.name: _kernels("activation", a) for a in chain.layers
                         if isinstance(a, Activation)}
@@ -89,8 +90,9 @@ class NetworkKernel:
         X, y = columns
         grad = self._grad
         params, grads = self._views(theta), self._views(grad)
-        saved, output, bias = self._forward(X, params)
-        d_out, d_bias = np.empty_like(output), np.empty(output.shape[1])
+        saved, output, bias = self._forward(X, params, self._buffer)
+        d_out = self._buffer("d_out", output.shape)
+        d_bias = self._buffer("d_bias", output.shape[1:])
         loss_kernel = self.module.ce if self.loss == "ce" else self.module.mse
         loss = loss_kernel(output, bias, y, d_out, d_bias, 1.0 / n)
         self._backward(saved, d_out, d_bias, params, grads)
@@ -99,23 +101,30 @@ class NetworkKernel:
     def predict(self, theta, X) -> np.ndarray:
         """The last layer's values (the logits, for ce): rows x width."""
         _, output, bias = self._forward(np.ascontiguousarray(X, dtype=np.float64),
-                                        self._views(theta))
+                                        self._views(theta), lambda key, shape: np.empty(shape))
         return output + bias
 
-    def _forward(self, X, params):
-        """(saved values per step, the last values, their pending bias)."""
+    def _forward(self, X, params, buffer):
+        """(saved values per step, the last values, their pending bias). ``buffer(key, shape)``
+        gives the array a step writes into."""
         saved, values = [], X
-        for step in self.steps[:-1]:
+        for index, step in enumerate(self.steps[:-1]):
             if isinstance(step, Product):
                 saved.append(values)
-                values = values @ params[2 * step.layer].T
+                weights = params[2 * step.layer]
+                values = np.matmul(values, weights.T,
+                                   out=buffer(("z", index), (len(values), len(weights))))
             elif isinstance(step, Bias):
                 saved.append(None)
-                values = values + params[2 * step.layer + 1]
+                values = np.add(values, params[2 * step.layer + 1],
+                                out=buffer(("b", index), values.shape))
             else:
-                z = values if step.bias is not None else values.copy()
-                a = np.empty_like(z)
-                self.kernels[step.activation.name].forward(z, self._bias(step.bias, params, z), a)
+                kernels, z = self.kernels[step.activation.name], values
+                if step.bias is None and kernels.WRITES_Z:  # it would overwrite the input
+                    z = buffer(("copy", index), values.shape)
+                    z[:] = values
+                a = buffer(("a", index), z.shape)
+                kernels.forward(z, self._bias(step.bias, params, z), a)
                 saved.append((z, a))
                 values = a
         return saved, values, self._bias(self.steps[-1].bias, params, values)
@@ -124,20 +133,32 @@ class NetworkKernel:
         """delta flows back; each bias gradient was summed by the pass that produced delta."""
         if self.steps[-1].bias is not None:
             grads[2 * self.steps[-1].bias + 1][:] = d_bias
-        for step, values in zip(reversed(self.steps[:-1]), reversed(saved)):
+        for index in reversed(range(len(saved))):
+            step, values = self.steps[index], saved[index]
             if isinstance(step, Product):
+                weights = params[2 * step.layer]
                 np.matmul(delta.T, values, out=grads[2 * step.layer])
-                if step is not self.steps[0]:
-                    delta = delta @ params[2 * step.layer]
+                if index > 0:
+                    delta = np.matmul(delta, weights,
+                                      out=self._buffer(("delta", index), values.shape))
             elif isinstance(step, Bias):
-                grads[2 * step.layer + 1][:] = delta.sum(axis=0)
+                np.sum(delta, axis=0, out=grads[2 * step.layer + 1])
             else:
                 z, a = values
-                d_z, d_b = np.empty_like(delta), np.empty(delta.shape[1])
+                d_z = self._buffer(("d_z", index), delta.shape)
+                d_b = self._buffer(("d_b", index), delta.shape[1:])
                 self.kernels[step.activation.name].backward(delta, z, a, d_z, d_b)
                 if step.bias is not None:
                     grads[2 * step.bias + 1][:] = d_b
                 delta = d_z
+
+    def _buffer(self, key, shape) -> np.ndarray:
+        """A scratch array kept between calls (one per key and shape): a fresh 2 MB array
+        per step costs its page faults every time, about 10% of the step here."""
+        array = self._workspace.get((key, shape))
+        if array is None:
+            array = self._workspace[(key, shape)] = np.empty(shape)
+        return array
 
     def _bias(self, layer, params, values):
         return params[2 * layer + 1] if layer is not None else np.zeros(values.shape[1])

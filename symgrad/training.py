@@ -79,19 +79,32 @@ def compile_training(kernel, data, batch_size: int | None = None) -> None:
                                    np.zeros(3, dtype=np.int64), *columns)
     else:
         kernel.evaluate(zeros, 1, [c[:1] for c in columns])
-        compiled_step = getattr(getattr(kernel, "module", None), "guarded_step", None)
+        compiled_step = getattr(getattr(kernel, "module", None), "step_into", None)
         if compiled_step is not None:  # compiled once per machine, then cached by Numba
-            compiled_step(0, zeros.copy(), zeros, np.zeros((2, len(zeros))), np.zeros(6), 1)
+            state = np.zeros((2, len(zeros)))
+            compiled_step(0, zeros, zeros, state, np.zeros(6), 1, zeros.copy(), state.copy())
 
 
 def _updater(kernel, optimizer):
-    """The optimizer's guarded step: compiled (one fused pass) when the kernel's module has it."""
-    compiled = getattr(getattr(kernel, "module", None), "guarded_step", None)
+    """The optimizer's guarded step as ``(theta, grad, state, step) -> (theta', state')``, or
+    None, with nothing changed, if a new value would not be finite. Compiled when the kernel's
+    module has it: one pass into a spare pair of arrays, which the caller adopts (the old pair
+    becomes the next spare)."""
+    compiled = getattr(getattr(kernel, "module", None), "step_into", None)
     if compiled is None:
-        return optimizer.step
-    hyper = optimizer.hyper()
-    return lambda theta, grad, state, step: compiled(optimizer.KIND, theta, grad, state,
-                                                     hyper, step)
+        return lambda theta, grad, state, step: \
+            (theta, state) if optimizer.step(theta, grad, state, step) else None
+    hyper, spare = optimizer.hyper(), []
+
+    def update(theta, grad, state, step):
+        if not spare:
+            spare.extend((np.empty_like(theta), np.empty_like(state)))
+        theta_out, state_out = spare
+        if not compiled(optimizer.KIND, theta, grad, state, hyper, step, theta_out, state_out):
+            return None
+        spare[:] = theta, state
+        return theta_out, state_out
+    return update
 
 
 def _compiled_engine(kernel, batch: int) -> bool:
@@ -146,9 +159,11 @@ class _Run:
             rows = slice(begin, end) if order is None else order[begin:end]
             loss, grad, _ = self.kernel.evaluate(self.theta, end - begin,
                                                  [c[rows] for c in self.columns])
-            if not np.isfinite(loss) or not self.update(self.theta, grad, self.state,
-                                                        self.steps + 1):
+            updated = self.update(self.theta, grad, self.state, self.steps + 1) \
+                if np.isfinite(loss) else None
+            if updated is None:
                 return False
+            self.theta, self.state = updated
             self.steps += 1
             total += loss * (end - begin if self.kernel.reduction == "mean" else 1)
         self.history[self.done] = total / self.n if self.kernel.reduction == "mean" else total

@@ -2,9 +2,10 @@
 
 One module per activation (shared by every chain that uses it), with two kernels printed from
 SymPy by the shared Numba printer: ``forward(Z, b, A)`` adds the bias and applies f (keeping
-z = Z + b in Z), and ``backward(dA, Z, A, dZ, db)`` forms dZ = dA * f'(z, a) (f' written with
-the output a where the rule allows: sigmoid' = a*(1 - a), tanh' = 1 - a^2) and sums db over
-rows in the same pass. One module of loss kernels: they take the last layer's values, add its
+z = Z + b in Z only when f' needs it, flagged by ``WRITES_Z``: sigmoid's and tanh's slopes are
+written with a alone), and ``backward(dA, Z, A, dZ, db)`` forms dZ = dA * f'(z, a) (f'
+written with the output a where the rule allows: sigmoid' = a*(1 - a), tanh' = 1 - a^2) and
+sums db over rows in the same pass. One module of loss kernels: they take the last layer's values, add its
 bias, and give the loss sum and dO: ``ce`` is max-shifted log-sum-exp with
 dO = (softmax - onehot)*scale, ``mse`` is (o - y)^2 with dO = 2*(o - y)*scale. The GEMMs
 between them stay in numpy (BLAS).
@@ -26,13 +27,18 @@ def activation_source(activation) -> str:
     printer = NumbaPrinter()
     z, _ = rule_symbols()
     value = printer.doprint(activation.value(z))
-    slope = printer.doprint(activation.derivative())
-    kernels = f'''{JIT}
+    derivative = activation.derivative()
+    slope = printer.doprint(derivative)
+    writes_z = z in derivative.free_symbols
+    keep_z = "\n            Z[i, j] = z" if writes_z else ""
+    kernels = f'''WRITES_Z = {writes_z}
+
+
+{JIT}
 def forward(Z, b, A):
     for i in range(Z.shape[0]):
         for j in range(Z.shape[1]):
-            z = Z[i, j] + b[j]
-            Z[i, j] = z
+            z = Z[i, j] + b[j]{keep_z}
             A[i, j] = {value}
 
 
