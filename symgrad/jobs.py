@@ -308,6 +308,7 @@ def params_document(options, setup: Setup, result) -> dict:
         "batch_size": options.batch_size or "full",
         "shuffle": options.shuffle,
         "seed": options.seed,
+        "backend": options.backend,
         "epochs": result.epochs,
         "epochs_requested": options.epochs,
         "steps": result.steps,

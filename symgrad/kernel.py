@@ -17,7 +17,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from .codegen import BACKENDS, backend_module
+from .codegen import BACKENDS, backend_module, require_runtime
 from .codegen.cache import cache_key, load_or_build
 from .errors import SymgradError
 
@@ -47,6 +47,7 @@ def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list
     _check_option("backend", backend, tuple(BACKENDS))
     _check_option("reduction", reduction, REDUCTIONS)
     _check_option("dtype", dtype, DTYPES)
+    require_runtime(backend)
     key = cache_key(key_material, json.dumps([params, inputs]), backend, reduction, dtype)
 
     def build() -> str:

@@ -205,6 +205,10 @@ class ChainModel:
 
     def compile(self):
         """The kernel symgrad.train drives (compiled on first call, then cached)."""
+        if self.kernel is None and not self.unrolled and self.backend == "cuda":
+            raise SymgradError(f"the layer engine runs on the CPU only: --backend cuda takes "
+                               f"chains of at most {UNROLL_PARAMS} parameters (this one has "
+                               f"{self.size})")
         if self.kernel is None:
             self.kernel = self._unrolled_kernel() if self.unrolled else \
                 NetworkKernel(self.chain, len(self.features), self.loss)

@@ -1,13 +1,16 @@
 """The training loop: epochs of (mini-)batches, a compiled kernel, an optimizer's rule.
 
-``train`` runs in one of two engines, chosen by batch size:
+``train`` runs in one of three engines, chosen by backend and batch size:
 - compiled: whole epochs inside Numba (``train_epochs`` of the kernel module): batching, the
   serial batch kernel and the update rule, no Python per step. Calls are sized to last about
   0.1 s (never past 0.2 s once measured), so progress is reported and Ctrl-C is honoured.
 - stepwise: a Python loop calling the parallel kernel once per step; used for batches of
   ``PARALLEL_BATCH`` rows or more, where one step costs milliseconds, and for backends without
   a compiled loop (numpy).
-Both take the same row orders (numpy's ``default_rng(seed).permutation`` per epoch when
+- device: the cuda backend's ``DeviceRun``: data, parameters and optimizer state stay on the
+  GPU, every step is kernel launches, and the host syncs once per call (sized like the
+  compiled engine's), not per step.
+All take the same row orders (numpy's ``default_rng(seed).permutation`` per epoch when
 shuffling, data order otherwise), so they follow the same path. History holds one value per
 epoch: the mean (or, for reduction "sum", the total) of the per-row loss over the epoch, each
 batch's loss taken before its update. Divergence (a non-finite loss, gradient or step) stops
@@ -55,7 +58,8 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
     batch = n if batch_size is None else min(batch_size, n)
     run = _Run(kernel, columns, n, batch, optimizer, theta, np.full(epochs, np.nan),
                np.random.default_rng(seed) if shuffle else None)
-    engine = run.compiled if _compiled_engine(kernel, batch) else run.stepwise
+    engine = run.device if _device_engine(kernel) else \
+        run.compiled if _compiled_engine(kernel, batch) else run.stepwise
     interrupted = False
     try:
         while run.done < epochs and run.diverged is None:
@@ -107,6 +111,10 @@ def _updater(kernel, optimizer):
     return update
 
 
+def _device_engine(kernel) -> bool:
+    return hasattr(getattr(kernel, "module", None), "DeviceRun")
+
+
 def _compiled_engine(kernel, batch: int) -> bool:
     return kernel.compiled_training and batch < PARALLEL_BATCH
 
@@ -120,6 +128,7 @@ class _Run:
         self.state = optimizer.new_state(len(theta))
         self.done, self.steps, self.diverged, self.chunk = 0, 0, None, 1
         self.update = _updater(kernel, optimizer)
+        self.on_device = None
 
     def orders(self, count: int) -> np.ndarray:
         if self.rng is None:
@@ -141,6 +150,26 @@ class _Run:
             if counters[2]:
                 self.diverged = self.done + int(counters[0])
             self.done += int(counters[0])
+        self._resize(count, time.perf_counter() - start)
+
+    def device(self, count: int) -> None:
+        """``count`` epochs on the GPU; theta is copied back after each call, so Ctrl-C (which
+        lands while the host waits) keeps the parameters of the last finished call."""
+        if self.on_device is None:
+            self.on_device = self.kernel.module.DeviceRun(
+                self.kernel.module, self.columns, self.n, self.batch, self.optimizer,
+                self.theta, self.kernel.reduction == "mean")
+        start = time.perf_counter()
+        orders = None
+        if self.rng is not None:
+            count = min(count, max(1, MAX_ORDER_CELLS // self.n))
+            orders = self.orders(count)
+        done, steps, diverged = self.on_device.epochs(
+            orders, count, self.history[self.done:self.done + count], self.steps)
+        self.theta, self.steps = self.on_device.params(), steps
+        if diverged is not None:
+            self.diverged = self.done + diverged
+        self.done += done
         self._resize(count, time.perf_counter() - start)
 
     def stepwise(self, count: int) -> None:

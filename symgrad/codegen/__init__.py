@@ -14,6 +14,10 @@ from ..errors import SymgradError
 BACKENDS = {
     "numba": "symgrad.codegen.numba_backend",
     "numpy": "symgrad.codegen.numpy_backend",
+    "cuda": "symgrad.codegen.cuda_backend",
+}
+RUNTIMES = {  # backends whose generated code needs something of the machine: the check
+    "cuda": "symgrad.codegen.cuda_support",
 }
 
 
@@ -22,3 +26,10 @@ def backend_module(name: str):
     if name not in BACKENDS:
         raise SymgradError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
     return importlib.import_module(BACKENDS[name])
+
+
+def require_runtime(name: str) -> None:
+    """Refuse, with a one-line reason, a backend this machine cannot run (checked before the
+    cache is consulted; imports no SymPy)."""
+    if name in RUNTIMES:
+        importlib.import_module(RUNTIMES[name]).require_device()

@@ -12,7 +12,7 @@ accumulators may be split into vector lanes while inf/nan keep their IEEE meanin
 """
 from __future__ import annotations
 
-from .printer import HELPERS, ScalarPrinter, column_args, module_text, statement_lines
+from .printer import HELPERS, ScalarPrinter, column_args, module_text, param_loads, statement_lines
 from .spec import KernelSpec
 
 # Options of every generated kernel. Fast-math: reassociation, contraction and signed zeros
@@ -81,7 +81,7 @@ def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         f"@njit(parallel=True, {KERNEL_OPTIONS})",
         f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}):",
         f"    _sums = np.zeros((_chunks, {len(sums)}))",
-        *_param_loads(program, "    "),
+        *param_loads(program, "    "),
         "    for _chunk in prange(_chunks):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
@@ -104,7 +104,7 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         f"@njit(parallel=True, {LOOP_OPTIONS})",
         f"def predict(_theta, _n{column_args(columns)}):",
         f"    _out = np.empty((_n, {len(program.outputs)}))",
-        *_param_loads(program, "    "),
+        *param_loads(program, "    "),
         "    for _row in prange(_n):",
         *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
         *statement_lines(program, printer, "        "),
@@ -112,10 +112,6 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "    return _out",
     ]
     return "\n".join(lines) + "\n"
-
-
-def _param_loads(program, indent: str) -> list[str]:
-    return [f"{indent}{p.name} = _theta[{k}]" for k, p in enumerate(program.params)]
 
 
 def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
@@ -126,7 +122,7 @@ def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     lines = [
         f"@njit({KERNEL_OPTIONS})",
         f"def batch_sums(_theta, _order, _start, _stop{column_args(columns)}):",
-        *_param_loads(program, "    "),
+        *param_loads(program, "    "),
         *(f"    {s} = 0.0" for s in sums),
         "    for _i in range(_start, _stop):",
         "        _row = _order[_i]",

@@ -109,6 +109,11 @@ def statement_lines(program, printer, indent: str) -> list[str]:
     return [f"{indent}{t.name} = {printer.doprint(e)}" for t, e in program.temps]
 
 
+def param_loads(program, indent: str) -> list[str]:
+    """``p = _theta[k]`` for each parameter of the program."""
+    return [f"{indent}{p.name} = _theta[{k}]" for k, p in enumerate(program.params)]
+
+
 def column_args(columns) -> str:
     """The kernel's column parameters after its fixed ones: ', _c0, _c1, ...'."""
     return "".join(f", _c{k}" for k in range(len(columns)))

@@ -1,0 +1,103 @@
+"""The CUDA backend (numba.cuda): the same CSE'd program, one GPU thread per row.
+
+``partial_sums`` runs the forward + reverse program per row in a grid-stride loop, adds into
+per-thread sums, tree-reduces them in shared memory and writes one row of sums per block
+(loss, each non-zero partial, the data check); ``cuda_support.finish`` adds the blocks. Rows
+are ``start + i``, or ``order[start + i]`` for a shuffled epoch. ``predict_rows`` writes one
+prediction per row. The printer is the shared one: libdevice's exp/log/tanh are already
+branch-light on a GPU, so only the helpers' decorator differs from the CPU dialect. Training
+runs on the device through ``cuda_support.DeviceRun``; ``loss_and_gradient`` and ``predict``
+are the host entry points ``symgrad.Kernel`` calls (they copy their arguments each call).
+"""
+from __future__ import annotations
+
+from .printer import ScalarPrinter, column_args, module_text, param_loads, statement_lines
+from .spec import KernelSpec
+
+HEADER = '''\
+import math
+
+import numpy as np
+from numba import cuda, float64
+
+from symgrad.codegen.cuda_support import DeviceRun, host_predict, host_sums, threads_for
+
+'''
+
+
+class CudaPrinter(ScalarPrinter):
+    """The shared printer; helpers become CUDA device functions."""
+
+    def helper(self, expr):
+        name, source = super().helper(expr)
+        return name, "@cuda.jit(device=True)\n" + source
+
+
+def module_source(spec: KernelSpec) -> str:
+    printer = CudaPrinter()
+    sums = len(spec.gradient.outputs) + 1
+    outputs = len(spec.prediction.outputs) if spec.prediction is not None else 0
+    constants = f"SUMS = {sums}\nOUTPUTS = {outputs}\nTHREADS = threads_for(SUMS)\n\n\n"
+    source = module_text(spec, printer, HEADER + constants, gradient_function,
+                         prediction_function)
+    return source + "\n\n" + HOST_FUNCTIONS
+
+
+def gradient_function(spec: KernelSpec, printer: CudaPrinter) -> str:
+    program = spec.gradient
+    columns = spec.column_symbols(program, spec.columns)
+    sums = [f"_s{k}" for k in range(len(program.outputs))] + ["_check"]
+    check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
+    lines = [
+        "@cuda.jit",
+        f"def partial_sums(_theta, _order, _indexed, _start, _count, _partials"
+        f"{column_args(columns)}):",
+        "    _shared = cuda.shared.array((THREADS, SUMS), float64)",
+        "    _tid = cuda.threadIdx.x",
+        *param_loads(program, "    "),
+        *(f"    {s} = 0.0" for s in sums),
+        "    for _i in range(cuda.grid(1), _count, cuda.gridsize(1)):",
+        "        _row = _order[_start + _i] if _indexed else _start + _i",
+        *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
+        *statement_lines(program, printer, "        "),
+        *(f"        {s} += {printer.doprint(e)}" for s, e in zip(sums, program.outputs)),
+        f"        _check += {check}",
+        *(f"    _shared[_tid, {k}] = {s}" for k, s in enumerate(sums)),
+        "    cuda.syncthreads()",
+        "    _width = THREADS // 2",
+        "    while _width > 0:",
+        "        if _tid < _width:",
+        "            for _k in range(SUMS):",
+        "                _shared[_tid, _k] += _shared[_tid + _width, _k]",
+        "        cuda.syncthreads()",
+        "        _width //= 2",
+        "    if _tid == 0:",
+        "        for _k in range(SUMS):",
+        "            _partials[cuda.blockIdx.x, _k] = _shared[0, _k]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def prediction_function(spec: KernelSpec, printer: CudaPrinter) -> str:
+    program = spec.prediction
+    columns = spec.column_symbols(program, spec.prediction_columns)
+    lines = [
+        "@cuda.jit",
+        f"def predict_rows(_theta, _n, _out{column_args(columns)}):",
+        *param_loads(program, "    "),
+        "    for _row in range(cuda.grid(1), _n, cuda.gridsize(1)):",
+        *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
+        *statement_lines(program, printer, "        "),
+        *(f"        _out[_row, {k}] = {printer.doprint(e)}" for k, e in enumerate(program.outputs)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+HOST_FUNCTIONS = '''\
+def loss_and_gradient(_theta, _n, _chunks, *_columns):
+    return host_sums(partial_sums, SUMS, THREADS, META["dtype"], _theta, _n, _columns)
+
+
+def predict(_theta, _n, *_columns):
+    return host_predict(predict_rows, OUTPUTS, META["dtype"], _theta, _n, _columns)
+'''

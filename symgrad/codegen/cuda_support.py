@@ -1,0 +1,205 @@
+"""Runtime support for generated CUDA kernels: launch sizes, the reduction, the optimizer
+step on the device, and ``DeviceRun``, which trains with data, parameters and optimizer state
+kept on the device.
+
+One training step is four launches on one stream, none waiting for the host:
+
+    partial_sums (generated)  one thread per row (grid-stride), each block's sums in shared
+                              memory, tree-reduced, one row of ``partials`` per block
+    finish                    one block per output: sums the blocks' rows in a fixed order
+                              (deterministic, unlike atomics), writes the gradient and the
+                              step's loss; a non-finite loss or data row raises ``flags[1]``
+    check_step                would any new parameter or state value be non-finite? -> flags[1]
+    apply_step                if flags[1]: record the step in flags[2], set flags[0], change
+                              nothing; else apply symgrad.optim's rule, unchanged, per element
+
+Every kernel returns at once when flags[0] is set, so a diverged run idles until the host
+looks. The host copies back the per-step losses, the flags and theta once per call of
+``DeviceRun.epochs`` (sized by the training loop to about 0.1 s of work), not per step.
+
+Under Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, set before Numba is imported) every
+thread is a Python thread, so blocks are 4 threads and grids 2 blocks there; the kernels are
+the same.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import config, cuda, float64
+
+from ..errors import SymgradError
+from ..optim import RULES
+
+SIMULATED = bool(config.ENABLE_CUDASIM)
+MAX_THREADS = 4 if SIMULATED else 256
+MAX_BLOCKS = 2 if SIMULATED else 2048
+SHARED_BYTES = 32 * 1024          # of shared memory per block for the partial sums
+
+
+def require_device() -> None:
+    """Refuse, in one line, a machine with neither a CUDA GPU nor the simulator."""
+    if not cuda.is_available():
+        raise SymgradError("backend cuda: no CUDA GPU is available here (numba.cuda found "
+                           "none); set NUMBA_ENABLE_CUDASIM=1 to run on Numba's simulator")
+
+
+def threads_for(sums: int) -> int:
+    """Threads per block: a power of two whose float64 sums fit in SHARED_BYTES."""
+    threads = MAX_THREADS
+    while threads > 1 and threads * sums * 8 > SHARED_BYTES:
+        threads //= 2
+    return threads
+
+
+def blocks_for(rows: int, threads: int) -> int:
+    return max(1, min(MAX_BLOCKS, -(-rows // threads)))
+
+
+REDUCE_THREADS = MAX_THREADS
+
+
+@cuda.jit
+def finish(partials, blocks, scale, nonzero, grad, losses, slot, flags):
+    """Block k adds column k of the blocks' sums: the loss (k = 0, kept unscaled in
+    losses[slot]), a partial (into grad, times scale), or the data check (the last column)."""
+    if flags[0] != 0:
+        return
+    shared = cuda.shared.array(REDUCE_THREADS, float64)
+    k, tid = cuda.blockIdx.x, cuda.threadIdx.x
+    total = 0.0
+    for b in range(tid, blocks, REDUCE_THREADS):
+        total += partials[b, k]
+    shared[tid] = total
+    cuda.syncthreads()
+    width = REDUCE_THREADS // 2
+    while width > 0:
+        if tid < width:
+            shared[tid] += shared[tid + width]
+        cuda.syncthreads()
+        width //= 2
+    if tid != 0:
+        return
+    total = shared[0]
+    if k == 0:
+        losses[slot] = total
+    elif k <= nonzero.shape[0]:
+        grad[nonzero[k - 1]] = total * scale
+    if k == 0 or k == partials.shape[1] - 1:
+        if not math.isfinite(total):  # a non-finite loss, or a non-finite data value
+            flags[1] = 1
+
+
+_sgd, _momentum, _nesterov, _adam = (cuda.jit(device=True)(rule) for rule in RULES)
+
+
+@cuda.jit(device=True)
+def _new_values(kind, theta, grad, m, v, hyper, step):
+    if kind == 0:
+        return _sgd(theta, grad, m, v, hyper, step)
+    if kind == 1:
+        return _momentum(theta, grad, m, v, hyper, step)
+    if kind == 2:
+        return _nesterov(theta, grad, m, v, hyper, step)
+    return _adam(theta, grad, m, v, hyper, step)
+
+
+@cuda.jit
+def check_step(kind, theta, grad, state, hyper, step, flags):
+    if flags[0] != 0:
+        return
+    for k in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
+        t, m, v = _new_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
+        if not (math.isfinite(t) and math.isfinite(m) and math.isfinite(v)):
+            flags[1] = 1
+
+
+@cuda.jit
+def apply_step(kind, theta, grad, state, hyper, step, flags):
+    if flags[0] != 0:
+        return
+    if flags[1] != 0:
+        flags[2] = step
+        flags[0] = 1
+        return
+    for k in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
+        t, m, v = _new_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
+        theta[k] = t
+        state[0, k] = m
+        state[1, k] = v
+
+
+class DeviceRun:
+    """Training state on the device: the data columns (copied once), theta, the optimizer's
+    state and the gradient; ``epochs`` runs whole epochs and syncs once at the end."""
+
+    def __init__(self, module, columns, n: int, batch: int, optimizer, theta, mean: bool):
+        dtype = np.dtype(module.META["dtype"])
+        self.module, self.n, self.batch, self.mean = module, n, batch, mean
+        self.kind, self.dtype = optimizer.KIND, dtype
+        self.columns = [_to_device(c, dtype) for c in columns]
+        self.theta = _to_device(theta, dtype)
+        self.state = cuda.to_device(np.zeros((2, len(theta)), dtype=dtype))
+        self.grad = cuda.to_device(np.zeros(len(theta), dtype=dtype))
+        self.hyper = cuda.to_device(optimizer.hyper())
+        self.nonzero = cuda.to_device(np.asarray(module.META["nonzero"], dtype=np.int64))
+        self.flags = cuda.to_device(np.zeros(3, dtype=np.int64))
+        self.blocks = blocks_for(batch, module.THREADS)
+        self.partials = cuda.device_array((self.blocks, module.SUMS))
+        self.param_blocks = blocks_for(len(theta), MAX_THREADS)
+        self.identity = cuda.to_device(np.zeros(1, dtype=np.int64))
+
+    def epochs(self, orders, count: int, history: np.ndarray, steps: int):
+        """Run ``count`` epochs (orders: one row order per epoch, or None for file order);
+        fill ``history``; return (epochs done, steps done in all, diverged epoch or None)."""
+        per_epoch = -(-self.n // self.batch)
+        losses = cuda.device_array(count * per_epoch)
+        for epoch in range(count):
+            order = self.identity if orders is None else cuda.to_device(orders[epoch])
+            for j, start in enumerate(range(0, self.n, self.batch)):
+                self._step(order, orders is not None, start, min(self.batch, self.n - start),
+                           losses, epoch * per_epoch + j, steps + epoch * per_epoch + j + 1)
+        flags, sums = self.flags.copy_to_host(), losses.copy_to_host()
+        finished = count * per_epoch                     # steps this call completed
+        if flags[0]:
+            finished = int(flags[2]) - steps - 1
+        done = finished // per_epoch
+        epoch_sums = sums[:done * per_epoch].reshape(done, per_epoch).sum(axis=1)
+        history[:done] = epoch_sums / self.n if self.mean else epoch_sums
+        return done, steps + finished, (done if flags[0] else None)
+
+    def params(self) -> np.ndarray:
+        return self.theta.copy_to_host().astype(np.float64)
+
+    def _step(self, order, indexed, start, count, losses, slot, step):
+        module, threads = self.module, self.module.THREADS
+        module.partial_sums[self.blocks, threads](self.theta, order, indexed, start, count,
+                                                   self.partials, *self.columns)
+        scale = 1.0 / count if self.mean else 1.0
+        finish[module.SUMS, REDUCE_THREADS](self.partials, self.blocks, scale, self.nonzero,
+                                            self.grad, losses, slot, self.flags)
+        launch = (self.param_blocks, MAX_THREADS)
+        args = (self.kind, self.theta, self.grad, self.state, self.hyper, step, self.flags)
+        check_step[launch](*args)
+        apply_step[launch](*args)
+
+
+def host_sums(kernel, sums: int, threads: int, dtype: str, theta, n: int, columns):
+    """One call's sums from host arrays (copied to the device each call), as a (1, sums)
+    host array: what ``symgrad.compile(..., backend="cuda")(theta, data)`` runs."""
+    blocks = blocks_for(n, threads)
+    partials = cuda.device_array((blocks, sums))
+    kernel[blocks, threads](_to_device(theta, dtype), cuda.to_device(np.zeros(1, np.int64)),
+                            False, 0, n, partials, *(_to_device(c, dtype) for c in columns))
+    return partials.copy_to_host().sum(axis=0, keepdims=True)
+
+
+def host_predict(kernel, outputs: int, dtype: str, theta, n: int, columns) -> np.ndarray:
+    out = cuda.device_array((n, outputs))
+    kernel[blocks_for(n, MAX_THREADS), MAX_THREADS](
+        _to_device(theta, dtype), n, out, *(_to_device(c, dtype) for c in columns))
+    return out.copy_to_host()
+
+
+def _to_device(values, dtype):
+    return cuda.to_device(np.ascontiguousarray(values, dtype=dtype))

@@ -1,0 +1,57 @@
+"""The cuda backend. Its cases (cuda_cases.py: loss and gradients equal to the numba CPU
+backend's to 1e-10 on the CPU tests' models, training paths, hours-sgd from the CLI) run in a
+subprocess on Numba's CUDA simulator, which must be chosen before Numba is imported; on a
+machine with a GPU they run once more on the real device."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import symgrad
+from cli import main
+
+TESTS = Path(__file__).resolve().parent
+
+
+def gpu_present() -> bool:
+    from numba import cuda
+    return cuda.is_available()
+
+
+def run_cases(simulated: bool) -> subprocess.CompletedProcess:
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if simulated else "0"}
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           str(TESTS / "cuda_cases.py")], cwd=TESTS.parent, env=env,
+                          capture_output=True, text=True, timeout=900)
+
+
+def assert_all_passed(result):
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    summary = result.stdout.strip().splitlines()[-1]
+    assert re.search(r"\b1[0-9] passed\b", summary) and "skipped" not in summary, summary
+
+
+def test_cuda_backend_on_the_simulator():
+    assert_all_passed(run_cases(simulated=True))
+
+
+@pytest.mark.skipif(not gpu_present(), reason="no CUDA GPU on this machine: the cuda cases "
+                    "ran on the simulator only (test_cuda_backend_on_the_simulator)")
+def test_cuda_backend_on_the_gpu():
+    assert_all_passed(run_cases(simulated=False))
+
+
+@pytest.mark.skipif(gpu_present(), reason="this machine has a CUDA GPU, so cuda is available")
+def test_without_a_gpu_or_the_simulator_cuda_is_refused_in_one_line(tmp_path):
+    (tmp_path / "d.csv").write_text("x,y\n1,2\n")
+    result = CliRunner().invoke(main, ["train", str(tmp_path / "d.csv"), "--model", "w*x",
+                                       "--target", "y", "--backend", "cuda"])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "no CUDA GPU" in result.stderr
+    assert "Traceback" not in result.output
+    with pytest.raises(ValueError, match="NUMBA_ENABLE_CUDASIM=1"):
+        symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="cuda")
