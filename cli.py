@@ -105,6 +105,13 @@ def _batch_size(_ctx, _param, value):
 @click.option("--backend", type=click.Choice(["numba", "numpy", "cuda"]), default="numba",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write PARAMS.json here.")
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
+              show_default=True, help="dask: full batch over a Dask cluster, DATA may be a "
+              "quoted pattern ('data/*.csv'), one partition per file.")
+@click.option("--scheduler", metavar="ADDRESS", help="dask: a running scheduler "
+              "(default: start a local cluster).")
+@click.option("--workers", type=click.IntRange(min=1), help="dask: local worker processes "
+              "(default: one per CPU).")
 @click.option("--quiet", is_flag=True, help="No progress bar or loss reports.")
 def train(data, quiet, **options):
     """Train the parameters of --model on DATA (a CSV file with a header line)."""

@@ -47,6 +47,9 @@ class TrainOptions:
     seed: int = 0
     backend: str = "numba"
     out: str | None = None
+    engine: str = "local"               # or "dask": full batch over a Dask cluster
+    scheduler: str | None = None        # dask: a running scheduler's address
+    workers: int | None = None          # dask: local worker processes (default: one per CPU)
 
 
 @dataclass(frozen=True)
@@ -59,9 +62,9 @@ class TrainOutcome:
 @dataclass(frozen=True)
 class Setup:
     """What training needs, built from the options and the CSV file."""
-    data: np.ndarray                        # the matrix the kernel trains on
+    data: np.ndarray | None                 # the matrix the kernel trains on (None: dask)
     theta0: np.ndarray
-    build: Callable[[], object]             # compiles the kernel (under the Ctrl-C guard)
+    build: Callable[[], object] | None      # compiles the kernel (under the Ctrl-C guard)
     reduction: str
     features: list[str]
     described: Callable[[np.ndarray], dict]  # theta -> {"params": ..., and extra fields}
@@ -80,26 +83,61 @@ def train_file(options: TrainOptions, progress: Callable[[int, float], None] | N
     from .optim import optimizer
     from .training import TrainResult, compile_training, train
 
+    if options.engine == "dask":
+        return dask_train(options, progress)
     setup = (chain_setup if is_chain(options.model) else expression_setup)(options)
     opt = optimizer(options.optimizer, options.lr, options.momentum)
-
-    def save(result: TrainResult) -> dict:
-        document = params_document(options, setup, result)
-        if options.out:
-            write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
-        return document
-
     untrained = TrainResult(params=setup.theta0, history=np.empty(0), steps=0,
                             diverged_epoch=None, interrupted=True)
-    with _saving_on_interrupt(lambda: save(untrained), options.out, exit_if_interrupted_compiling):
+    with _saving_on_interrupt(lambda: finished(options, setup, untrained), options.out,
+                              exit_if_interrupted_compiling):
         kernel = setup.build()
         compile_training(kernel, setup.data, options.batch_size)
     result = train(kernel, setup.data, setup.theta0, opt, options.epochs, options.batch_size,
                    options.shuffle, options.seed, progress)
-    document = save(result)
+    return finished(options, setup, result)
+
+
+def finished(options: TrainOptions, setup: Setup, result) -> TrainOutcome:
+    """Write --out (atomically) and describe how the run ended."""
+    document = params_document(options, setup, result)
+    if options.out:
+        write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
     status = "interrupted" if result.interrupted else \
         "diverged" if result.diverged_epoch is not None else "trained"
     return TrainOutcome(document=document, status=status, params=document["params"])
+
+
+def dask_train(options: TrainOptions, progress=None) -> TrainOutcome:
+    """Full-batch training of an expression model over the files ``options.data`` names,
+    on a Dask cluster (see symgrad.distributed)."""
+    from .distributed import DaskData, dask_client, data_files, train_on_dask, worker_options
+    from .layers import is_chain
+    from .optim import optimizer
+
+    if is_chain(options.model):
+        raise SymgradError("--engine dask trains expression models; layer chains train on "
+                           "one machine")
+    if options.batch_size is not None or options.shuffle:
+        raise SymgradError("--engine dask trains full batch (every row each step): drop "
+                           "--batch-size and --shuffle")
+    if options.backend != "numba":
+        raise SymgradError("--engine dask runs the numba backend on its workers")
+    files = data_files(options.data)
+    first = worker_options(options, files[0])
+    header = checked_header(first)
+    model, features = training_model(first, header)
+    names = [p.name for p in model.params]
+    reduction = "sum" if options.loss == "sse" else options.reduction
+    setup = Setup(data=None, theta0=initial_params(names, options.init, options.seed),
+                  build=None, reduction=reduction, features=features,
+                  described=lambda theta: {"params": {n: float(v) for n, v in zip(names, theta)}})
+    opt = optimizer(options.optimizer, options.lr, options.momentum)
+    with dask_client(options.scheduler, options.workers) as client:
+        data = DaskData(client, files, first, header)
+        result = train_on_dask(data, setup.theta0, opt, options.epochs, reduction == "mean",
+                               progress)
+    return finished(options, setup, result)
 
 
 def expression_setup(options: TrainOptions) -> Setup:
@@ -309,6 +347,7 @@ def params_document(options, setup: Setup, result) -> dict:
         "shuffle": options.shuffle,
         "seed": options.seed,
         "backend": options.backend,
+        "engine": options.engine,
         "epochs": result.epochs,
         "epochs_requested": options.epochs,
         "steps": result.steps,

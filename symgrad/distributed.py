@@ -1,0 +1,166 @@
+"""Scale-out: full-batch training on a Dask cluster, the data split by file across its workers.
+
+The gradient of a mean loss is a map-reduce. Each CSV file is one partition: a task reads it
+on a worker, which keeps it (the driver holds the futures, so Dask keeps them in worker memory
+and recomputes one from its file if its worker is lost). Each step sends theta to every
+partition; a task there runs the compiled kernel (compiled once per worker process, from
+symgrad's kernel cache when the workers share a disk) and returns [loss sum, gradient sums,
+rows, data check]; the partial sums are added in a tree of tasks on the workers (FAN_IN at a
+time); the driver receives one vector, divides by the row count and applies the optimizer's
+guarded step. So a step equals one step of single-machine full-batch training on the
+concatenated files, up to the order of floating-point additions.
+
+Only full-batch training is offered (GD, momentum, Nesterov, Adam on all rows every step):
+mini-batches across partitions would need a global row order and a round trip per batch, and
+local steps + averaging is a different algorithm. Dask is an optional extra; nothing here is
+imported by ``import symgrad``.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+from contextlib import contextmanager
+from dataclasses import replace
+
+import numpy as np
+
+from .errors import SymgradError
+
+RETRIES = 2            # a task whose worker dies is run again elsewhere up to this many times
+FAN_IN = 8             # partial sums added per task of the reduction tree (each task costs
+                       # milliseconds of scheduling; the vectors are tiny)
+_WORKER_KERNELS: dict = {}   # per worker process: (options, header) -> compiled kernel
+
+
+def data_files(pattern: str) -> list[str]:
+    """The CSV files a pattern names, sorted (a plain path names itself)."""
+    files = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+    if not files:
+        raise SymgradError(f"no files match {pattern!r}")
+    return files
+
+
+@contextmanager
+def dask_client(scheduler: str | None, workers: int | None):
+    """A client of the cluster at ``scheduler``, or of a new local cluster of ``workers``
+    single-threaded worker processes (closed on exit)."""
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise SymgradError('--engine dask needs Dask: pip install "symgrad[dask]"') from None
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except (OSError, TimeoutError) as err:
+            raise SymgradError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
+        with client:
+            yield client
+        return
+    count = workers or os.cpu_count() or 1
+    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
+                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
+            Client(cluster) as client:
+        yield client
+
+
+class DaskData:
+    """The partitions of a training set on a cluster, and the map-reduce over them."""
+
+    def __init__(self, client, files: list[str], options, header):
+        self.client, self.options, self.header = client, options, header
+        self.parts = client.map(_load, files, options=options, header=header, retries=RETRIES)
+        counts = self._gather(client.map(_rows, self.parts, retries=RETRIES))
+        self.rows = int(sum(counts))
+
+    def sums(self, theta: np.ndarray) -> np.ndarray:
+        """[loss, gradient..., rows, data check] summed over every partition."""
+        level = self.client.map(_sums, self.parts, theta=theta, options=self.options,
+                                header=self.header, retries=RETRIES)
+        while len(level) > 1:
+            groups = [level[i:i + FAN_IN] for i in range(0, len(level), FAN_IN)]
+            level = [self.client.submit(_add, *group, retries=RETRIES) if len(group) > 1
+                     else group[0] for group in groups]
+        return self._gather(level)[0]
+
+    def _gather(self, futures):
+        from distributed import KilledWorker
+        try:
+            return self.client.gather(futures)
+        except KilledWorker as err:
+            raise SymgradError(f"a Dask worker died {RETRIES + 1} times running {err.task!r}; "
+                               f"giving up") from None
+
+
+def train_on_dask(data: DaskData, theta0, optimizer, epochs: int, mean: bool, progress=None):
+    """Full-batch training over the cluster's partitions: one map-reduce and one guarded
+    optimizer step on the driver per epoch. Returns a symgrad.training.TrainResult."""
+    from .training import TrainResult
+
+    theta = np.array(theta0, dtype=np.float64)
+    state = optimizer.new_state(len(theta))
+    history, done, diverged, interrupted = np.full(epochs, np.nan), 0, None, False
+    try:
+        while done < epochs:
+            total = data.sums(theta)
+            if total[-2] != data.rows:  # never train on part of the data without saying so
+                raise SymgradError(f"the cluster summed {int(total[-2])} of {data.rows} rows")
+            scale = 1.0 / total[-2] if mean else 1.0
+            loss, grad = total[0] * scale, total[1:-2] * scale
+            if not np.isfinite(total[-1]):
+                raise SymgradError("the data holds a value that is not finite")
+            if not np.isfinite(loss) or not optimizer.step(theta, grad, state, done + 1):
+                diverged = done
+                break
+            history[done] = loss
+            done += 1
+            if progress is not None:
+                progress(done, float(loss))
+    except KeyboardInterrupt:
+        interrupted = True
+    return TrainResult(params=theta, history=history[:done].copy(), steps=done,
+                       diverged_epoch=diverged, interrupted=interrupted)
+
+
+def _worker_kernel(options, header):
+    """The kernel for these options, compiled once per worker process."""
+    key = (options, header)
+    if key not in _WORKER_KERNELS:
+        from .jobs import training_model
+        from .kernel import compile
+        model, _ = training_model(options, header)
+        reduction = "sum" if options.loss == "sse" else options.reduction
+        _WORKER_KERNELS[key] = (compile(model, backend=options.backend, reduction=reduction),
+                                [s.name for s in model.inputs])
+    return _WORKER_KERNELS[key]
+
+
+def _load(path: str, options, header):
+    """One file's columns, as the kernel reads them (runs on a worker; kept there)."""
+    from .data import read_csv
+    kernel, inputs = _worker_kernel(options, header)
+    table = read_csv(path, inputs)  # bad cells, nan and inf included, name the file and line
+    return kernel.columns(table.matrix(inputs))
+
+
+def _rows(part) -> int:
+    return part[0]
+
+
+def _sums(part, theta, options, header) -> np.ndarray:
+    """This partition's [loss, gradient..., rows, data check], as sums over its rows."""
+    kernel, _ = _worker_kernel(options, header)
+    n, columns = part
+    loss, grad, finite = kernel.evaluate(theta, n, columns)
+    scale = n if kernel.reduction == "mean" else 1.0
+    return np.concatenate([[loss * scale], grad * scale, [n, 0.0 if finite else np.nan]])
+
+
+def _add(*sums: np.ndarray) -> np.ndarray:
+    return np.sum(sums, axis=0)
+
+
+def worker_options(options, first_file: str):
+    """The options a worker builds its kernel from: the data path is the first file's (the
+    Model only needs a header), so every worker compiles the same kernel."""
+    return replace(options, data=first_file, out=None)
