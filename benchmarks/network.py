@@ -103,8 +103,11 @@ def main():
     theta = init_params(parse_chain(CHAIN), FEATURES, seed=0)
     with tempfile.TemporaryDirectory() as cache:
         cold, warm = compile_seconds(cache), compile_seconds(cache)
+    from symgrad.blas import bundled_dgemm
+    route = "numpy's bundled cblas_dgemm" if bundled_dgemm() else "numpy (no bundled BLAS found)"
     print(f"MLP 100-1024-1024-20, float64, batch {BATCH}, {ROWS:,} rows, SGD lr {LR}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    print(f"  symgrad's SGD step rides on the weight GEMMs through {route}")
     ours_epoch = symgrad_epoch(X, labels)
     try:
         theirs_epoch, theirs_params = torch_epoch(theta, X, labels)

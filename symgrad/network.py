@@ -12,10 +12,13 @@ whose backward pass forms delta = dA * f'(z, a) and sums the bias gradient in th
 ``Bias``: z + b, for a dense layer followed directly by another. ``Loss``: the loss of the last
 values (plus their pending bias) and its gradient, one pass. Matrix products write into views
 of the flat gradient. ``NetworkKernel`` has the interface ``symgrad.train`` uses, so the
-ordinary training loop drives it, one step per batch.
+ordinary training loop drives it, one step per batch. For plain SGD it also offers a fused step
+(``FusedSGD``): each weight update rides on its gradient's GEMM, W <- W - lr delta.T a in one
+BLAS call, so the largest arrays are neither stored as a gradient nor swept by an update pass.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
@@ -40,6 +43,16 @@ class Act(NamedTuple):
 
 class Loss(NamedTuple):
     bias: int | None
+
+
+class WeightProduct(NamedTuple):
+    """dL/dW[layer] = delta.T inputs, with each factor's sum of squares where the pass that
+    wrote it summed them (else None)."""
+    layer: int
+    delta: np.ndarray
+    inputs: np.ndarray
+    delta_squares: float | None
+    input_squares: float | None
 
 
 def plan(chain: Chain) -> list:
@@ -69,11 +82,15 @@ class NetworkKernel:
             raise SymgradError(f"{chain.output} with mse is available for small nets only")
         self.chain, self.fan_in, self.loss = chain, fan_in, loss
         self.shapes = chain.shapes(fan_in)
-        self.size = sum(int(np.prod(shape)) for _, shape in self.shapes)
+        ends = np.cumsum([math.prod(shape) for _, shape in self.shapes])
+        self._pieces = [(slice(end - math.prod(shape), end), shape)
+                        for end, (_, shape) in zip(ends.tolist(), self.shapes)]
+        self.size = int(ends[-1])
         self.params = tuple(f"theta{k}" for k in range(self.size))
         self.dtype = np.dtype(np.float64)
         self.steps = plan(chain)
-        self._grad = np.empty(self.size)
+        self.gradient = np.empty(self.size)
+        self.grads = self.views(self.gradient)
         self._workspace: dict = {}
         self.module = _kernels("loss", None)
         self.kernels = {a.name: _kernels("activation", a) for a in chain.layers
@@ -87,30 +104,49 @@ class NetworkKernel:
 
     def evaluate(self, theta, n, columns):
         """(loss, grad, True). The gradient array is reused by the next call: copy it to keep."""
+        loss, products = self.loss_and_deltas(theta, n, columns)
+        self.weight_gradients(products)
+        return loss, self.gradient, True
+
+    def weight_gradients(self, products) -> None:
+        """dL/dW = delta.T a of each WeightProduct, into the gradient array."""
+        with np.errstate(over="ignore", invalid="ignore"):
+            for product in products:
+                np.matmul(product.delta.T, product.inputs, out=self.grads[2 * product.layer])
+
+    def loss_and_deltas(self, theta, n, columns):
+        """(loss, [WeightProduct, ...]): the forward and backward passes short of the weight
+        gradients, dL/dW = delta.T a, which the caller forms (or folds into its update). The
+        bias gradients are in the gradient array (see ``evaluate``)."""
         X, y = columns
-        grad = self._grad
-        params, grads = self._views(theta), self._views(grad)
-        saved, output, bias = self._forward(X, params, self._buffer)
-        d_out = self._buffer("d_out", output.shape)
-        d_bias = self._buffer("d_bias", output.shape[1:])
-        loss_kernel = self.module.ce if self.loss == "ce" else self.module.mse
-        loss = loss_kernel(output, bias, y, d_out, d_bias, 1.0 / n)
-        self._backward(saved, d_out, d_bias, params, grads)
-        return loss / n, grad, True
+        params = self.views(theta)
+        with np.errstate(over="ignore", invalid="ignore"):  # divergence: the callers' guards
+            saved, output, bias = self._forward(X, params, self._buffer)
+            d_out = self._buffer("d_out", output.shape)
+            d_bias = self._buffer("d_bias", output.shape[1:])
+            loss_kernel = self.module.ce if self.loss == "ce" else self.module.mse
+            loss = loss_kernel(output, bias, y, d_out, d_bias, 1.0 / n)
+            return loss / n, self._backward(saved, d_out, d_bias, params, self.grads)
+
+    def fused_step(self, optimizer):
+        """A training step that updates theta in place, for the rules that fold into the weight
+        GEMMs (plain SGD: ``FusedSGD``); None for the others."""
+        return FusedSGD(self, optimizer) if optimizer.KIND == 0 else None
 
     def predict(self, theta, X) -> np.ndarray:
         """The last layer's values (the logits, for ce): rows x width."""
         _, output, bias = self._forward(np.ascontiguousarray(X, dtype=np.float64),
-                                        self._views(theta), lambda key, shape: np.empty(shape))
+                                        self.views(theta), lambda key, shape: np.empty(shape))
         return output + bias
 
     def _forward(self, X, params, buffer):
         """(saved values per step, the last values, their pending bias). ``buffer(key, shape)``
         gives the array a step writes into."""
-        saved, values = [], X
+        saved, values, squares = [], X, None
         for index, step in enumerate(self.steps[:-1]):
             if isinstance(step, Product):
-                saved.append(values)
+                saved.append((values, squares))
+                squares = None
                 weights = params[2 * step.layer]
                 values = np.matmul(values, weights.T,
                                    out=buffer(("z", index), (len(values), len(weights))))
@@ -124,33 +160,37 @@ class NetworkKernel:
                     z = buffer(("copy", index), values.shape)
                     z[:] = values
                 a = buffer(("a", index), z.shape)
-                kernels.forward(z, self._bias(step.bias, params, z), a)
+                squares = kernels.forward(z, self._bias(step.bias, params, z), a)
                 saved.append((z, a))
                 values = a
         return saved, values, self._bias(self.steps[-1].bias, params, values)
 
-    def _backward(self, saved, delta, d_bias, params, grads):
-        """delta flows back; each bias gradient was summed by the pass that produced delta."""
+    def _backward(self, saved, delta, d_bias, params, grads) -> list:
+        """delta flows back; each bias gradient was summed by the pass that produced delta.
+        Returns every dense layer's WeightProduct, last first."""
+        products, squares = [], None
         if self.steps[-1].bias is not None:
             grads[2 * self.steps[-1].bias + 1][:] = d_bias
         for index in reversed(range(len(saved))):
             step, values = self.steps[index], saved[index]
             if isinstance(step, Product):
-                weights = params[2 * step.layer]
-                np.matmul(delta.T, values, out=grads[2 * step.layer])
+                inputs, input_squares = values
+                products.append(WeightProduct(step.layer, delta, inputs, squares, input_squares))
                 if index > 0:
-                    delta = np.matmul(delta, weights,
-                                      out=self._buffer(("delta", index), values.shape))
+                    delta = np.matmul(delta, params[2 * step.layer],
+                                      out=self._buffer(("delta", index), inputs.shape))
+                    squares = None
             elif isinstance(step, Bias):
                 np.sum(delta, axis=0, out=grads[2 * step.layer + 1])
             else:
                 z, a = values
                 d_z = self._buffer(("d_z", index), delta.shape)
                 d_b = self._buffer(("d_b", index), delta.shape[1:])
-                self.kernels[step.activation.name].backward(delta, z, a, d_z, d_b)
+                squares = self.kernels[step.activation.name].backward(delta, z, a, d_z, d_b)
                 if step.bias is not None:
                     grads[2 * step.bias + 1][:] = d_b
                 delta = d_z
+        return products
 
     def _buffer(self, key, shape) -> np.ndarray:
         """A scratch array kept between calls (one per key and shape): a fresh 2 MB array
@@ -163,13 +203,87 @@ class NetworkKernel:
     def _bias(self, layer, params, values):
         return params[2 * layer + 1] if layer is not None else np.zeros(values.shape[1])
 
-    def _views(self, flat):
-        views, start = [], 0
-        for _, shape in self.shapes:
-            size = int(np.prod(shape))
-            views.append(flat[start:start + size].reshape(shape))
-            start += size
-        return views
+    def views(self, flat) -> list:
+        """The layers' arrays (W0, b0, W1, ...) as views of a flat parameter vector."""
+        return [flat[piece].reshape(shape) for piece, shape in self._pieces]
+
+
+class FusedSGD:
+    """Plain SGD on a NetworkKernel, each weight update folded into its gradient product:
+    W <- (1 - lr*wd) W - lr delta.T a is one BLAS call (``blas.gemm_update``), so the weight
+    gradient is never stored and no update pass runs; biases take the SGD rule as usual.
+
+    The divergence guard (nothing changes unless every new value is finite) cannot look at
+    values before the BLAS call writes them, so it proves them finite instead: each layer keeps
+    a bound on max|W|, grown every step by a bound on the change: by Cauchy-Schwarz,
+    |lr sum_k delta_ki a_kj| <= lr |delta|_F |a|_F (sums of squares: one BLAS dot each, and nan
+    or inf in them propagates). While every bound stays below LIMIT no entry can overflow; past
+    it the bound is measured again, and if still past, the step takes the unfused path
+    (gradient, then the checked update), which finds divergence exactly as the other rules do.
+    """
+
+    LIMIT = 1e300
+
+    def __init__(self, kernel: NetworkKernel, optimizer):
+        self.kernel, self.optimizer, self.hyper = kernel, optimizer, optimizer.hyper()
+        self.decay = 1.0 - optimizer.lr * optimizer.weight_decay
+        self.bounds: dict = {}                      # layer -> bound on max |W|
+        self.state = optimizer.new_state(0)
+
+    def __call__(self, theta, n, columns) -> float | None:
+        """One step on a batch of n rows: its loss, or None with theta unchanged."""
+        from .blas import gemm_update
+        from .optim import sgd_rule
+        from .training import uninterrupted
+
+        loss, products = self.kernel.loss_and_deltas(theta, n, columns)
+        if not np.isfinite(loss):
+            return None
+        params, grads = self.kernel.views(theta), self.kernel.grads
+        biases = [(params[k], sgd_rule(params[k], grads[k], 0, 0, self.hyper, 0)[0])
+                  for k in (2 * p.layer + 1 for p in products)]
+        if not all(np.isfinite(new).all() for _, new in biases):
+            return None
+        bounds = self._bounds(params, products)
+        if bounds is None:
+            return loss if self._checked_step(theta, products) else None
+        with uninterrupted():
+            for p in products:
+                gemm_update(params[2 * p.layer], p.delta, p.inputs, -self.optimizer.lr,
+                            self.decay)
+            for bias, new in biases:
+                bias[:] = new
+            self.bounds = bounds
+        return loss
+
+    def _bounds(self, params, products) -> dict | None:
+        """The layers' bounds after this step, or None if one could pass LIMIT."""
+        bounds = {}
+        for p in products:
+            change = self.optimizer.lr * np.sqrt(squares(p.delta, p.delta_squares)
+                                                 * squares(p.inputs, p.input_squares))
+            bound = abs(self.decay) * self.bounds.get(p.layer, np.inf) + change
+            if not bound <= self.LIMIT:             # also catches nan: measure, then decide
+                bound = abs(self.decay) * largest(params[2 * p.layer]) + change
+            if not bound <= self.LIMIT:
+                return None
+            bounds[p.layer] = bound
+        return bounds
+
+    def _checked_step(self, theta, products) -> bool:
+        self.kernel.weight_gradients(products)
+        self.bounds = {}
+        return self.optimizer.step(theta, self.kernel.gradient, self.state, 1)
+
+
+def squares(values: np.ndarray, known: float | None) -> float:
+    """The sum of squares of values (inf or nan if any value is): known, or one BLAS dot."""
+    return known if known is not None else float(np.vdot(values, values))
+
+
+def largest(values: np.ndarray) -> float:
+    """max |values|; nan if any value is nan (no temporary array)."""
+    return float(np.maximum(values.max(), -values.min()))
 
 
 def _kernels(kind: str, activation: Activation | None):

@@ -18,7 +18,10 @@ training with the last finite parameters; Ctrl-C stops it with the current ones.
 """
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -89,6 +92,25 @@ def compile_training(kernel, data, batch_size: int | None = None) -> None:
             compiled_step(0, zeros, zeros, state, np.zeros(6), 1, zeros.copy(), state.copy())
 
 
+@contextmanager
+def uninterrupted():
+    """Ctrl-C inside the block takes effect when the block ends (main thread only): an update
+    written in several parts commits whole, so an interrupted run keeps consistent parameters."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received = []
+    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):
+            previous(*received[0])
+        elif received and previous == signal.SIG_DFL:
+            raise KeyboardInterrupt
+
+
 def _updater(kernel, optimizer):
     """The optimizer's guarded step as ``(theta, grad, state, step) -> (theta', state')``, or
     None, with nothing changed, if a new value would not be finite. Compiled when the kernel's
@@ -128,6 +150,8 @@ class _Run:
         self.state = optimizer.new_state(len(theta))
         self.done, self.steps, self.diverged, self.chunk = 0, 0, None, 1
         self.update = _updater(kernel, optimizer)
+        fused = getattr(kernel, "fused_step", None)
+        self.fused = fused(optimizer) if fused is not None else None
         self.on_device = None
 
     def orders(self, count: int) -> np.ndarray:
@@ -186,17 +210,25 @@ class _Run:
         for begin in range(0, self.n, self.batch):
             end = min(begin + self.batch, self.n)
             rows = slice(begin, end) if order is None else order[begin:end]
-            loss, grad, _ = self.kernel.evaluate(self.theta, end - begin,
-                                                 [c[rows] for c in self.columns])
-            updated = self.update(self.theta, grad, self.state, self.steps + 1) \
-                if np.isfinite(loss) else None
-            if updated is None:
+            loss = self._step(end - begin, [c[rows] for c in self.columns])
+            if loss is None:
                 return False
-            self.theta, self.state = updated
             self.steps += 1
             total += loss * (end - begin if self.kernel.reduction == "mean" else 1)
         self.history[self.done] = total / self.n if self.kernel.reduction == "mean" else total
         return True
+
+    def _step(self, n: int, columns) -> float | None:
+        """One update on a batch: its loss, or None (nothing changed) if it would diverge."""
+        if self.fused is not None:
+            return self.fused(self.theta, n, columns)
+        loss, grad, _ = self.kernel.evaluate(self.theta, n, columns)
+        updated = self.update(self.theta, grad, self.state, self.steps + 1) \
+            if np.isfinite(loss) else None
+        if updated is None:
+            return None
+        self.theta, self.state = updated
+        return loss
 
     def _resize(self, count: int, seconds: float) -> None:
         """Size the next call to last about TARGET_SECONDS."""

@@ -3,12 +3,13 @@
 One module per activation (shared by every chain that uses it), with two kernels printed from
 SymPy by the shared Numba printer: ``forward(Z, b, A)`` adds the bias and applies f (keeping
 z = Z + b in Z only when f' needs it, flagged by ``WRITES_Z``: sigmoid's and tanh's slopes are
-written with a alone), and ``backward(dA, Z, A, dZ, db)`` forms dZ = dA * f'(z, a) (f'
-written with the output a where the rule allows: sigmoid' = a*(1 - a), tanh' = 1 - a^2) and
-sums db over rows in the same pass. One module of loss kernels: they take the last layer's values, add its
-bias, and give the loss sum and dO: ``ce`` is max-shifted log-sum-exp with
-dO = (softmax - onehot)*scale, ``mse`` is (o - y)^2 with dO = 2*(o - y)*scale. The GEMMs
-between them stay in numpy (BLAS).
+written with a alone), and ``backward(dA, Z, A, dZ, db)`` forms dZ = dA * f'(z, a) (f' written
+with the output a where the rule allows: sigmoid' = a*(1 - a), tanh' = 1 - a^2) and sums db
+over rows in the same pass. Both return the sum of squares of what they wrote (free inside the
+pass; network.FusedSGD bounds its update with it). One module of loss kernels: they take the
+last layer's values, add its bias, and give the loss sum and dO: ``ce`` is max-shifted
+log-sum-exp with dO = (softmax - onehot)*scale, ``mse`` is (o - y)^2 with dO = 2*(o - y)*scale.
+The GEMMs between them stay in numpy (BLAS).
 
 The kernels are serial on purpose: between BLAS calls, Numba's parallel threads and OpenBLAS's
 spinning threads fight over the cores (measured here: a 0.2 ms kernel took 5 ms inside the
@@ -36,15 +37,20 @@ def activation_source(activation) -> str:
 
 {JIT}
 def forward(Z, b, A):
+    squares = 0.0
     for i in range(Z.shape[0]):
         for j in range(Z.shape[1]):
             z = Z[i, j] + b[j]{keep_z}
-            A[i, j] = {value}
+            a = {value}
+            A[i, j] = a
+            squares += a * a
+    return squares
 
 
 {JIT}
 def backward(dA, Z, A, dZ, db):
     db[:] = 0.0
+    squares = 0.0
     for i in range(dZ.shape[0]):
         for j in range(dZ.shape[1]):
             z = Z[i, j]
@@ -52,6 +58,8 @@ def backward(dA, Z, A, dZ, db):
             g = dA[i, j] * ({slope})
             dZ[i, j] = g
             db[j] += g
+            squares += g * g
+    return squares
 '''
     return HEADER + "\n" + printer.helper_block() + kernels
 
