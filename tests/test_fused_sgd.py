@@ -121,3 +121,16 @@ def test_gemm_update_is_alpha_a_transpose_b_plus_beta_c(k, m, n, alpha, beta, mo
     strided = C.copy()
     blas.gemm_update(strided, A[:, ::1], np.asfortranarray(B), alpha, beta)
     np.testing.assert_allclose(strided, expected, rtol=1e-13, atol=1e-14)
+
+
+def test_ctrl_c_during_an_update_lands_after_it():
+    import os
+    import signal
+
+    from symgrad.training import uninterrupted
+    finished = []
+    with pytest.raises(KeyboardInterrupt):
+        with uninterrupted():
+            os.kill(os.getpid(), signal.SIGINT)
+            finished.append(True)
+    assert finished == [True] and signal.getsignal(signal.SIGINT) is signal.default_int_handler
