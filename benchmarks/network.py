@@ -52,12 +52,7 @@ def torch_epoch(theta, X, labels):
     net = nn.Sequential(nn.Linear(FEATURES, 1024), nn.Tanh(), nn.Linear(1024, 1024), nn.Tanh(),
                         nn.Linear(1024, CLASSES), nn.LogSoftmax(dim=1))
     layers = (net[0], net[2], net[4])
-    with torch.no_grad():
-        start = 0
-        for layer in layers:
-            for p in (layer.weight, layer.bias):
-                p.copy_(torch.from_numpy(theta[start:start + p.numel()].reshape(p.shape)))
-                start += p.numel()
+    load_params(layers, theta)
     optimizer = torch.optim.SGD(net.parameters(), lr=LR)
     loss_fn = nn.NLLLoss()
     Xt, yt = torch.from_numpy(X), torch.from_numpy(labels)
@@ -73,6 +68,18 @@ def torch_epoch(theta, X, labels):
         return np.concatenate([p.detach().numpy().ravel() for layer in layers
                                for p in (layer.weight, layer.bias)])
     return epoch, params
+
+
+def load_params(layers, theta) -> None:
+    """Copy symgrad's flat theta (W0, b0, W1, ...) into torch Linear layers (any device)."""
+    import torch
+    with torch.no_grad():
+        start = 0
+        for layer in layers:
+            for p in (layer.weight, layer.bias):
+                values = torch.from_numpy(theta[start:start + p.numel()].reshape(p.shape))
+                p.copy_(values.to(p.device))
+                start += p.numel()
 
 
 def seconds(call):

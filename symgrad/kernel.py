@@ -135,6 +135,15 @@ class Kernel:
         """Whether the backend runs whole epochs in compiled code (``train_epochs``)."""
         return hasattr(self.module, "train_epochs")
 
+    @property
+    def on_device(self) -> bool:
+        """Whether training runs on a GPU (the backend's module has a ``DeviceRun``)."""
+        return hasattr(self.module, "DeviceRun")
+
+    def device_run(self, columns, n: int, batch: int, optimizer, theta, mean: bool):
+        """The device-side training state ``symgrad.train`` drives (see cuda_support)."""
+        return self.module.DeviceRun(self.module, columns, n, batch, optimizer, theta, mean)
+
     def predict(self, theta, data=None) -> np.ndarray:
         """The model's prediction for every row of data: shape (rows,), or (rows, outputs)
         for a model with several outputs (a network's last layer)."""

@@ -70,11 +70,12 @@ def plan(chain: Chain) -> list:
     return steps + [Loss(pending)]
 
 
-class NetworkKernel:
-    """Loss and gradient of a chain on (features, targets), with ``symgrad.train``'s interface:
-    ``params``, ``columns(data)``, ``evaluate(theta, n, columns)``; and ``predict``."""
+class ChainLayout:
+    """What every engine of a chain shares: the plan of steps, the flat parameter layout
+    (``views``), and ``symgrad.train``'s view of the data (``params``, ``columns``)."""
 
     compiled_training = False
+    on_device = False
     reduction = "mean"
 
     def __init__(self, chain: Chain, fan_in: int, loss: str):
@@ -89,18 +90,35 @@ class NetworkKernel:
         self.params = tuple(f"theta{k}" for k in range(self.size))
         self.dtype = np.dtype(np.float64)
         self.steps = plan(chain)
-        self.gradient = np.empty(self.size)
-        self.grads = self.views(self.gradient)
-        self._workspace: dict = {}
-        self.module = _kernels("loss", None)
-        self.kernels = {a.name: _kernels("activation", a) for a in chain.layers
-                        if isinstance(a, Activation)}
 
     def columns(self, data):
         """(rows, [X, y]): features C-ordered for the GEMMs; targets (class indices for ce)."""
         data = np.asarray(data, dtype=np.float64)
         return data.shape[0], [np.ascontiguousarray(data[:, :self.fan_in]),
                                np.ascontiguousarray(data[:, self.fan_in])]
+
+    def views(self, flat) -> list:
+        """The layers' arrays (W0, b0, W1, ...) as views of a flat parameter vector (a numpy
+        or a device array)."""
+        return [flat[piece].reshape(shape) for piece, shape in self._pieces]
+
+    @property
+    def activations(self) -> list[Activation]:
+        return list({a.name: a for a in self.chain.layers if isinstance(a, Activation)}.values())
+
+
+class NetworkKernel(ChainLayout):
+    """Loss and gradient of a chain on (features, targets) on the CPU, with
+    ``symgrad.train``'s interface: ``params``, ``columns(data)``, ``evaluate(theta, n,
+    columns)``; and ``predict``."""
+
+    def __init__(self, chain: Chain, fan_in: int, loss: str):
+        super().__init__(chain, fan_in, loss)
+        self.gradient = np.empty(self.size)
+        self.grads = self.views(self.gradient)
+        self._workspace: dict = {}
+        self.module = _kernels("loss", None)
+        self.kernels = {a.name: _kernels("activation", a) for a in self.activations}
 
     def evaluate(self, theta, n, columns):
         """(loss, grad, True). The gradient array is reused by the next call: copy it to keep."""
@@ -202,10 +220,6 @@ class NetworkKernel:
 
     def _bias(self, layer, params, values):
         return params[2 * layer + 1] if layer is not None else np.zeros(values.shape[1])
-
-    def views(self, flat) -> list:
-        """The layers' arrays (W0, b0, W1, ...) as views of a flat parameter vector."""
-        return [flat[piece].reshape(shape) for piece, shape in self._pieces]
 
 
 class FusedSGD:
@@ -319,14 +333,19 @@ class ChainModel:
 
     def compile(self):
         """The kernel symgrad.train drives (compiled on first call, then cached)."""
-        if self.kernel is None and not self.unrolled and self.backend == "cuda":
-            raise SymgradError(f"the layer engine runs on the CPU only: --backend cuda takes "
-                               f"chains of at most {UNROLL_PARAMS} parameters (this one has "
-                               f"{self.size})")
         if self.kernel is None:
             self.kernel = self._unrolled_kernel() if self.unrolled else \
-                NetworkKernel(self.chain, len(self.features), self.loss)
+                self._layer_engine()(self.chain, len(self.features), self.loss)
         return self.kernel
+
+    def _layer_engine(self):
+        """The layer engine's class for the backend (cuda's is imported only when asked for)."""
+        if self.backend != "cuda":
+            return NetworkKernel
+        from .codegen import require_runtime
+        require_runtime("cuda")
+        from .codegen.cuda_layers import CudaNetwork
+        return CudaNetwork
 
     def _unrolled_kernel(self):
         """The unrolled model, compiled; keyed by the chain's text, so a cache hit needs no

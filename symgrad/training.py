@@ -7,9 +7,12 @@
 - stepwise: a Python loop calling the parallel kernel once per step; used for batches of
   ``PARALLEL_BATCH`` rows or more, where one step costs milliseconds, and for backends without
   a compiled loop (numpy).
-- device: the cuda backend's ``DeviceRun``: data, parameters and optimizer state stay on the
-  GPU, every step is kernel launches, and the host syncs once per call (sized like the
+- device: a kernel with ``on_device`` hands over a ``device_run`` (the cuda backend's
+  ``DeviceRun``; ``NetworkRun`` for a layer chain): data, parameters and optimizer state stay
+  on the GPU, every step is kernel launches, and the host syncs once per call (sized like the
   compiled engine's), not per step.
+- For plain SGD the layer engine offers a ``fused_step`` (network.FusedSGD), which the
+  stepwise engine then calls in place of gradient + update.
 All take the same row orders (numpy's ``default_rng(seed).permutation`` per epoch when
 shuffling, data order otherwise), so they follow the same path. History holds one value per
 epoch: the mean (or, for reduction "sum", the total) of the per-row loss over the epoch, each
@@ -134,7 +137,7 @@ def _updater(kernel, optimizer):
 
 
 def _device_engine(kernel) -> bool:
-    return hasattr(getattr(kernel, "module", None), "DeviceRun")
+    return getattr(kernel, "on_device", False)
 
 
 def _compiled_engine(kernel, batch: int) -> bool:
@@ -152,7 +155,7 @@ class _Run:
         self.update = _updater(kernel, optimizer)
         fused = getattr(kernel, "fused_step", None)
         self.fused = fused(optimizer) if fused is not None else None
-        self.on_device = None
+        self.device_state = None
 
     def orders(self, count: int) -> np.ndarray:
         if self.rng is None:
@@ -179,18 +182,18 @@ class _Run:
     def device(self, count: int) -> None:
         """``count`` epochs on the GPU; theta is copied back after each call, so Ctrl-C (which
         lands while the host waits) keeps the parameters of the last finished call."""
-        if self.on_device is None:
-            self.on_device = self.kernel.module.DeviceRun(
-                self.kernel.module, self.columns, self.n, self.batch, self.optimizer,
-                self.theta, self.kernel.reduction == "mean")
+        if self.device_state is None:
+            self.device_state = self.kernel.device_run(
+                self.columns, self.n, self.batch, self.optimizer, self.theta,
+                self.kernel.reduction == "mean")
         start = time.perf_counter()
         orders = None
         if self.rng is not None:
             count = min(count, max(1, MAX_ORDER_CELLS // self.n))
             orders = self.orders(count)
-        done, steps, diverged = self.on_device.epochs(
+        done, steps, diverged = self.device_state.epochs(
             orders, count, self.history[self.done:self.done + count], self.steps)
-        self.theta, self.steps = self.on_device.params(), steps
+        self.theta, self.steps = self.device_state.params(), steps
         if diverged is not None:
             self.diverged = self.done + diverged
         self.done += done

@@ -1,5 +1,22 @@
-"""Test-wide settings: a private kernel cache, so tests never read or litter the user's."""
+"""Test-wide settings: a private kernel cache, so tests never read or litter the user's; the
+CUDA simulator's cases started early (see test_cuda.py)."""
 import os
 import tempfile
 
 os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-cache-")
+
+
+def pytest_collection_finish(session):
+    """Start the simulator's subprocess now if its test will run, so it overlaps the suite."""
+    for item in session.items:
+        if item.name == "test_cuda_backend_on_the_simulator":
+            item.module.SIMULATOR_RUN.append(item.module.start_cases(simulated=True))
+
+
+def pytest_sessionfinish(session):
+    """A run that never reached the simulator's test (-x, Ctrl-C) leaves no process behind."""
+    for item in session.items:
+        if item.name == "test_cuda_backend_on_the_simulator":
+            while item.module.SIMULATOR_RUN:
+                item.module.SIMULATOR_RUN.pop().kill()
+            return

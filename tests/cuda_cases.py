@@ -89,13 +89,82 @@ def test_small_layer_chain_on_the_device():
     np.testing.assert_allclose(runs[0].params, runs[1].params, rtol=1e-10)
 
 
-def test_large_chains_are_refused_in_one_line():
-    from symgrad.layers import parse_chain
-    from symgrad.network import ChainModel
+LAYER_CHAINS = [("dense(6) -> tanh -> dense(5) -> relu -> dense(3)", "ce"),
+                ("dense(4) -> dense(3) -> sigmoid -> dense(1)", "mse"),
+                ("tanh -> dense(7) -> elu -> dense(4) -> log_softmax", "ce")]
 
-    model = ChainModel(parse_chain("dense(64) -> tanh -> dense(3)"), ["a", "b"], "ce", "cuda")
-    with pytest.raises(SymgradError, match="layer engine runs on the CPU"):
-        model.compile()
+
+def layer_engines(text, loss, rows=9, seed=0):
+    """(device engine, CPU engine, data matrix, theta) for a chain over 3 features."""
+    from symgrad.codegen.cuda_layers import CudaNetwork
+    from symgrad.layers import init_params, parse_chain
+    from symgrad.network import NetworkKernel
+
+    chain = parse_chain(text)
+    rng = np.random.default_rng(seed)
+    width = chain.dense[-1].width
+    y = rng.integers(0, width, rows) if loss == "ce" else rng.normal(size=rows)
+    data = np.column_stack([rng.normal(size=(rows, 3)), y])
+    return CudaNetwork(chain, 3, loss), NetworkKernel(chain, 3, loss), data, \
+        init_params(chain, 3, seed)
+
+
+@pytest.mark.parametrize("text, loss", LAYER_CHAINS, ids=[t for t, _ in LAYER_CHAINS])
+def test_layer_engine_on_the_device_equals_the_cpu_engine(text, loss):
+    on_gpu, on_cpu, data, theta = layer_engines(text, loss)
+    assert on_gpu.size > 32                     # beyond the unrolled engine's sizes
+    n, columns = on_cpu.columns(data)
+    (gpu_loss, gpu_grad, _), (cpu_loss, cpu_grad, _) = \
+        on_gpu.evaluate(theta, n, columns), on_cpu.evaluate(theta, n, columns)
+    assert gpu_loss == pytest.approx(cpu_loss, rel=1e-12)
+    np.testing.assert_allclose(gpu_grad, cpu_grad, rtol=1e-10, atol=1e-14)
+    direction = np.random.default_rng(1).normal(size=theta.size)   # central difference
+    h = 1e-6
+    slope = (on_gpu.evaluate(theta + h * direction, n, columns)[0]
+             - on_gpu.evaluate(theta - h * direction, n, columns)[0]) / (2 * h)
+    assert slope == pytest.approx(gpu_grad @ direction, rel=1e-6)
+    X = data[:, :3]
+    np.testing.assert_allclose(on_gpu.predict(theta, X), on_cpu.predict(theta, X), rtol=1e-12)
+
+
+@pytest.mark.parametrize("optimizer", [SGD(lr=0.1), Adam(lr=0.05)], ids=["sgd", "adam"])
+def test_layer_chain_training_on_the_device_follows_the_cpu_path(optimizer):
+    on_gpu, on_cpu, data, theta = layer_engines(*LAYER_CHAINS[0], rows=7)
+    runs = [train(kernel, data, theta, optimizer, epochs=2, batch_size=4, shuffle=True, seed=5)
+            for kernel in (on_gpu, on_cpu)]
+    assert runs[0].steps == runs[1].steps == 4      # the last batch of each epoch is partial
+    np.testing.assert_allclose(runs[0].params, runs[1].params, rtol=1e-10, atol=1e-14)
+    np.testing.assert_allclose(runs[0].history, runs[1].history, rtol=1e-10)
+
+
+def test_layer_chain_divergence_on_the_device_keeps_the_cpu_paths_last_finite_params():
+    on_gpu, on_cpu, data, theta = layer_engines("dense(6) -> relu -> dense(5) -> dense(1)",
+                                                "mse", rows=6)
+    data[:, :3] *= 1e30
+    runs = [train(kernel, data, theta, SGD(lr=1.0), epochs=40, batch_size=3)
+            for kernel in (on_gpu, on_cpu)]
+    assert runs[0].diverged_epoch == runs[1].diverged_epoch is not None
+    assert runs[0].steps == runs[1].steps and np.isfinite(runs[0].params).all()
+    np.testing.assert_allclose(runs[0].params, runs[1].params, rtol=1e-9)
+
+
+def test_cli_trains_a_layer_chain_on_the_device_like_the_cpu(tmp_path):
+    rows = ["x0,x1,x2,label"] + [f"{i % 7 / 3},{i % 5 - 2},{(i * 7) % 11 / 5},"
+                                 f"{'abc'[i % 3]}" for i in range(12)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    documents = []
+    for backend in ("cuda", "numba"):
+        out = tmp_path / f"{backend}.json"
+        result = CliRunner().invoke(main, [
+            "train", str(tmp_path / "d.csv"), "--target", "label", "--loss", "ce",
+            "--model", "dense(8) -> tanh -> dense(3)", "--optimizer", "adam", "--lr", "0.01",
+            "--epochs", "2", "--batch-size", "8", "--shuffle", "--seed", "0",
+            "--backend", backend, "--out", str(out), "--quiet"])
+        assert result.exit_code == 0, result.output
+        documents.append(json.loads(out.read_text()))
+    assert documents[0]["backend"] == "cuda" and documents[0]["steps"] == 4
+    for name, values in documents[1]["params"].items():
+        np.testing.assert_allclose(documents[0]["params"][name], values, rtol=1e-10)
 
 
 def test_cli_train_reproduces_hours_sgd(tmp_path):

@@ -131,21 +131,26 @@ def apply_step(kind, theta, grad, state, hyper, step, flags):
 
 class DeviceRun:
     """Training state on the device: the data columns (copied once), theta, the optimizer's
-    state and the gradient; ``epochs`` runs whole epochs and syncs once at the end."""
+    state and the gradient; ``epochs`` runs whole epochs and syncs once at the end.
+    ``_step`` is the part a subclass replaces (``cuda_layers.NetworkRun``: a layer chain)."""
 
     def __init__(self, module, columns, n: int, batch: int, optimizer, theta, mean: bool):
-        dtype = np.dtype(module.META["dtype"])
-        self.module, self.n, self.batch, self.mean = module, n, batch, mean
+        self._start(n, batch, optimizer, theta, mean, np.dtype(module.META["dtype"]))
+        self.module = module
+        self.columns = [_to_device(c, self.dtype) for c in columns]
+        self.nonzero = cuda.to_device(np.asarray(module.META["nonzero"], dtype=np.int64))
+        self.blocks = blocks_for(batch, module.THREADS)
+        self.partials = cuda.device_array((self.blocks, module.SUMS))
+
+    def _start(self, n, batch, optimizer, theta, mean, dtype) -> None:
+        """The optimizer's side, the same for every kind of run."""
+        self.n, self.batch, self.mean = n, batch, mean
         self.kind, self.dtype = optimizer.KIND, dtype
-        self.columns = [_to_device(c, dtype) for c in columns]
         self.theta = _to_device(theta, dtype)
         self.state = cuda.to_device(np.zeros((2, len(theta)), dtype=dtype))
         self.grad = cuda.to_device(np.zeros(len(theta), dtype=dtype))
         self.hyper = cuda.to_device(optimizer.hyper())
-        self.nonzero = cuda.to_device(np.asarray(module.META["nonzero"], dtype=np.int64))
         self.flags = cuda.to_device(np.zeros(3, dtype=np.int64))
-        self.blocks = blocks_for(batch, module.THREADS)
-        self.partials = cuda.device_array((self.blocks, module.SUMS))
         self.param_blocks = blocks_for(len(theta), MAX_THREADS)
         self.identity = cuda.to_device(np.zeros(1, dtype=np.int64))
 
@@ -178,6 +183,10 @@ class DeviceRun:
         scale = 1.0 / count if self.mean else 1.0
         finish[module.SUMS, REDUCE_THREADS](self.partials, self.blocks, scale, self.nonzero,
                                             self.grad, losses, slot, self.flags)
+        self._update(step)
+
+    def _update(self, step) -> None:
+        """The optimizer's rule on theta, unless a loss or a new value was not finite."""
         launch = (self.param_blocks, MAX_THREADS)
         args = (self.kind, self.theta, self.grad, self.state, self.hyper, step, self.flags)
         check_step[launch](*args)

@@ -23,14 +23,19 @@ from .numba_backend import HEADER, KERNEL_OPTIONS, NumbaPrinter
 JIT = f"@njit({KERNEL_OPTIONS})"
 
 
+def activation_rules(activation, printer) -> tuple[str, str, bool]:
+    """(f(z), f'(z, a), whether f' needs z) printed by a backend's printer (whose helpers it
+    then holds): the two rules every backend's activation kernels are written from."""
+    z, _ = rule_symbols()
+    derivative = activation.derivative()
+    return (printer.doprint(activation.value(z)), printer.doprint(derivative),
+            z in derivative.free_symbols)
+
+
 def activation_source(activation) -> str:
     """The forward and backward kernels of one activation."""
     printer = NumbaPrinter()
-    z, _ = rule_symbols()
-    value = printer.doprint(activation.value(z))
-    derivative = activation.derivative()
-    slope = printer.doprint(derivative)
-    writes_z = z in derivative.free_symbols
+    value, slope, writes_z = activation_rules(activation, printer)
     keep_z = "\n            Z[i, j] = z" if writes_z else ""
     kernels = f'''WRITES_Z = {writes_z}
 
