@@ -3,10 +3,11 @@
 An optimizer is a frozen dataclass of hyperparameters; ``hyper()`` packs them into a float
 array and ``KIND`` names its rule. A rule is a pure function
 (theta, grad, m, v, hyper, step) -> (theta', m', v') of arithmetic only, so the same function
-updates whole arrays at once in numpy and single elements inside Numba's compiled loops
-(``codegen/numba_support.py``), where it runs as one fused pass. ``Optimizer.step`` applies it
-to a parameter vector and its state, and commits nothing when the result is not finite: the
-training loops' divergence guard.
+updates whole arrays at once in numpy, single elements inside Numba's compiled loops
+(``codegen/numba_support.py``, one fused pass) and on the GPU (``codegen/cuda_support.py``;
+hence ``** 0.5``: numba.cuda has no ``np.sqrt``). ``Optimizer.step`` applies it to a parameter
+vector and its state, and commits nothing when the result is not finite: the training loops'
+divergence guard.
 
 Forms (all as in PyTorch for a constant learning rate; ``wd`` adds wd*theta to the gradient):
 - SGD:       theta -= lr*g
@@ -50,7 +51,7 @@ def adam_rule(theta, grad, m, v, hyper, step):
     v = hyper[BETA2] * v + (1.0 - hyper[BETA2]) * g * g
     m_hat = m / (1.0 - hyper[BETA1] ** step)
     v_hat = v / (1.0 - hyper[BETA2] ** step)
-    return theta - hyper[LR] * m_hat / (np.sqrt(v_hat) + hyper[EPS]), m, v
+    return theta - hyper[LR] * m_hat / (v_hat ** 0.5 + hyper[EPS]), m, v
 
 
 RULES = (sgd_rule, momentum_rule, nesterov_rule, adam_rule)  # indexed by an optimizer's KIND

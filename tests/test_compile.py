@@ -21,6 +21,7 @@ MODELS = [  # (name, loss, params, inputs)
     ("log-sum-exp", "logsumexp(w0*x, w1*x, b) - w0*x", "w0 w1 b", "x"),
     ("bce", "bce(sigmoid(w0*x0 + w1*x1 + b), y)", "w0 w1 b", "x0 x1 y"),
     ("exp-softplus", "exp(-w*x) + softplus(b*x) + leaky_relu(w - b) + elu(b*x - w)", "w b", "x"),
+    ("max-min", "(max(w*x, 0.5, b) - min(y, w))**2", "w b", "x y"),
 ]
 IDS = [m[0] for m in MODELS]
 

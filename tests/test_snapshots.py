@@ -25,3 +25,22 @@ def test_generated_program_matches_snapshot(name):
     if os.environ.get("SYMGRAD_UPDATE_SNAPSHOTS"):
         path.write_text(source)
     assert source == path.read_text()
+
+
+ACTIVATION_CASES = {  # the layer engines' generated kernels: (backend module, activation)
+    "tanh_layer_kernels": ("symgrad.codegen.layer_kernels", "tanh"),
+    "elu_cuda_layer_kernels": ("symgrad.codegen.cuda_layers", "elu"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATION_CASES))
+def test_generated_activation_kernels_match_snapshot(name):
+    import importlib
+
+    from symgrad.layers import Activation
+    module, activation = ACTIVATION_CASES[name]
+    source = importlib.import_module(module).activation_source(Activation(activation))
+    path = SNAPSHOTS / f"{name}.py.txt"
+    if os.environ.get("SYMGRAD_UPDATE_SNAPSHOTS"):
+        path.write_text(source)
+    assert source == path.read_text()

@@ -11,7 +11,8 @@ are the host entry points ``symgrad.Kernel`` calls (they copy their arguments ea
 """
 from __future__ import annotations
 
-from .printer import ScalarPrinter, column_args, module_text, param_loads, statement_lines
+from .printer import (ScalarPrinter, column_args, module_text, nested_calls, param_loads,
+                      statement_lines)
 from .spec import KernelSpec
 
 HEADER = '''\
@@ -25,13 +26,28 @@ from symgrad.codegen.cuda_support import DeviceRun, host_predict, host_sums, thr
 '''
 
 
+CUDA_HELPERS = {  # numba.cuda compiles no builtin max/min of floats: Max and Min fold to these
+    "larger": "def larger(a, b):\n    return b if b > a else a\n",
+    "smaller": "def smaller(a, b):\n    return b if b < a else a\n",
+}
+
+
 class CudaPrinter(ScalarPrinter):
-    """The shared printer; helpers become CUDA device functions."""
+    """The shared printer; helpers become CUDA device functions, Max/Min fold into helpers."""
 
     def helper(self, expr):
         name, source = super().helper(expr)
         return name, "@cuda.jit(device=True)\n" + source
 
+    def _print_Max(self, expr):
+        return self._folded("larger", expr.args)
+
+    def _print_Min(self, expr):
+        return self._folded("smaller", expr.args)
+
+    def _folded(self, name, args) -> str:
+        self.helpers.setdefault(name, "@cuda.jit(device=True)\n" + CUDA_HELPERS[name])
+        return nested_calls(name, [self._print(a) for a in args])
 
 def module_source(spec: KernelSpec) -> str:
     printer = CudaPrinter()

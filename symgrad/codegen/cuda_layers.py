@@ -107,7 +107,7 @@ def ce_rows(O, b, labels, row_loss, dO, scale, flags):
     for i in range(cuda.grid(1), O.shape[0], cuda.gridsize(1)):
         m = -math.inf
         for j in range(width):
-            m = max(m, O[i, j] + b[j])
+            m = O[i, j] + b[j] if O[i, j] + b[j] > m else m
         total = 0.0
         for j in range(width):
             e = math.exp(O[i, j] + b[j] - m)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sympy.printing.numpy import NumPyPrinter
 
-from .printer import ScalarPrinter, column_args, module_text, statement_lines
+from .printer import ScalarPrinter, column_args, module_text, nested_calls, statement_lines
 from .spec import KernelSpec
 
 NUMPY_HELPERS = {
@@ -51,6 +51,13 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
         name = type(expr).__name__
         return name, self.helper_table[name]
 
+    # Nested two-argument calls broadcast a scalar condition against a column, where SymPy's
+    # ``numpy.logical_and.reduce((a, b))`` would build a ragged array.
+    def _print_And(self, expr):
+        return nested_calls("numpy.logical_and", [self._print(a) for a in expr.args])
+
+    def _print_Or(self, expr):
+        return nested_calls("numpy.logical_or", [self._print(a) for a in expr.args])
 
 HEADER = '''\
 import functools

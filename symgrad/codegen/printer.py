@@ -26,7 +26,7 @@ def sigmoid(z):
 ''',
     "softplus": '''\
 def softplus(z):
-    return max(z, 0.0) + math.log1p(math.exp(-abs(z)))
+    return (z if z > 0.0 else 0.0) + math.log1p(math.exp(-abs(z)))
 ''',
     "relu": '''\
 def relu(z):
@@ -44,11 +44,13 @@ def elu(z, alpha):
 
 
 def logsumexp_source(arity: int, exp: str = "math.exp") -> str:
-    """The max-shifted log-sum-exp of a fixed number of scalar arguments."""
+    """The max-shifted log-sum-exp of a fixed number of scalar arguments (the maximum as
+    conditionals: numba.cuda cannot compile the builtin max of several floats)."""
     args = ", ".join(f"z{k}" for k in range(arity))
+    largest = "".join(f"    m = z{k} if z{k} > m else m\n" for k in range(arity))
     shifted = " + ".join(f"{exp}(z{k} - m)" for k in range(arity))
     return (f"def logsumexp{arity}({args}):\n"
-            f"    m = max({args}, -math.inf)\n"
+            f"    m = -math.inf\n{largest}"
             f"    if m - m != 0.0:  # +-inf or nan: shifting would give nan\n"
             f"        m = 0.0\n"
             f"    return m + math.log({shifted})\n")
@@ -83,10 +85,18 @@ class ScalarPrinter(PythonCodePrinter):
         return "".join(f"{source}\n\n" for source in self.helpers.values())
 
 
+def nested_calls(function: str, printed: list[str]) -> str:
+    """``f(a, f(b, c))``: an n-ary operation as nested two-argument calls."""
+    result = printed[-1]
+    for arg in reversed(printed[:-1]):
+        result = f"{function}({arg}, {result})"
+    return result
+
+
 RESERVED = frozenset(keyword.kwlist) | frozenset({
     "math", "np", "numpy", "numba", "functools", "njit", "prange", "cuda", "vexp", "abs", "max",
     "min", "range", "float", "int", "len", "sum", "True", "False", "None",
-    *HELPERS, "logsumexp",
+    *HELPERS, "logsumexp", "larger", "smaller",  # the last two: cuda_backend.CUDA_HELPERS
 })
 
 
