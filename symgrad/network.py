@@ -23,9 +23,12 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .blas import gemm_update
 from .codegen.cache import cache_key, load_or_build
 from .errors import SymgradError
 from .layers import Activation, Chain, Dense
+from .optim import sgd_rule
+from .training import uninterrupted
 
 
 class Product(NamedTuple):
@@ -230,8 +233,8 @@ class FusedSGD:
     The divergence guard (nothing changes unless every new value is finite) cannot look at
     values before the BLAS call writes them, so it proves them finite instead: each layer keeps
     a bound on max|W|, grown every step by a bound on the change: by Cauchy-Schwarz,
-    |lr sum_k delta_ki a_kj| <= lr |delta|_F |a|_F (sums of squares: one BLAS dot each, and nan
-    or inf in them propagates). While every bound stays below LIMIT no entry can overflow; past
+    |lr sum_k delta_ki a_kj| <= lr |delta|_F |a|_F (the sums of squares come from the kernels
+    that wrote the factors, else one BLAS dot; a nan or inf in them propagates). While every bound stays below LIMIT no entry can overflow; past
     it the bound is measured again, and if still past, the step takes the unfused path
     (gradient, then the checked update), which finds divergence exactly as the other rules do.
     """
@@ -246,10 +249,6 @@ class FusedSGD:
 
     def __call__(self, theta, n, columns) -> float | None:
         """One step on a batch of n rows: its loss, or None with theta unchanged."""
-        from .blas import gemm_update
-        from .optim import sgd_rule
-        from .training import uninterrupted
-
         loss, products = self.kernel.loss_and_deltas(theta, n, columns)
         if not np.isfinite(loss):
             return None
