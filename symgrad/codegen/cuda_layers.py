@@ -82,7 +82,8 @@ def add_bias(Z, b, out, flags):
     width = Z.shape[1]
     for e in range(cuda.grid(1), Z.shape[0] * width, cuda.gridsize(1)):
         i = e // width
-        out[i, e - i * width] = Z[i, e - i * width] + b[e - i * width]
+        j = e - i * width
+        out[i, j] = Z[i, j] + b[j]
 
 
 @cuda.jit
@@ -93,9 +94,10 @@ def gather(X, y, order, start, Xb, yb, flags):
     width = X.shape[1]
     for e in range(cuda.grid(1), Xb.shape[0] * width, cuda.gridsize(1)):
         i = e // width
+        j = e - i * width
         row = order[start + i]
-        Xb[i, e - i * width] = X[row, e - i * width]
-        if e - i * width == 0:
+        Xb[i, j] = X[row, j]
+        if j == 0:
             yb[i] = y[row]
 
 
