@@ -1,9 +1,11 @@
-"""Test-wide settings: a private kernel cache, so tests never read or litter the user's; the
+"""Test-wide settings: a private kernel cache and signing key, so tests never read or litter the user's; the
 CUDA simulator's cases started early (see test_cuda.py)."""
 import os
 import tempfile
 
 os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-cache-")
+os.environ["SYMGRAD_KEY_FILE"] = os.path.join(tempfile.mkdtemp(prefix="symgrad-test-key-"),
+                                              "cache.key")
 
 
 def pytest_collection_finish(session):

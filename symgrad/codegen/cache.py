@@ -1,25 +1,57 @@
-"""The kernel cache: generated modules as content-hashed files that Numba can cache beside.
+"""The kernel cache: generated modules as signed files in a private directory, imported by symgrad.
 
 Numba's ``cache=True`` needs a function defined in a real file, so every generated module is
-written to ``<cache dir>/<backend>_<sha256>.py`` and imported from there; Numba then keeps its
-machine code in ``__pycache__`` beside it. The hash covers everything the source depends on
-(the caller's key material plus the text of symgrad's own modules), so a hit skips derivation
-and a changed symgrad never reads a stale kernel. Files are written to a temporary name and
-renamed (atomic: a parallel process sees the whole file or none), and end with a checksum line;
-a file that fails it, or fails to import, is rebuilt.
+written to ``<cache dir>/<backend>_<key>.py``; Numba keeps its machine code in ``__pycache__``
+beside it. The key covers everything the source depends on (the caller's key material plus the
+text of symgrad's own modules), so a hit skips derivation and a changed symgrad never reads a
+stale kernel.
+
+The cache is code that symgrad runs, so it is a security boundary (docs/threat-model.md):
+- the directory is used only if it, and every directory above it, passes an OpenSSH
+  ``StrictModes``-style check: owned by the user (ancestors: or root), not writable by group or
+  others (ancestors: unless sticky); otherwise symgrad says so in one line on stderr and
+  compiles into a private temporary directory for this process;
+- directories are created 0700 and files 0600;
+- every file symgrad writes (module sources, Numba's index and machine-code files) carries an
+  HMAC-SHA256 over its name and contents under a per-user key kept 0600 outside the cache; a
+  file whose tag does not verify (planted, truncated, copied from elsewhere) is never imported
+  or unpickled: it is rebuilt;
+- modules are compiled from the verified text (``compile`` + ``exec``), never through the import
+  system, so no ``.pyc`` is ever read;
+- one lock makes ``load_or_build`` thread-safe: a module is visible in ``sys.modules`` only once
+  it has finished executing.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
-import importlib.util
+import hmac
 import os
+import shutil
+import stat
 import sys
 import tempfile
+import threading
+import types
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-CHECKSUM_PREFIX = "# symgrad-sha256: "
+TAG_PREFIX = "# symgrad-hmac-sha256: "
+KEY_BYTES = 32
+_LOCK = threading.RLock()
+_STORES: dict[tuple[str, str], "Store"] = {}
+_WARNED: set[str] = set()
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where kernels live and the key that signs them; ``private``: a per-process temporary
+    directory used because the configured one could not be trusted or written."""
+    directory: Path
+    key: bytes
+    private: bool = False
 
 
 def cache_dir() -> Path:
@@ -32,6 +64,18 @@ def cache_dir() -> Path:
     if sys.platform == "darwin":
         return Path.home() / "Library" / "Caches" / "symgrad"
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "symgrad"
+
+
+def key_file() -> Path:
+    """$SYMGRAD_KEY_FILE, else ``symgrad/cache.key`` in the user's configuration directory:
+    outside the cache, so whoever can write the cache cannot thereby read the key."""
+    configured = os.environ.get("SYMGRAD_KEY_FILE")
+    if configured:
+        return Path(configured)
+    if sys.platform == "win32":
+        return Path(os.environ.get("APPDATA", Path.home())) / "symgrad" / "cache.key"
+    base = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return base / "symgrad" / "cache.key"
 
 
 @lru_cache(maxsize=1)
@@ -54,40 +98,202 @@ def cache_key(*parts: str) -> str:
 
 def load_or_build(backend: str, key: str, build: Callable[[], str]):
     """(module, source, hit): the cached module for key, or build() written and imported."""
-    path = cache_dir() / f"{backend}_{key[:40]}.py"
-    source = _read_valid(path)
-    if source is not None:
-        try:
-            return _import(path, key), source, True
-        except Exception:  # a corrupt entry: fall through and rebuild it
-            pass
-    source = build()
-    _write_atomically(path, source + f"{CHECKSUM_PREFIX}{_checksum(source)}\n")
-    return _import(path, key), source, False
+    with _LOCK:
+        name = f"symgrad_kernel_{key[:24]}"
+        store = current_store()
+        path = store.directory / f"{backend}_{key[:40]}.py"
+        if name in sys.modules:
+            module = sys.modules[name]
+            return module, module.__symgrad_source__, True
+        source = read_signed(path, store.key)
+        if source is not None:
+            try:
+                return _execute(name, path, source, store.key), source, True
+            except Exception:  # an entry that verifies but fails to run: rebuild it
+                pass
+        source = build()
+        path = _write_module(store, path, source)
+        return _execute(name, path, source, current_store().key), source, False
 
 
-def _checksum(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+# --- the store: a trusted directory and a key ------------------------------------------------
+
+def current_store() -> Store:
+    """The store for the configured cache directory and key file (checked once per process)."""
+    with _LOCK:
+        configured = (str(cache_dir()), str(key_file()))
+        if configured not in _STORES:
+            _STORES[configured] = _open_store(Path(configured[0]), Path(configured[1]))
+        return _STORES[configured]
 
 
-def _read_valid(path: Path) -> str | None:
+def _open_store(directory: Path, key_path: Path) -> Store:
     try:
+        _make_private_dir(directory)
+        _check_trusted(directory)
+        _make_private_dir(directory / "__pycache__")
+        _check_trusted(directory / "__pycache__")
+        _check_writable(directory)
+        key = _user_key(key_path)
+    except UntrustedCache as reason:
+        return _private_store(str(reason))
+    return Store(directory=directory, key=key)
+
+
+class UntrustedCache(Exception):
+    """Why a cache directory or key file cannot be used."""
+
+
+def _make_private_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UntrustedCache(f"the kernel cache {directory} is not a directory") from None
+    except OSError as err:
+        raise UntrustedCache(f"cannot create the kernel cache {directory}: "
+                             f"{err.strerror}") from None
+    if not directory.is_dir():
+        raise UntrustedCache(f"the kernel cache {directory} is not a directory")
+    info = directory.stat()
+    if _owned_by_user(info) and stat.S_IMODE(info.st_mode) & 0o077:
+        try:
+            directory.chmod(0o700)
+        except OSError:
+            pass  # the check that follows decides
+
+
+def _check_trusted(directory: Path) -> None:
+    """StrictModes: the directory owned by the user and private to them; every ancestor owned
+    by the user or root and not writable by others (unless sticky, as /tmp)."""
+    if not hasattr(os, "getuid"):
+        return  # Windows: ACLs, not modes; the per-user profile directory is private
+    info = os.stat(directory)
+    if not _owned_by_user(info):
+        raise UntrustedCache(f"the kernel cache {directory} is owned by uid {info.st_uid}, "
+                             f"not by you (uid {os.getuid()})")
+    if stat.S_IMODE(info.st_mode) & 0o022:
+        raise UntrustedCache(f"the kernel cache {directory} is writable by others "
+                             f"(mode {stat.S_IMODE(info.st_mode):o})")
+    for ancestor in Path(os.path.realpath(directory)).parents:
+        info = os.stat(ancestor)
+        if info.st_uid not in (0, os.getuid()):
+            raise UntrustedCache(f"{ancestor}, above the kernel cache, is owned by uid "
+                                 f"{info.st_uid}")
+        if stat.S_IMODE(info.st_mode) & 0o022 and not info.st_mode & stat.S_ISVTX:
+            raise UntrustedCache(f"{ancestor}, above the kernel cache, is writable by others")
+
+
+def _check_writable(directory: Path) -> None:
+    try:
+        tempfile.TemporaryFile(dir=directory).close()
+    except OSError as err:
+        raise UntrustedCache(f"cannot write the kernel cache {directory}: "
+                             f"{err.strerror}") from None
+
+
+def _owned_by_user(info: os.stat_result) -> bool:
+    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
+
+
+def _user_key(path: Path) -> bytes:
+    """The per-user signing key, created (0600, in a 0700 directory) on first use."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return _read_key(path)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(os.urandom(KEY_BYTES))
+        return _read_key(path)
+    except OSError as err:
+        raise UntrustedCache(f"cannot read or create the cache key {path}: "
+                             f"{err.strerror}") from None
+
+
+def _read_key(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        key = handle.read(KEY_BYTES + 1)
+    if not _owned_by_user(info) or (hasattr(os, "getuid") and stat.S_IMODE(info.st_mode) & 0o077):
+        raise UntrustedCache(f"the cache key {path} is not private to you "
+                             f"(mode {stat.S_IMODE(info.st_mode):o}, uid {info.st_uid})")
+    if len(key) != KEY_BYTES:
+        raise UntrustedCache(f"the cache key {path} is damaged (delete it to make a new one)")
+    return key
+
+
+def _private_store(reason: str) -> Store:
+    """A temporary 0700 directory for this process and a key that never touches the disk."""
+    _warn(f"{reason}; not using it (kernels compile into a private temporary directory)")
+    directory = Path(tempfile.mkdtemp(prefix="symgrad-cache-"))
+    (directory / "__pycache__").mkdir(mode=0o700)
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    return Store(directory=directory, key=os.urandom(KEY_BYTES), private=True)
+
+
+def _warn(message: str) -> None:
+    if message not in _WARNED:
+        _WARNED.add(message)
+        sys.stderr.write(f"symgrad: warning: {message}\n")
+        sys.stderr.flush()
+
+
+# --- signed files ---------------------------------------------------------------------------
+
+def tag(key: bytes, name: str, payload: bytes) -> bytes:
+    """The HMAC-SHA256 of a file's name and contents under the user's key."""
+    return hmac.new(key, name.encode() + b"\0" + payload, hashlib.sha256).digest()
+
+
+def signed_text(path: Path, source: str, key: bytes) -> str:
+    return source + f"{TAG_PREFIX}{tag(key, path.name, source.encode()).hex()}\n"
+
+
+def read_signed(path: Path, key: bytes) -> str | None:
+    """The body of a module file whose tag verifies, else None (missing, foreign, damaged)."""
+    try:
+        if not _private_file(path):
+            return None
         text = path.read_text()
     except (OSError, UnicodeDecodeError):
         return None
     body, _, last = text.rstrip("\n").rpartition("\n")
     body += "\n"
-    if last.startswith(CHECKSUM_PREFIX) and last[len(CHECKSUM_PREFIX):] == _checksum(body):
-        return body
-    return None
+    if not last.startswith(TAG_PREFIX):
+        return None
+    expected = tag(key, path.name, body.encode()).hex()
+    return body if hmac.compare_digest(last[len(TAG_PREFIX):], expected) else None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".py")
+def _private_file(path: Path) -> bool:
+    """A regular file owned by the user, writable by no one else."""
+    info = os.lstat(path)
+    return stat.S_ISREG(info.st_mode) and _owned_by_user(info) and \
+        not (hasattr(os, "getuid") and stat.S_IMODE(info.st_mode) & 0o022)
+
+
+def _write_module(store: Store, path: Path, source: str) -> Path:
+    """Write the signed module; if the store cannot be written, move to a private one."""
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
+        write_private(path, signed_text(path, source, store.key).encode())
+        return path
+    except OSError as err:
+        with _LOCK:
+            reason = f"cannot write the kernel cache {store.directory}: {err.strerror}"
+            fallback = _private_store(reason)
+            _STORES[(str(cache_dir()), str(key_file()))] = fallback
+        path = fallback.directory / path.name
+        write_private(path, signed_text(path, source, fallback.key).encode())
+        return path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write data to path atomically (temporary file + rename), the file 0600."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
@@ -96,16 +302,15 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def _import(path: Path, key: str):
-    name = f"symgrad_kernel_{key[:24]}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
+def _execute(name: str, path: Path, source: str, key: bytes):
+    """The module from verified source: compiled from the text (no .pyc), registered in
+    sys.modules only once it has run, its Numba functions caching through signed files."""
+    module = types.ModuleType(name)
+    module.__file__ = str(path)
+    module.__symgrad_source__ = source
+    exec(compile(source, str(path), "exec"), module.__dict__)  # noqa: S102 - symgrad's own code
+    if "numba" in sys.modules:
+        from .signed_numba_cache import sign_numba_caches
+        sign_numba_caches(module, key)
     sys.modules[name] = module
-    try:
-        spec.loader.exec_module(module)
-    except BaseException:
-        del sys.modules[name]
-        raise
     return module
