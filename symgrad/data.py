@@ -1,23 +1,45 @@
-"""CSV loading with validation: a C parser for the numbers, errors by line and column.
+"""CSV reading and writing with validation: a C parser for the numbers, errors by line and column.
+
+A file is read from disk once: ``open_csv(path)`` gives a ``CsvSource`` (its name and bytes),
+and ``read_header``, ``read_csv`` and ``read_labels`` each take one in place of a path, so a job
+that needs a file's header, numbers and labels opens it once (a FIFO or a shell's ``<(...)``
+can be read only once). Given a path, each of them opens the file itself::
+
+    source = open_csv(path)
+    header = read_header(source)
+    table = read_csv(source, ["x", "y"])
+    labels = read_labels(source, "species")
 
 The numbers go through a C parser: pyarrow's multithreaded CSV reader when the optional
 ``csv`` extra is installed (about 1 s for 1,000,000 x 17 here), else ``numpy.loadtxt`` (about
-5 s); whatever pyarrow refuses goes to numpy, which accepts a little more (spaces around numbers). Every line must have the header's number of fields. Only when something is wrong does a
-slow ``csv`` scan run, to name the first bad cell exactly:
-``a.csv line 3, column y: 'abc' is not a number``. Lines are the file's own line numbers (the
-header is line 1). Non-finite values (nan, inf) are refused the same way; blank lines are skipped.
+5 s); whatever pyarrow refuses goes to numpy, which accepts a little more (spaces around
+numbers). Every line must have the header's number of fields. Only when something is wrong
+does a slow ``csv`` scan run, to name the first bad cell exactly:
+``a.csv line 3, column y: 'abc' is not a number``. A number is an ASCII decimal float (sign,
+digits, fraction, exponent; not '1_000' or other scripts' digits). Lines are the file's own
+line numbers (the header is line 1). Non-finite values (nan, inf) are refused the same way;
+blank lines are skipped; the text is UTF-8, with or without a BOM.
+
+``csv_text(header, rows)`` writes CSV: the csv module's quoting, a '\\n' after every row.
 """
 from __future__ import annotations
 
 import csv
 import importlib.util
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Sequence
+import io
+import math
+import re
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .errors import SymgradError
+
+DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+NOT_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)  # as float() spells them
+LINE_END = re.compile(rb"\r\n?|\n")
 
 
 @dataclass(frozen=True)
@@ -35,127 +57,189 @@ class Table:
         return out
 
 
-def read_header(path: str) -> tuple[str, ...]:
-    """The column names of a CSV file (its first line)."""
+@dataclass(frozen=True)
+class CsvSource:
+    """A CSV file's contents, read once: what the readers here take in place of a path."""
+    name: str    # the file as the user named it
+    data: bytes = field(repr=False)  # the file as read (UTF-8, perhaps with a BOM)
+
+    @cached_property
+    def text(self) -> str:
+        """The whole file as text, a BOM removed (decoded on first use)."""
+        return _decoded(self.name, self.data)
+
+    @property
+    def first_line(self) -> str:
+        """Line 1 as text, with its line end ('' for an empty file)."""
+        end = LINE_END.search(self.data)
+        return _decoded(self.name, self.data[:end.end()] if end else self.data)
+
+
+def open_csv(path: str) -> CsvSource:
+    """Read a CSV file (a FIFO too) once; SymgradError if it cannot be read."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as handle:
-            first = handle.readline()
+        with open(path, "rb") as handle:
+            return CsvSource(name=path, data=handle.read())
     except FileNotFoundError:
         raise SymgradError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise SymgradError(f"{path} is a directory, not a CSV file") from None
-    except UnicodeDecodeError:
-        raise SymgradError(f"{path} is not UTF-8 text") from None
     except OSError as err:
         raise SymgradError(f"{path}: {err.strerror}") from None
+
+
+def _source(source: str | CsvSource) -> CsvSource:
+    return source if isinstance(source, CsvSource) else open_csv(source)
+
+
+def _decoded(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise SymgradError(f"{name} is not UTF-8 text") from None
+
+
+def read_header(source: str | CsvSource) -> tuple[str, ...]:
+    """The column names of a CSV file (its first line)."""
+    source = _source(source)
+    first, name = source.first_line, source.name
     if not first.strip():
-        raise SymgradError(f"{path} is empty" if not first else f"{path} line 1 is empty")
-    header = tuple(name.strip() for name in next(csv.reader([first])))
-    if any(not name for name in header):
-        raise SymgradError(f"{path} line 1: empty column name")
+        raise SymgradError(f"{name} is empty" if not first else f"{name} line 1 is empty")
+    try:
+        header = tuple(cell.strip() for cell in next(csv.reader([first])))
+    except csv.Error as err:  # a name over csv.field_size_limit(), say
+        raise SymgradError(f"{name} line 1: {err}") from None
+    if any(not cell for cell in header):
+        raise SymgradError(f"{name} line 1: empty column name")
     repeated = sorted({n for n in header if header.count(n) > 1})
     if repeated:
-        raise SymgradError(f"{path} line 1: column {repeated[0]!r} appears twice")
+        raise SymgradError(f"{name} line 1: column {repeated[0]!r} appears twice")
     return header
 
 
-def read_csv(path: str, numeric: Sequence[str]) -> Table:
+def read_csv(source: str | CsvSource, numeric: Sequence[str]) -> Table:
     """The named columns of a CSV file as float64 arrays; SymgradError on any bad input."""
-    header = read_header(path)
-    missing = [n for n in numeric if n not in header]
-    if missing:
-        raise SymgradError(f"{path} has no column {missing[0]!r} (columns: {', '.join(header)})")
+    source = _source(source)
+    header = read_header(source)
+    _require_columns(source, header, numeric)
     usecols = [header.index(n) for n in numeric]
-    reader = _read_pyarrow if importlib.util.find_spec("pyarrow") else _read_numpy
-    values = reader(path, header, usecols)
+    values = _numbers(source, header, usecols)
     if values.shape[0] == 0:
-        raise SymgradError(f"{path} has a header but no data rows")
+        raise SymgradError(f"{source.name} has a header but no data rows")
     if not np.isfinite(values).all():
-        _raise_first_error(path, header, usecols)
+        _raise_first_error(source, header, usecols)
     columns = {name: np.ascontiguousarray(values[:, j]) for j, name in enumerate(numeric)}
-    return Table(name=path, header=header, columns=columns, rows=values.shape[0])
+    return Table(name=source.name, header=header, columns=columns, rows=values.shape[0])
 
 
-def _read_numpy(path, header, usecols) -> np.ndarray:
-    lines = _data_lines(path)
+def _require_columns(source: CsvSource, header, names) -> None:
+    missing = [n for n in names if n not in header]
+    if missing:
+        raise SymgradError(f"{source.name} has no column {missing[0]!r} "
+                           f"(columns: {', '.join(header)})")
+
+
+def _numbers(source: CsvSource, header, usecols) -> np.ndarray:
+    """The usecols of every data row (rows x len(usecols)); no columns: only the rows counted."""
+    if not usecols:
+        return np.empty((sum(1 for _ in _rows(source, header)), 0))
+    reader = _read_pyarrow if importlib.util.find_spec("pyarrow") else _read_numpy
+    return reader(source, header, usecols)
+
+
+def _read_numpy(source: CsvSource, header, usecols) -> np.ndarray:
+    lines = _data_lines(source)
     if not lines:
         return np.empty((0, len(usecols)))
     if '"' not in "".join(lines[:1000]) and any(l.count(",") != len(header) - 1 for l in lines):
-        _raise_first_error(path, header, usecols)
+        _raise_first_error(source, header, usecols)
     try:
         values = np.loadtxt(lines, delimiter=",", usecols=usecols, dtype=np.float64,
                             ndmin=2, comments=None, quotechar='"')
     except ValueError:
-        _raise_first_error(path, header, usecols)
+        _raise_first_error(source, header, usecols)
     if values.shape[0] != len(lines):
-        _raise_first_error(path, header, usecols)
+        _raise_first_error(source, header, usecols)
     return values.reshape(len(lines), len(usecols))
 
 
-def _read_pyarrow(path, header, usecols) -> np.ndarray:
+def _read_pyarrow(source: CsvSource, header, usecols) -> np.ndarray:
     import pyarrow as pa
     from pyarrow import csv as pacsv
 
     names = [header[j] for j in usecols]
     try:
         table = pacsv.read_csv(
-            path, read_options=pacsv.ReadOptions(column_names=list(header), skip_rows=1),
+            pa.BufferReader(source.data),
+            read_options=pacsv.ReadOptions(column_names=list(header), skip_rows=1),
             convert_options=pacsv.ConvertOptions(
                 include_columns=names, column_types={n: pa.float64() for n in names}))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return _read_numpy(path, header, usecols)  # stricter about spaces; or names the error
-    return np.column_stack([table.column(n).to_numpy() for n in names]) if names else \
-        np.empty((table.num_rows, 0))
+        return _read_numpy(source, header, usecols)  # stricter about spaces; or names the error
+    return np.column_stack([table.column(n).to_numpy() for n in names])
 
 
-def _data_lines(path) -> list[str]:
-    return [line for line in Path(path).read_text(encoding="utf-8-sig").splitlines()[1:]
-            if line.strip()]
+def _data_lines(source: CsvSource) -> list[str]:
+    return [line for line in source.text.splitlines()[1:] if line.strip()]
 
 
-def _raise_first_error(path, header, usecols):
-    """Scan with the csv module and raise for the first bad row or cell."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = csv.reader(handle)
-        next(rows)
+def _rows(source: CsvSource, header) -> Iterator[tuple[str, list[str]]]:
+    """(where, fields) for each data row, 'a.csv line 3' naming it; blank lines skipped,
+    SymgradError for a row with the wrong number of fields."""
+    rows = csv.reader(io.StringIO(source.text, newline=""))
+    try:
+        next(rows, None)
         for fields in rows:
-            where = f"{path} line {rows.line_num}"
+            where = f"{source.name} line {rows.line_num}"
             if not fields:
                 continue
             if len(fields) != len(header):
                 raise SymgradError(f"{where}: {len(fields)} fields, expected {len(header)}")
-            for j in usecols:
-                _check_cell(fields[j].strip(), f"{where}, column {header[j]}")
-    raise SymgradError(f"{path}: could not read the numbers (no single bad cell found)")
+            yield where, fields
+    except csv.Error as err:  # a field over csv.field_size_limit(), say
+        raise SymgradError(f"{source.name} line {rows.line_num}: {err}") from None
+
+
+def _raise_first_error(source: CsvSource, header, usecols):
+    """Scan with the csv module and raise for the first bad row or cell."""
+    for where, fields in _rows(source, header):
+        for j in usecols:
+            _check_cell(fields[j].strip(), f"{where}, column {header[j]}")
+    raise SymgradError(f"{source.name}: could not read the numbers (no single bad cell found)")
 
 
 def _check_cell(cell: str, where: str) -> None:
-    try:
-        value = float(cell)
-    except ValueError:
-        raise SymgradError(f"{where}: {cell!r} is not a number") from None
-    if not np.isfinite(value):
+    """SymgradError unless the cell is a finite ASCII decimal number."""
+    if NOT_FINITE.fullmatch(cell):
+        raise SymgradError(f"{where}: {cell!r} is not finite")
+    if not DECIMAL.fullmatch(cell):
+        raise SymgradError(f"{where}: {cell!r} is not a number")
+    if not math.isfinite(float(cell)):  # beyond float64's range: 1e999
         raise SymgradError(f"{where}: {cell!r} is not finite")
 
 
-def read_labels(path: str, column: str) -> list[str]:
-    """The cells of one column as text (class labels), with surrounding spaces removed."""
-    header = read_header(path)
-    if column not in header:
-        raise SymgradError(f"{path} has no column {column!r} (columns: {', '.join(header)})")
+def read_labels(source: str | CsvSource, column: str) -> list[str]:
+    """The cells of one column as text (class labels), with surrounding spaces removed; each
+    must be non-empty and on one line."""
+    source = _source(source)
+    header = read_header(source)
+    _require_columns(source, header, [column])
     j = header.index(column)
     labels = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        rows = csv.reader(handle)
-        next(rows)
-        for fields in rows:
-            if not fields:
-                continue
-            if len(fields) != len(header):
-                raise SymgradError(f"{path} line {rows.line_num}: {len(fields)} fields, "
-                                   f"expected {len(header)}")
-            label = fields[j].strip()
-            if not label:
-                raise SymgradError(f"{path} line {rows.line_num}, column {column}: empty label")
-            labels.append(label)
+    for where, fields in _rows(source, header):
+        label = fields[j].strip()
+        if not label:
+            raise SymgradError(f"{where}, column {column}: empty label")
+        if "\n" in label or "\r" in label:
+            raise SymgradError(f"{where}, column {column}: the label {label!r} spans lines")
+        labels.append(label)
     return labels
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """CSV text: the header, then the rows; cells quoted where needed (a comma, a quote)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()

@@ -383,8 +383,9 @@ def _umask() -> int:
 
 
 def predict_file(params_path: str, data_path: str) -> str:
-    """CSV text: the feature columns and a last column ``prediction``, one line per row."""
-    from .data import read_csv
+    """CSV text: the feature columns and a last column ``prediction``, one line per row
+    (numbers as repr, so float64 round-trips; names and labels quoted where CSV needs it)."""
+    from .data import csv_text, read_csv
     from .layers import is_chain
 
     document = read_params(params_path)
@@ -392,11 +393,8 @@ def predict_file(params_path: str, data_path: str) -> str:
     table = read_csv(data_path, features)
     predictions = (_chain_predictions if is_chain(document["model"]) else
                    _expression_predictions)(document, table)
-    columns = [table.columns[n].tolist() for n in features]
-    lines = [",".join([*features, "prediction"])]
-    lines += [",".join([*map(repr, row[:-1]), str(row[-1])])
-              for row in zip(*columns, predictions)]
-    return "\n".join(lines) + "\n"
+    columns = [map(repr, table.columns[n].tolist()) for n in features]
+    return csv_text([*features, "prediction"], zip(*columns, predictions))
 
 
 def _expression_predictions(document, table) -> list:
@@ -407,7 +405,10 @@ def _expression_predictions(document, table) -> list:
     model = Model.supervised(document["model"], target=document["target"], loss="mse",
                              params=names, inputs=features)
     theta = np.array([document["params"][n] for n in names], dtype=np.float64)
-    values = compile(model).predict(theta, {n: table.columns[n] for n in features})
+    # no feature: the (unread) target column tells the kernel how many rows to predict
+    data = {n: table.columns[n] for n in features} or \
+        {document["target"]: np.zeros(table.rows)}
+    values = compile(model).predict(theta, data)
     return [repr(float(v)) for v in values]
 
 
@@ -421,22 +422,125 @@ def _chain_predictions(document, table) -> list:
     model = ChainModel(chain, features, document.get("loss", "mse"))
     outputs = model.outputs(theta, table.matrix(features))
     if document.get("loss") == "ce":
-        classes = document["classes"]
-        return [classes[k] for k in np.argmax(outputs, axis=1)]
+        classes = document["classes"]  # one per output: read_params checked
+        return [classes[k] for k in np.argmax(outputs.reshape(table.rows, -1), axis=1)]
     return [repr(float(v)) for v in outputs]
 
 
 def read_params(path: str) -> dict:
-    """A PARAMS.json written by train, checked enough to predict from."""
+    """A PARAMS.json written by train, checked enough to predict from: every key predict reads
+    has the type it needs (SymgradError naming the first that has not)."""
+    not_params = f"{path} is not a PARAMS.json written by symgrad train"
     try:
         document = json.loads(Path(path).read_text())
     except FileNotFoundError:
         raise SymgradError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise SymgradError(f"{path} is not a PARAMS.json written by symgrad train ({err})") \
-            from None
+    except RecursionError:
+        raise SymgradError(f"{not_params} (nested too deeply)") from None
+    except (OSError, ValueError) as err:  # ValueError: UnicodeDecodeError, JSONDecodeError, ...
+        raise SymgradError(f"{not_params} ({err})") from None
+    if not isinstance(document, dict):
+        raise SymgradError(f"{not_params} (not a JSON object)")
     needed = ("model", "target", "features", "params")
-    if not isinstance(document, dict) or any(k not in document for k in needed):
-        raise SymgradError(f"{path} is not a PARAMS.json written by symgrad train "
-                           f"(needs {', '.join(needed)})")
+    if any(k not in document for k in needed):
+        raise SymgradError(f"{not_params} (needs {', '.join(needed)})")
+    _check_params_document(path, document)
     return document
+
+
+def _check_params_document(path: str, document: dict) -> None:
+    """The types predict relies on: strings, a list of strings, an object of numbers."""
+    from .layers import is_chain
+
+    for key in ("model", "target", *(["loss"] if "loss" in document else [])):
+        _require(path, key, document[key], _is_string, "a string")
+    _require_strings(path, "features", document["features"], _is_string, "a string")
+    _require(path, "params", document["params"], lambda v: isinstance(v, dict), "an object")
+    if "classes" in document:
+        _require_strings(path, "classes", document["classes"], _is_one_line,
+                         "a one-line string")
+    if is_chain(document["model"]):
+        _check_chain_document(path, document)
+        return
+    for name, value in document["params"].items():
+        _require(path, _param_key(name), value, _is_finite_number, "a finite number")
+
+
+def _check_chain_document(path: str, document: dict) -> None:
+    """A layer chain's params are (nested lists of) finite numbers; it reads at least one
+    feature; with ce, classes name the last layer's outputs."""
+    from .layers import parse_chain
+
+    for name, value in document["params"].items():
+        _check_number_array(path, _param_key(name), value)
+    if not document["features"]:
+        raise SymgradError(f"{path}: features is empty; a layer chain reads at least one column")
+    width = parse_chain(document["model"]).dense[-1].width
+    if document.get("loss") == "ce" and len(document.get("classes", ())) != width:
+        raise SymgradError(f"{path}: classes must be {width} labels, one per output of the "
+                           f"last layer")
+
+
+def _check_number_array(path: str, key: str, value) -> None:
+    """Nested lists of finite numbers with rows of equal length (or a single number)."""
+    pending = [(key, value)]
+    while pending:  # not recursive: the nesting is as deep as the JSON parser allowed
+        where, item = pending.pop()
+        if isinstance(item, list):
+            pending += reversed([(f"{where}[{k}]", v) for k, v in enumerate(item)])
+        else:
+            _require(path, where, item, _is_finite_number, "a finite number")
+    try:
+        np.asarray(value, dtype=np.float64)
+    except ValueError:
+        raise SymgradError(f"{path}: {key} is not an array (its lists differ in length or "
+                           f"depth)") from None
+
+
+def _param_key(name: str) -> str:
+    """'params.w' in a message; a name that is no identifier JSON-quoted (on one line)."""
+    return f"params.{name}" if name.isidentifier() else f"params[{json.dumps(name)}]"
+
+
+def _require(path: str, key: str, value, test: Callable[[object], bool], what: str) -> None:
+    if not test(value):
+        raise SymgradError(f"{path}: {key} must be {what}, not {_json_kind(value)}")
+
+
+def _require_strings(path: str, key: str, value, test, what: str) -> None:
+    """A list whose every item passes test (named key[k] when one does not)."""
+    _require(path, key, value, lambda v: isinstance(v, list), "a list of strings")
+    for k, item in enumerate(value):
+        _require(path, f"{key}[{k}]", item, test, what)
+
+
+def _is_string(value) -> bool:
+    return isinstance(value, str)
+
+
+def _is_one_line(value) -> bool:
+    """A string the CSV output can hold on one line (a class label)."""
+    return isinstance(value, str) and "\n" not in value and "\r" not in value
+
+
+def _is_finite_number(value) -> bool:
+    """An int or float that float64 holds finite (JSON's true/false, NaN, 1e400 are not)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return bool(np.isfinite(float(value)))
+    except OverflowError:  # an int beyond float64's range: json.loads reads 10**400 exactly
+        return False
+
+
+def _json_kind(value) -> str:
+    """What a JSON value is, for a message: 'a string', 'null', 'NaN', ..."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return "a number" if _is_finite_number(value) else \
+            "a number beyond float64's range" if isinstance(value, int) else json.dumps(value)
+    if isinstance(value, str):
+        return "a string with a line break" if not _is_one_line(value) else "a string"
+    kinds = {list: "a list", dict: "an object"}
+    return next((kind for t, kind in kinds.items() if isinstance(value, t)), type(value).__name__)

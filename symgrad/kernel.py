@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
+from typing import NamedTuple
 
 import numpy as np
 
@@ -51,20 +52,35 @@ def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list
     key = cache_key(key_material, json.dumps([params, inputs]), backend, reduction, dtype)
 
     def build() -> str:
-        spec = kernel_spec(build_loss(), params, inputs, reduction, dtype)
-        return backend_module(backend).module_source(spec) + f"\nMETA = {spec.meta()!r}\n"
+        from .codegen.printer import source_with_safe_names
+
+        lowered = lower_model(build_loss(), params, inputs)
+        module = backend_module(backend)
+
+        def generate(renames) -> str:
+            spec = kernel_spec(lowered, renames, reduction, dtype)
+            return module.module_source(spec) + f"\nMETA = {spec.meta()!r}\n"
+        return source_with_safe_names(lowered.symbols, generate)
 
     module, source, hit = load_or_build(backend, key, build)
     return Kernel(module, source, cache_hit=hit)
 
 
-def kernel_spec(loss, params: list[str], inputs: list[str], reduction="mean", dtype="float64"):
-    """Model -> derive -> lower -> rename: the KernelSpec a backend writes a module from."""
-    from .codegen.printer import safe_identifiers
-    from .codegen.spec import KernelSpec
-    from .reverse import derive
+class Lowered(NamedTuple):
+    """A model derived and lowered, in the user's own symbols (before any renaming)."""
+    params: tuple[str, ...]
+    inputs: tuple[str, ...]
+    symbols: tuple                # the model's parameters, then its inputs
+    gradient: object              # Program: loss, then the non-zero partials
+    nonzero: tuple[int, ...]
+    prediction: object | None     # Program of the prediction, or None
+
+
+def lower_model(loss, params: list[str], inputs: list[str]) -> Lowered:
+    """Model -> derive -> lower: the programs every backend prints."""
     from .model import Model, symbols_named
     from .program import lower, lower_values
+    from .reverse import derive
 
     if isinstance(loss, Model):
         model = Model(loss=loss.loss, params=symbols_named(params, loss.loss),
@@ -74,18 +90,31 @@ def kernel_spec(loss, params: list[str], inputs: list[str], reduction="mean", dt
         model = Model.of(loss, params, inputs)
     gradient = derive(model)
     nonzero = tuple(k for k, p in enumerate(gradient.partials) if p != 0)
-    renames = safe_identifiers((*model.params, *model.inputs))
-    program = _renamed(lower(gradient), renames)
+    program = lower(gradient)
     program = type(program)(program.params, program.inputs, program.temps,
                             (program.loss, *(program.partials[k] for k in nonzero)))
-    prediction = columns = None
+    prediction = None
     if model.prediction is not None:
-        outputs = model.prediction if isinstance(model.prediction, tuple) else (model.prediction,)
-        prediction = _renamed(lower_values(model, outputs), renames)
+        outputs = model.prediction if isinstance(model.prediction, tuple) else \
+            (model.prediction,)
+        prediction = lower_values(model, outputs)
+    return Lowered(tuple(params), tuple(inputs), (*model.params, *model.inputs), program,
+                   nonzero, prediction)
+
+
+def kernel_spec(lowered: Lowered, renames: dict, reduction="mean", dtype="float64"):
+    """The KernelSpec a backend writes a module from: the programs with symbols renamed."""
+    from .codegen.spec import KernelSpec
+
+    program = _renamed(lowered.gradient, renames)
+    prediction = columns = None
+    if lowered.prediction is not None:
+        prediction = _renamed(lowered.prediction, renames)
         columns = _used_columns(prediction)
-    return KernelSpec(params=tuple(params), inputs=tuple(inputs), gradient=program,
-                      nonzero=nonzero, columns=_used_columns(program), prediction=prediction,
-                      prediction_columns=columns or (), reduction=reduction, dtype=dtype)
+    return KernelSpec(params=lowered.params, inputs=lowered.inputs, gradient=program,
+                      nonzero=lowered.nonzero, columns=_used_columns(program),
+                      prediction=prediction, prediction_columns=columns or (),
+                      reduction=reduction, dtype=dtype)
 
 
 class Kernel:

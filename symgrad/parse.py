@@ -1,14 +1,21 @@
 """The safe parser: expression strings from users become SymPy expressions by whitelist.
 
-User text never reaches eval or sympify (which calls eval). Python's own ``ast`` module reads the
-string; a walker then accepts only numbers, plain names, arithmetic (+ - * / ** and ^ as power)
-and calls of the functions in ``FUNCTIONS``, and builds the SymPy expression itself. Anything
-else (attributes, subscripts, lambdas, comparisons, keyword arguments, dunder names, unknown
-functions) is refused with a ParseError naming the offending token and its column.
+User text never reaches eval or sympify (which calls eval). A small tokenizer and a
+precedence-climbing parser of symgrad's own accept only numbers, plain names, arithmetic
+(+ - * / ** and ^ as power, with Python's precedence) and calls of the functions in
+``FUNCTIONS``, and build the SymPy expression directly. Anything else (attributes,
+subscripts, lambdas, comparisons, keyword arguments, dunder names, unknown functions) is refused
+with a ParseError naming the offending token and its column.
+
+Everything that grows with the input is bounded: sums, products and runs of signs are loops
+(a 10,000-term sum is one flat ``Add``, built in linear time, with no recursion on its length);
+only parentheses, calls and powers nest, at most ``MAX_DEPTH`` deep; a power of two numbers is
+evaluated only when the exact result has at most ``MAX_BITS`` bits; and the result is real
+(no ``sqrt(-1)``) and finite (no ``1/0``).
 """
 from __future__ import annotations
 
-import ast
+import keyword
 import math
 import re
 from typing import Callable, NamedTuple
@@ -51,48 +58,41 @@ FUNCTIONS = {
     "bce": Signature(losses.bce, 2, 2),
 }
 CONSTANTS = {"pi": sp.pi}
-
-BINARY = {
-    ast.Add: lambda a, b: a + b,
-    ast.Sub: lambda a, b: a - b,
-    ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b,
-    ast.Pow: lambda a, b: a**b,
-}
-UNARY = {ast.USub: lambda a: -a, ast.UAdd: lambda a: a}
-
-REFUSED = {  # node type -> what to call it in the message
-    ast.Attribute: "attribute access",
-    ast.Subscript: "subscripts",
-    ast.Lambda: "lambda",
-    ast.Compare: "comparisons",
-    ast.BoolOp: "boolean operators",
-    ast.IfExp: "conditional expressions",
-    ast.Starred: "starred arguments",
-    ast.List: "lists",
-    ast.Tuple: "tuples",
-    ast.Dict: "dicts",
-    ast.Set: "sets",
-    ast.ListComp: "comprehensions",
-    ast.GeneratorExp: "comprehensions",
-    ast.NamedExpr: "assignment expressions",
-    ast.JoinedStr: "strings",
-}
+MAX_DEPTH = 100      # nested parentheses, calls and powers
+MAX_BITS = 4096      # an exact power of two numbers, evaluated at parse time
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+
+TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<string>'[^']*'?|"[^"]*"?)
+  | (?P<op>\*\*|//|<<|>>|<=|>=|==|!=|->|[-+*/^(),.\[\]{}<>=@~%&|!:;])
+""", re.VERBOSE)
+
+REFUSED_OPERATORS = {  # Python's names for them, as the messages always said
+    "@": "operator MatMult", "~": "operator Invert", "%": "operator Mod",
+    "//": "operator FloorDiv", "<<": "operator LShift", ">>": "operator RShift",
+    "&": "operator BitAnd", "|": "operator BitOr", "<": "comparisons", ">": "comparisons",
+    "<=": "comparisons", ">=": "comparisons", "==": "comparisons", "!=": "comparisons",
+    "if": "conditional expressions", "else": "conditional expressions",
+    "and": "boolean operators", "or": "boolean operators", "not": "boolean operators",
+    "is": "comparisons", "in": "comparisons", "for": "comprehensions",
+}
+OPENING = {"(": ")", "[": "]", "{": "}"}
+
+
+class Token(NamedTuple):
+    kind: str    # number, name, string, op, end
+    text: str
+    start: int   # 0-based offset into the user's text
 
 
 def parse_expr(text: str) -> sp.Expr:
     """The SymPy expression a user string denotes, or a ParseError saying what and where."""
     if not text or not text.strip():
         raise ParseError("empty expression")
-    text = text.strip()
-    source = text.replace("^", "**")  # x^2 as mathematicians write it, with power's precedence
-    try:
-        tree = ast.parse(source, mode="eval")
-    except SyntaxError as err:
-        column = _original_column(text, (err.offset or 1) - 1)
-        raise ParseError(f"syntax error at column {column}: {err.msg}") from None
-    return _Builder(source, text).visit(tree.body)
+    return _Parser(text).expression()
 
 
 def parse_names(text: str) -> tuple[str, ...]:
@@ -106,72 +106,261 @@ def parse_names(text: str) -> tuple[str, ...]:
     return names
 
 
-class _Builder(ast.NodeVisitor):
-    """Walks a Python AST and builds the SymPy expression, refusing all but the whitelist."""
+def tokenize(text: str) -> list[Token]:
+    tokens, position = [], 0
+    while position < len(text):
+        match = TOKEN.match(text, position)
+        if match is None:
+            raise ParseError(f"unexpected character at column {position + 1}: "
+                             f"{text[position]!r}")
+        if match.lastgroup != "space":
+            tokens.append(Token(match.lastgroup, match.group(), position))
+        position = match.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
 
-    def __init__(self, source: str, text: str):
-        self.source, self.text = source, text
 
-    def fail(self, node, what: str):
-        token = ast.get_source_segment(self.source, node) or type(node).__name__
-        column = _original_column(self.text, node.col_offset)
-        raise ParseError(f"{what} at column {column}: {token!r}")
+class _Parser:
+    """Precedence climbing over the tokens: sum > product > sign > power > atom."""
 
-    def generic_visit(self, node):
-        what = REFUSED.get(type(node), f"unsupported syntax ({type(node).__name__})")
-        self.fail(node, f"{what} not allowed")
+    def __init__(self, text: str):
+        self.text, self.tokens, self.at, self.depth = text, tokenize(text), 0, 0
 
-    def visit_Constant(self, node):
-        value = node.value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(node, "only numbers are allowed as constants")
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                self.fail(node, "number out of range")
-            return sp.Rational(repr(value))  # exact decimal: 0.01 stays 1/100
-        return sp.Integer(value)
+    @property
+    def token(self) -> Token:
+        return self.tokens[self.at]
 
-    def visit_Name(self, node):
-        name = node.id
+    def advance(self) -> Token:
+        token = self.tokens[self.at]
+        self.at += 1
+        return token
+
+    def expression(self) -> sp.Expr:
+        value = self.sum()
+        if self.token.kind != "end":
+            self.unexpected()
+        _check_real_and_finite(value, self, 0, self.text.strip())
+        return value
+
+    # --- grammar -----------------------------------------------------------------------
+
+    def sum(self) -> sp.Expr:
+        start = self.token.start
+        terms = [self.product()]
+        while self.token.text in ("+", "-"):
+            sign = self.advance().text
+            term = self.product()
+            terms.append(term if sign == "+" else -term)
+        self.refuse_operator(start)
+        return sp.Add(*terms) if len(terms) > 1 else terms[0]
+
+    def product(self) -> sp.Expr:
+        factors = [self.signed()]
+        while self.token.text in ("*", "/"):
+            operator = self.advance()
+            factor = self.signed()
+            if operator.text == "/":
+                if factor.is_zero:
+                    self.fail(operator.start, "division by zero", self.text[operator.start:])
+                factor = sp.Pow(factor, -1)
+            factors.append(factor)
+        return sp.Mul(*factors) if len(factors) > 1 else factors[0]
+
+    def signed(self) -> sp.Expr:
+        negative = False
+        while self.token.text in ("+", "-"):
+            negative ^= self.advance().text == "-"
+        if self.token.text in ("~", "not"):
+            self.fail(self.token.start, REFUSED_OPERATORS[self.token.text] + " not allowed",
+                      self.group_text(self.token.start))
+        value = self.power()
+        return -value if negative else value
+
+    def power(self) -> sp.Expr:
+        start = self.token.start
+        base = self.atom()
+        if self.token.text not in ("**", "^"):
+            return base
+        self.advance()
+        with self.nested(start):
+            exponent = self.signed()
+        return self.evaluated_power(base, exponent, start)
+
+    def atom(self) -> sp.Expr:
+        token = self.token
+        if token.kind == "number":
+            return self.number(self.advance())
+        if token.kind == "name":
+            return self.name_or_call()
+        if token.text == "(":
+            self.advance()
+            with self.nested(token.start):
+                value = self.sum()
+            self.expect(")", token.start)
+            return value
+        if token.kind == "string":
+            self.fail(token.start, "only numbers are allowed as constants", token.text)
+        if token.text in ("[", "{"):
+            what = "lists" if token.text == "[" else "dicts or sets"
+            self.fail(token.start, f"{what} not allowed", self.group_text(token.start))
+        if token.text in REFUSED_OPERATORS:
+            self.fail(token.start, REFUSED_OPERATORS[token.text] + " not allowed",
+                      self.group_text(token.start))
+        self.unexpected()
+
+    def name_or_call(self) -> sp.Expr:
+        token = self.advance()
+        name = token.text
+        if self.token.text == ".":
+            self.fail(token.start, "attribute access not allowed", self.group_text(token.start))
+        if self.token.text == "[":
+            self.fail(token.start, "subscripts not allowed", self.group_text(token.start))
         if name.startswith("_"):
-            self.fail(node, "names starting with '_' not allowed")
+            self.fail(token.start, "names starting with '_' not allowed", name)
+        if name == "lambda":
+            self.fail(token.start, "lambda not allowed", self.group_text(token.start))
+        if name in REFUSED_OPERATORS:
+            self.fail(token.start, REFUSED_OPERATORS[name] + " not allowed",
+                      self.group_text(token.start))
+        if keyword.iskeyword(name):
+            self.fail(token.start, "syntax error: reserved word", name)
+        if self.token.text == "(":
+            return self.call(token)
         if name in FUNCTIONS:
-            self.fail(node, f"function {name!r} used without arguments")
-        if name in CONSTANTS:
-            return CONSTANTS[name]
-        if not NAME.match(name):
-            self.fail(node, "names must be ASCII letters, digits and '_'")
-        return sp.Symbol(name)
+            self.fail(token.start, f"function {name!r} used without arguments", name)
+        return CONSTANTS.get(name) or sp.Symbol(name)
 
-    def visit_BinOp(self, node):
-        op = BINARY.get(type(node.op))
-        if op is None:
-            self.fail(node, f"operator {type(node.op).__name__} not allowed")
-        return op(self.visit(node.left), self.visit(node.right))
-
-    def visit_UnaryOp(self, node):
-        op = UNARY.get(type(node.op))
-        if op is None:
-            self.fail(node, f"operator {type(node.op).__name__} not allowed")
-        return op(self.visit(node.operand))
-
-    def visit_Call(self, node):
-        if isinstance(node.func, ast.Attribute):
-            self.fail(node.func, "attribute access not allowed")
-        if not isinstance(node.func, ast.Name):
-            self.fail(node.func, "only calls of named functions allowed")
-        name = node.func.id
-        if name.startswith("_"):
-            self.fail(node.func, "names starting with '_' not allowed")
-        signature = FUNCTIONS.get(name)
+    def call(self, name: Token) -> sp.Expr:
+        signature = FUNCTIONS.get(name.text)
         if signature is None:
-            self.fail(node.func, "unknown function")
-        if node.keywords:
-            self.fail(node.keywords[0].value, "keyword arguments not allowed")
-        args = [self.visit(a) for a in node.args]
+            self.fail(name.start, "unknown function", name.text)
+        self.advance()  # (
+        args = []
+        with self.nested(name.start):
+            while self.token.text != ")":
+                args.append(self.argument())
+                if self.token.text != ",":
+                    break
+                self.advance()
+        self.expect(")", name.start)
+        written = self.text[name.start:self.tokens[self.at - 1].start + 1]
         if not signature.min_args <= len(args) <= signature.max_args:
-            self.fail(node, f"{name} takes {_arity(signature)}, got {len(args)}")
-        return signature.build(*args)
+            self.fail(name.start, f"{name.text} takes {_arity(signature)}, got {len(args)}",
+                      written)
+        value = signature.build(*args)
+        _check_real_and_finite(value, self, name.start, written)
+        return value
+
+    def argument(self) -> sp.Expr:
+        token = self.token
+        if token.text in ("*", "**"):
+            self.fail(token.start, "starred arguments not allowed", self.group_text(token.start))
+        if token.kind == "name" and self.tokens[self.at + 1].text == "=":
+            value_start = self.tokens[self.at + 2].start
+            self.fail(value_start, "keyword arguments not allowed", self.group_text(value_start))
+        return self.sum()
+
+    # --- values ------------------------------------------------------------------------
+
+    def number(self, token: Token) -> sp.Expr:
+        if re.fullmatch(r"\d+", token.text):
+            try:
+                return sp.Integer(int(token.text))
+            except ValueError:  # over Python's 4,300-digit limit
+                self.fail(token.start, "number too long", token.text[:20] + "...")
+        value = float(token.text)
+        if not math.isfinite(value):
+            self.fail(token.start, "number out of range", token.text)
+        return sp.Rational(repr(value))  # exact decimal: 0.01 stays 1/100
+
+    def evaluated_power(self, base, exponent, start) -> sp.Expr:
+        if base.is_Number and exponent.is_Number:
+            if base.is_zero and exponent.is_negative:
+                self.fail(start, "division by zero", self.text[start:self.token.start].strip())
+            if _power_bits(base, exponent) > MAX_BITS:
+                self.fail(start, f"number too large (over {MAX_BITS} bits)",
+                          self.text[start:self.token.start].strip())
+        value = sp.Pow(base, exponent)
+        _check_real_and_finite(value, self, start, self.text[start:self.token.start].strip())
+        return value
+
+    # --- errors and helpers ------------------------------------------------------------
+
+    def nested(self, start: int):
+        parser = self
+
+        class Level:
+            def __enter__(self):
+                parser.depth += 1
+                if parser.depth > MAX_DEPTH:
+                    parser.fail(start, f"too many nested parentheses, calls or powers "
+                                       f"(at most {MAX_DEPTH})", parser.text[start:start + 20])
+
+            def __exit__(self, *exc):
+                parser.depth -= 1
+        return Level()
+
+    def expect(self, text: str, opened_at: int) -> None:
+        if self.token.text != text:
+            if self.token.kind == "end":
+                self.fail(opened_at, f"syntax error: '{text}' was never closed",
+                          self.text[opened_at:opened_at + 20])
+            self.unexpected()
+        self.advance()
+
+    def refuse_operator(self, group_start: int) -> None:
+        token = self.token
+        if token.text in REFUSED_OPERATORS:
+            self.fail(token.start, REFUSED_OPERATORS[token.text] + " not allowed",
+                      self.group_text(group_start))
+
+    def unexpected(self):
+        token = self.token
+        if token.kind == "end":
+            self.fail(token.start, "syntax error: the expression ends too early", "")
+        if token.text in REFUSED_OPERATORS:
+            self.fail(token.start, REFUSED_OPERATORS[token.text] + " not allowed",
+                      self.group_text(token.start))
+        self.fail(token.start, "syntax error: unexpected token", token.text)
+
+    def group_text(self, start: int) -> str:
+        """The user's text from start to the end of the enclosing bracket or argument."""
+        depth = 0
+        for token in self.tokens:
+            if token.start < start:
+                continue
+            if token.text in OPENING:
+                depth += 1
+            elif token.text in (")", "]", "}") or (token.text == "," and depth == 0):
+                if depth == 0:
+                    return self.text[start:token.start].strip()
+                depth -= 1
+            elif token.kind == "end":
+                break
+        return self.text[start:].strip()
+
+    def fail(self, offset: int, what: str, token: str):
+        raise ParseError(f"{what} at column {offset + 1}: {token!r}")
+
+
+def _power_bits(base: sp.Number, exponent: sp.Number) -> float:
+    """About how many bits the exact value of base**exponent takes (0 if SymPy keeps it)."""
+    if not (base.is_Rational and exponent.is_Rational) or abs(base) in (0, 1):
+        return 0.0
+    size = max(abs(base.p), abs(base.q))
+    return float(abs(exponent)) * size.bit_length()
+
+
+def _check_real_and_finite(value: sp.Expr, parser: _Parser, start: int, written: str) -> None:
+    """Refuse complex constants (sqrt(-1), log(-2), (-8)**(1/3)) and undefined ones (1/0)."""
+    if value.is_Atom and not value.is_Number and value is not sp.I:
+        return
+    bad = value.has(sp.I, sp.zoo, sp.nan, sp.oo, -sp.oo) or any(
+        p.base.is_Number and p.base.is_negative and p.exp.is_Number and not p.exp.is_integer
+        for p in value.atoms(sp.Pow))
+    if bad:
+        parser.fail(start, "complex or undefined constant (symgrad computes in real numbers)",
+                    written)
 
 
 def _arity(signature: Signature) -> str:
@@ -179,14 +368,3 @@ def _arity(signature: Signature) -> str:
     if low == high:
         return f"{low} argument{'s' if low > 1 else ''}"
     return f"at least {low} arguments" if high == math.inf else f"{low} to {high} arguments"
-
-
-def _original_column(text: str, offset: int) -> int:
-    """The 1-based column in the user's text of an offset into the text with ^ spelled **."""
-    column = 0
-    for char in text:
-        offset -= 2 if char == "^" else 1
-        if offset < 0:
-            break
-        column += 1
-    return column + 1

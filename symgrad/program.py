@@ -8,6 +8,8 @@ definitions: a subexpression used twice or more becomes a temporary, one used on
 inlined into its user. Adjoint symbols are nodes of that DAG too (their child is their
 definition), so an adjoint used once disappears into its single use. This is SymPy's tree CSE
 without its quadratic search for partial products, linear in the size of the gradient.
+Sums and products longer than ``MAX_ARGS`` terms are split into partial sums, so every printed
+line stays shallow, however long the model.
 """
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .reverse import Gradient
+
+MAX_ARGS = 64  # terms of one printed sum or product; longer ones are split into temporaries
 
 
 @dataclass(frozen=True)
@@ -107,9 +111,23 @@ class _Builder:
             return node
         else:
             value = node.func(*(self.build(a) for a in node.args))
+        value = self.bounded(value)
         if self.uses[node] > 1 and not value.is_Atom:
             symbol = next(self.names)
             self.temps.append((symbol, value))
             value = symbol
         self.built[node] = value
+        return value
+
+    def bounded(self, value):
+        """A sum or product of more than MAX_ARGS terms as partial sums (products) named by
+        temporaries: printed code then never nests deeper than MAX_ARGS operators, which
+        Python's compiler and Numba need, however long the user's sum."""
+        while (value.is_Add or value.is_Mul) and len(value.args) > MAX_ARGS:
+            parts = []
+            for start in range(0, len(value.args), MAX_ARGS):
+                symbol = next(self.names)
+                self.temps.append((symbol, value.func(*value.args[start:start + MAX_ARGS])))
+                parts.append(symbol)
+            value = value.func(*parts)
         return value

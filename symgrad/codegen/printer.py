@@ -10,6 +10,7 @@ The helpers here are plain scalar Python with ``math``: numerically stable, read
 from __future__ import annotations
 
 import keyword
+import re
 
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
@@ -93,25 +94,48 @@ def nested_calls(function: str, printed: list[str]) -> str:
     return result
 
 
-RESERVED = frozenset(keyword.kwlist) | frozenset({
-    "math", "np", "numpy", "numba", "functools", "njit", "prange", "cuda", "vexp", "abs", "max",
-    "min", "range", "float", "int", "len", "sum", "True", "False", "None",
-    *HELPERS, "logsumexp", "larger", "smaller",  # the last two: cuda_backend.CUDA_HELPERS
-})
+MODULE_LEVEL = re.compile(r"^(?:def|class)\s+(\w+)|^(\w+)\s*=|^import\s+(\w+)|"
+                          r"^from\s+\S+\s+import\s+(.+)$", re.MULTILINE)
+CALLED_OR_QUALIFIED = re.compile(r"\b([A-Za-z_]\w*)\s*[(.]")
 
 
-def safe_identifiers(symbols) -> dict[sp.Symbol, sp.Symbol]:
-    """Renames for the symbols whose names cannot be Python variables in generated code.
+def generated_names(source: str) -> set[str]:
+    """The names generated code defines at module level, imports, calls or qualifies
+    (``math.exp``): a user symbol of one of these names would shadow it. Read from the code
+    itself, so no hand-kept list can fall behind what a backend emits."""
+    names = set(CALLED_OR_QUALIFIED.findall(source))
+    for match in MODULE_LEVEL.finditer(source):
+        *single, imported = match.groups()
+        names.update(n for n in single if n)
+        if imported:
+            names.update(part.split(" as ")[-1].strip(" ()") for part in imported.split(","))
+    return names
 
-    Generated code keeps its own names behind a leading underscore, so a user's name is kept
-    whenever it is a plain identifier that shadows nothing the code uses."""
+
+def safe_identifiers(symbols, reserved=frozenset()) -> dict[sp.Symbol, sp.Symbol]:
+    """Renames for the symbols whose names cannot be Python variables in generated code:
+    not an ASCII identifier, a keyword, a leading underscore (generated code keeps its own
+    names there), or one of ``reserved``."""
     renames = {}
     for k, symbol in enumerate(symbols):
         name = symbol.name
-        if not (name.isidentifier() and name.isascii()) or name.startswith("_") \
-                or name in RESERVED or name.startswith("logsumexp"):
+        if not (name.isidentifier() and name.isascii()) or keyword.iskeyword(name) \
+                or name.startswith("_") or name in reserved:
             renames[symbol] = sp.Symbol(f"_v{k}")
     return renames
+
+
+def source_with_safe_names(symbols, generate, local_names=frozenset()) -> str:
+    """``generate(renames)``, with every user symbol that would shadow a name of the generated
+    code (or one of its ``local_names``) renamed: generate once, read the names the code
+    uses, and again if any clash."""
+    renames = safe_identifiers(symbols)
+    source = generate(renames)
+    kept = {s.name for s in symbols if s not in renames}
+    clashes = kept & (generated_names(source) | local_names)
+    if clashes:
+        source = generate(safe_identifiers(symbols, reserved=clashes))
+    return source
 
 
 def statement_lines(program, printer, indent: str) -> list[str]:
