@@ -23,6 +23,7 @@ class OneLineErrors(click.Group):
 
     def main(self, args=None, prog_name=None, **extra):
         extra.pop("standalone_mode", None)
+        _write_errors_not_signals()
         try:
             status = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.ClickException as err:
@@ -30,6 +31,14 @@ class OneLineErrors(click.Group):
         except click.Abort:
             _fail("interrupted", 130)
         sys.exit(status if isinstance(status, int) else 0)
+
+
+def _write_errors_not_signals():
+    """A write past the file-size limit fails with EFBIG (one line, old file kept) instead of
+    SIGXFSZ killing the process mid-write."""
+    import signal
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
 
 @click.group(cls=OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
@@ -101,7 +110,7 @@ def _batch_size(_ctx, _param, value):
 @click.option("--batch-size", callback=_batch_size, default="full", show_default=True,
               metavar="N|full")
 @click.option("--shuffle/--no-shuffle", default=False, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--backend", type=click.Choice(["numba", "numpy", "cuda"]), default="numba",
               show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), help="Write PARAMS.json here.")
@@ -124,8 +133,9 @@ def train(data, quiet, **options):
                              exit_if_interrupted_compiling=True)
     except SymgradError as err:
         _fail(str(err))
-    except KeyboardInterrupt:
-        _fail("interrupted before the data was loaded; nothing written", 130)
+    except KeyboardInterrupt as stop:
+        from symgrad.stopping import exit_status
+        _fail("interrupted before the data was loaded; nothing written", exit_status(stop))
     finally:
         if progress is not None:
             progress.close()
@@ -141,7 +151,8 @@ def _report(outcome, out, quiet):
         else:
             click.echo(f"{name} = {value!r}")
     if outcome.status == "interrupted":
-        _fail(f"interrupted after {document['epochs']} epochs{saved}", 130)
+        _fail(f"{outcome.stopped_by} after {document['epochs']} epochs{saved}",
+              128 + outcome.signal)
     if outcome.status == "diverged":
         _fail(f"diverged at epoch {document['diverged_epoch']} (loss became NaN or inf); "
               f"kept the last finite parameters{saved}", 1)
@@ -197,9 +208,11 @@ class _Progress:
 def predict(params, data, out):
     """Apply a trained PARAMS.json to DATA: prints CSV with a last column 'prediction'."""
     from symgrad.errors import SymgradError
-    from symgrad.jobs import predict_file, write_atomically
+    from symgrad.files import refuse_overwriting, write_atomically
+    from symgrad.jobs import predict_file
 
     try:
+        refuse_overwriting(out, {"data file": data, "params file": params})
         text = predict_file(params, data)
         if out:
             write_atomically(out, text)

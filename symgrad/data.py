@@ -92,6 +92,14 @@ def _source(source: str | CsvSource) -> CsvSource:
     return source if isinstance(source, CsvSource) else open_csv(source)
 
 
+def _first_line_of(path: str) -> CsvSource:
+    try:
+        with open(path, "rb") as handle:
+            return CsvSource(name=path, data=handle.readline())
+    except OSError:
+        return open_csv(path)  # the same one-line error open_csv gives
+
+
 def _decoded(name: str, data: bytes) -> str:
     try:
         return data.decode("utf-8-sig")
@@ -100,8 +108,9 @@ def _decoded(name: str, data: bytes) -> str:
 
 
 def read_header(source: str | CsvSource) -> tuple[str, ...]:
-    """The column names of a CSV file (its first line)."""
-    source = _source(source)
+    """The column names of a CSV file (its first line; given a path, only that line is read,
+    so the driver of a Dask run does not read whole partitions)."""
+    source = _first_line_of(source) if isinstance(source, str) else source
     first, name = source.first_line, source.name
     if not first.strip():
         raise SymgradError(f"{name} is empty" if not first else f"{name} line 1 is empty")

@@ -12,8 +12,6 @@ import json
 import os
 import signal
 import sys
-import tempfile
-import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +21,8 @@ import numpy as np
 
 from . import __version__
 from .errors import SymgradError
+from .files import refuse_overwriting, write_atomically
 
-LOSS_NAMES = ("mse", "mae", "sse", "bce", "ce")
 HISTORY_POINTS = 1000
 INIT_SCALE = 0.1  # parameters not in --init start as INIT_SCALE * N(0, 1), drawn from --seed
 
@@ -57,6 +55,13 @@ class TrainOutcome:
     document: dict              # what --out holds
     status: str                 # "trained", "diverged" or "interrupted"
     params: dict = field(default_factory=dict)
+    signal: int = signal.SIGINT  # for "interrupted": the signal (SIGINT: Ctrl-C)
+
+    @property
+    def stopped_by(self) -> str:
+        """'interrupted' for Ctrl-C, else 'stopped by SIGTERM' (or SIGHUP)."""
+        return "interrupted" if self.signal == signal.SIGINT else \
+            f"stopped by {signal.Signals(self.signal).name}"
 
 
 @dataclass(frozen=True)
@@ -74,18 +79,33 @@ def train_file(options: TrainOptions, progress: Callable[[int, float], None] | N
                exit_if_interrupted_compiling: bool = False):
     """Train the model on the CSV file; write --out; SymgradError for bad input.
 
-    Ctrl-C while training stops it and saves the current parameters. Ctrl-C while compiling
-    (Numba's compiler does not survive an exception thrown into it) saves the initial
-    parameters; with ``exit_if_interrupted_compiling`` (the CLI) the process then ends at once
-    with status 130, otherwise KeyboardInterrupt propagates after the save.
+    Ctrl-C, SIGTERM or SIGHUP while training stops it and saves the current parameters
+    (``stopping.Stopped`` says which signal). The same while compiling (Numba's compiler does
+    not survive an exception thrown into it) saves the initial parameters; with
+    ``exit_if_interrupted_compiling`` (the CLI) the process then ends at once with status
+    128 + the signal, otherwise the Stopped propagates after the save.
     """
+    from .stopping import stop_signals_raise
+
+    files = [options.data]
+    if options.engine == "dask":
+        from .distributed import data_files
+        files = data_files(options.data)
+    refuse_overwriting(options.out, [("data file", path) for path in files])
+    with stop_signals_raise():
+        if options.engine == "dask":
+            return dask_train(options, progress)
+        return _train_locally(options, progress, exit_if_interrupted_compiling)
+
+
+def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compiling: bool):
+    from .data import open_csv
     from .layers import is_chain
     from .optim import optimizer
     from .training import TrainResult, compile_training, train
 
-    if options.engine == "dask":
-        return dask_train(options, progress)
-    setup = (chain_setup if is_chain(options.model) else expression_setup)(options)
+    source = open_csv(options.data)
+    setup = (chain_setup if is_chain(options.model) else expression_setup)(options, source)
     opt = optimizer(options.optimizer, options.lr, options.momentum)
     untrained = TrainResult(params=setup.theta0, history=np.empty(0), steps=0,
                             diverged_epoch=None, interrupted=True)
@@ -105,7 +125,8 @@ def finished(options: TrainOptions, setup: Setup, result) -> TrainOutcome:
         write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
     status = "interrupted" if result.interrupted else \
         "diverged" if result.diverged_epoch is not None else "trained"
-    return TrainOutcome(document=document, status=status, params=document["params"])
+    return TrainOutcome(document=document, status=status, params=document["params"],
+                        signal=result.stop_signal or signal.SIGINT)
 
 
 def dask_train(options: TrainOptions, progress=None) -> TrainOutcome:
@@ -140,10 +161,10 @@ def dask_train(options: TrainOptions, progress=None) -> TrainOutcome:
     return finished(options, setup, result)
 
 
-def expression_setup(options: TrainOptions) -> Setup:
+def expression_setup(options: TrainOptions, source) -> Setup:
     from .kernel import compile
 
-    table, model, features = load_for_training(options)
+    table, model, features = load_for_training(options, source)
     reduction = "sum" if options.loss == "sse" else options.reduction
     names = [p.name for p in model.params]
     return Setup(
@@ -154,7 +175,7 @@ def expression_setup(options: TrainOptions) -> Setup:
         described=lambda theta: {"params": {n: float(v) for n, v in zip(names, theta)}})
 
 
-def chain_setup(options: TrainOptions) -> Setup:
+def chain_setup(options: TrainOptions, source) -> Setup:
     """A layer chain: features default to every column but the target, in file order."""
     from .data import read_csv
     from .layers import init_params, parse_chain, unflatten
@@ -166,7 +187,7 @@ def chain_setup(options: TrainOptions) -> Setup:
     if options.init:
         raise SymgradError("--init is for expression models; layer chains start from "
                            "PyTorch's Linear initialisation drawn from --seed")
-    header = checked_header(options)
+    header = checked_header(options, source)
     features = list(options.features) if options.features is not None else \
         [c for c in header if c != options.target]
     if not features:
@@ -174,9 +195,8 @@ def chain_setup(options: TrainOptions) -> Setup:
     if options.loss == "mse" and chain.dense[-1].width != 1:
         raise SymgradError(f"mse needs a last layer of width 1 (one target column); "
                            f"{chain.text!r} ends with width {chain.dense[-1].width}")
-    table = read_csv(options.data, features if options.loss == "ce"
-                     else [*features, options.target])
-    targets, classes = _targets(options, table, chain)
+    table = read_csv(source, features if options.loss == "ce" else [*features, options.target])
+    targets, classes = _targets(options, table, chain, source)
     X = table.matrix(features)
 
     def described(theta):
@@ -190,14 +210,14 @@ def chain_setup(options: TrainOptions) -> Setup:
                  build=model.compile, reduction="mean", features=features, described=described)
 
 
-def _targets(options, table, chain):
+def _targets(options, table, chain, source):
     """(target values, class labels or None): ce labels become indices in sorted order."""
     from .data import read_labels
 
     width = chain.dense[-1].width
     if options.loss != "ce":
         return table.columns[options.target], None
-    labels = read_labels(options.data, options.target)
+    labels = read_labels(source, options.target)
     if len(labels) != table.rows:
         raise SymgradError(f"{options.data}: {len(labels)} labels for {table.rows} rows")
     classes = sorted(set(labels), key=_label_order)
@@ -218,45 +238,43 @@ def _label_order(label: str):
 
 @contextmanager
 def _saving_on_interrupt(save: Callable[[], object], out: str | None, exit_now: bool):
-    """Ctrl-C inside the block: save(), then exit 130 at once (exit_now) or re-raise."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """A stop signal inside the block: save(), then exit with 128 + the signal at once
+    (exit_now) or raise Stopped."""
+    from .stopping import Stopped, handled_by
 
-    def on_interrupt(_signum, _frame):
+    def on_stop(signum, _frame):
         save()
+        stop = Stopped(signum)
         if not exit_now:
-            raise KeyboardInterrupt
+            raise stop
         saved = f"; initial parameters saved to {out}" if out else ""
-        sys.stderr.write(f"symgrad: error: interrupted while compiling{saved}\n")
+        sys.stderr.write(f"symgrad: error: {stop.name} while compiling{saved}\n")
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(stop.status)
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
-    try:
+    with handled_by(on_stop):
         yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
 
 
-def checked_header(options: TrainOptions) -> tuple[str, ...]:
-    """The CSV header, which must name the target column."""
+def checked_header(options: TrainOptions, source=None) -> tuple[str, ...]:
+    """The CSV header (of ``source``, an open_csv already read, else of options.data), which
+    must name the target column."""
     from .data import read_header
 
-    header = read_header(options.data)
+    header = read_header(options.data if source is None else source)
     if options.target not in header:
         raise SymgradError(f"{options.data} has no target column {options.target!r} "
                            f"(columns: {', '.join(header)})")
     return header
 
 
-def load_for_training(options: TrainOptions):
+def load_for_training(options: TrainOptions, source):
     """(table, Model, feature names): the CSV columns the model needs, and the model."""
     from .data import read_csv
 
-    header = checked_header(options)
+    header = checked_header(options, source)
     model, features = training_model(options, header)
-    table = read_csv(options.data, [*features, options.target])
+    table = read_csv(source, [*features, options.target])
     return table, model, features
 
 
@@ -331,7 +349,7 @@ def parse_assignments(text: str) -> dict[str, float]:
 
 def params_document(options, setup: Setup, result) -> dict:
     """The self-contained PARAMS.json: everything predict needs, and the run's record."""
-    history = result.history
+    history, epochs = result.history, result.epoch_numbers
     keep = np.unique(np.linspace(0, len(history) - 1, min(len(history), HISTORY_POINTS))
                      .round().astype(int)) if len(history) else []
     return {
@@ -352,34 +370,11 @@ def params_document(options, setup: Setup, result) -> dict:
         "epochs_requested": options.epochs,
         "steps": result.steps,
         "final_loss": float(history[-1]) if len(history) else None,
-        "history": [[int(k) + 1, float(history[k])] for k in keep],
+        "history": [[int(epochs[k]), float(history[k])] for k in keep],
         "diverged": result.diverged_epoch is not None,
         "diverged_epoch": None if result.diverged_epoch is None else result.diverged_epoch + 1,
         "interrupted": result.interrupted,
     }
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write text to path via a temporary file and a rename: never a half-written file."""
-    target = Path(path)
-    try:
-        fd, temporary = tempfile.mkstemp(dir=target.parent or ".", prefix=f".{target.name}.")
-    except OSError as err:
-        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a normal file respects umask
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def predict_file(params_path: str, data_path: str) -> str:

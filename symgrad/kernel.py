@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import json
 import math
+import sys
+import threading
 from collections.abc import Mapping
+from contextlib import contextmanager
 from typing import NamedTuple
 
 import numpy as np
@@ -59,7 +62,12 @@ def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list
 
         def generate(renames) -> str:
             spec = kernel_spec(lowered, renames, reduction, dtype)
-            return module.module_source(spec) + f"\nMETA = {spec.meta()!r}\n"
+            try:
+                source = module.module_source(spec)
+            except NotImplementedError as err:  # SymPy's printers: a construct they lack
+                raise SymgradError(f"the {backend} backend cannot compile "
+                                   f"{_unprintable(err)}") from None
+            return source + f"\nMETA = {spec.meta()!r}\n"
         return source_with_safe_names(lowered.symbols, generate)
 
     module, source, hit = load_or_build(backend, key, build)
@@ -117,6 +125,48 @@ def kernel_spec(lowered: Lowered, renames: dict, reduction="mean", dtype="float6
                       reduction=reduction, dtype=dtype)
 
 
+@contextmanager
+def kernel_call():
+    """Around a call into a generated module.
+
+    Numba's workqueue threading layer (its fallback where neither TBB nor OpenMP loads) aborts
+    the process when two threads launch parallel kernels at once, so calls are serialized
+    until the layer is known to be another one. A Numba compile error on a first call is a
+    SymgradError naming what Numba refused (one line)."""
+    try:
+        if _THREAD_SAFE_LAYER:
+            yield
+            return
+        with _PARALLEL_LOCK:
+            yield
+            _note_threading_layer()
+    except Exception as err:
+        numba = sys.modules.get("numba")
+        if numba is not None and isinstance(err, numba.core.errors.NumbaError):
+            raise SymgradError(f"Numba could not compile the kernel: {_first_line(err)}") \
+                from None
+        raise
+
+
+def _first_line(err: Exception) -> str:
+    import re
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
+    return next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
+
+
+def _note_threading_layer() -> None:
+    global _THREAD_SAFE_LAYER
+    numba = sys.modules.get("numba")
+    try:
+        _THREAD_SAFE_LAYER = numba is not None and numba.threading_layer() != "workqueue"
+    except ValueError:  # no parallel kernel has run yet
+        pass
+
+
+_PARALLEL_LOCK = threading.RLock()
+_THREAD_SAFE_LAYER = False
+
+
 class Kernel:
     """A compiled loss and gradient: ``f(theta, data) -> (loss_value, grad)``.
 
@@ -153,7 +203,8 @@ class Kernel:
     def evaluate(self, theta: np.ndarray, n: int, columns) -> tuple[float, np.ndarray, bool]:
         """(loss, grad, data were finite) on validated columns: the training loop's call."""
         chunks = max(1, min(n // ROWS_PER_CHUNK, 64))
-        sums = self.module.loss_and_gradient(theta, n, chunks, *columns).sum(axis=0)
+        with kernel_call():
+            sums = self.module.loss_and_gradient(theta, n, chunks, *columns).sum(axis=0)
         scale = 1.0 / n if self.reduction == "mean" else 1.0
         grad = np.zeros(len(self.params), dtype=self.dtype)
         grad[self._meta["nonzero"]] = sums[1:-1] * scale
@@ -180,7 +231,8 @@ class Kernel:
             raise SymgradError("this kernel was compiled from a bare loss; compile a Model "
                                "with a prediction to predict")
         n, columns = self._columns(data, self._meta["prediction_columns"], for_prediction=True)
-        values = self.module.predict(self._theta(theta), n, *columns)
+        with kernel_call():
+            values = self.module.predict(self._theta(theta), n, *columns)
         return values[:, 0] if values.shape[1] == 1 else values
 
     def _theta(self, theta) -> np.ndarray:
@@ -287,10 +339,20 @@ def _key_material(loss) -> str:
         return "text:" + " ".join(loss.split())
     import sympy as sp  # the caller built SymPy objects, so SymPy is already imported
 
+    from .model import sympified
+
     model_fields = ("loss", "prediction", "target")
     if all(hasattr(loss, f) for f in model_fields):
         return "model:" + "|".join(sp.srepr(getattr(loss, f)) for f in model_fields)
-    return "expr:" + sp.srepr(sp.sympify(loss))
+    return "expr:" + sp.srepr(sympified(loss, "the loss"))
+
+
+def _unprintable(err: NotImplementedError) -> str:
+    """The construct a SymPy printer refused, from its message ('Unsupported by <class ...>:
+    DiracDelta' or ': <class 'sympy...Derivative'>')."""
+    first = str(err).splitlines()[0] if str(err) else type(err).__name__
+    construct = first.rsplit(": ", 1)[-1]
+    return construct.removeprefix("<class '").removesuffix("'>").rsplit(".", 1)[-1]
 
 
 def _renamed(program, renames):

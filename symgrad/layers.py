@@ -25,6 +25,8 @@ from .errors import ParseError, SymgradError
 OUTPUT_LAYERS = ("softmax", "log_softmax")
 ACTIVATIONS = ("sigmoid", "softplus", "relu", "leaky_relu", "elu", "tanh", "exp", "log", "sqrt",
                "abs", "sin", "cos", "tan")  # the parser's functions that take one argument
+MAX_WIDTH = 1_000_000
+MAX_PARAMS = 100_000_000  # 800 MB of float64 parameters, before gradients and optimizer state
 DENSE = re.compile(r"dense\(\s*(\d+)\s*\)\Z")
 
 
@@ -73,11 +75,15 @@ class Chain:
         return last if isinstance(last, str) else None
 
     def shapes(self, fan_in: int) -> list[tuple[str, tuple[int, ...]]]:
-        """(name, shape) of every parameter, in flat order."""
-        shapes = []
+        """(name, shape) of every parameter, in flat order; SymgradError past MAX_PARAMS."""
+        shapes, count = [], 0
         for k, layer in enumerate(self.dense):
             shapes += [(f"W{k}", (layer.width, fan_in)), (f"b{k}", (layer.width,))]
+            count += layer.width * (fan_in + 1)
             fan_in = layer.width
+        if count > MAX_PARAMS:
+            raise SymgradError(f"{self.text!r} has {count:,} parameters for {shapes[0][1][1]} "
+                               f"inputs; at most {MAX_PARAMS:,} fit in memory")
         return shapes
 
 
@@ -100,8 +106,9 @@ def _layer(part: str, position: int, last: bool):
     match = DENSE.match(part)
     if match:
         width = int(match.group(1))
-        if width < 1:
-            raise ParseError(f"layer {position}: dense width must be at least 1, got {width}")
+        if not 1 <= width <= MAX_WIDTH:
+            raise ParseError(f"layer {position}: dense width must be 1 to {MAX_WIDTH:,}, "
+                             f"got {width}")
         return Dense(width)
     if part in OUTPUT_LAYERS:
         if not last:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Iterable
 
 import sympy as sp
+from sympy.core.function import AppliedUndef
 
 from .errors import SymgradError
 from .parse import parse_expr
@@ -28,6 +29,7 @@ class Model:
     target: sp.Symbol | None = None
 
     def __post_init__(self):
+        check_scalar_expression(self.loss, "the loss")
         both = set(self.params) & set(self.inputs)
         if both:
             raise SymgradError(f"{_names(both)} listed both as parameter and as input")
@@ -43,7 +45,8 @@ class Model:
     @classmethod
     def of(cls, loss, params: Names | None = None, inputs: Names = ()) -> "Model":
         """A model from a loss (expression or string); params default to every non-input symbol."""
-        loss = parse_expr(loss) if isinstance(loss, str) else sp.sympify(loss)
+        loss = parse_expr(loss) if isinstance(loss, str) else sympified(loss, "the loss")
+        check_scalar_expression(loss, "the loss")
         inputs = symbols_named(inputs, loss)
         if params is None:
             params = sorted(loss.free_symbols - set(inputs), key=lambda s: s.name)
@@ -57,6 +60,8 @@ class Model:
         from .losses import LOSSES
 
         prediction = parse_expr(prediction) if isinstance(prediction, str) else prediction
+        for output in prediction if isinstance(prediction, tuple) else (prediction,):
+            check_scalar_expression(sympified(output, "the prediction"), "the prediction")
         target = symbols_named([target], prediction)[0]
         if isinstance(loss, str):
             if loss not in LOSSES:
@@ -75,6 +80,61 @@ class Model:
 
     def with_params(self, params: Names) -> "Model":
         return replace(self, params=symbols_named(params, self.loss))
+
+
+def sympified(value, what: str):
+    """A SymPy object for a Python number or SymPy value (never a string: those are parsed)."""
+    if isinstance(value, str):
+        raise SymgradError(f"{what} is a string inside a container; pass an expression")
+    try:
+        return sp.sympify(value, strict=True)
+    except (sp.SympifyError, TypeError):
+        raise SymgradError(f"{what} must be a SymPy expression or a number, not a "
+                           f"{type(value).__name__}") from None
+
+
+def check_scalar_expression(value, what: str) -> None:
+    """SymgradError unless value is one real scalar SymPy expression that names what it
+    computes: not a list, matrix or condition, no complex constant, no undefined function
+    or unevaluated derivative, integral or sum."""
+    if not isinstance(value, sp.Expr) or isinstance(value, sp.MatrixExpr):
+        kind = "condition" if isinstance(value, sp.logic.boolalg.Boolean) else \
+            type(value).__name__
+        raise SymgradError(f"{what} must be one scalar expression, not a {kind}")
+    for node in postorder(value):
+        problem = _unsupported(node)
+        if problem:
+            raise SymgradError(f"{what} contains {problem}: {_short(node)}")
+
+
+def _unsupported(node) -> str | None:
+    """What is wrong with one node of an expression, or None."""
+    if isinstance(node, AppliedUndef):
+        return f"the undefined function {node.func} (give it a formula)"
+    if isinstance(node, (sp.Derivative, sp.Integral, sp.Sum, sp.Product)):
+        return f"an unevaluated {type(node).__name__} (call .doit() first)"
+    if node.is_Number and node.is_extended_real is False or node in (sp.I, sp.zoo, sp.nan):
+        return "a complex or undefined number (symgrad computes in real numbers)"
+    return None
+
+
+def _short(node, limit: int = 60) -> str:
+    text = sp.sstr(node)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def postorder(expr: sp.Basic) -> list[sp.Basic]:
+    """The unique subexpressions of expr, children before parents."""
+    order, seen, stack = [], set(), [(expr, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+        elif node not in seen:
+            seen.add(node)
+            stack.append((node, True))
+            stack.extend((arg, False) for arg in reversed(node.args) if arg not in seen)
+    return order
 
 
 def symbols_named(names: Names, expr: sp.Expr) -> tuple[sp.Symbol, ...]:

@@ -28,7 +28,7 @@ from .codegen.cache import cache_key, load_or_build
 from .errors import SymgradError
 from .layers import Activation, Chain, Dense
 from .optim import sgd_rule
-from .training import uninterrupted
+from .stopping import deferred
 
 
 class Product(NamedTuple):
@@ -260,7 +260,7 @@ class FusedSGD:
         bounds = self._bounds(params, products)
         if bounds is None:
             return loss if self._checked_step(theta, products) else None
-        with uninterrupted():
+        with deferred():
             for p in products:
                 gemm_update(params[2 * p.layer], p.delta, p.inputs, -self.optimizer.lr,
                             self.decay)

@@ -90,7 +90,7 @@ def _count_uses(roots, definitions) -> Counter:
 def _temp_names(taken: set[str]):
     prefix = "t"
     while any(n.startswith(prefix) and n[len(prefix):].isdigit() for n in taken):
-        prefix += "_"
+        prefix += "t"  # no underscores: Numba's parfor lowering merges t_0.1 and t__0-like names
     return (sp.Symbol(f"{prefix}{k}") for k in itertools.count())
 
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import sympy as sp
 
 from .errors import DerivationError
-from .model import Model
+from .model import Model, postorder
 from .rewrite import stabilize
 
 
@@ -54,23 +54,12 @@ def local_derivative(node: sp.Expr, i: int) -> sp.Expr:
     rule = LOCAL_RULES.get(type(node))
     if rule is not None:
         return rule(node, i)
-    if isinstance(node, sp.Expr) and hasattr(node, "fdiff"):
-        return node.fdiff(i + 1)
-    raise DerivationError(f"no derivative rule for {type(node).__name__}: {node}")
-
-
-def postorder(expr: sp.Basic) -> list[sp.Basic]:
-    """The unique subexpressions of expr, children before parents."""
-    order, seen, stack = [], set(), [(expr, False)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-        elif node not in seen:
-            seen.add(node)
-            stack.append((node, True))
-            stack.extend((arg, False) for arg in reversed(node.args) if arg not in seen)
-    return order
+    if isinstance(node, sp.Piecewise) or not (isinstance(node, sp.Expr) and hasattr(node, "fdiff")):
+        raise DerivationError(f"no derivative rule for {type(node).__name__}: {node}")
+    derivative = node.fdiff(i + 1)
+    if derivative.has(sp.Derivative):  # SymPy knows no closed form either
+        raise DerivationError(f"no derivative rule for {node.func}: {node}")
+    return derivative
 
 
 def derive(loss, params=None, inputs=()) -> Gradient:

@@ -22,9 +22,7 @@ training with the last finite parameters; Ctrl-C stops it with the current ones.
 from __future__ import annotations
 
 import signal
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -36,52 +34,118 @@ from .optim import Optimizer
 PARALLEL_BATCH = 32_768   # rows per step from which one parallel kernel call beats a serial loop
 TARGET_SECONDS = 0.1      # wall time of one compiled call
 MAX_ORDER_CELLS = 4_000_000
+KEPT_EPOCHS = 1_000_000   # History keeps every epoch's loss up to this many epochs
 
 
 @dataclass(frozen=True)
 class TrainResult:
     params: np.ndarray
-    history: np.ndarray          # one loss per completed epoch
+    history: np.ndarray          # the loss of each completed epoch (see History past 1M epochs)
     steps: int
     diverged_epoch: int | None   # 0-based epoch in which training diverged
     interrupted: bool
+    completed: int | None = None            # epochs completed (default: len(history))
+    stop_signal: int | None = None          # the signal that interrupted it (SIGINT: Ctrl-C)
+    history_epochs: np.ndarray | None = None  # 1-based epoch of each history value
 
     @property
     def epochs(self) -> int:
-        return len(self.history)
+        return len(self.history) if self.completed is None else self.completed
+
+    @property
+    def epoch_numbers(self) -> np.ndarray:
+        """The 1-based epoch each value of ``history`` belongs to."""
+        if self.history_epochs is not None:
+            return self.history_epochs
+        return np.arange(1, len(self.history) + 1)
+
+
+class History:
+    """Per-epoch losses in bounded memory: every epoch while there are at most ``capacity``;
+    past that every k-th epoch (k doubling as needed) and always the last, so a run of 10^10
+    epochs keeps at most ``capacity`` + 1 values."""
+
+    def __init__(self, capacity: int = KEPT_EPOCHS):
+        self.capacity, self.stride, self.count = capacity, 1, 0
+        self.epochs, self.losses = np.empty(0, np.int64), np.empty(0)
+        self.last = np.nan
+
+    def extend(self, losses: np.ndarray) -> None:
+        """Record the losses of the next len(losses) epochs."""
+        if not len(losses):
+            return
+        numbers = np.arange(self.count + 1, self.count + len(losses) + 1)
+        kept = numbers % self.stride == 0
+        self.epochs = np.concatenate([self.epochs, numbers[kept]])
+        self.losses = np.concatenate([self.losses, losses[kept]])
+        self.count += len(losses)
+        self.last = float(losses[-1])
+        while len(self.epochs) > self.capacity:
+            self.stride *= 2
+            thinned = self.epochs % self.stride == 0
+            self.epochs, self.losses = self.epochs[thinned], self.losses[thinned]
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """(1-based epoch numbers, losses), the last epoch always included."""
+        if self.count and (not len(self.epochs) or self.epochs[-1] != self.count):
+            return (np.append(self.epochs, self.count), np.append(self.losses, self.last))
+        return self.epochs.copy(), self.losses.copy()
 
 
 def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: int | None = None,
           shuffle: bool = False, seed: int = 0,
           progress: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train ``theta0`` on ``data`` for ``epochs`` epochs; batch_size None means full batch."""
-    theta = np.array(theta0, dtype=np.float64)
+    _check_arguments(optimizer, epochs, batch_size, seed)
+    try:
+        theta = np.array(theta0, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SymgradError("theta0 must be a sequence of numbers") from None
     if theta.shape != (len(kernel.params),):
         raise SymgradError(f"theta0 has shape {theta.shape}; expected ({len(kernel.params)},)")
-    if epochs < 1 or (batch_size is not None and batch_size < 1):
-        raise SymgradError("epochs and batch size must be at least 1")
     n, columns = kernel.columns(data)
     batch = n if batch_size is None else min(batch_size, n)
-    run = _Run(kernel, columns, n, batch, optimizer, theta, np.full(epochs, np.nan),
+    run = _Run(kernel, columns, n, batch, optimizer, theta,
                np.random.default_rng(seed) if shuffle else None)
     engine = run.device if _device_engine(kernel) else \
         run.compiled if _compiled_engine(kernel, batch) else run.stepwise
-    interrupted = False
+    interrupted, stop_signal = False, None
     try:
         while run.done < epochs and run.diverged is None:
             engine(min(run.chunk, epochs - run.done))
             if progress is not None and run.done:
-                progress(run.done, float(run.history[run.done - 1]))
-    except KeyboardInterrupt:
-        interrupted = True
-    return TrainResult(params=run.theta, history=run.history[:run.done].copy(), steps=run.steps,
-                       diverged_epoch=run.diverged, interrupted=interrupted)
+                progress(run.done, run.history.last)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or stopping.Stopped for SIGTERM / SIGHUP
+        interrupted, stop_signal = True, getattr(stop, "signum", signal.SIGINT)
+    numbers, losses = run.history.arrays()
+    return TrainResult(params=run.theta, history=losses, steps=run.steps,
+                       diverged_epoch=run.diverged, interrupted=interrupted, completed=run.done,
+                       history_epochs=numbers, stop_signal=stop_signal)
+
+
+def _check_arguments(optimizer, epochs, batch_size, seed) -> None:
+    if not isinstance(optimizer, Optimizer):
+        raise SymgradError(f"optimizer must be an Optimizer (symgrad.SGD(lr), Adam(lr), ...), "
+                           f"not {type(optimizer).__name__}")
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1),
+                             ("seed", seed, 0)):
+        if value is None and name == "batch_size":
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
+            raise SymgradError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
 def compile_training(kernel, data, batch_size: int | None = None) -> None:
     """Compile now what ``train`` will run on this data (Numba compiles on first call)."""
+    from .kernel import kernel_call
+
     n, columns = kernel.columns(data)
     batch = n if batch_size is None else min(batch_size, n)
+    with kernel_call():
+        _compile_engine(kernel, batch, n, columns)
+
+
+def _compile_engine(kernel, batch: int, n: int, columns) -> None:
     zeros = np.zeros(len(kernel.params))
     if _compiled_engine(kernel, batch):
         kernel.module.train_epochs(zeros, np.zeros((2, len(zeros))), np.zeros(6), 0,
@@ -93,25 +157,6 @@ def compile_training(kernel, data, batch_size: int | None = None) -> None:
         if compiled_step is not None:  # compiled once per machine, then cached by Numba
             state = np.zeros((2, len(zeros)))
             compiled_step(0, zeros, zeros, state, np.zeros(6), 1, zeros.copy(), state.copy())
-
-
-@contextmanager
-def uninterrupted():
-    """Ctrl-C inside the block takes effect when the block ends (main thread only): an update
-    written in several parts commits whole, so an interrupted run keeps consistent parameters."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    received = []
-    previous = signal.signal(signal.SIGINT, lambda *args: received.append(args))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-        if received and callable(previous):
-            previous(*received[0])
-        elif received and previous == signal.SIG_DFL:
-            raise KeyboardInterrupt
 
 
 def _updater(kernel, optimizer):
@@ -147,15 +192,22 @@ def _compiled_engine(kernel, batch: int) -> bool:
 class _Run:
     """The mutable state of one training run, advanced a chunk of epochs at a time."""
 
-    def __init__(self, kernel, columns, n, batch, optimizer, theta, history, rng):
+    def __init__(self, kernel, columns, n, batch, optimizer, theta, rng):
         self.kernel, self.columns, self.n, self.batch = kernel, columns, n, batch
-        self.optimizer, self.theta, self.history, self.rng = optimizer, theta, history, rng
+        self.optimizer, self.theta, self.rng = optimizer, theta, rng
+        self.history, self.losses = History(), np.empty(0)
         self.state = optimizer.new_state(len(theta))
         self.done, self.steps, self.diverged, self.chunk = 0, 0, None, 1
         self.update = _updater(kernel, optimizer)
         fused = getattr(kernel, "fused_step", None)
         self.fused = fused(optimizer) if fused is not None else None
         self.device_state = None
+
+    def loss_buffer(self, count: int) -> np.ndarray:
+        """Scratch room for the losses of the next ``count`` epochs (grown, never shrunk)."""
+        if len(self.losses) < count:
+            self.losses = np.full(count, np.nan)
+        return self.losses[:count]
 
     def orders(self, count: int) -> np.ndarray:
         if self.rng is None:
@@ -166,17 +218,18 @@ class _Run:
         count = min(count, max(1, MAX_ORDER_CELLS // self.n)) if self.rng is not None else count
         counters = np.zeros(3, dtype=np.int64)
         counters[1] = self.steps
+        losses = self.loss_buffer(count)
         start = time.perf_counter()
         try:
             self.kernel.module.train_epochs(
                 self.theta, self.state, self.optimizer.hyper(), self.optimizer.KIND,
                 self.orders(count), self.batch, self.kernel.reduction == "mean",
-                self.history[self.done:self.done + count], counters, *self.columns)
+                losses, counters, *self.columns)
         finally:  # counters are right even if Ctrl-C lands as the call returns
             self.steps = int(counters[1])
             if counters[2]:
                 self.diverged = self.done + int(counters[0])
-            self.done += int(counters[0])
+            self.completed(losses[:int(counters[0])])
         self._resize(count, time.perf_counter() - start)
 
     def device(self, count: int) -> None:
@@ -191,35 +244,41 @@ class _Run:
         if self.rng is not None:
             count = min(count, max(1, MAX_ORDER_CELLS // self.n))
             orders = self.orders(count)
-        done, steps, diverged = self.device_state.epochs(
-            orders, count, self.history[self.done:self.done + count], self.steps)
+        losses = self.loss_buffer(count)
+        done, steps, diverged = self.device_state.epochs(orders, count, losses, self.steps)
         self.theta, self.steps = self.device_state.params(), steps
         if diverged is not None:
             self.diverged = self.done + diverged
-        self.done += done
+        self.completed(losses[:done])
         self._resize(count, time.perf_counter() - start)
 
     def stepwise(self, count: int) -> None:
         start = time.perf_counter()
         for order in self.orders(count) if self.rng is not None else [None] * count:
-            if not self._epoch(order):
+            loss = self._epoch(order)
+            if loss is None:
                 self.diverged = self.done
                 return
-            self.done += 1
+            self.completed(np.array([loss]))
         self._resize(count, time.perf_counter() - start)
 
-    def _epoch(self, order) -> bool:
+    def completed(self, losses: np.ndarray) -> None:
+        """Count and record epochs that finished, with their losses."""
+        self.history.extend(losses)
+        self.done += len(losses)
+
+    def _epoch(self, order) -> float | None:
+        """One epoch; its loss, or None if a step would have diverged."""
         total = 0.0
         for begin in range(0, self.n, self.batch):
             end = min(begin + self.batch, self.n)
             rows = slice(begin, end) if order is None else order[begin:end]
             loss = self._step(end - begin, [c[rows] for c in self.columns])
             if loss is None:
-                return False
+                return None
             self.steps += 1
             total += loss * (end - begin if self.kernel.reduction == "mean" else 1)
-        self.history[self.done] = total / self.n if self.kernel.reduction == "mean" else total
-        return True
+        return total / self.n if self.kernel.reduction == "mean" else total
 
     def _step(self, n: int, columns) -> float | None:
         """One update on a batch: its loss, or None (nothing changed) if it would diverge."""

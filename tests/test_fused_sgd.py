@@ -127,10 +127,10 @@ def test_ctrl_c_during_an_update_lands_after_it():
     import os
     import signal
 
-    from symgrad.training import uninterrupted
+    from symgrad.stopping import deferred
     finished = []
     with pytest.raises(KeyboardInterrupt):
-        with uninterrupted():
+        with deferred():
             os.kill(os.getpid(), signal.SIGINT)
             finished.append(True)
     assert finished == [True] and signal.getsignal(signal.SIGINT) is signal.default_int_handler

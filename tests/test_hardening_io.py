@@ -114,12 +114,6 @@ def test_open_csv_names_what_is_wrong(tmp_path):
             csvdata.read_csv(str(tmp_path / "latin1.csv"), ["x", "y"])
 
 
-TRAIN_ONCE = pytest.mark.xfail(
-    strict=True, reason="the train job reads its data file more than once until it passes "
-                        "one data.open_csv source to read_header, read_csv and read_labels")
-
-
-@TRAIN_ONCE
 def test_train_reads_a_fifo_like_a_regular_file(tmp_path):
     args = ["--model", "w*x + b", "--target", "y", "--epochs", "5", "--quiet"]
     regular = tmp_path / "hours.csv"
@@ -132,7 +126,6 @@ def test_train_reads_a_fifo_like_a_regular_file(tmp_path):
     assert first["params"] == second["params"] and first["history"] == second["history"]
 
 
-@TRAIN_ONCE
 def test_train_reads_a_fifo_for_a_classifier(tmp_path):
     text = "x,cls\n-2,a\n-1,a\n1,b\n2,b\n"
     with fifo(tmp_path / "d.fifo", text) as path:

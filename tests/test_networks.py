@@ -160,7 +160,7 @@ def test_integer_labels_sort_numerically_and_print_as_given(tmp_path):
     ("dense(3) -> sigmod", "layer 2: unknown layer 'sigmod'"),
     ("softmax -> dense(2)", "layer 1: softmax must be the last layer"),
     ("tanh", r"has no dense\(N\) layer"),
-    ("dense(0)", "dense width must be at least 1"),
+    ("dense(0)", "dense width must be 1 to 1,000,000, got 0"),
 ])
 def test_chain_parse_errors(text, message):
     with pytest.raises(ParseError, match=message):

@@ -284,7 +284,12 @@ def _write_module(store: Store, path: Path, source: str) -> Path:
             fallback = _private_store(reason)
             _STORES[(str(cache_dir()), str(key_file()))] = fallback
         path = fallback.directory / path.name
-        write_private(path, signed_text(path, source, fallback.key).encode())
+        try:
+            write_private(path, signed_text(path, source, fallback.key).encode())
+        except OSError as err:
+            from ..errors import SymgradError
+            raise SymgradError(f"cannot write a kernel to {path.parent}: {err.strerror}") \
+                from None
         return path
 
 

@@ -42,6 +42,9 @@ def logsumexp(*z):
 }
 
 
+MATH_CONSTANTS = ("pi", "e", "tau", "inf", "nan")
+
+
 class ReferencePrinter(ScalarPrinter, NumPyPrinter):
     """The shared printer with numpy's functions; helpers work on whole columns."""
 
@@ -50,6 +53,14 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
     def helper(self, expr):
         name = type(expr).__name__
         return name, self.helper_table[name]
+
+    def _module_format(self, fqn, register=True):
+        """A ``math`` function numpy lacks (erf, gamma, lgamma, ...) mapped over the column
+        elementwise; ``math`` constants as they are."""
+        name = super()._module_format(fqn, register)
+        if fqn.startswith("math.") and fqn[5:] not in MATH_CONSTANTS:
+            return f"numpy.vectorize({name}, otypes=[float])"
+        return name
 
     # Nested two-argument calls broadcast a scalar condition against a column, where SymPy's
     # ``numpy.logical_and.reduce((a, b))`` would build a ragged array.

@@ -115,12 +115,13 @@ def generated_names(source: str) -> set[str]:
 def safe_identifiers(symbols, reserved=frozenset()) -> dict[sp.Symbol, sp.Symbol]:
     """Renames for the symbols whose names cannot be Python variables in generated code:
     not an ASCII identifier, a keyword, a leading underscore (generated code keeps its own
-    names there), or one of ``reserved``."""
+    names there), a double underscore (Numba's parfor lowering doubles every '_' and fails
+    when w_0 and w__0 both exist), or one of ``reserved``."""
     renames = {}
     for k, symbol in enumerate(symbols):
         name = symbol.name
         if not (name.isidentifier() and name.isascii()) or keyword.iskeyword(name) \
-                or name.startswith("_") or name in reserved:
+                or name.startswith("_") or "__" in name or name in reserved:
             renames[symbol] = sp.Symbol(f"_v{k}")
     return renames
 

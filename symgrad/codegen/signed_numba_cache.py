@@ -81,8 +81,13 @@ class SignedCacheFile(IndexDataCacheFile):
         return payload if hmac.compare_digest(signature, expected) else None
 
     def _write_signed(self, path, payload: bytes) -> None:
-        with self._open_for_write(path) as handle:
-            handle.write(tag(self._key, os.path.basename(path), payload) + payload)
+        """Write a signed file; if the disk refuses (full, a size limit), cache nothing: the
+        next run compiles again."""
+        try:
+            with self._open_for_write(path) as handle:
+                handle.write(tag(self._key, os.path.basename(path), payload) + payload)
+        except OSError:
+            pass
 
     @contextlib.contextmanager
     def _open_for_write(self, filepath):

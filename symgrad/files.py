@@ -1,0 +1,73 @@
+"""Output files that are never half-written, never the input, and keep their permissions.
+
+``write_atomically`` writes a temporary file beside the target and renames it over the target:
+a reader sees the old file or the new one, never a mix. A replaced file keeps its permission
+bits (a 0600 PARAMS.json stays 0600); a new one gets the umask's default, or ``mode``. A failed
+write (disk full, a file-size limit, a read-only directory) raises a one-line SymgradError,
+leaves the old file as it was and no temporary behind. ``refuse_overwriting`` compares files
+by device and inode, not by name, so a path spelled differently or a link is caught too.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import SymgradError
+
+
+def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | None = None) -> None:
+    """Replace path's contents with data in one step; SymgradError naming path on failure."""
+    target = Path(os.path.realpath(path))  # through a symlink, as an ordinary write would go
+    mode = _mode_for(target) if mode is None else mode
+    try:
+        fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    except OSError as err:
+        raise SymgradError(f"cannot write {path}: {err.strerror}") from None
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data.encode() if isinstance(data, str) else data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+    except OSError as err:
+        Path(temporary).unlink(missing_ok=True)
+        raise SymgradError(f"cannot write {path}: {err.strerror or err}; "
+                           f"the old file, if any, is unchanged") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def refuse_overwriting(out: str | None, inputs) -> None:
+    """SymgradError if ``out`` is empty or is the same file as one of ``inputs`` ({role: path}
+    or (role, path) pairs), before anything is read or written."""
+    if out is None:
+        return
+    if not out.strip():
+        raise SymgradError("--out is an empty path")
+    try:
+        written = os.stat(out)
+    except OSError:
+        return  # a new file cannot be an input
+    for role, path in inputs.items() if isinstance(inputs, dict) else inputs:
+        try:
+            read = os.stat(path)
+        except OSError:
+            continue
+        if (written.st_dev, written.st_ino) == (read.st_dev, read.st_ino):
+            raise SymgradError(f"--out {out} is the {role} {path}: refusing to overwrite it")
+
+
+def _mode_for(target: Path) -> int:
+    try:
+        return target.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -1,0 +1,91 @@
+"""Stop signals: Ctrl-C (SIGINT), SIGTERM and SIGHUP end a run the same way, saving first.
+
+Inside ``stop_signals_raise()`` each of them raises ``Stopped``, a KeyboardInterrupt carrying
+the signal number, so every place that saves on Ctrl-C saves on a ``kill`` or a closed
+terminal too, and the command exits with 128 + the signal's number, as shells report it.
+``deferred()`` holds them back while an update is written in several parts, and
+``handled_by(callback)`` replaces them for the stretch where an exception must not be
+thrown (inside Numba's compiler). All three act in the main thread only (Python delivers
+signals there); elsewhere they do nothing.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+from contextlib import contextmanager
+from typing import Callable
+
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
+
+
+class Stopped(KeyboardInterrupt):
+    """A stop signal arrived: ``signum`` says which; ``status`` is the exit status it earns."""
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def status(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name
+
+
+def exit_status(stop: BaseException) -> int:
+    """128 + the signal for a Stopped, 130 (SIGINT's) for a plain KeyboardInterrupt."""
+    return stop.status if isinstance(stop, Stopped) else 128 + signal.SIGINT
+
+
+@contextmanager
+def stop_signals_raise():
+    """Every stop signal raises Stopped(signum) inside the block."""
+    def raise_stopped(signum, _frame):
+        raise Stopped(signum)
+    with handled_by(raise_stopped):
+        yield
+
+
+@contextmanager
+def handled_by(handler: Callable[[int, object], None]):
+    """Every stop signal calls handler(signum, frame) inside the block."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+
+
+@contextmanager
+def deferred():
+    """A stop signal inside the block takes effect when the block ends (an update written in
+    several parts commits whole)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = {s: signal.signal(s, lambda signum, _f: received.append(signum))
+                for s in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
+        if received:
+            _deliver(received[0], previous[received[0]])
+
+
+def _deliver(signum: int, handler) -> None:
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        signal.raise_signal(signum)  # the default action: end the process
