@@ -41,12 +41,13 @@ def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | Non
 
 
 def refuse_overwriting(out: str | None, inputs) -> None:
-    """SymgradError if ``out`` is empty or is the same file as one of ``inputs`` ({role: path}
-    or (role, path) pairs), before anything is read or written."""
+    """SymgradError if ``out`` is empty, cannot be written, or is the same file as one of
+    ``inputs`` ({role: path} or (role, path) pairs), before anything is read or written."""
     if out is None:
         return
     if not out.strip():
         raise SymgradError("--out is an empty path")
+    _check_directory_of(out)
     try:
         written = os.stat(out)
     except OSError:
@@ -58,6 +59,18 @@ def refuse_overwriting(out: str | None, inputs) -> None:
             continue
         if (written.st_dev, written.st_ino) == (read.st_dev, read.st_ino):
             raise SymgradError(f"--out {out} is the {role} {path}: refusing to overwrite it")
+
+
+def _check_directory_of(out: str) -> None:
+    """Refuse, before any work is done, an --out that could never be written: a directory,
+    or a file in a folder that does not exist or cannot be written."""
+    if os.path.isdir(out):
+        raise SymgradError(f"--out {out} is a directory")
+    folder = os.path.dirname(os.path.realpath(out))
+    if not os.path.isdir(folder):
+        raise SymgradError(f"cannot write --out {out}: no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise SymgradError(f"cannot write --out {out}: the folder {folder} is not writable")
 
 
 def _mode_for(target: Path) -> int:

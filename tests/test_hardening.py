@@ -65,9 +65,11 @@ def test_predict_out_that_is_an_input_is_refused(tmp_path, hours):
     assert params.read_bytes() == saved and hours.read_text().startswith("x,y\n1,2")
 
 
-def test_an_empty_out_is_refused(hours):
+def test_an_empty_or_unwritable_out_is_refused_before_training(tmp_path, hours):
     one_line_error(cli("train", hours, "--model", "w*x", "--target", "y", "--out", ""),
                    "--out is an empty path")
+    one_line_error(cli("train", hours, "--model", "w*x", "--target", "y", "--out",
+                       tmp_path / "missing" / "p.json"), "no folder")
 
 
 def test_replacing_out_keeps_its_permissions(tmp_path, hours):
