@@ -29,6 +29,7 @@ import importlib.util
 import io
 import math
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Iterable, Iterator, Sequence
@@ -120,7 +121,7 @@ def read_header(source: str | CsvSource) -> tuple[str, ...]:
         raise SymgradError(f"{name} line 1: {err}") from None
     if any(not cell for cell in header):
         raise SymgradError(f"{name} line 1: empty column name")
-    repeated = sorted({n for n in header if header.count(n) > 1})
+    repeated = sorted(n for n, count in Counter(header).items() if count > 1)
     if repeated:
         raise SymgradError(f"{name} line 1: column {repeated[0]!r} appears twice")
     return header

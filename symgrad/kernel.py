@@ -236,7 +236,11 @@ class Kernel:
         return values[:, 0] if values.shape[1] == 1 else values
 
     def _theta(self, theta) -> np.ndarray:
-        theta = np.asarray(theta, dtype=np.float64)
+        try:
+            theta = np.asarray(theta, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise SymgradError(f"theta must be numbers, one per parameter "
+                               f"({', '.join(self.params)})") from None
         if theta.ndim != 1 or theta.shape[0] != len(self.params):
             raise SymgradError(f"theta has shape {theta.shape}; expected ({len(self.params)},) "
                                f"for params {', '.join(self.params)}")
@@ -306,6 +310,9 @@ def _as_float_column(values, name):
 
 
 def _as_float(array, what):
+    if np.iscomplexobj(array):
+        raise SymgradError(f"{what} is complex (dtype {array.dtype}); symgrad computes in "
+                           f"real numbers")
     try:
         return array.astype(np.float64)
     except (TypeError, ValueError):

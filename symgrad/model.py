@@ -8,6 +8,7 @@ later stage can trust them: every symbol of the loss is a parameter or an input,
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Iterable
 
@@ -38,7 +39,7 @@ class Model:
             raise SymgradError(f"unknown names in the loss: {_names(unknown)} "
                                "(neither a parameter nor an input)")
         for kind, names in (("parameter", self.params), ("input", self.inputs)):
-            repeated = {s for s in names if names.count(s) > 1}
+            repeated = {s for s, count in Counter(names).items() if count > 1}
             if repeated:
                 raise SymgradError(f"{kind} {_names(repeated)} listed twice")
 

@@ -166,6 +166,25 @@ def test_sizes_and_seeds_are_refused_before_allocating(hours, args, fragment):
     one_line_error(result, fragment)
 
 
+def test_a_header_of_50000_columns_reads_in_linear_time(tmp_path):
+    from symgrad.data import read_header
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(50_000)) + "\n" + ",".join("1" * 50_000))
+    started = time.monotonic()
+    assert len(read_header(str(path))) == 50_000 and time.monotonic() - started < 2.0
+
+
+@pytest.mark.parametrize("theta, data, fragment", [
+    ("abc", np.ones((2, 2)), "theta must be numbers"),
+    ({"w": 1.0}, np.ones((2, 2)), "theta must be numbers"),
+    ([1.0], np.ones((2, 2), dtype=complex), "data is complex"),
+])
+def test_kernel_calls_with_wrong_types_are_symgrad_errors(theta, data, fragment):
+    f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy")
+    with pytest.raises(SymgradError, match=fragment):
+        f(theta, data)
+
+
 def test_library_train_refuses_a_negative_seed():
     f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy")
     with pytest.raises(SymgradError, match="seed must be an integer >= 0"):
