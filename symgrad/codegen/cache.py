@@ -38,6 +38,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
+from ..errors import SymgradError
+
 TAG_PREFIX = "# symgrad-hmac-sha256: "
 KEY_BYTES = 32
 _LOCK = threading.RLock()
@@ -274,37 +276,19 @@ def _private_file(path: Path) -> bool:
 
 
 def _write_module(store: Store, path: Path, source: str) -> Path:
-    """Write the signed module; if the store cannot be written, move to a private one."""
+    """Write the signed module (0600); if the store cannot be written, move to a private one."""
+    from ..files import write_atomically
+
     try:
-        write_private(path, signed_text(path, source, store.key).encode())
+        write_atomically(path, signed_text(path, source, store.key), mode=0o600)
         return path
-    except OSError as err:
+    except SymgradError as err:
         with _LOCK:
-            reason = f"cannot write the kernel cache {store.directory}: {err.strerror}"
-            fallback = _private_store(reason)
+            fallback = _private_store(str(err))
             _STORES[(str(cache_dir()), str(key_file()))] = fallback
         path = fallback.directory / path.name
-        try:
-            write_private(path, signed_text(path, source, fallback.key).encode())
-        except OSError as err:
-            from ..errors import SymgradError
-            raise SymgradError(f"cannot write a kernel to {path.parent}: {err.strerror}") \
-                from None
+        write_atomically(path, signed_text(path, source, fallback.key), mode=0o600)
         return path
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write data to path atomically (temporary file + rename), the file 0600."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _execute(name: str, path: Path, source: str, key: bytes):
