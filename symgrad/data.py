@@ -132,6 +132,10 @@ def read_csv(source: str | CsvSource, numeric: Sequence[str]) -> Table:
     source = _source(source)
     header = read_header(source)
     _require_columns(source, header, numeric)
+    twice = [n for n, count in Counter(numeric).items() if count > 1]
+    if twice:
+        raise SymgradError(f"{source.name}: column {twice[0]!r} is asked for twice "
+                           f"(a feature listed twice, or the target as a feature)")
     usecols = [header.index(n) for n in numeric]
     values = _numbers(source, header, usecols)
     if values.shape[0] == 0:
@@ -190,7 +194,8 @@ def _read_pyarrow(source: CsvSource, header, usecols) -> np.ndarray:
 
 
 def _data_lines(source: CsvSource) -> list[str]:
-    return [line for line in source.text.splitlines()[1:] if line.strip()]
+    lines = re.split(r"\r\n|\r|\n", source.text)  # not str.splitlines: \x0b, \x0c, \x85 are data
+    return [line for line in lines[1:] if line.strip()]
 
 
 def _rows(source: CsvSource, header) -> Iterator[tuple[str, list[str]]]:

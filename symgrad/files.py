@@ -16,9 +16,19 @@ from pathlib import Path
 from .errors import SymgradError
 
 
-def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | None = None) -> None:
-    """Replace path's contents with data in one step; SymgradError naming path on failure."""
-    target = Path(os.path.realpath(path))  # through a symlink, as an ordinary write would go
+def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | None = None,
+                     follow_symlinks: bool = True) -> None:
+    """Replace path's contents with data in one step; SymgradError naming path on failure.
+
+    A symbolic link is written through (``follow_symlinks``, as a shell's ``>`` would) or
+    replaced itself (the kernel cache: a planted link must never redirect a write). An existing
+    device or FIFO (``/dev/null``) is written into, never replaced by a regular file."""
+    payload = data.encode() if isinstance(data, str) else data
+    target = Path(os.path.realpath(path) if follow_symlinks else os.path.abspath(path))
+    if follow_symlinks and os.path.islink(path) and not target.exists():
+        raise SymgradError(f"cannot write {path}: a broken or looping symbolic link")
+    if target.exists() and not target.is_file() and not target.is_symlink():
+        return _write_in_place(path, target, payload)
     mode = _mode_for(target) if mode is None else mode
     try:
         fd, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
@@ -27,7 +37,7 @@ def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | Non
     try:
         os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data.encode() if isinstance(data, str) else data)
+            handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)
@@ -38,6 +48,16 @@ def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | Non
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+def _write_in_place(path, target: Path, payload: bytes) -> None:
+    if target.is_dir():
+        raise SymgradError(f"cannot write {path}: it is a directory")
+    try:
+        with open(target, "wb") as handle:
+            handle.write(payload)
+    except OSError as err:
+        raise SymgradError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def refuse_overwriting(out: str | None, inputs) -> None:
@@ -66,6 +86,8 @@ def _check_directory_of(out: str) -> None:
     or a file in a folder that does not exist or cannot be written."""
     if os.path.isdir(out):
         raise SymgradError(f"--out {out} is a directory")
+    if os.path.islink(out) and not os.path.exists(out):
+        raise SymgradError(f"--out {out} is a broken or looping symbolic link")
     folder = os.path.dirname(os.path.realpath(out))
     if not os.path.isdir(folder):
         raise SymgradError(f"cannot write --out {out}: no folder {folder}")

@@ -178,10 +178,11 @@ def expression_setup(options: TrainOptions, source) -> Setup:
 def chain_setup(options: TrainOptions, source) -> Setup:
     """A layer chain: features default to every column but the target, in file order."""
     from .data import read_csv
-    from .layers import init_params, parse_chain, unflatten
+    from .layers import check_loss, init_params, parse_chain, unflatten
     from .network import ChainModel
 
     chain = parse_chain(options.model)
+    check_loss(chain, options.loss)
     if options.loss not in ("mse", "ce") or options.reduction != "mean":
         raise SymgradError("layer chains train with --loss mse or ce and --reduction mean")
     if options.init:

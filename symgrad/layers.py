@@ -87,6 +87,14 @@ class Chain:
         return shapes
 
 
+def check_loss(chain: "Chain", loss: str) -> None:
+    """A final softmax/log_softmax belongs to ce (where it is implied); under mse it would
+    square one output of a distribution, which no user means."""
+    if chain.output is not None and loss != "ce":
+        raise SymgradError(f"{chain.text!r} ends in {chain.output}, which goes with --loss ce "
+                           f"(drop it for --loss {loss})")
+
+
 def is_chain(text: str) -> bool:
     return "->" in text or text.strip().startswith("dense(")
 

@@ -19,6 +19,7 @@ from .errors import SymgradError
 from .parse import parse_expr
 
 Names = Iterable["str | sp.Symbol"]
+FLOAT_MAX = sp.Float(1.7976931348623157e308)
 
 
 @dataclass(frozen=True)
@@ -116,6 +117,8 @@ def _unsupported(node) -> str | None:
         return f"an unevaluated {type(node).__name__} (call .doit() first)"
     if node.is_Number and node.is_extended_real is False or node in (sp.I, sp.zoo, sp.nan):
         return "a complex or undefined number (symgrad computes in real numbers)"
+    if node.is_Number and abs(node) > FLOAT_MAX:
+        return "a number beyond the float64 range"
     return None
 
 
@@ -140,6 +143,8 @@ def postorder(expr: sp.Basic) -> list[sp.Basic]:
 
 def symbols_named(names: Names, expr: sp.Expr) -> tuple[sp.Symbol, ...]:
     """Symbols for names, reusing the expression's own Symbol objects where the names match."""
+    if isinstance(names, (str, sp.Symbol)) or names is None:
+        raise SymgradError(f"names must be a sequence such as ['x', 'y'], not {names!r}")
     own = {s.name: s for s in expr.free_symbols}
     return tuple(n if isinstance(n, sp.Symbol) else own.get(str(n), sp.Symbol(str(n)))
                  for n in names)

@@ -90,6 +90,8 @@ class Token(NamedTuple):
 
 def parse_expr(text: str) -> sp.Expr:
     """The SymPy expression a user string denotes, or a ParseError saying what and where."""
+    if not isinstance(text, str):
+        raise ParseError(f"expected an expression string, got {type(text).__name__}")
     if not text or not text.strip():
         raise ParseError("empty expression")
     return _Parser(text).expression()

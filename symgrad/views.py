@@ -80,12 +80,14 @@ def derivation(expression: str, wrt: str | None = None, format: str = "text",
     A layer chain ('dense(3) -> sigmoid -> dense(1)') prints its backprop in index notation
     for the loss ``loss_name`` (mse or ce), as text lines or a JSON list."""
     from .chain_symbolic import chain_formulas
-    from .layers import is_chain, parse_chain
+    from .layers import check_loss, is_chain, parse_chain
 
     if is_chain(expression):
         if wrt is not None or format not in ("text", "json"):
             raise SymgradError("a layer chain prints with --format text or json, without --wrt")
-        lines = chain_formulas(parse_chain(expression), loss_name)
+        chain = parse_chain(expression)
+        check_loss(chain, loss_name)
+        lines = chain_formulas(chain, loss_name)
         return "\n".join(lines) if format == "text" else json.dumps({"formulas": lines}, indent=2)
     loss = parse_expr(expression)
     params = parse_names(wrt) if wrt is not None else sorted(s.name for s in loss.free_symbols)

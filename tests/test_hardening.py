@@ -386,3 +386,84 @@ print(len(values), len(set(values)), numba.threading_layer())
                             timeout=300, env={**os.environ, "NUMBA_THREADING_LAYER": "workqueue"})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["40", "1", "workqueue"]
+
+
+# --- found by trying it as a stranger ------------------------------------------------------
+
+def test_out_that_is_a_fifo_is_written_into_not_replaced(tmp_path, hours):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text()))
+    reader.start()
+    result = cli("train", hours, "--model", "w*x", "--target", "y", "--out", fifo, "--quiet")
+    reader.join(timeout=60)
+    assert result.exit_code == 0 and json.loads(received[0])["params"]
+    assert stat_is_fifo(fifo)
+
+
+def stat_is_fifo(path) -> bool:
+    import stat
+    return stat.S_ISFIFO(os.lstat(path).st_mode)
+
+
+def test_a_broken_link_as_out_is_refused_before_training(tmp_path, hours):
+    os.symlink(tmp_path / "a", tmp_path / "b")
+    os.symlink(tmp_path / "b", tmp_path / "a")
+    one_line_error(cli("train", hours, "--model", "w*x", "--target", "y", "--out",
+                       tmp_path / "a"), "broken or looping symbolic link")
+
+
+def test_a_link_planted_in_the_cache_never_redirects_a_write(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    loss = "(w*x - y)**2 + w**2/12345"
+    first = symgrad.compile(loss, ["w"], ["x", "y"], backend="numpy")
+    path = Path(first.module.__file__)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    path.unlink()
+    os.symlink(victim, path)
+    sys.modules.pop(first.module.__name__)
+    again = symgrad.compile(loss, ["w"], ["x", "y"], backend="numpy")
+    assert victim.read_text() == "precious" and not again.cache_hit
+    assert not path.is_symlink() and path.read_text().startswith(again.source[:20])
+
+
+def test_rows_split_only_at_line_ends(tmp_path):
+    path = tmp_path / "vt.csv"
+    path.write_text("x,y\n1,2\x0b3,4\n5,6\n")
+    one_line_error(cli("train", path, "--model", "w*x", "--target", "y", "--backend", "numpy"),
+                   "line 2: 3 fields, expected 2")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--model", "dense(2) -> dense(1)", "--features", "x,x"], "'x' is asked for twice"),
+    (["--model", "dense(2) -> dense(1)", "--features", "x,y"], "'y' is asked for twice"),
+    (["--model", "dense(2) -> tanh -> dense(1) -> log_softmax"], "goes with --loss ce"),
+    (["--model", "w*x*1e308*10", "--backend", "numpy"], "beyond the float64 range"),
+    (["--model", "w*x*tanh(10**400)"], "beyond the float64 range"),
+])
+def test_more_one_line_refusals(hours, args, fragment):
+    one_line_error(cli("train", hours, "--target", "y", *args), fragment)
+
+
+def test_softmax_under_mse_is_refused_by_derive_too():
+    one_line_error(cli("derive", "dense(3) -> log_softmax", "--loss", "mse"), "goes with --loss ce")
+
+
+def test_processes_racing_to_create_the_key_all_read_it(tmp_path):
+    script = "from symgrad.codegen.cache import current_store; current_store()"
+    env = {**os.environ, "SYMGRAD_KEY_FILE": str(tmp_path / "k" / "cache.key"),
+           "SYMGRAD_CACHE_DIR": str(tmp_path / "cache")}
+    running = [subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
+                                stderr=subprocess.PIPE) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in running]
+    assert not any("warning" in e for e in errors), errors
+    assert (tmp_path / "k" / "cache.key").stat().st_size == 32
+
+
+def test_library_names_given_as_a_string_are_refused():
+    with pytest.raises(SymgradError, match="must be a sequence"):
+        symgrad.Model.supervised("w*x0", target="y", loss="mse", inputs="x0")
+    with pytest.raises(ParseError, match="expected an expression string"):
+        parse_expr(5)

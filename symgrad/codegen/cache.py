@@ -167,6 +167,8 @@ def _make_private_dir(directory: Path) -> None:
 def _check_trusted(directory: Path) -> None:
     """StrictModes: the directory owned by the user and private to them; every ancestor owned
     by the user or root and not writable by others (unless sticky, as /tmp)."""
+    if directory.name == "__pycache__" and directory.is_symlink():
+        raise UntrustedCache(f"{directory} is a symbolic link")
     if not hasattr(os, "getuid"):
         return  # Windows: ACLs, not modes; the per-user profile directory is private
     info = os.stat(directory)
@@ -198,15 +200,20 @@ def _owned_by_user(info: os.stat_result) -> bool:
 
 
 def _user_key(path: Path) -> bytes:
-    """The per-user signing key, created (0600, in a 0700 directory) on first use."""
+    """The per-user signing key, created (0600, in a 0700 directory) on first use; processes
+    racing to create it all end up reading the one that was linked in first."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return _read_key(path)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(os.urandom(KEY_BYTES))
+        if not path.exists():
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # 0600
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(os.urandom(KEY_BYTES))
+                os.link(temporary, path)  # appears whole, or not at all if another won the race
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(temporary)
         return _read_key(path)
     except OSError as err:
         raise UntrustedCache(f"cannot read or create the cache key {path}: "
@@ -280,14 +287,14 @@ def _write_module(store: Store, path: Path, source: str) -> Path:
     from ..files import write_atomically
 
     try:
-        write_atomically(path, signed_text(path, source, store.key), mode=0o600)
+        write_atomically(path, signed_text(path, source, store.key), mode=0o600, follow_symlinks=False)
         return path
     except SymgradError as err:
         with _LOCK:
             fallback = _private_store(str(err))
             _STORES[(str(cache_dir()), str(key_file()))] = fallback
         path = fallback.directory / path.name
-        write_atomically(path, signed_text(path, source, fallback.key), mode=0o600)
+        write_atomically(path, signed_text(path, source, fallback.key), mode=0o600, follow_symlinks=False)
         return path
 
 
