@@ -1,7 +1,9 @@
-"""Test-wide settings: a private kernel cache and signing key, so tests never read or litter the user's; the
-CUDA simulator's cases started early (see test_cuda.py)."""
+"""Test-wide settings: a private kernel cache and signing key, so tests never read or litter
+the user's; the CUDA simulator's cases started early (see test_cuda.py); the CSV readers."""
 import os
 import tempfile
+
+import pytest
 
 os.environ["SYMGRAD_CACHE_DIR"] = tempfile.mkdtemp(prefix="symgrad-test-cache-")
 os.environ["SYMGRAD_KEY_FILE"] = os.path.join(tempfile.mkdtemp(prefix="symgrad-test-key-"),
@@ -22,3 +24,14 @@ def pytest_sessionfinish(session):
             while item.module.SIMULATOR_RUN:
                 item.module.SIMULATOR_RUN.pop().kill()
             return
+
+
+@pytest.fixture(params=["numpy", "pyarrow"])
+def reader(request, monkeypatch):
+    """Each CSV test once per number parser: numpy's, and pyarrow's (in the test extra)."""
+    from symgrad import data as csvdata
+    if request.param == "numpy":
+        monkeypatch.setattr(csvdata.importlib.util, "find_spec", lambda name: None)
+    else:
+        assert csvdata.importlib.util.find_spec("pyarrow") is not None
+    return request.param
