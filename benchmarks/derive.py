@@ -14,7 +14,7 @@ import sympy as sp
 
 from symgrad import Model, derive, lower
 from symgrad.program import lower_loss
-from symgrad.chain_symbolic import unrolled_model
+from symgrad.layers.symbolic import unrolled_model
 from symgrad.layers import parse_chain
 from timing import timed
 

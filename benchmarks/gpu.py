@@ -36,7 +36,7 @@ def data(rows: int):
 
 def symgrad_steps(matrix, steps: int):
     import symgrad
-    from symgrad.codegen.cuda_support import DeviceRun
+    from symgrad.runtime.cuda_support import DeviceRun
     model = symgrad.Model.supervised(LOSS_MODEL, target="y", loss="bce", inputs=["x0", "x1"])
     kernel = symgrad.compile(model, backend="cuda", dtype="float32")
     n, columns = kernel.columns(matrix)
@@ -60,7 +60,7 @@ def read_all(a, b, c, out):
 
 
 def floor_steps(matrix, steps: int):
-    from symgrad.codegen.cuda_support import MAX_THREADS, blocks_for
+    from symgrad.runtime.cuda_support import MAX_THREADS, blocks_for
     columns = [cuda.to_device(np.ascontiguousarray(matrix[:, j])) for j in range(3)]
     out = cuda.to_device(np.zeros(1, np.float32))
     launch = (blocks_for(len(matrix), MAX_THREADS), MAX_THREADS)

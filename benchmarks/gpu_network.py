@@ -29,7 +29,7 @@ def chain_text(width: int) -> str:
 def symgrad_epoch(text, matrix, theta):
     """One epoch per call on the device (the run keeps theta there between calls)."""
     import symgrad
-    from symgrad.codegen.cuda_layers import CudaNetwork
+    from symgrad.layers.cuda import CudaNetwork
     from symgrad.layers import parse_chain
     network = CudaNetwork(parse_chain(text), FEATURES, "ce")
     n, columns = network.columns(matrix)

@@ -34,7 +34,7 @@ def symgrad_epoch(X, labels):
     """One epoch of symgrad.train from theta; returns the new theta."""
     import symgrad
     from symgrad.layers import parse_chain
-    from symgrad.network import NetworkKernel
+    from symgrad.layers.network import NetworkKernel
     kernel = NetworkKernel(parse_chain(CHAIN), FEATURES, "ce")
     matrix = np.column_stack([X, labels])
 
@@ -90,7 +90,7 @@ def seconds(call):
 
 def compile_seconds(cache: str) -> float:
     script = ("from symgrad.layers import parse_chain\n"
-              "from symgrad.network import NetworkKernel\n"
+              "from symgrad.layers.network import NetworkKernel\n"
               "import numpy as np, symgrad\n"
               f"k = NetworkKernel(parse_chain({CHAIN!r}), {FEATURES}, 'ce')\n"
               f"m = np.column_stack([np.zeros((4, {FEATURES})), np.zeros(4)])\n"
@@ -110,7 +110,7 @@ def main():
     theta = init_params(parse_chain(CHAIN), FEATURES, seed=0)
     with tempfile.TemporaryDirectory() as cache:
         cold, warm = compile_seconds(cache), compile_seconds(cache)
-    from symgrad.blas import bundled_dgemm
+    from symgrad.runtime.blas import bundled_dgemm
     route = "numpy's bundled cblas_dgemm" if bundled_dgemm() else "numpy (no bundled BLAS found)"
     print(f"MLP 100-1024-1024-20, float64, batch {BATCH}, {ROWS:,} rows, SGD lr {LR}; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")

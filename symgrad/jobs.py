@@ -179,7 +179,7 @@ def chain_setup(options: TrainOptions, source) -> Setup:
     """A layer chain: features default to every column but the target, in file order."""
     from .data import read_csv
     from .layers import check_loss, init_params, parse_chain, unflatten
-    from .network import ChainModel
+    from .layers.network import ChainModel
 
     chain = parse_chain(options.model)
     check_loss(chain, options.loss)
@@ -411,7 +411,7 @@ def _expression_predictions(document, table) -> list:
 def _chain_predictions(document, table) -> list:
     """Values for mse; for ce the class label (as it appeared in training) of the top logit."""
     from .layers import flatten, parse_chain
-    from .network import ChainModel
+    from .layers.network import ChainModel
 
     chain, features = parse_chain(document["model"]), document["features"]
     theta = flatten(chain, len(features), document["params"])

@@ -79,8 +79,8 @@ def derivation(expression: str, wrt: str | None = None, format: str = "text",
 
     A layer chain ('dense(3) -> sigmoid -> dense(1)') prints its backprop in index notation
     for the loss ``loss_name`` (mse or ce), as text lines or a JSON list."""
-    from .chain_symbolic import chain_formulas
-    from .layers import check_loss, is_chain, parse_chain
+    from .layers.symbolic import chain_formulas
+    from .layers.chain import check_loss, is_chain, parse_chain
 
     if is_chain(expression):
         if wrt is not None or format not in ("text", "json"):

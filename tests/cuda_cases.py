@@ -76,7 +76,7 @@ def test_divergence_stops_at_the_same_step_with_the_last_finite_params():
 
 def test_small_layer_chain_on_the_device():
     from symgrad.layers import init_params, parse_chain
-    from symgrad.network import ChainModel
+    from symgrad.layers.network import ChainModel
 
     chain = parse_chain("dense(2) -> sigmoid -> dense(1)")
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -96,9 +96,9 @@ LAYER_CHAINS = [("dense(6) -> tanh -> dense(5) -> relu -> dense(3)", "ce"),
 
 def layer_engines(text, loss, rows=9, seed=0):
     """(device engine, CPU engine, data matrix, theta) for a chain over 3 features."""
-    from symgrad.codegen.cuda_layers import CudaNetwork
+    from symgrad.layers.cuda import CudaNetwork
     from symgrad.layers import init_params, parse_chain
-    from symgrad.network import NetworkKernel
+    from symgrad.layers.network import NetworkKernel
 
     chain = parse_chain(text)
     rng = np.random.default_rng(seed)

@@ -34,7 +34,7 @@ def no_device_needed(monkeypatch):
     (8.0), and let the cuda backend build its modules without a GPU."""
     import numba.cuda.dispatcher as dispatcher
 
-    from symgrad.codegen import cuda_support
+    from symgrad.runtime import cuda_support
     monkeypatch.setattr(dispatcher, "get_current_device",
                         lambda: pytypes.SimpleNamespace(compute_capability=(8, 0)))
     monkeypatch.setattr(cuda_support, "require_device", lambda: None)
@@ -63,7 +63,7 @@ def test_prediction_and_float32_kernels_compile():
 
 @pytest.mark.parametrize("kind", range(4), ids=["sgd", "momentum", "nesterov", "adam"])
 def test_the_optimizer_step_kernels_compile(kind):
-    from symgrad.codegen import cuda_support
+    from symgrad.runtime import cuda_support
     for kernel in (cuda_support.check_step, cuda_support.apply_step):
         assert compiles(kernel, I64, VECTOR, VECTOR, MATRIX, VECTOR, I64, INDICES)
     assert compiles(cuda_support.finish, MATRIX, I64, F64, INDICES, VECTOR, VECTOR, I64,
@@ -71,7 +71,7 @@ def test_the_optimizer_step_kernels_compile(kind):
 
 
 def test_the_layer_engines_fixed_kernels_compile():
-    from symgrad.codegen import cuda_layers as layers
+    from symgrad.layers import cuda as layers
     assert compiles(layers.gemm, MATRIX, MATRIX, MATRIX, BOOL, BOOL, INDICES)
     assert compiles(layers.column_sums, MATRIX, VECTOR, INDICES)
     assert compiles(layers.add_bias, MATRIX, VECTOR, MATRIX, INDICES)
@@ -82,7 +82,7 @@ def test_the_layer_engines_fixed_kernels_compile():
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_every_activations_layer_kernels_compile(name):
-    from symgrad.codegen.cuda_layers import _activation_kernels
+    from symgrad.layers.cuda import _activation_kernels
     module = _activation_kernels(Activation(name))
     assert compiles(module.forward, MATRIX, VECTOR, MATRIX, MATRIX, INDICES)
     assert compiles(module.backward, MATRIX, MATRIX, MATRIX, MATRIX, INDICES)

@@ -8,7 +8,7 @@ import sympy as sp
 
 from symgrad import Model, SymgradError, derive, lower, sigmoid
 from symgrad.program import lower_loss
-from symgrad.chain_symbolic import unrolled_model
+from symgrad.layers.symbolic import unrolled_model
 from symgrad.layers import parse_chain
 from support import central_differences, close, closed_form_values, program_values
 

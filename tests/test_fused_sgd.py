@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import symgrad
-from symgrad import blas
+from symgrad.runtime import blas
 from symgrad.layers import init_params, parse_chain
-from symgrad.network import FusedSGD, NetworkKernel
+from symgrad.layers.network import FusedSGD, NetworkKernel
 
 CASES = [("dense(8) -> tanh -> dense(6) -> relu -> dense(3)", "ce", 0.0),
          ("dense(5) -> dense(4) -> sigmoid -> dense(1)", "mse", 0.01),

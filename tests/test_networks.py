@@ -11,9 +11,9 @@ from click.testing import CliRunner
 import symgrad
 from cli import main
 from symgrad import ParseError
-from symgrad.chain_symbolic import chain_formulas, unrolled_model
+from symgrad.layers.symbolic import chain_formulas, unrolled_model
 from symgrad.layers import ACTIVATIONS, flatten, init_params, parse_chain, unflatten
-from symgrad.network import ChainModel, NetworkKernel
+from symgrad.layers.network import ChainModel, NetworkKernel
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
 CHAINS = [(f"dense(3) -> {a} -> dense(2)", "ce") for a in ("sigmoid", "relu", "elu", "leaky_relu")]

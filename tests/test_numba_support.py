@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from symgrad.codegen.numba_support import vexp, vexpm1, vtanh
+from symgrad.runtime.numba_support import vexp, vexpm1, vtanh
 
 POINTS = np.concatenate([np.linspace(-760, 720, 100_001), np.logspace(-300, 2.5, 3000),
                          -np.logspace(-300, 2.5, 3000),

@@ -29,7 +29,7 @@ def test_generated_program_matches_snapshot(name):
 
 ACTIVATION_CASES = {  # the layer engines' generated kernels: (backend module, activation)
     "tanh_layer_kernels": ("symgrad.codegen.layer_kernels", "tanh"),
-    "elu_cuda_layer_kernels": ("symgrad.codegen.cuda_layers", "elu"),
+    "elu_cuda_layer_kernels": ("symgrad.layers.cuda", "elu"),
 }
 
 

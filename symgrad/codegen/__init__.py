@@ -17,7 +17,7 @@ BACKENDS = {
     "cuda": "symgrad.codegen.cuda_backend",
 }
 RUNTIMES = {  # backends whose generated code needs something of the machine: the check
-    "cuda": "symgrad.codegen.cuda_support",
+    "cuda": "symgrad.runtime.cuda_support",
 }
 
 

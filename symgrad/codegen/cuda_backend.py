@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from symgrad.codegen.cuda_support import DeviceRun, host_predict, host_sums, threads_for
+from symgrad.runtime.cuda_support import DeviceRun, host_predict, host_sums, threads_for
 
 '''
 

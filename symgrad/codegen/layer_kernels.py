@@ -17,7 +17,7 @@ training loop). Their inner loops run along a row and vectorize (vexp, vtanh).
 """
 from __future__ import annotations
 
-from ..layers import rule_symbols
+from ..layers.chain import rule_symbols
 from .numba_backend import HEADER, KERNEL_OPTIONS, NumbaPrinter
 
 JIT = f"@njit({KERNEL_OPTIONS})"

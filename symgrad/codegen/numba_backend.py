@@ -61,7 +61,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from symgrad.codegen.numba_support import guarded_step, step_into, vexp, vexpm1, vtanh
+from symgrad.runtime.numba_support import guarded_step, step_into, vexp, vexpm1, vtanh
 
 '''
 

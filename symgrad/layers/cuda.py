@@ -27,9 +27,9 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from ..network import Act, Bias, ChainLayout, Product
-from .cache import cache_key, load_or_build
-from .cuda_support import (MAX_THREADS, REDUCE_THREADS, SIMULATED, DeviceRun, blocks_for, finish,
+from .network import Act, Bias, ChainLayout, Product
+from ..codegen.cache import cache_key, load_or_build
+from ..runtime.cuda_support import (MAX_THREADS, REDUCE_THREADS, SIMULATED, DeviceRun, blocks_for, finish,
                            require_device)
 
 TILE = 4 if SIMULATED else 16
@@ -136,8 +136,8 @@ def mse_rows(O, b, y, row_loss, dO, scale, flags):
 
 def activation_source(activation) -> str:
     """forward(Z, b, keep, A, flags) and backward(dA, Z, A, dZ, flags) of one activation."""
-    from .cuda_backend import CudaPrinter
-    from .layer_kernels import activation_rules
+    from ..codegen.cuda_backend import CudaPrinter
+    from ..codegen.layer_kernels import activation_rules
 
     printer = CudaPrinter()
     value, slope, writes_z = activation_rules(activation, printer)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ParseError, SymgradError
+from ..errors import ParseError, SymgradError
 
 OUTPUT_LAYERS = ("softmax", "log_softmax")
 ACTIVATIONS = ("sigmoid", "softplus", "relu", "leaky_relu", "elu", "tanh", "exp", "log", "sqrt",
@@ -47,13 +47,13 @@ class Activation:
 
     def value(self, z):
         """f(z) as a SymPy expression."""
-        from .parse import FUNCTIONS
+        from ..parse import FUNCTIONS
         return FUNCTIONS[self.name].build(z)
 
     def derivative(self):
         """f'(z) in the symbols (z, a) of rule_symbols(), written with the output a = f(z)
         wherever the node's rule reuses the node."""
-        from .reverse import local_derivative
+        from ..reverse import local_derivative
         z, a = rule_symbols()
         value = self.value(z)
         return local_derivative(value, 0).xreplace({value: a})

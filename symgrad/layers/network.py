@@ -23,12 +23,12 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .blas import gemm_update
-from .codegen.cache import cache_key, load_or_build
-from .errors import SymgradError
-from .layers import Activation, Chain, Dense
-from .optim import sgd_rule
-from .stopping import deferred
+from ..runtime.blas import gemm_update
+from ..codegen.cache import cache_key, load_or_build
+from ..errors import SymgradError
+from .chain import Activation, Chain, Dense
+from ..optim import sgd_rule
+from ..stopping import deferred
 
 
 class Product(NamedTuple):
@@ -301,7 +301,7 @@ def largest(values: np.ndarray) -> float:
 
 def _kernels(kind: str, activation: Activation | None):
     """The cached kernel module for one activation, or the loss kernels."""
-    from .codegen import layer_kernels
+    from ..codegen import layer_kernels
 
     if activation is None:
         return load_or_build("layers", cache_key("loss-kernels"), layer_kernels.loss_source)[0]
@@ -341,18 +341,18 @@ class ChainModel:
         """The layer engine's class for the backend (cuda's is imported only when asked for)."""
         if self.backend != "cuda":
             return NetworkKernel
-        from .codegen import require_runtime
+        from ..codegen import require_runtime
         require_runtime("cuda")
-        from .codegen.cuda_layers import CudaNetwork
+        from .cuda import CudaNetwork
         return CudaNetwork
 
     def _unrolled_kernel(self):
         """The unrolled model, compiled; keyed by the chain's text, so a cache hit needs no
         SymPy (the model is built only to compile it)."""
-        from .kernel import compile_keyed
+        from ..kernel import compile_keyed
 
         def build():
-            from .chain_symbolic import unrolled_model
+            from .symbolic import unrolled_model
             return unrolled_model(self.chain, self.features, self.loss)
         params = [f"{name}_{'_'.join(map(str, index))}"
                   for name, shape in self.chain.shapes(len(self.features))

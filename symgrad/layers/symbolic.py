@@ -12,10 +12,10 @@ from typing import Sequence
 
 import sympy as sp
 
-from .errors import SymgradError
-from .functions import logsumexp
-from .layers import Activation, Chain, Dense, rule_symbols
-from .model import Model
+from ..errors import SymgradError
+from ..functions import logsumexp
+from .chain import Activation, Chain, Dense, rule_symbols
+from ..model import Model
 
 
 def unrolled_model(chain: Chain, features: Sequence[str], loss: str) -> Model:
