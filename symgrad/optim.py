@@ -1,7 +1,8 @@
 """Optimizers: small frozen values (hyperparameters) and pure update rules.
 
 An optimizer is a frozen dataclass of hyperparameters; ``hyper()`` packs them into a float
-array and ``KIND`` names its rule. A rule is a pure function
+array, ``new_state(n)`` makes its state, and ``KIND`` indexes its ``Rule`` in ``RULES``: a pure
+function
 (theta, grad, m, v, hyper, step) -> (theta', m', v') of arithmetic only, so the same function
 updates whole arrays at once in numpy, single elements inside Numba's compiled loops
 (``codegen/numba_support.py``, one fused pass) and on the GPU (``codegen/cuda_support.py``;
@@ -20,6 +21,7 @@ Forms (all as in PyTorch for a constant learning rate; ``wd`` adds wd*theta to t
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -27,7 +29,8 @@ from .errors import SymgradError
 
 # hyper layout: [lr, momentum, beta1, beta2, eps, weight_decay]
 LR, MOMENTUM, BETA1, BETA2, EPS, WEIGHT_DECAY = range(6)
-STATE_ROWS = 2
+HYPER_SIZE = 6
+STATE_ROWS = 2  # every state is (m, v) rows, so compiled loops take one layout; see Rule
 
 
 def sgd_rule(theta, grad, m, v, hyper, step):
@@ -54,7 +57,15 @@ def adam_rule(theta, grad, m, v, hyper, step):
     return theta - hyper[LR] * m_hat / (v_hat ** 0.5 + hyper[EPS]), m, v
 
 
-RULES = (sgd_rule, momentum_rule, nesterov_rule, adam_rule)  # indexed by an optimizer's KIND
+class Rule(NamedTuple):
+    """An update rule and how many of the state rows (m, then v) it reads and writes; the
+    compiled steps leave the others untouched."""
+    update: Callable
+    state_rows: int
+
+
+RULES = (Rule(sgd_rule, 0), Rule(momentum_rule, 1), Rule(nesterov_rule, 1),
+         Rule(adam_rule, 2))  # indexed by an optimizer's KIND
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,7 @@ class Optimizer:
                 raise SymgradError(f"{name} must be a finite number >= 0, got {value}")
 
     def hyper(self) -> np.ndarray:
-        values = np.zeros(6)
+        values = np.zeros(HYPER_SIZE)
         values[LR], values[WEIGHT_DECAY] = self.lr, self.weight_decay
         for name, index in (("momentum", MOMENTUM), ("beta1", BETA1), ("beta2", BETA2),
                             ("eps", EPS)):
@@ -78,12 +89,13 @@ class Optimizer:
         return values
 
     def new_state(self, n_params: int) -> np.ndarray:
+        """The rule's state for n parameters: STATE_ROWS rows of zeros."""
         return np.zeros((STATE_ROWS, n_params))
 
     def step(self, theta, grad, state, step: int) -> bool:
         """Apply the rule once in place (step counts from 1). If the new values are not all
         finite, change nothing and return False."""
-        new = RULES[self.KIND](theta, grad, state[0], state[1], self.hyper(), step)
+        new = RULES[self.KIND].update(theta, grad, state[0], state[1], self.hyper(), step)
         if not all(np.isfinite(values).all() for values in new):
             return False
         theta[:], state[0][:], state[1][:] = new

@@ -1,18 +1,18 @@
-"""The training loop: epochs of (mini-)batches, a compiled kernel, an optimizer's rule.
+"""The training loop: epochs of (mini-)batches over a ``Trainable``, an optimizer's rule.
 
-``train`` runs in one of three engines, chosen by backend and batch size:
-- compiled: whole epochs inside Numba (``train_epochs`` of the kernel module): batching, the
-  serial batch kernel and the update rule, no Python per step. Calls are sized to last about
-  0.1 s (never past 0.2 s once measured), so progress is reported and Ctrl-C is honoured.
-- stepwise: a Python loop calling the parallel kernel once per step; used for batches of
-  ``PARALLEL_BATCH`` rows or more, where one step costs milliseconds, and for backends without
-  a compiled loop (numpy).
-- device: a kernel with ``on_device`` hands over a ``device_run`` (the cuda backend's
-  ``DeviceRun``; ``NetworkRun`` for a layer chain): data, parameters and optimizer state stay
-  on the GPU, every step is kernel launches, and the host syncs once per call (sized like the
-  compiled engine's), not per step.
-- For plain SGD the layer engine offers a ``fused_step`` (network.FusedSGD), which the
-  stepwise engine then calls in place of gradient + update.
+``train`` runs in one of three engines, chosen from the kernel's declared ``capabilities``
+(symgrad.trainable) and the batch size:
+- compiled (``compiled_epochs``): whole epochs inside Numba (``kernel.train_epochs``): batching,
+  the serial batch kernel and the update rule, no Python per step. Calls are sized to last
+  about 0.1 s (never past 0.2 s once measured), so progress is reported and Ctrl-C is honoured.
+- stepwise: a Python loop calling the kernel once per step; used for batches of
+  ``PARALLEL_BATCH`` rows or more, where one step costs milliseconds, and for kernels without a
+  compiled loop (numpy, the CPU layer engine). The update is ``kernel.step_into`` where
+  ``compiled_step`` is declared, else ``Optimizer.step``; with ``fused_sgd`` and plain SGD it
+  is the kernel's ``fused_step`` (symgrad.layers.fused_sgd) instead of gradient + update.
+- device (``on_device``): ``kernel.device_run`` (runtime.cuda_support.DeviceRun; a layer
+  chain's NetworkRun): data, parameters and optimizer state stay on the GPU, every step is
+  kernel launches, and the host syncs once per call (sized like the compiled engine's).
 All take the same row orders (numpy's ``default_rng(seed).permutation`` per epoch when
 shuffling, data order otherwise), so they follow the same path. History holds one value per
 epoch: the mean (or, for reduction "sum", the total) of the per-row loss over the epoch, each
@@ -29,7 +29,8 @@ from typing import Callable
 import numpy as np
 
 from .errors import SymgradError
-from .optim import Optimizer
+from .optim import SGD, Optimizer
+from .trainable import Trainable
 
 PARALLEL_BATCH = 32_768   # rows per step from which one parallel kernel call beats a serial loop
 TARGET_SECONDS = 0.1      # wall time of one compiled call
@@ -111,7 +112,7 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
           shuffle: bool = False, seed: int = 0,
           progress: Callable[[int, float], None] | None = None) -> TrainResult:
     """Train ``theta0`` on ``data`` for ``epochs`` epochs; batch_size None means full batch."""
-    _check_arguments(optimizer, epochs, batch_size, seed)
+    _check_arguments(kernel, optimizer, epochs, batch_size, seed)
     try:
         theta = np.array(theta0, dtype=np.float64)
     except (TypeError, ValueError):
@@ -122,7 +123,7 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
     batch = n if batch_size is None else min(batch_size, n)
     run = _Run(kernel, columns, n, batch, optimizer, theta,
                np.random.default_rng(seed) if shuffle else None)
-    engine = run.device if _device_engine(kernel) else \
+    engine = run.device if kernel.capabilities.on_device else \
         run.compiled if _compiled_engine(kernel, batch) else run.stepwise
     interrupted, stop_signal = False, None
     try:
@@ -138,7 +139,10 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
                        history_epochs=numbers, stop_signal=stop_signal)
 
 
-def _check_arguments(optimizer, epochs, batch_size, seed) -> None:
+def _check_arguments(kernel, optimizer, epochs, batch_size, seed) -> None:
+    if not isinstance(kernel, Trainable):
+        raise SymgradError(f"kernel must be compiled (symgrad.compile(...), a layer chain's "
+                           f"ChainModel.compile()), not {type(kernel).__name__}")
     if not isinstance(optimizer, Optimizer):
         raise SymgradError(f"optimizer must be an Optimizer (symgrad.SGD(lr), Adam(lr), ...), "
                            f"not {type(optimizer).__name__}")
@@ -150,37 +154,37 @@ def _check_arguments(optimizer, epochs, batch_size, seed) -> None:
             raise SymgradError(f"{name} must be an integer >= {low}, got {value!r}")
 
 
-def compile_training(kernel, data, batch_size: int | None = None) -> None:
+def compile_training(kernel, data, batch_size: int | None = None,
+                     optimizer: Optimizer | None = None) -> None:
     """Compile now what ``train`` will run on this data (Numba compiles on first call)."""
-    from .kernel import kernel_call
+    from .runtime.kernel import kernel_call
 
     n, columns = kernel.columns(data)
     batch = n if batch_size is None else min(batch_size, n)
     with kernel_call():
-        _compile_engine(kernel, batch, n, columns)
+        _compile_engine(kernel, batch, n, columns, optimizer or SGD())
 
 
-def _compile_engine(kernel, batch: int, n: int, columns) -> None:
+def _compile_engine(kernel, batch: int, n: int, columns, optimizer: Optimizer) -> None:
+    """One call of each compiled function train will use, on zeros (nothing is trained)."""
     zeros = np.zeros(len(kernel.params))
+    state = optimizer.new_state(len(zeros))
     if _compiled_engine(kernel, batch):
-        kernel.module.train_epochs(zeros, np.zeros((2, len(zeros))), np.zeros(6), 0,
-                                   np.zeros((1, n), dtype=np.int64), batch, True, np.empty(0),
-                                   np.zeros(3, dtype=np.int64), *columns)
-    else:
-        kernel.evaluate(zeros, 1, [c[:1] for c in columns])
-        compiled_step = getattr(getattr(kernel, "module", None), "step_into", None)
-        if compiled_step is not None:  # compiled once per machine, then cached by Numba
-            state = np.zeros((2, len(zeros)))
-            compiled_step(0, zeros, zeros, state, np.zeros(6), 1, zeros.copy(), state.copy())
+        kernel.train_epochs(zeros, state, optimizer, np.zeros((1, n), dtype=np.int64), batch,
+                            np.empty(0), np.zeros(3, dtype=np.int64), columns)
+        return
+    kernel.evaluate(zeros, 1, [c[:1] for c in columns])
+    if kernel.capabilities.compiled_step:  # compiled once per machine, then cached by Numba
+        kernel.step_into(optimizer.KIND, zeros, zeros, state, optimizer.hyper(), 1,
+                         zeros.copy(), state.copy())
 
 
 def _updater(kernel, optimizer):
     """The optimizer's guarded step as ``(theta, grad, state, step) -> (theta', state')``, or
-    None, with nothing changed, if a new value would not be finite. Compiled when the kernel's
-    module has it: one pass into a spare pair of arrays, which the caller adopts (the old pair
+    None, with nothing changed, if a new value would not be finite. Compiled where the kernel
+    declares it: one pass into a spare pair of arrays, which the caller adopts (the old pair
     becomes the next spare)."""
-    compiled = getattr(getattr(kernel, "module", None), "step_into", None)
-    if compiled is None:
+    if not kernel.capabilities.compiled_step:
         return lambda theta, grad, state, step: \
             (theta, state) if optimizer.step(theta, grad, state, step) else None
     hyper, spare = optimizer.hyper(), []
@@ -189,19 +193,16 @@ def _updater(kernel, optimizer):
         if not spare:
             spare.extend((np.empty_like(theta), np.empty_like(state)))
         theta_out, state_out = spare
-        if not compiled(optimizer.KIND, theta, grad, state, hyper, step, theta_out, state_out):
+        if not kernel.step_into(optimizer.KIND, theta, grad, state, hyper, step, theta_out,
+                                state_out):
             return None
         spare[:] = theta, state
         return theta_out, state_out
     return update
 
 
-def _device_engine(kernel) -> bool:
-    return getattr(kernel, "on_device", False)
-
-
 def _compiled_engine(kernel, batch: int) -> bool:
-    return kernel.compiled_training and batch < PARALLEL_BATCH
+    return kernel.capabilities.compiled_epochs and batch < PARALLEL_BATCH
 
 
 class _Run:
@@ -214,8 +215,7 @@ class _Run:
         self.state = optimizer.new_state(len(theta))
         self.done, self.steps, self.diverged, self.chunk = 0, 0, None, 1
         self.update = _updater(kernel, optimizer)
-        fused = getattr(kernel, "fused_step", None)
-        self.fused = fused(optimizer) if fused is not None else None
+        self.fused = kernel.fused_step(optimizer) if kernel.capabilities.fused_sgd else None
         self.device_state = None
 
     def loss_buffer(self, count: int) -> np.ndarray:
@@ -236,10 +236,8 @@ class _Run:
         losses = self.loss_buffer(count)
         start = time.perf_counter()
         try:
-            self.kernel.module.train_epochs(
-                self.theta, self.state, self.optimizer.hyper(), self.optimizer.KIND,
-                self.orders(count), self.batch, self.kernel.reduction == "mean",
-                losses, counters, *self.columns)
+            self.kernel.train_epochs(self.theta, self.state, self.optimizer, self.orders(count),
+                                     self.batch, losses, counters, self.columns)
         finally:  # counters are right even if Ctrl-C lands as the call returns
             self.steps = int(counters[1])
             if counters[2]:

@@ -1,35 +1,66 @@
-"""Code generation: one shared scalar printer, one module per backend, behind a registry.
+"""Code generation: the backend registry, over one shared printer and one module per backend.
 
-``printer`` turns SymPy expressions into Python-syntax source with symgrad's functions as calls
-to numerically stable helpers; each backend subclasses it and overrides only what differs.
-A backend is a module with ``module_source(spec: KernelSpec) -> str``; adding one means adding
-its module and one line to ``BACKENDS``. Backends are imported only when used.
+``printer`` turns SymPy expressions into Python-syntax source, symgrad's functions as calls to
+numerically stable helpers; each backend's printer subclasses it and overrides only what
+differs. ``BACKENDS`` maps a name to a ``Backend`` descriptor that says where its source
+generator is, what its machine must have, and what its kernels offer the training loop. Source
+generators are imported only when used; ``cache`` stores and verifies what they generate;
+``layer_kernels`` writes the layer engine's kernels. Nothing here runs generated code: the
+runtimes are in ``symgrad.runtime``.
+
+Adding a backend:
+1. a module ``codegen/<name>_backend.py`` with ``module_source(spec: KernelSpec) -> str``,
+   whose printer subclasses ``printer.ScalarPrinter`` (helpers come from the function registry,
+   ``symgrad.functions``, by dialect) and whose module defines ``loss_and_gradient(theta, n,
+   chunks, *columns)`` (per-chunk sums: loss, each non-zero partial, the data check) and, for
+   models with a prediction, ``predict(theta, n, *columns)``;
+2. the runtime it calls into, if any, under ``symgrad/runtime/`` (with ``require_device()`` if
+   the machine may lack what it needs);
+3. one ``Backend`` entry below, declaring its capabilities (symgrad.trainable) truthfully: the
+   training loop relies on them, and each capability names the module functions it implies;
+4. run the suite's backend tables (tests/test_compile.py compares every backend with the numpy
+   reference) with the new name added.
 """
 from __future__ import annotations
 
 import importlib
+from dataclasses import dataclass
 
 from ..errors import SymgradError
-
-BACKENDS = {
-    "numba": "symgrad.codegen.numba_backend",
-    "numpy": "symgrad.codegen.numpy_backend",
-    "cuda": "symgrad.codegen.cuda_backend",
-}
-RUNTIMES = {  # backends whose generated code needs something of the machine: the check
-    "cuda": "symgrad.runtime.cuda_support",
-}
+from ..trainable import Capabilities
 
 
-def backend_module(name: str):
-    """The module implementing backend ``name``."""
+@dataclass(frozen=True)
+class Backend:
+    """A code-generation target: its source generator, its machine check, what it offers."""
+    name: str
+    generator: str                 # module with module_source(spec) -> str
+    capabilities: Capabilities     # what its kernels offer symgrad.train
+    runtime: str | None = None     # module with require_device(), for machines that may lack it
+
+    def module(self):
+        return importlib.import_module(self.generator)
+
+
+BACKENDS = {backend.name: backend for backend in (
+    Backend("numba", "symgrad.codegen.numba_backend",
+            Capabilities(compiled_epochs=True, compiled_step=True)),
+    Backend("numpy", "symgrad.codegen.numpy_backend", Capabilities()),
+    Backend("cuda", "symgrad.codegen.cuda_backend", Capabilities(on_device=True),
+            runtime="symgrad.runtime.cuda_support"),
+)}
+
+
+def backend_named(name: str) -> Backend:
+    """The registered backend ``name`` (SymgradError naming the choices otherwise)."""
     if name not in BACKENDS:
         raise SymgradError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
-    return importlib.import_module(BACKENDS[name])
+    return BACKENDS[name]
 
 
 def require_runtime(name: str) -> None:
     """Refuse, with a one-line reason, a backend this machine cannot run (checked before the
     cache is consulted; imports no SymPy)."""
-    if name in RUNTIMES:
-        importlib.import_module(RUNTIMES[name]).require_device()
+    runtime = backend_named(name).runtime
+    if runtime is not None:
+        importlib.import_module(runtime).require_device()

@@ -90,11 +90,13 @@ def finish(partials, blocks, scale, nonzero, grad, losses, slot, flags):
             flags[1] = 1
 
 
-_sgd, _momentum, _nesterov, _adam = (cuda.jit(device=True)(rule) for rule in RULES)
+_sgd, _momentum, _nesterov, _adam = (cuda.jit(device=True)(rule.update) for rule in RULES)
 
 
 @cuda.jit(device=True)
 def _new_values(kind, theta, grad, m, v, hyper, step):
+    """The rule RULES[kind] (one branch per rule of symgrad.optim.RULES; every state has both
+    rows on the device, so m and v are always passed)."""
     if kind == 0:
         return _sgd(theta, grad, m, v, hyper, step)
     if kind == 1:
@@ -147,7 +149,7 @@ class DeviceRun:
         self.n, self.batch, self.mean = n, batch, mean
         self.kind, self.dtype = optimizer.KIND, dtype
         self.theta = _to_device(theta, dtype)
-        self.state = cuda.to_device(np.zeros((2, len(theta)), dtype=dtype))
+        self.state = cuda.to_device(optimizer.new_state(len(theta)).astype(dtype))
         self.grad = cuda.to_device(np.zeros(len(theta), dtype=dtype))
         self.hyper = cuda.to_device(optimizer.hyper())
         self.flags = cuda.to_device(np.zeros(3, dtype=np.int64))

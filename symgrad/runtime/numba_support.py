@@ -104,8 +104,8 @@ def vtanh(z):
     return t if z >= 0.0 else -t
 
 
-_RULES = tuple(njit(inline="always")(rule) for rule in RULES)
-_sgd, _momentum, _nesterov, _adam = _RULES
+_sgd, _momentum, _nesterov, _adam = (njit(inline="always")(rule.update) for rule in RULES)
+SGD_ROWS, MOMENTUM_ROWS, NESTEROV_ROWS, ADAM_ROWS = (rule.state_rows for rule in RULES)
 STEP_OPTIONS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
 
 
@@ -148,15 +148,19 @@ def _guarded(rule, rows, theta, grad, state, hyper, step, theta_out, state_out, 
 
 @njit(inline="always")
 def _by_kind(kind, theta, grad, state, hyper, step, theta_out, state_out, in_place):
+    """The rule RULES[kind], its state rows as the Rule declares. Numba selects a compiled
+    function by branch, not by indexing a table: one line per rule of symgrad.optim.RULES."""
     if kind == 0:
-        return _guarded(_sgd, 0, theta, grad, state, hyper, step, theta_out, state_out, in_place)
+        return _guarded(_sgd, SGD_ROWS, theta, grad, state, hyper, step, theta_out, state_out,
+                        in_place)
     if kind == 1:
-        return _guarded(_momentum, 1, theta, grad, state, hyper, step, theta_out, state_out,
-                        in_place)
+        return _guarded(_momentum, MOMENTUM_ROWS, theta, grad, state, hyper, step, theta_out,
+                        state_out, in_place)
     if kind == 2:
-        return _guarded(_nesterov, 1, theta, grad, state, hyper, step, theta_out, state_out,
-                        in_place)
-    return _guarded(_adam, 2, theta, grad, state, hyper, step, theta_out, state_out, in_place)
+        return _guarded(_nesterov, NESTEROV_ROWS, theta, grad, state, hyper, step, theta_out,
+                        state_out, in_place)
+    return _guarded(_adam, ADAM_ROWS, theta, grad, state, hyper, step, theta_out, state_out,
+                    in_place)
 
 
 @njit(**STEP_OPTIONS)
