@@ -210,3 +210,14 @@ def test_a_read_only_cache_works_without_the_cache(tmp_path, monkeypatch):
     store = kernel_cache._open_store(directory, tmp_path / "key")
     assert store.private and store.directory != directory
     directory.chmod(0o700)
+
+
+def test_only_the_generated_modules_own_functions_cache_through_signed_files():
+    """The runtime's steps, imported into every generated module, keep Numba's own cache: a
+    process calling them directly must still read it (a signed file would not unpickle)."""
+    import symgrad
+    from symgrad.codegen.signed_numba_cache import SignedFunctionCache
+
+    module = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"]).module
+    assert isinstance(module.train_epochs._cache, SignedFunctionCache)
+    assert not isinstance(module.guarded_step._cache, SignedFunctionCache)

@@ -25,9 +25,13 @@ TAG_BYTES = 32
 
 
 def sign_numba_caches(module, key: bytes) -> None:
-    """Give every caching Numba function of the module a signed cache."""
+    """Give every caching Numba function the module defines a signed cache. Functions it
+    imports (symgrad.runtime.numba_support's steps) keep Numba's own cache beside their
+    package: signing theirs with this key would leave files that their own loader, in a
+    process that calls them directly, cannot read."""
     for value in vars(module).values():
-        if isinstance(value, Dispatcher) and isinstance(value._cache, FunctionCache):
+        if isinstance(value, Dispatcher) and isinstance(value._cache, FunctionCache) \
+                and value.py_func.__module__ == module.__name__:
             value._cache = SignedFunctionCache(value.py_func, key)
 
 

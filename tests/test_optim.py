@@ -1,0 +1,94 @@
+"""symgrad.optim: the rules, their declared state, the guard, and the compiled steps that
+run the same rules (runtime.numba_support). Trajectories against PyTorch's documented
+algorithms are in test_training.py."""
+import numpy as np
+import pytest
+
+from symgrad.errors import SymgradError
+from symgrad.optim import (HYPER_SIZE, RULES, SGD, STATE_ROWS, Adam, Momentum, Nesterov,
+                           Optimizer, optimizer)
+
+OPTIMIZERS = [SGD(lr=0.1, weight_decay=0.01), Momentum(lr=0.1, momentum=0.8),
+              Nesterov(lr=0.05, momentum=0.9), Adam(lr=0.01, beta1=0.8, beta2=0.99)]
+IDS = [type(o).__name__ for o in OPTIMIZERS]
+UNUSED = 7.0  # a state row a rule does not use keeps this value
+
+
+def _random_problem(size=9, seed=0):
+    rng = np.random.default_rng(seed)
+    # v (Adam's second moment) is a mean of squares: never negative
+    return rng.normal(size=size), rng.normal(size=size), \
+        np.abs(rng.normal(size=(STATE_ROWS, size)))
+
+
+def test_every_optimizer_kind_names_its_rule():
+    kinds = sorted(cls.KIND for cls in (SGD, Momentum, Nesterov, Adam))
+    assert kinds == list(range(len(RULES)))
+    assert all(0 <= rule.state_rows <= STATE_ROWS for rule in RULES)
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=IDS)
+def test_state_and_hyper_come_from_the_optimizer(opt):
+    state = opt.new_state(5)
+    assert state.shape == (STATE_ROWS, 5) and not state.any()
+    hyper = opt.hyper()
+    assert hyper.shape == (HYPER_SIZE,) and hyper[0] == opt.lr
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=IDS)
+def test_a_rule_changes_only_the_state_rows_it_declares(opt):
+    theta, grad, state = _random_problem()
+    _, m, v = RULES[opt.KIND].update(theta, grad, state[0], state[1], opt.hyper(), 3)
+    rows = RULES[opt.KIND].state_rows
+    assert (rows >= 1) == (not np.array_equal(m, state[0]))
+    assert (rows >= 2) == (not np.array_equal(v, state[1]))
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=IDS)
+def test_compiled_steps_match_the_numpy_step_and_keep_unused_rows(opt):
+    from symgrad.runtime.numba_support import guarded_step, step_into
+
+    theta, grad, state = _random_problem(seed=opt.KIND)
+    rows = RULES[opt.KIND].state_rows
+    state[rows:] = UNUSED
+    expected_theta, expected_state = theta.copy(), state.copy()
+    assert opt.step(expected_theta, grad, expected_state, 4)
+
+    in_place_theta, in_place_state = theta.copy(), state.copy()
+    assert guarded_step(opt.KIND, in_place_theta, grad, in_place_state, opt.hyper(), 4)
+    theta_out, state_out = np.empty_like(theta), np.full_like(state, UNUSED)
+    assert step_into(opt.KIND, theta, grad, state, opt.hyper(), 4, theta_out, state_out)
+    for got_theta, got_state in ((in_place_theta, in_place_state), (theta_out, state_out)):
+        np.testing.assert_allclose(got_theta, expected_theta, rtol=1e-14, atol=1e-15)
+        np.testing.assert_allclose(got_state[:rows], expected_state[:rows], rtol=1e-14,
+                                   atol=1e-15)
+        assert (got_state[rows:] == UNUSED).all()
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS, ids=IDS)
+def test_a_step_to_a_non_finite_value_changes_nothing(opt):
+    from symgrad.runtime.numba_support import guarded_step
+
+    theta, grad, state = _random_problem()
+    grad[4] = np.inf
+    for step in (opt.step, lambda *a: guarded_step(opt.KIND, a[0], a[1], a[2], opt.hyper(),
+                                                   a[3])):
+        kept_theta, kept_state = theta.copy(), state.copy()
+        assert not step(kept_theta, grad, kept_state, 1)
+        assert np.array_equal(kept_theta, theta) and np.array_equal(kept_state, state)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: SGD(lr=-1.0), "lr must be a finite number >= 0"),
+    (lambda: Adam(eps=float("nan")), "eps must be a finite number >= 0"),
+    (lambda: optimizer("adagrad", 0.1), "unknown optimizer 'adagrad'"),
+])
+def test_bad_hyperparameters_are_refused(make, message):
+    with pytest.raises(SymgradError, match=message):
+        make()
+
+
+def test_the_cli_factory_passes_momentum_only_where_it_is_used():
+    assert optimizer("momentum", 0.1, 0.5) == Momentum(lr=0.1, momentum=0.5)
+    assert optimizer("adam", 0.1, 0.5) == Adam(lr=0.1)
+    assert isinstance(optimizer("sgd", 0.1), Optimizer)
