@@ -2,14 +2,13 @@
 
 A Model is a per-row loss together with the names that give it meaning: which symbols are the
 parameters to learn and which are data columns (inputs, the target among them). It can also
-carry the prediction it was built from, so a trained model can predict. Models are immutable;
-``with_params`` and friends return new values. Construction validates the names once, so every
-later stage can trust them: every symbol of the loss is a parameter or an input, never both.
+carry the prediction it was built from, so a trained model can predict. Models are immutable.
+Construction validates the names once, so every later stage can trust them: every symbol of the loss is a parameter or an input, never both.
 """
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Iterable
 
 import sympy as sp
@@ -79,9 +78,6 @@ class Model:
             params = sorted(per_row.free_symbols - set(inputs), key=lambda s: s.name)
         return cls(loss=per_row, params=symbols_named(params, per_row), inputs=inputs,
                    prediction=prediction, target=target)
-
-    def with_params(self, params: Names) -> "Model":
-        return replace(self, params=symbols_named(params, self.loss))
 
 
 def sympified(value, what: str):
