@@ -1,14 +1,28 @@
-"""The building blocks: activations as SymPy Functions that carry their own derivative rules.
+"""The building blocks' math: SymPy Functions that carry their own derivative rules.
 
 Each class is a SymPy ``Function`` whose ``fdiff`` writes the derivative with the node's own
 value where the math allows it (sigmoid' = sigmoid*(1 - sigmoid), logsumexp' = exp(z_i - lse)),
 so reverse accumulation reuses the forward value instead of recomputing an exp. ``as_builtin``
 spells each one with SymPy's own functions, for people and tools that do not know symgrad.
-Numerics live in the code printer, not here: these are pure math.
+The rest of a function's entry (its arity, whether it is a layer, its stable numerics in each
+code dialect) is plain data in ``symgrad.primitives``, under the class's name; each class takes
+its ``nargs`` from there, so the parser and SymPy agree on the arity by construction.
 """
 from __future__ import annotations
 
+import math
+
 import sympy as sp
+
+from .primitives import PRIMITIVES
+
+
+def _nargs(name: str):
+    """SymPy's spelling of a registry entry's arity: 1, (1, 2), or None for any number."""
+    entry = PRIMITIVES[name]
+    if entry.max_args == math.inf:
+        return None
+    return tuple(range(entry.min_args, int(entry.max_args) + 1))
 
 
 class SymgradBase(sp.Function):
@@ -30,7 +44,7 @@ class SymgradBase(sp.Function):
 class sigmoid(SymgradBase):
     """The logistic function 1/(1 + exp(-z))."""
 
-    nargs = 1
+    nargs = _nargs("sigmoid")
 
     @classmethod
     def eval(cls, z):
@@ -50,7 +64,7 @@ class sigmoid(SymgradBase):
 class softplus(SymgradBase):
     """log(1 + exp(z)); its derivative is sigmoid(z)."""
 
-    nargs = 1
+    nargs = _nargs("softplus")
     latex_name = "softplus"
 
     def fdiff(self, argindex=1):
@@ -63,7 +77,7 @@ class softplus(SymgradBase):
 class relu(SymgradBase):
     """max(z, 0); its derivative is taken as 0 at z = 0, as in PyTorch."""
 
-    nargs = 1
+    nargs = _nargs("relu")
     latex_name = "ReLU"
 
     def fdiff(self, argindex=1):
@@ -76,7 +90,7 @@ class relu(SymgradBase):
 class leaky_relu(SymgradBase):
     """z for z > 0, a*z otherwise (a defaults to 0.01); slope a at z = 0, as in PyTorch."""
 
-    nargs = (1, 2)
+    nargs = _nargs("leaky_relu")
     latex_name = "LeakyReLU"
 
     @classmethod
@@ -98,7 +112,7 @@ class leaky_relu(SymgradBase):
 class elu(SymgradBase):
     """z for z > 0, alpha*(exp(z) - 1) otherwise (alpha defaults to 1)."""
 
-    nargs = (1, 2)
+    nargs = _nargs("elu")
     latex_name = "ELU"
 
     @classmethod
@@ -120,6 +134,7 @@ class elu(SymgradBase):
 class logsumexp(SymgradBase):
     """log(sum_k exp(z_k)), evaluated max-shifted; d/dz_i = exp(z_i - logsumexp) = softmax_i."""
 
+    nargs = _nargs("logsumexp")
     latex_name = "logsumexp"
 
     def fdiff(self, argindex=1):
@@ -131,7 +146,6 @@ class logsumexp(SymgradBase):
         return sp.log(sp.Add(*(sp.exp(z) for z in self.args)))
 
 
-FUNCTIONS = (sigmoid, softplus, relu, leaky_relu, elu, logsumexp)
 KEPT_IN_BUILTIN_FORM = (sigmoid, softplus, relu)
 
 

@@ -25,6 +25,7 @@ import sympy as sp
 from . import functions as fn
 from . import losses
 from .errors import ParseError
+from .primitives import BUILTINS, PRIMITIVES
 
 
 class Signature(NamedTuple):
@@ -33,29 +34,12 @@ class Signature(NamedTuple):
     max_args: float  # math.inf for variadic
 
 
-FUNCTIONS = {
-    "sigmoid": Signature(fn.sigmoid, 1, 1),
-    "softplus": Signature(fn.softplus, 1, 1),
-    "relu": Signature(fn.relu, 1, 1),
-    "leaky_relu": Signature(fn.leaky_relu, 1, 2),
-    "elu": Signature(fn.elu, 1, 2),
-    "logsumexp": Signature(fn.logsumexp, 1, math.inf),
-    "tanh": Signature(sp.tanh, 1, 1),
-    "exp": Signature(sp.exp, 1, 1),
-    "log": Signature(sp.log, 1, 1),
-    "sqrt": Signature(sp.sqrt, 1, 1),
-    "abs": Signature(sp.Abs, 1, 1),
-    "Abs": Signature(sp.Abs, 1, 1),
-    "sin": Signature(sp.sin, 1, 1),
-    "cos": Signature(sp.cos, 1, 1),
-    "tan": Signature(sp.tan, 1, 1),
-    "max": Signature(sp.Max, 2, math.inf),
-    "Max": Signature(sp.Max, 2, math.inf),
-    "min": Signature(sp.Min, 2, math.inf),
-    "Min": Signature(sp.Min, 2, math.inf),
-    "mse": Signature(losses.mse, 2, 2),
-    "mae": Signature(losses.mae, 2, 2),
-    "bce": Signature(losses.bce, 2, 2),
+FUNCTIONS = {  # symgrad's functions, SymPy's (with their other spellings), the named losses
+    **{name: Signature(getattr(fn, name), p.min_args, p.max_args)
+       for name, p in PRIMITIVES.items()},
+    **{name: Signature(getattr(sp, b.sympy), b.min_args, b.max_args)
+       for b in BUILTINS for name in (b.name, *b.aliases)},
+    **{name: Signature(loss, 2, 2) for name, loss in losses.LOSSES.items()},
 }
 CONSTANTS = {"pi": sp.pi}
 MAX_DEPTH = 100      # nested parentheses, calls and powers

@@ -1,5 +1,9 @@
 """Each building block's derivative, three ways: the generated program, the closed form, and
-central differences of the original expression at 50 digits; plus the stability rewrites."""
+central differences of the original expression at 50 digits; the stability rewrites; and, for
+every entry of the function registry, its helper in each code dialect against its SymPy
+definition, out to |z| = 1000."""
+import functools
+import itertools
 import math
 
 import numpy as np
@@ -7,6 +11,10 @@ import pytest
 import sympy as sp
 
 from symgrad import bce, derive, elu, leaky_relu, logsumexp, mae, mse, relu, sigmoid, softplus
+from symgrad import functions
+from symgrad.codegen import numba_backend, numpy_backend
+from symgrad.codegen.printer import ScalarPrinter
+from symgrad.primitives import PRIMITIVES
 from symgrad.rewrite import stabilize
 from support import central_differences, close, closed_form_values, program_values
 
@@ -95,3 +103,82 @@ def test_bce_of_sigmoid_is_finite_for_large_logits(z):
         assert math.isfinite(loss) and math.isfinite(partials["w"])
         exact = (1 / (1 + sp.exp(-sp.Float(z, 50))) - target).evalf(50)  # sigmoid(z) - y
         assert close(partials["w"], float(exact), rel=1e-12, abs_=1e-300)
+
+
+# --- the registry: each entry's helper, in each dialect, against its SymPy definition -----------
+
+DIALECTS = {  # dialect: (its printer, the header of the modules it writes); CUDA runs "python"
+    "python": (ScalarPrinter, "import math\n"),
+    "numba": (numba_backend.NumbaPrinter, numba_backend.HEADER),
+    "numpy": (numpy_backend.ReferencePrinter, numpy_backend.HEADER),
+}
+POINTS = (-1000.0, -40.0, -1.5, -1e-8, 0.0, 1e-8, 1.5, 40.0, 1000.0)  # every argument: z, a, alpha
+ABSOLUTE_ERROR = {  # beyond the relative bound: log of a sum, not log1p, where one z_k dominates
+    "logsumexp": 2.3e-16,  # logsumexp(-40, -1e-8) = -1e-8 + 4e-18 comes out as -1e-8
+}
+
+
+def registry_calls():
+    """(name, a call of the function on as many symbols) for every arity up to 3 each entry
+    takes (a call that gains a default argument is left to the call that writes it)."""
+    for name, entry in PRIMITIVES.items():
+        for count in range(entry.min_args, int(min(entry.max_args, 3)) + 1):
+            call = getattr(functions, name)(*sp.symbols(f"z:{count}"))
+            if len(call.args) == count:
+                yield f"{name}{count}", call
+
+
+CALLS = dict(registry_calls())
+
+
+def points(count):
+    grid = POINTS if count <= 2 else (-1000.0, -1.5, 0.0, 40.0, 1000.0)
+    return np.array(list(itertools.product(grid, repeat=count)))
+
+
+@functools.lru_cache(maxsize=None)
+def exact_values(call_id):
+    """At every point, the SymPy definition (``as_builtin``) to 30 digits, and the scale of the
+    error a stable evaluation may make there: |f| + sum |z_i df/dz_i| (the arguments' own
+    rounding, carried through)."""
+    call = CALLS[call_id]
+    builtin = call.as_builtin()
+    terms = [builtin, *(z * builtin.diff(z) for z in call.args)]
+    values = []
+    for point in points(len(call.args)):
+        at = {z: sp.Float(v, 30) for z, v in zip(call.args, point)}
+        exact = [float(term.xreplace(at).evalf(30)) for term in terms]
+        values.append((exact[0], sum(map(abs, exact))))
+    return values
+
+
+def helper_function(dialect, call):
+    printer, header = DIALECTS[dialect]
+    name, source = printer().helper(call)
+    namespace = {}
+    exec(compile(header + "\n\n" + source, f"<{dialect} {name}>", "exec"), namespace)
+    return namespace[name]
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+@pytest.mark.parametrize("call_id", CALLS)
+def test_helpers_agree_with_the_definition(dialect, call_id):
+    helper = helper_function(dialect, CALLS[call_id])
+    grid = points(len(CALLS[call_id].args))
+    if dialect == "numpy":  # whole columns at once
+        got = list(helper(*grid.T))
+    else:
+        got = [helper(*map(float, point)) for point in grid]
+    allowed = ABSOLUTE_ERROR.get(type(CALLS[call_id]).__name__, 1e-300)
+    for point, value, (exact, scale) in zip(grid, got, exact_values(call_id)):
+        assert math.isfinite(value), (point, value)
+        assert abs(value - exact) <= 1e-12 * scale + allowed, (point, value, exact)
+
+
+def test_every_function_class_has_one_complete_registry_entry():
+    classes = {cls.__name__: cls for cls in functions.SymgradBase.__subclasses__()}
+    assert classes.keys() == PRIMITIVES.keys()
+    for name, entry in PRIMITIVES.items():
+        assert {"python", "numpy"} <= entry.helpers.keys() <= set(DIALECTS), name
+        arities = range(entry.min_args, int(min(entry.max_args, 3)) + 1)
+        assert all(classes[name].nargs.contains(k) for k in arities), name

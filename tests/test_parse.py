@@ -1,9 +1,11 @@
 """The whitelist parser: what it builds, and every refusal names the offending token."""
+import math
+
 import pytest
 import sympy as sp
 
 from symgrad import ParseError, logsumexp, parse_expr, sigmoid
-from symgrad.parse import parse_names
+from symgrad.parse import FUNCTIONS, parse_names
 
 x, y, w, b = sp.symbols("x y w b")
 
@@ -80,3 +82,28 @@ def test_parse_names(text, ok):
             parse_names(text)
     else:
         assert parse_names(text) == ok
+
+
+LANGUAGE = {  # the functions and their arities: derived from the registry, pinned here
+    **dict.fromkeys(["sigmoid", "softplus", "relu", "tanh", "exp", "log", "sqrt", "abs", "Abs",
+                     "sin", "cos", "tan"], (1, 1)),
+    "leaky_relu": (1, 2), "elu": (1, 2), "logsumexp": (1, math.inf),
+    **dict.fromkeys(["max", "Max", "min", "Min"], (2, math.inf)),
+    **dict.fromkeys(["mse", "mae", "bce"], (2, 2)),
+}
+
+
+def test_the_language_is_the_registrys():
+    assert {name: (s.min_args, s.max_args) for name, s in FUNCTIONS.items()} == LANGUAGE
+
+
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_every_function_takes_the_arguments_its_signature_says(name):
+    signature = FUNCTIONS[name]
+    args = ["x", "y", "w", "b"]
+    for count in range(signature.min_args, int(min(signature.max_args, 4)) + 1):
+        parse_expr(f"{name}({', '.join(args[:count])})")
+    too_many = [] if signature.max_args == math.inf else [int(signature.max_args) + 1]
+    for count in (signature.min_args - 1, *too_many):
+        with pytest.raises(ParseError, match=f"{name} takes"):
+            parse_expr(f"{name}({', '.join(args[:count])})")

@@ -35,9 +35,7 @@ CUDA_HELPERS = {  # numba.cuda compiles no builtin max/min of floats: Max and Mi
 class CudaPrinter(ScalarPrinter):
     """The shared printer; helpers become CUDA device functions, Max/Min fold into helpers."""
 
-    def helper(self, expr):
-        name, source = super().helper(expr)
-        return name, "@cuda.jit(device=True)\n" + source
+    helper_decorator = "@cuda.jit(device=True)\n"
 
     def _print_Max(self, expr):
         return self._folded("larger", expr.args)
@@ -46,7 +44,7 @@ class CudaPrinter(ScalarPrinter):
         return self._folded("smaller", expr.args)
 
     def _folded(self, name, args) -> str:
-        self.helpers.setdefault(name, "@cuda.jit(device=True)\n" + CUDA_HELPERS[name])
+        self.helpers.setdefault(name, self.helper_decorator + CUDA_HELPERS[name])
         return nested_calls(name, [self._print(a) for a in args])
 
 def module_source(spec: KernelSpec) -> str:

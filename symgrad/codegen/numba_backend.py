@@ -12,6 +12,7 @@ accumulators may be split into vector lanes while inf/nan keep their IEEE meanin
 """
 from __future__ import annotations
 
+from ..primitives import helper_sources
 from .printer import HELPERS, ScalarPrinter, column_args, module_text, param_loads, statement_lines
 from .spec import KernelSpec
 
@@ -21,27 +22,14 @@ from .spec import KernelSpec
 KERNEL_OPTIONS = 'cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"}'
 LOOP_OPTIONS = 'cache=True, error_model="numpy"'   # loops whose sums must keep their order
 
-NUMBA_HELPERS = {  # branch-free where the scalar helpers branch, exp as vexp
-    **HELPERS,
-    "sigmoid": '''\
-def sigmoid(z):
-    return 1.0 / (1.0 + vexp(-z))
-''',
-    "softplus": '''\
-def softplus(z):
-    return max(z, 0.0) + math.log1p(vexp(-abs(z)))
-''',
-    "elu": '''\
-def elu(z, alpha):
-    return z if z > 0.0 else alpha * vexpm1(min(z, 0.0))
-''',
-}
+NUMBA_HELPERS = {**HELPERS, **helper_sources("numba")}  # branch-free where python's branch
 
 
 class NumbaPrinter(ScalarPrinter):
     """The shared printer, with exp as ``vexp`` and helpers compiled inline."""
 
     helper_table = NUMBA_HELPERS
+    helper_decorator = '@njit(inline="always")\n'
     exp_function = "vexp"
 
     def _print_exp(self, expr):
@@ -49,10 +37,6 @@ class NumbaPrinter(ScalarPrinter):
 
     def _print_tanh(self, expr):
         return f"vtanh({self._print(expr.args[0])})"
-
-    def helper(self, expr):
-        name, source = super().helper(expr)
-        return name, '@njit(inline="always")\n' + source
 
 
 HEADER = '''\

@@ -8,39 +8,11 @@ from __future__ import annotations
 
 from sympy.printing.numpy import NumPyPrinter
 
+from ..primitives import helper_sources
 from .printer import ScalarPrinter, column_args, module_text, nested_calls, statement_lines
 from .spec import KernelSpec
 
-NUMPY_HELPERS = {
-    "sigmoid": '''\
-def sigmoid(z):
-    e = numpy.exp(-numpy.abs(z))
-    return numpy.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-''',
-    "softplus": '''\
-def softplus(z):
-    return numpy.maximum(z, 0.0) + numpy.log1p(numpy.exp(-numpy.abs(z)))
-''',
-    "relu": '''\
-def relu(z):
-    return numpy.maximum(z, 0.0)
-''',
-    "leaky_relu": '''\
-def leaky_relu(z, a):
-    return numpy.where(z > 0, z, a * z)
-''',
-    "elu": '''\
-def elu(z, alpha):
-    return numpy.where(z > 0, z, alpha * numpy.expm1(numpy.minimum(z, 0.0)))
-''',
-    "logsumexp": '''\
-def logsumexp(*z):
-    m = functools.reduce(numpy.maximum, z)
-    m = numpy.where(numpy.isfinite(m), m, 0.0)
-    return m + numpy.log(sum(numpy.exp(zk - m) for zk in z))
-''',
-}
-
+NUMPY_HELPERS = helper_sources("numpy")  # a dialect of its own: helpers take whole columns
 
 MATH_CONSTANTS = ("pi", "e", "tau", "inf", "nan")
 
@@ -49,10 +21,6 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
     """The shared printer with numpy's functions; helpers work on whole columns."""
 
     helper_table = NUMPY_HELPERS
-
-    def helper(self, expr):
-        name = type(expr).__name__
-        return name, self.helper_table[name]
 
     def _module_format(self, fqn, register=True):
         """A ``math`` function numpy lacks (erf, gamma, lgamma, ...) mapped over the column

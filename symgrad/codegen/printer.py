@@ -4,8 +4,9 @@ SymPy's PythonCodePrinter already prints arithmetic, ``math`` functions, Piecewi
 Heaviside. ``ScalarPrinter`` adds one method for every symgrad function (found through their
 common base class on the MRO): a call to a helper whose definition is recorded in ``helpers``,
 so the module around the code can emit exactly the helpers it uses. A backend's dialect is a
-subclass that overrides only what differs: its helper table, and a few ``_print_X`` methods.
-The helpers here are plain scalar Python with ``math``: numerically stable, readable, runnable.
+subclass that overrides only what differs: its helper table (derived from the function registry,
+``symgrad.primitives``, by dialect), the decorator its helpers carry, a few ``_print_X`` methods.
+The base dialect's helpers are plain scalar Python with ``math``: stable, readable, runnable.
 """
 from __future__ import annotations
 
@@ -16,52 +17,18 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..functions import SymgradBase
+from ..primitives import helper_sources
+from ..primitives import logsumexp_source  # noqa: F401  (re-exported: part of the printer's API)
 
-HELPERS = {
-    "sigmoid": '''\
-def sigmoid(z):
-    if z >= 0.0:
-        return 1.0 / (1.0 + math.exp(-z))
-    e = math.exp(z)
-    return e / (1.0 + e)
-''',
-    "softplus": '''\
-def softplus(z):
-    return (z if z > 0.0 else 0.0) + math.log1p(math.exp(-abs(z)))
-''',
-    "relu": '''\
-def relu(z):
-    return z if z > 0.0 else 0.0
-''',
-    "leaky_relu": '''\
-def leaky_relu(z, a):
-    return z if z > 0.0 else a * z
-''',
-    "elu": '''\
-def elu(z, alpha):
-    return z if z > 0.0 else alpha * math.expm1(z)
-''',
-}
-
-
-def logsumexp_source(arity: int, exp: str = "math.exp") -> str:
-    """The max-shifted log-sum-exp of a fixed number of scalar arguments (the maximum as
-    conditionals: numba.cuda cannot compile the builtin max of several floats)."""
-    args = ", ".join(f"z{k}" for k in range(arity))
-    largest = "".join(f"    m = z{k} if z{k} > m else m\n" for k in range(arity))
-    shifted = " + ".join(f"{exp}(z{k} - m)" for k in range(arity))
-    return (f"def logsumexp{arity}({args}):\n"
-            f"    m = -math.inf\n{largest}"
-            f"    if m - m != 0.0:  # +-inf or nan: shifting would give nan\n"
-            f"        m = 0.0\n"
-            f"    return m + math.log({shifted})\n")
+HELPERS = helper_sources("python")  # the base dialect: scalar Python with ``math``
 
 
 class ScalarPrinter(PythonCodePrinter):
     """Python source for one scalar expression; records the helpers it calls."""
 
     helper_table = HELPERS
-    exp_function = "math.exp"
+    helper_decorator = ""         # the line a dialect puts above each helper's definition
+    exp_function = "math.exp"     # what a per-arity helper (logsumexp3) calls for exp
 
     def __init__(self, settings=None):
         super().__init__(settings)
@@ -74,12 +41,14 @@ class ScalarPrinter(PythonCodePrinter):
         return f"{name}({args})"
 
     def helper(self, expr) -> tuple[str, str]:
-        """The helper's name in the generated code, and its definition."""
+        """The helper's name in the generated code, and its definition; a helper written per
+        arity is named for it (logsumexp3)."""
         name = type(expr).__name__
-        if name == "logsumexp":
+        source = self.helper_table[name]
+        if callable(source):
             arity = len(expr.args)
-            return f"logsumexp{arity}", logsumexp_source(arity, self.exp_function)
-        return name, self.helper_table[name]
+            name, source = f"{name}{arity}", source(arity, self.exp_function)
+        return name, self.helper_decorator + source
 
     def helper_block(self) -> str:
         """Every recorded helper's definition, in first-use order."""

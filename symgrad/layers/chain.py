@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ParseError, SymgradError
+from ..primitives import layer_names
 
 OUTPUT_LAYERS = ("softmax", "log_softmax")
-ACTIVATIONS = ("sigmoid", "softplus", "relu", "leaky_relu", "elu", "tanh", "exp", "log", "sqrt",
-               "abs", "sin", "cos", "tan")  # the parser's functions that take one argument
+ACTIVATIONS = layer_names()  # the expression language's one-argument functions, by the registry
 MAX_WIDTH = 1_000_000
 MAX_PARAMS = 100_000_000  # 800 MB of float64 parameters, before gradients and optimizer state
 DENSE = re.compile(r"dense\(\s*(\d+)\s*\)\Z")
