@@ -64,7 +64,7 @@ def derive(expression, wrt, format_, loss):
     A layer chain ("dense(3) -> sigmoid -> dense(1)") prints its backprop in index notation.
     """
     from symgrad.errors import SymgradError
-    from symgrad.views import derivation
+    from symgrad.jobs import derivation
 
     try:
         click.echo(derivation(" ".join(expression), wrt, format_, loss))

@@ -45,16 +45,16 @@ def options(pattern: str):
 
 def dask_step_seconds(pattern: str, workers: int, steps: int, repeats: int):
     from distributed import Client, LocalCluster
-    from symgrad.distributed import DaskData, data_files, worker_options
+    from symgrad.distributed import DaskData, data_files
     from symgrad.jobs import checked_header
 
     files = data_files(pattern)
-    first = worker_options(options(pattern), files[0])
+    first = options(files[0])
     with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
             Client(cluster) as client:
         start = time.perf_counter()
-        data = DaskData(client, files, first, checked_header(first))
+        data = DaskData(client, files, first.recipe, checked_header(files[0], first.target))
         load = time.perf_counter() - start
         theta = np.zeros(FEATURES + 1)
         data.sums(theta)  # warm: every worker has compiled
@@ -66,11 +66,12 @@ def local_step_seconds(pattern: str, steps: int, repeats: int):
     import symgrad
     from symgrad.data import read_csv
     from symgrad.distributed import data_files
-    from symgrad.jobs import checked_header, training_model
+    from symgrad.jobs import checked_header
+    from symgrad.recipe import training_model
 
     files = data_files(pattern)
     first = options(files[0])
-    model, features = training_model(first, checked_header(first))
+    model, features = training_model(first.recipe, checked_header(files[0], first.target))
     names = [s.name for s in model.inputs]
     matrix = np.vstack([read_csv(f, names).matrix(names) for f in files])
     kernel = symgrad.compile(model)

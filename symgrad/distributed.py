@@ -3,8 +3,9 @@
 The gradient of a mean loss is a map-reduce. Each CSV file is one partition: a task reads it
 on a worker, which keeps it (the driver holds the futures, so Dask keeps them in worker memory
 and recomputes one from its file if its worker is lost). Each step sends theta to every
-partition; a task there runs the compiled kernel (compiled once per worker process, from
-symgrad's kernel cache when the workers share a disk) and returns [loss sum, gradient sums,
+partition; a task there runs the compiled kernel (built from the model's ``ModelRecipe`` and
+the data's header, compiled once per worker process, from symgrad's kernel cache when the
+workers share a disk) and returns [loss sum, gradient sums,
 rows, data check]; the partial sums are added in a tree of tasks on the workers (FAN_IN at a
 time); the driver receives one vector, divides by the row count and applies the optimizer's
 guarded step. So a step equals one step of single-machine full-batch training on the
@@ -21,16 +22,16 @@ import glob
 import logging
 import os
 from contextlib import contextmanager
-from dataclasses import replace
 
 import numpy as np
 
 from .errors import SymgradError
+from .recipe import ModelRecipe
 
 RETRIES = 2            # a task whose worker dies is run again elsewhere up to this many times
 FAN_IN = 8             # partial sums added per task of the reduction tree (each task costs
                        # milliseconds of scheduling; the vectors are tiny)
-_WORKER_KERNELS: dict = {}   # per worker process: (options, header) -> compiled kernel
+_WORKER_KERNELS: dict = {}   # per worker process: (recipe, header) -> compiled kernel
 
 
 def data_files(pattern: str) -> list[str]:
@@ -67,15 +68,15 @@ def dask_client(scheduler: str | None, workers: int | None):
 class DaskData:
     """The partitions of a training set on a cluster, and the map-reduce over them."""
 
-    def __init__(self, client, files: list[str], options, header):
-        self.client, self.options, self.header = client, options, header
-        self.parts = client.map(_load, files, options=options, header=header, retries=RETRIES)
+    def __init__(self, client, files: list[str], recipe: ModelRecipe, header):
+        self.client, self.recipe, self.header = client, recipe, header
+        self.parts = client.map(_load, files, recipe=recipe, header=header, retries=RETRIES)
         counts = self._gather(client.map(_rows, self.parts, retries=RETRIES))
         self.rows = int(sum(counts))
 
     def sums(self, theta: np.ndarray) -> np.ndarray:
         """[loss, gradient..., rows, data check] summed over every partition."""
-        level = self.client.map(_sums, self.parts, theta=theta, options=self.options,
+        level = self.client.map(_sums, self.parts, theta=theta, recipe=self.recipe,
                                 header=self.header, retries=RETRIES)
         while len(level) > 1:
             groups = [level[i:i + FAN_IN] for i in range(0, len(level), FAN_IN)]
@@ -122,23 +123,20 @@ def train_on_dask(data: DaskData, theta0, optimizer, epochs: int, mean: bool, pr
                        diverged_epoch=diverged, interrupted=interrupted)
 
 
-def _worker_kernel(options, header):
-    """The kernel for these options, compiled once per worker process."""
-    key = (options, header)
+def _worker_kernel(recipe: ModelRecipe, header):
+    """The kernel for this recipe and header, compiled once per worker process."""
+    key = (recipe, header)
     if key not in _WORKER_KERNELS:
-        from .jobs import training_model
-        from .kernel import compile
-        model, _ = training_model(options, header)
-        reduction = "sum" if options.loss == "sse" else options.reduction
-        _WORKER_KERNELS[key] = (compile(model, backend=options.backend, reduction=reduction),
-                                [s.name for s in model.inputs])
+        from .recipe import training_kernel, training_model
+        model, _ = training_model(recipe, header)
+        _WORKER_KERNELS[key] = (training_kernel(recipe, model), [s.name for s in model.inputs])
     return _WORKER_KERNELS[key]
 
 
-def _load(path: str, options, header):
+def _load(path: str, recipe: ModelRecipe, header):
     """One file's columns, as the kernel reads them (runs on a worker; kept there)."""
     from .data import read_csv
-    kernel, inputs = _worker_kernel(options, header)
+    kernel, inputs = _worker_kernel(recipe, header)
     table = read_csv(path, inputs)  # bad cells, nan and inf included, name the file and line
     return kernel.columns(table.matrix(inputs))
 
@@ -147,9 +145,9 @@ def _rows(part) -> int:
     return part[0]
 
 
-def _sums(part, theta, options, header) -> np.ndarray:
+def _sums(part, theta, recipe: ModelRecipe, header) -> np.ndarray:
     """This partition's [loss, gradient..., rows, data check], as sums over its rows."""
-    kernel, _ = _worker_kernel(options, header)
+    kernel, _ = _worker_kernel(recipe, header)
     n, columns = part
     loss, grad, finite = kernel.evaluate(theta, n, columns)
     scale = n if kernel.reduction == "mean" else 1.0
@@ -158,9 +156,3 @@ def _sums(part, theta, options, header) -> np.ndarray:
 
 def _add(*sums: np.ndarray) -> np.ndarray:
     return np.sum(sums, axis=0)
-
-
-def worker_options(options, first_file: str):
-    """The options a worker builds its kernel from: the data path is the first file's (the
-    Model only needs a header), so every worker compiles the same kernel."""
-    return replace(options, data=first_file, out=None)

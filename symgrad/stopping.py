@@ -5,12 +5,15 @@ the signal number, so every place that saves on Ctrl-C saves on a ``kill`` or a 
 terminal too, and the command exits with 128 + the signal's number, as shells report it.
 ``deferred()`` holds them back while an update is written in several parts, and
 ``handled_by(callback)`` replaces them for the stretch where an exception must not be
-thrown (inside Numba's compiler). All three act in the main thread only (Python delivers
-signals there); elsewhere they do nothing.
+thrown (inside Numba's compiler); ``saving_on_stop(save)`` is that stretch's guard: save,
+then raise Stopped or end the process at once. All act in the main thread only (Python
+delivers signals there); elsewhere they do nothing.
 """
 from __future__ import annotations
 
+import os
 import signal
+import sys
 import threading
 from contextlib import contextmanager
 from typing import Callable
@@ -61,6 +64,24 @@ def handled_by(handler: Callable[[int, object], None]):
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+@contextmanager
+def saving_on_stop(save: Callable[[], object], exit_note: str | None = None):
+    """A stop signal inside the block: save(), then raise Stopped; or, given ``exit_note``,
+    write 'symgrad: error: SIGNAME exit_note' on stderr and end the process at once with
+    128 + the signal (no exception crosses the block)."""
+    def on_stop(signum, _frame):
+        save()
+        stop = Stopped(signum)
+        if exit_note is None:
+            raise stop
+        sys.stderr.write(f"symgrad: error: {stop.name} {exit_note}\n")
+        sys.stderr.flush()
+        os._exit(stop.status)
+
+    with handled_by(on_stop):
+        yield
 
 
 @contextmanager

@@ -13,11 +13,8 @@ import json
 import sympy as sp
 
 from .codegen.python_source import python_source
-from .reverse import Gradient, derive
-from .errors import SymgradError
+from .reverse import Gradient
 from .functions import sigmoid, to_builtins
-from .model import Model
-from .parse import parse_expr, parse_names
 from .program import lower
 
 FORMATS = ("text", "latex", "python", "json")
@@ -71,27 +68,3 @@ def _json(gradient):
 
 
 RENDERERS = {"text": _text, "latex": _latex, "python": _python, "json": _json}
-
-
-def derivation(expression: str, wrt: str | None = None, format: str = "text",
-               loss_name: str = "mse") -> str:
-    """``symgrad derive``: parse the expression, differentiate, render. Raises SymgradError.
-
-    A layer chain ('dense(3) -> sigmoid -> dense(1)') prints its backprop in index notation
-    for the loss ``loss_name`` (mse or ce), as text lines or a JSON list."""
-    from .layers.symbolic import chain_formulas
-    from .layers.chain import check_loss, is_chain, parse_chain
-
-    if is_chain(expression):
-        if wrt is not None or format not in ("text", "json"):
-            raise SymgradError("a layer chain prints with --format text or json, without --wrt")
-        chain = parse_chain(expression)
-        check_loss(chain, loss_name)
-        lines = chain_formulas(chain, loss_name)
-        return "\n".join(lines) if format == "text" else json.dumps({"formulas": lines}, indent=2)
-    loss = parse_expr(expression)
-    params = parse_names(wrt) if wrt is not None else sorted(s.name for s in loss.free_symbols)
-    if not params:
-        raise SymgradError(f"nothing to differentiate: {expression!r} has no symbols")
-    inputs = sorted(s.name for s in loss.free_symbols if s.name not in params)
-    return render(derive(Model.of(loss, params, inputs)), format)

@@ -97,13 +97,14 @@ def test_bad_input_in_one_file_names_the_file_and_row(cluster, files, cell, mess
 
 
 def test_a_worker_killed_mid_run_is_replaced_and_its_partition_recomputed(cluster, files):
-    from symgrad.distributed import DaskData, worker_options
+    from symgrad.distributed import DaskData
     from symgrad.jobs import checked_header
 
-    pattern, _, paths = files
-    first = worker_options(options(pattern, engine="dask"), str(paths[0]))
+    _, _, paths = files
+    first = str(paths[0])
+    recipe, header = options(first, engine="dask").recipe, checked_header(first, "y")
     with distributed.Client(cluster.scheduler_address) as client:
-        data = DaskData(client, [str(p) for p in paths], first, checked_header(first))
+        data = DaskData(client, [str(p) for p in paths], recipe, header)
         theta = np.array([0.3, -0.2, 0.1])
         before = data.sums(theta)
         victim = client.who_has(data.parts)[data.parts[0].key][0]  # holds a partition

@@ -1,0 +1,35 @@
+"""Initial parameter values of an expression model: ``--init`` parsed, the rest drawn from
+``--seed``."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import SymgradError
+
+INIT_SCALE = 0.1  # parameters not in --init start as INIT_SCALE * N(0, 1), drawn from --seed
+
+
+def initial_params(names: list[str], init: str | None, seed: int) -> np.ndarray:
+    """--init values where given, else INIT_SCALE * N(0, 1) from default_rng(seed)."""
+    theta = INIT_SCALE * np.random.default_rng(seed).standard_normal(len(names))
+    for name, value in parse_assignments(init or "").items():
+        if name not in names:
+            raise SymgradError(f"--init names {name!r}, which is not a parameter "
+                               f"(parameters: {', '.join(names)})")
+        theta[names.index(name)] = value
+    return theta
+
+
+def parse_assignments(text: str) -> dict[str, float]:
+    """'w=1,b=-0.5' -> {'w': 1.0, 'b': -0.5}."""
+    values = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = item.partition("=")
+        try:
+            number = float(value)
+        except ValueError:
+            number = None
+        if not sep or not name.strip() or number is None or not np.isfinite(number):
+            raise SymgradError(f"--init expects name=number pairs, got {item!r}")
+        values[name.strip()] = number
+    return values

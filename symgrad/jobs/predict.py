@@ -1,0 +1,51 @@
+"""The predict job: ``predict_file`` applies a PARAMS.json to a CSV file and returns CSV text."""
+from __future__ import annotations
+
+import numpy as np
+
+from .params_file import read_params
+
+
+def predict_file(params_path: str, data_path: str) -> str:
+    """CSV text: the feature columns and a last column ``prediction``, one line per row
+    (numbers as repr, so float64 round-trips; names and labels quoted where CSV needs it)."""
+    from ..data import csv_text, read_csv
+    from ..layers import is_chain
+
+    document = read_params(params_path)
+    features = document["features"]
+    table = read_csv(data_path, features)
+    predictions = (_chain_predictions if is_chain(document["model"]) else
+                   _expression_predictions)(document, table)
+    columns = [map(repr, table.columns[n].tolist()) for n in features]
+    return csv_text([*features, "prediction"], zip(*columns, predictions))
+
+
+def _expression_predictions(document, table) -> list:
+    from ..kernel import compile
+    from ..model import Model
+
+    names, features = list(document["params"]), document["features"]
+    model = Model.supervised(document["model"], target=document["target"], loss="mse",
+                             params=names, inputs=features)
+    theta = np.array([document["params"][n] for n in names], dtype=np.float64)
+    # no feature: the (unread) target column tells the kernel how many rows to predict
+    data = {n: table.columns[n] for n in features} or \
+        {document["target"]: np.zeros(table.rows)}
+    values = compile(model).predict(theta, data)
+    return [repr(float(v)) for v in values]
+
+
+def _chain_predictions(document, table) -> list:
+    """Values for mse; for ce the class label (as it appeared in training) of the top logit."""
+    from ..layers import flatten, parse_chain
+    from ..layers.model import ChainModel
+
+    chain, features = parse_chain(document["model"]), document["features"]
+    theta = flatten(chain, len(features), document["params"])
+    model = ChainModel(chain, features, document.get("loss", "mse"))
+    outputs = model.outputs(theta, table.matrix(features))
+    if document.get("loss") == "ce":
+        classes = document["classes"]  # one per output: read_params checked
+        return [classes[k] for k in np.argmax(outputs.reshape(table.rows, -1), axis=1)]
+    return [repr(float(v)) for v in outputs]

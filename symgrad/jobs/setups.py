@@ -1,0 +1,115 @@
+"""What a training run needs, built from the options and the CSV file: ``Setup``.
+
+One builder per kind of model: ``expression_setup`` (a SymPy expression, compiled by the
+ordinary pipeline) and ``chain_setup`` (a layer chain); ``scalar_setup`` is what an
+expression model's run needs besides its data, shared with the Dask engine.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SymgradError
+from ..recipe import training_kernel, training_model
+from .initial import initial_params
+from .labels import encoded_labels
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What training needs, built from the options and the CSV file."""
+    data: np.ndarray | None                 # the matrix the kernel trains on (None: dask)
+    theta0: np.ndarray
+    build: Callable[[], object] | None      # compiles the kernel (under the Ctrl-C guard)
+    reduction: str
+    features: list[str]
+    described: Callable[[np.ndarray], dict]  # theta -> {"params": ..., and extra fields}
+
+
+def checked_header(source, target: str) -> tuple[str, ...]:
+    """The CSV header of ``source`` (a path, or an open_csv already read), which must name the
+    target column."""
+    from ..data import read_header
+
+    header = read_header(source)
+    if target not in header:
+        name = source if isinstance(source, str) else source.name
+        raise SymgradError(f"{name} has no target column {target!r} "
+                           f"(columns: {', '.join(header)})")
+    return header
+
+
+def expression_setup(options, source) -> Setup:
+    """An expression model: the CSV columns it names, its kernel built from the recipe."""
+    from ..data import read_csv
+
+    recipe = options.recipe
+    model, features = training_model(recipe, checked_header(source, options.target))
+    table = read_csv(source, [*features, options.target])
+    return scalar_setup(options, model, features,
+                        data=table.matrix([s.name for s in model.inputs]),
+                        build=lambda: training_kernel(recipe, model))
+
+
+def scalar_setup(options, model, features, data=None, build=None) -> Setup:
+    """An expression model's Setup: scalar parameters, started from --init and --seed."""
+    names = [p.name for p in model.params]
+    return Setup(data=data, theta0=initial_params(names, options.init, options.seed),
+                 build=build, reduction=options.recipe.kernel_reduction, features=features,
+                 described=lambda theta: {"params": {n: float(v) for n, v in zip(names, theta)}})
+
+
+def chain_setup(options, source) -> Setup:
+    """A layer chain: features default to every column but the target, in file order."""
+    from ..data import read_csv
+    from ..layers import init_params, parse_chain, unflatten
+    from ..layers.model import ChainModel
+
+    chain = parse_chain(options.model)
+    _check_chain_options(options, chain)
+    features = _chain_features(options, checked_header(source, options.target))
+    if options.loss == "mse" and chain.dense[-1].width != 1:
+        raise SymgradError(f"mse needs a last layer of width 1 (one target column); "
+                           f"{chain.text!r} ends with width {chain.dense[-1].width}")
+    table = read_csv(source, features if options.loss == "ce" else [*features, options.target])
+    targets, classes = _chain_targets(options, table, chain.dense[-1].width, source)
+    extra = {"classes": classes} if classes is not None else {}
+
+    def described(theta):
+        named = unflatten(chain, len(features), theta)
+        return {"params": {k: v.tolist() for k, v in named.items()}, **extra}
+
+    model = ChainModel(chain, features, options.loss, options.backend)
+    return Setup(data=model.matrix(table.matrix(features), targets),
+                 theta0=init_params(chain, len(features), options.seed),
+                 build=model.compile, reduction="mean", features=features, described=described)
+
+
+def _check_chain_options(options, chain) -> None:
+    """The loss, reduction and start a layer chain trains with."""
+    from ..layers import check_loss
+
+    check_loss(chain, options.loss)
+    if options.loss not in ("mse", "ce") or options.reduction != "mean":
+        raise SymgradError("layer chains train with --loss mse or ce and --reduction mean")
+    if options.init:
+        raise SymgradError("--init is for expression models; layer chains start from "
+                           "PyTorch's Linear initialisation drawn from --seed")
+
+
+def _chain_features(options, header) -> list[str]:
+    """--features, else every column but the target (at least one)."""
+    features = list(options.features) if options.features is not None else \
+        [c for c in header if c != options.target]
+    if not features:
+        raise SymgradError(f"{options.data} has no feature columns besides {options.target!r}")
+    return features
+
+
+def _chain_targets(options, table, width: int, source):
+    """(target values, class labels or None): ce labels become indices in sorted order."""
+    if options.loss != "ce":
+        return table.columns[options.target], None
+    return encoded_labels(source, options.target, table.rows, width)

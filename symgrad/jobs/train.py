@@ -1,0 +1,112 @@
+"""The train job: ``train_file`` reads the CSV file(s), trains on one machine or on a Dask
+cluster, and writes ``--out``.
+
+Each path is a short pipeline (setup, compile under the Ctrl-C guard, train, write) that ends
+in ``finished``. The promise is "nothing lost": once the data is loaded, a Ctrl-C (compilation
+included), SIGTERM, SIGHUP or a divergence still writes ``--out`` (atomically, never NaN) with
+the last finite parameters.
+"""
+from __future__ import annotations
+
+import json
+import signal
+from dataclasses import replace
+from typing import Callable
+
+import numpy as np
+
+from ..errors import SymgradError
+from ..files import refuse_overwriting, write_atomically
+from ..recipe import training_model
+from .options import TrainOptions, TrainOutcome
+from .params_file import params_document
+from .setups import Setup, chain_setup, checked_header, expression_setup, scalar_setup
+
+
+def train_file(options: TrainOptions, progress: Callable[[int, float], None] | None = None,
+               exit_if_interrupted_compiling: bool = False) -> TrainOutcome:
+    """Train the model on the CSV file; write --out; SymgradError for bad input.
+
+    Ctrl-C, SIGTERM or SIGHUP while training stops it and saves the current parameters
+    (``stopping.Stopped`` says which signal). The same while compiling (Numba's compiler does
+    not survive an exception thrown into it) saves the initial parameters; with
+    ``exit_if_interrupted_compiling`` (the CLI) the process then ends at once with status
+    128 + the signal, otherwise the Stopped propagates after the save.
+    """
+    from ..stopping import stop_signals_raise
+
+    files = [options.data]
+    if options.engine == "dask":
+        from ..distributed import data_files
+        files = data_files(options.data)
+    refuse_overwriting(options.out, [("data file", path) for path in files])
+    with stop_signals_raise():
+        if options.engine == "dask":
+            return dask_train(options, progress)
+        return _train_locally(options, progress, exit_if_interrupted_compiling)
+
+
+def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compiling: bool):
+    from ..data import open_csv
+    from ..layers import is_chain
+    from ..optim import optimizer
+    from ..stopping import saving_on_stop
+    from ..training import TrainResult, compile_training, train
+
+    source = open_csv(options.data)
+    setup = (chain_setup if is_chain(options.model) else expression_setup)(options, source)
+    opt = optimizer(options.optimizer, options.lr, options.momentum)
+    untrained = TrainResult(params=setup.theta0, history=np.empty(0), steps=0,
+                            diverged_epoch=None, interrupted=True)
+    saved = f"; initial parameters saved to {options.out}" if options.out else ""
+    with saving_on_stop(lambda: finished(options, setup, untrained),
+                        f"while compiling{saved}" if exit_if_interrupted_compiling else None):
+        kernel = setup.build()
+        compile_training(kernel, setup.data, options.batch_size)
+    result = train(kernel, setup.data, setup.theta0, opt, options.epochs, options.batch_size,
+                   options.shuffle, options.seed, progress)
+    return finished(options, setup, result)
+
+
+def dask_train(options: TrainOptions, progress=None) -> TrainOutcome:
+    """Full-batch training of an expression model over the files ``options.data`` names,
+    on a Dask cluster (see symgrad.distributed). The workers receive the model's recipe."""
+    from ..distributed import DaskData, dask_client, data_files, train_on_dask
+    from ..optim import optimizer
+
+    _check_dask_options(options)
+    files = data_files(options.data)
+    recipe = replace(options.recipe, data=files[0])  # every worker builds the same kernel
+    header = checked_header(files[0], options.target)
+    setup = scalar_setup(options, *training_model(recipe, header))
+    opt = optimizer(options.optimizer, options.lr, options.momentum)
+    with dask_client(options.scheduler, options.workers) as client:
+        data = DaskData(client, files, recipe, header)
+        result = train_on_dask(data, setup.theta0, opt, options.epochs,
+                               setup.reduction == "mean", progress)
+    return finished(options, setup, result)
+
+
+def _check_dask_options(options: TrainOptions) -> None:
+    """What the Dask engine trains: expression models, full batch, on the numba backend."""
+    from ..layers import is_chain
+
+    if is_chain(options.model):
+        raise SymgradError("--engine dask trains expression models; layer chains train on "
+                           "one machine")
+    if options.batch_size is not None or options.shuffle:
+        raise SymgradError("--engine dask trains full batch (every row each step): drop "
+                           "--batch-size and --shuffle")
+    if options.backend != "numba":
+        raise SymgradError("--engine dask runs the numba backend on its workers")
+
+
+def finished(options: TrainOptions, setup: Setup, result) -> TrainOutcome:
+    """Write --out (atomically) and describe how the run ended."""
+    document = params_document(options, setup, result)
+    if options.out:
+        write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    status = "interrupted" if result.interrupted else \
+        "diverged" if result.diverged_epoch is not None else "trained"
+    return TrainOutcome(document=document, status=status, params=document["params"],
+                        signal=result.stop_signal or signal.SIGINT)

@@ -1,0 +1,81 @@
+"""ModelRecipe: how a scalar model is built from a CSV header, as one frozen value.
+
+Training an expression model starts from a few strings (the model, the target column, the
+loss) and the header of the data. A ``ModelRecipe`` holds those strings and nothing about how
+the run is driven (optimizer, epochs, files written), so it is what a Dask worker receives to
+build and compile the same kernel as the driver, and what keys its kernel cache. The CLI's
+options become a recipe in ``symgrad.jobs``; nothing here imports the jobs or the CLI, and
+SymPy is imported only when a model is built.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import SymgradError
+
+
+@dataclass(frozen=True)
+class ModelRecipe:
+    model: str                              # the prediction, e.g. 'sigmoid(w*x + b)'
+    target: str                             # the column the prediction is compared with
+    features: tuple[str, ...] | None = None  # input columns (None: those the model names)
+    loss: str = "mse"                       # a loss name, or an expression of yhat and target
+    reduction: str = "mean"                 # over rows, as asked for: mean or sum
+    backend: str = "numba"
+    data: str = "the data"                  # where the header comes from, for messages
+
+    @property
+    def kernel_reduction(self) -> str:
+        """The reduction the kernel applies: sse is mse summed over rows."""
+        return "sum" if self.loss == "sse" else self.reduction
+
+
+def training_model(recipe: ModelRecipe, header):
+    """(Model, feature names): symbols naming columns of ``header`` are inputs, the rest
+    parameters."""
+    import sympy as sp
+
+    from .model import Model
+    from .parse import parse_expr
+
+    prediction = parse_expr(recipe.model)
+    names = {s.name for s in prediction.free_symbols}
+    if recipe.target in names:
+        raise SymgradError(f"the model uses the target column {recipe.target!r}")
+    features = list(recipe.features) if recipe.features is not None else \
+        [c for c in header if c in names]
+    for name in features:
+        if name not in header:
+            raise SymgradError(f"feature {name!r} is not a column of {recipe.data}")
+    target = sp.Symbol(recipe.target)
+    per_row = row_loss(recipe.loss, prediction, target)
+    inputs = [sp.Symbol(n) for n in features] + [target]
+    params = sorted(per_row.free_symbols - set(inputs), key=lambda s: s.name)
+    return Model(loss=per_row, params=tuple(params), inputs=tuple(inputs),
+                 prediction=prediction, target=target), features
+
+
+def training_kernel(recipe: ModelRecipe, model):
+    """The compiled Kernel that trains ``model`` (built from this recipe)."""
+    from .kernel import compile
+
+    return compile(model, backend=recipe.backend, reduction=recipe.kernel_reduction)
+
+
+def row_loss(loss: str, prediction, target):
+    """The per-row loss: a name, or an expression of ``yhat`` and the target column."""
+    import sympy as sp
+
+    from .losses import LOSSES
+    from .parse import parse_expr
+
+    if loss == "sse":
+        return LOSSES["mse"](prediction, target)
+    if loss == "ce":
+        raise SymgradError("--loss ce needs a layer-chain model (not available yet)")
+    if loss in LOSSES:
+        return LOSSES[loss](prediction, target)
+    expression = parse_expr(loss)
+    if sp.Symbol("yhat") not in expression.free_symbols:
+        raise SymgradError(f"the loss expression {loss!r} does not use yhat (the model's output)")
+    return expression.xreplace({sp.Symbol("yhat"): prediction})
