@@ -11,8 +11,8 @@ are the host entry points ``symgrad.Kernel`` calls (they copy their arguments ea
 """
 from __future__ import annotations
 
-from .printer import (ScalarPrinter, column_args, module_text, nested_calls, param_loads,
-                      statement_lines)
+from .printer import (ScalarPrinter, accumulate_lines, column_args, data_check, module_text,
+                      nested_calls, param_loads, row_lines, store_lines, sum_names)
 from .spec import KernelSpec
 
 HEADER = '''\
@@ -21,7 +21,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from symgrad.runtime.cuda_support import DeviceRun, host_predict, host_sums, threads_for
+from symgrad.runtime.cuda_support import host_predict, host_sums, threads_for
 
 '''
 
@@ -58,10 +58,8 @@ def module_source(spec: KernelSpec) -> str:
 
 
 def gradient_function(spec: KernelSpec, printer: CudaPrinter) -> str:
-    program = spec.gradient
-    columns = spec.column_symbols(program, spec.columns)
-    sums = [f"_s{k}" for k in range(len(program.outputs))] + ["_check"]
-    check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
+    program, columns = spec.gradient, spec.gradient_inputs()
+    sums = sum_names(program)
     lines = [
         "@cuda.jit",
         f"def partial_sums(_theta, _order, _indexed, _start, _count, _partials"
@@ -72,10 +70,9 @@ def gradient_function(spec: KernelSpec, printer: CudaPrinter) -> str:
         *(f"    {s} = 0.0" for s in sums),
         "    for _i in range(cuda.grid(1), _count, cuda.gridsize(1)):",
         "        _row = _order[_start + _i] if _indexed else _start + _i",
-        *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
-        *statement_lines(program, printer, "        "),
-        *(f"        {s} += {printer.doprint(e)}" for s, e in zip(sums, program.outputs)),
-        f"        _check += {check}",
+        *row_lines(program, columns, printer, "        "),
+        *accumulate_lines(sums, program.outputs, printer, "        "),
+        f"        _check += {data_check(columns)}",
         *(f"    _shared[_tid, {k}] = {s}" for k, s in enumerate(sums)),
         "    cuda.syncthreads()",
         "    _width = THREADS // 2",
@@ -93,16 +90,14 @@ def gradient_function(spec: KernelSpec, printer: CudaPrinter) -> str:
 
 
 def prediction_function(spec: KernelSpec, printer: CudaPrinter) -> str:
-    program = spec.prediction
-    columns = spec.column_symbols(program, spec.prediction_columns)
+    program, columns = spec.prediction, spec.prediction_inputs()
     lines = [
         "@cuda.jit",
         f"def predict_rows(_theta, _n, _out{column_args(columns)}):",
         *param_loads(program, "    "),
         "    for _row in range(cuda.grid(1), _n, cuda.gridsize(1)):",
-        *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
-        *statement_lines(program, printer, "        "),
-        *(f"        _out[_row, {k}] = {printer.doprint(e)}" for k, e in enumerate(program.outputs)),
+        *row_lines(program, columns, printer, "        "),
+        *store_lines(program.outputs, printer, "        "),
     ]
     return "\n".join(lines) + "\n"
 

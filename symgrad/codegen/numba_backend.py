@@ -13,7 +13,8 @@ accumulators may be split into vector lanes while inf/nan keep their IEEE meanin
 from __future__ import annotations
 
 from ..primitives import helper_sources
-from .printer import HELPERS, ScalarPrinter, column_args, module_text, param_loads, statement_lines
+from .printer import (HELPERS, ScalarPrinter, accumulate_lines, column_args, data_check,
+                      module_text, param_loads, row_lines, store_lines, sum_names)
 from .spec import KernelSpec
 
 # Options of every generated kernel. Fast-math: reassociation, contraction and signed zeros
@@ -57,10 +58,8 @@ def module_source(spec: KernelSpec) -> str:
 
 
 def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    program = spec.gradient
-    columns = spec.column_symbols(program, spec.columns)
-    sums = [f"_s{k}" for k in range(len(program.outputs))] + ["_check"]
-    check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
+    program, columns = spec.gradient, spec.gradient_inputs()
+    sums = sum_names(program)
     lines = [
         f"@njit(parallel=True, {KERNEL_OPTIONS})",
         f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}):",
@@ -71,10 +70,9 @@ def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "        _stop = (_chunk + 1) * _n // _chunks",
         *(f"        {s} = 0.0" for s in sums),
         "        for _row in range(_start, _stop):",
-        *(f"            {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
-        *statement_lines(program, printer, "            "),
-        *(f"            {s} += {printer.doprint(e)}" for s, e in zip(sums, program.outputs)),
-        f"            _check += {check}",
+        *row_lines(program, columns, printer, "            "),
+        *accumulate_lines(sums, program.outputs, printer, "            "),
+        f"            _check += {data_check(columns)}",
         *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums)),
         "    return _sums",
     ]
@@ -82,17 +80,15 @@ def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
 
 
 def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    program = spec.prediction
-    columns = spec.column_symbols(program, spec.prediction_columns)
+    program, columns = spec.prediction, spec.prediction_inputs()
     lines = [
         f"@njit(parallel=True, {LOOP_OPTIONS})",
         f"def predict(_theta, _n{column_args(columns)}):",
         f"    _out = np.empty((_n, {len(program.outputs)}))",
         *param_loads(program, "    "),
         "    for _row in prange(_n):",
-        *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
-        *statement_lines(program, printer, "        "),
-        *(f"        _out[_row, {k}] = {printer.doprint(e)}" for k, e in enumerate(program.outputs)),
+        *row_lines(program, columns, printer, "        "),
+        *store_lines(program.outputs, printer, "        "),
         "    return _out",
     ]
     return "\n".join(lines) + "\n"
@@ -100,9 +96,8 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
 
 def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     """Serial sums over the rows order[start:stop]: one mini-batch, for the training loop."""
-    program = spec.gradient
-    columns = spec.column_symbols(program, spec.columns)
-    sums = [f"_s{k}" for k in range(len(program.outputs))]
+    program, columns = spec.gradient, spec.gradient_inputs()
+    sums = sum_names(program, check=False)
     lines = [
         f"@njit({KERNEL_OPTIONS})",
         f"def batch_sums(_theta, _order, _start, _stop{column_args(columns)}):",
@@ -110,9 +105,8 @@ def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         *(f"    {s} = 0.0" for s in sums),
         "    for _i in range(_start, _stop):",
         "        _row = _order[_i]",
-        *(f"        {c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
-        *statement_lines(program, printer, "        "),
-        *(f"        {s} += {printer.doprint(e)}" for s, e in zip(sums, program.outputs)),
+        *row_lines(program, columns, printer, "        "),
+        *accumulate_lines(sums, program.outputs, printer, "        "),
         f"    return ({', '.join(sums)},)",
     ]
     return "\n".join(lines) + "\n"

@@ -9,7 +9,8 @@ from __future__ import annotations
 from sympy.printing.numpy import NumPyPrinter
 
 from ..primitives import helper_sources
-from .printer import ScalarPrinter, column_args, module_text, nested_calls, statement_lines
+from .printer import (ScalarPrinter, column_args, data_check, module_text, nested_calls,
+                      statement_lines)
 from .spec import KernelSpec
 
 NUMPY_HELPERS = helper_sources("numpy")  # a dialect of its own: helpers take whole columns
@@ -62,10 +63,8 @@ def _prologue(program, columns, indent="        ") -> list[str]:
 
 
 def gradient_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
-    program = spec.gradient
-    columns = spec.column_symbols(program, spec.columns)
-    check = " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
-    totals = [printer.doprint(e) for e in program.outputs] + [check]
+    program, columns = spec.gradient, spec.gradient_inputs()
+    totals = [printer.doprint(e) for e in program.outputs] + [data_check(columns)]
     lines = [
         f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
@@ -79,8 +78,7 @@ def gradient_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
 
 
 def prediction_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
-    program = spec.prediction
-    columns = spec.column_symbols(program, spec.prediction_columns)
+    program, columns = spec.prediction, spec.prediction_inputs()
     lines = [
         f"def predict(_theta, _n{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',

@@ -18,7 +18,6 @@ from sympy.printing.pycode import PythonCodePrinter
 
 from ..functions import SymgradBase
 from ..primitives import helper_sources
-from ..primitives import logsumexp_source  # noqa: F401  (re-exported: part of the printer's API)
 
 HELPERS = helper_sources("python")  # the base dialect: scalar Python with ``math``
 
@@ -111,6 +110,36 @@ def source_with_safe_names(symbols, generate, local_names=frozenset()) -> str:
 def statement_lines(program, printer, indent: str) -> list[str]:
     """``name = expr`` for each temporary of the program."""
     return [f"{indent}{t.name} = {printer.doprint(e)}" for t, e in program.temps]
+
+
+def row_lines(program, columns, printer, indent: str) -> list[str]:
+    """The straight-line code of one row ``_row``: its column values, then the temporaries.
+    Every backend's row loop is this body between its own loop header and its own use of the
+    outputs (``accumulate_lines``, ``store_lines``)."""
+    return [*(f"{indent}{c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
+            *statement_lines(program, printer, indent)]
+
+
+def accumulate_lines(sums, outputs, printer, indent: str) -> list[str]:
+    """``s += output`` for each running sum and its output."""
+    return [f"{indent}{s} += {printer.doprint(e)}" for s, e in zip(sums, outputs)]
+
+
+def store_lines(outputs, printer, indent: str) -> list[str]:
+    """``_out[_row, k] = output`` for each output: a prediction per row."""
+    return [f"{indent}_out[_row, {k}] = {printer.doprint(e)}" for k, e in enumerate(outputs)]
+
+
+def sum_names(program, check: bool = True) -> list[str]:
+    """The running sums of a gradient kernel: one per output (loss, partials), then the data
+    check's."""
+    return [f"_s{k}" for k in range(len(program.outputs))] + (["_check"] if check else [])
+
+
+def data_check(columns) -> str:
+    """An expression that is nan exactly when a column value of the row is not finite (x * 0.0
+    is 0 for finite x): summed, it flags non-finite data without a branch."""
+    return " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
 
 
 def param_loads(program, indent: str) -> list[str]:

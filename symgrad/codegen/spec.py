@@ -32,5 +32,10 @@ class KernelSpec:
                 "prediction_columns": list(self.prediction_columns),
                 "reduction": self.reduction, "dtype": self.dtype}
 
-    def column_symbols(self, program: Program, columns) -> list:
-        return [program.inputs[j] for j in columns]
+    def gradient_inputs(self) -> list:
+        """The input symbols the gradient kernel reads, in its argument order."""
+        return [self.gradient.inputs[j] for j in self.columns]
+
+    def prediction_inputs(self) -> list:
+        """The input symbols the prediction reads, in its argument order."""
+        return [self.prediction.inputs[j] for j in self.prediction_columns]
