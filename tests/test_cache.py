@@ -59,7 +59,8 @@ def test_a_truncated_cache_file_is_rebuilt(tmp_path):
 def test_a_cache_file_that_does_not_import_is_rebuilt(tmp_path):
     compile_in_subprocess(tmp_path)
     [path] = kernel_files(tmp_path)
-    from symgrad.codegen.cache import current_store, signed_text
+    from symgrad.codegen.cache import current_store
+    from symgrad.codegen.signing import signed_text
     body = "raise ImportError('corrupt')\n"
     path.write_text(signed_text(path, body, current_store().key))
     assert compile_in_subprocess(tmp_path)["hit"] is False

@@ -91,7 +91,7 @@ def test_a_planted_module_with_a_plain_checksum_is_not_run(warm, reference, tmp_
 
 
 def test_a_module_signed_with_another_key_is_not_run(warm, reference, tmp_path):
-    from symgrad.codegen.cache import signed_text
+    from symgrad.codegen.signing import signed_text
     cache, key = warm
     marker = tmp_path / "pwned"
     path = module_file(cache)

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import hashlib
-import hmac
 import os
 import shutil
 import stat
@@ -39,8 +38,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..errors import SymgradError
+from .signing import owned_by_user, read_signed, signed_text
 
-TAG_PREFIX = "# symgrad-hmac-sha256: "
 KEY_BYTES = 32
 _LOCK = threading.RLock()
 _STORES: dict[tuple[str, str], "Store"] = {}
@@ -157,7 +156,7 @@ def _make_private_dir(directory: Path) -> None:
     if not directory.is_dir():
         raise UntrustedCache(f"the kernel cache {directory} is not a directory")
     info = directory.stat()
-    if _owned_by_user(info) and stat.S_IMODE(info.st_mode) & 0o077:
+    if owned_by_user(info) and stat.S_IMODE(info.st_mode) & 0o077:
         try:
             directory.chmod(0o700)
         except OSError:
@@ -172,7 +171,7 @@ def _check_trusted(directory: Path) -> None:
     if not hasattr(os, "getuid"):
         return  # Windows: ACLs, not modes; the per-user profile directory is private
     info = os.stat(directory)
-    if not _owned_by_user(info):
+    if not owned_by_user(info):
         raise UntrustedCache(f"the kernel cache {directory} is owned by uid {info.st_uid}, "
                              f"not by you (uid {os.getuid()})")
     if stat.S_IMODE(info.st_mode) & 0o022:
@@ -193,10 +192,6 @@ def _check_writable(directory: Path) -> None:
     except OSError as err:
         raise UntrustedCache(f"cannot write the kernel cache {directory}: "
                              f"{err.strerror}") from None
-
-
-def _owned_by_user(info: os.stat_result) -> bool:
-    return not hasattr(os, "getuid") or info.st_uid == os.getuid()
 
 
 def _user_key(path: Path) -> bytes:
@@ -224,7 +219,7 @@ def _read_key(path: Path) -> bytes:
     with open(path, "rb") as handle:
         info = os.fstat(handle.fileno())
         key = handle.read(KEY_BYTES + 1)
-    if not _owned_by_user(info) or (hasattr(os, "getuid") and stat.S_IMODE(info.st_mode) & 0o077):
+    if not owned_by_user(info) or (hasattr(os, "getuid") and stat.S_IMODE(info.st_mode) & 0o077):
         raise UntrustedCache(f"the cache key {path} is not private to you "
                              f"(mode {stat.S_IMODE(info.st_mode):o}, uid {info.st_uid})")
     if len(key) != KEY_BYTES:
@@ -246,40 +241,6 @@ def _warn(message: str) -> None:
         _WARNED.add(message)
         sys.stderr.write(f"symgrad: warning: {message}\n")
         sys.stderr.flush()
-
-
-# --- signed files ---------------------------------------------------------------------------
-
-def tag(key: bytes, name: str, payload: bytes) -> bytes:
-    """The HMAC-SHA256 of a file's name and contents under the user's key."""
-    return hmac.new(key, name.encode() + b"\0" + payload, hashlib.sha256).digest()
-
-
-def signed_text(path: Path, source: str, key: bytes) -> str:
-    return source + f"{TAG_PREFIX}{tag(key, path.name, source.encode()).hex()}\n"
-
-
-def read_signed(path: Path, key: bytes) -> str | None:
-    """The body of a module file whose tag verifies, else None (missing, foreign, damaged)."""
-    try:
-        if not _private_file(path):
-            return None
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError):
-        return None
-    body, _, last = text.rstrip("\n").rpartition("\n")
-    body += "\n"
-    if not last.startswith(TAG_PREFIX):
-        return None
-    expected = tag(key, path.name, body.encode()).hex()
-    return body if hmac.compare_digest(last[len(TAG_PREFIX):], expected) else None
-
-
-def _private_file(path: Path) -> bool:
-    """A regular file owned by the user, writable by no one else."""
-    info = os.lstat(path)
-    return stat.S_ISREG(info.st_mode) and _owned_by_user(info) and \
-        not (hasattr(os, "getuid") and stat.S_IMODE(info.st_mode) & 0o022)
 
 
 def _write_module(store: Store, path: Path, source: str) -> Path:

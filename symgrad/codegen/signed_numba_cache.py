@@ -4,7 +4,7 @@ Numba keeps a kernel's machine code in an index file (``.nbi``) and data files (
 unpickles both: a planted or damaged file would run code or fail on every later start. For the
 functions of a generated module, symgrad swaps each dispatcher's cache for one whose files are
 ``HMAC tag || pickle``: a file whose tag does not verify under the user's key (see
-``cache.tag``) is treated as absent, never unpickled, and the next compile overwrites it. Files
+``signing.tag``) is treated as absent, never unpickled, and the next compile overwrites it. Files
 are created 0600. Only Numba's documented cache classes are subclassed; the swap is the same
 assignment Numba's own ``enable_caching`` makes.
 """
@@ -19,7 +19,7 @@ import uuid
 from numba.core.caching import FunctionCache, IndexDataCacheFile
 from numba.core.dispatcher import Dispatcher
 
-from .cache import tag
+from .signing import tag
 
 TAG_BYTES = 32
 
