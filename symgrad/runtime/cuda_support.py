@@ -1,6 +1,7 @@
-"""Runtime support for generated CUDA kernels: launch sizes, the reduction, the optimizer
-step on the device, and ``DeviceRun``, which trains with data, parameters and optimizer state
-kept on the device.
+"""The CUDA runtime: launch sizes, the block reduction, the device optimizer step, DeviceRun.
+
+Generated CUDA modules call into it, and ``DeviceRun`` trains with data, parameters and
+optimizer state kept on the device.
 
 One training step is four launches on one stream, none waiting for the host:
 
@@ -94,7 +95,7 @@ _sgd, _momentum, _nesterov, _adam = (cuda.jit(device=True)(rule.update) for rule
 
 
 @cuda.jit(device=True)
-def _new_values(kind, theta, grad, m, v, hyper, step):
+def _rule_values(kind, theta, grad, m, v, hyper, step):
     """The rule RULES[kind] (one branch per rule of symgrad.optim.RULES; every state has both
     rows on the device, so m and v are always passed)."""
     if kind == 0:
@@ -111,7 +112,7 @@ def check_step(kind, theta, grad, state, hyper, step, flags):
     if flags[0] != 0:
         return
     for k in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
-        t, m, v = _new_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
+        t, m, v = _rule_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
         if not (math.isfinite(t) and math.isfinite(m) and math.isfinite(v)):
             flags[1] = 1
 
@@ -125,7 +126,7 @@ def apply_step(kind, theta, grad, state, hyper, step, flags):
         flags[0] = 1
         return
     for k in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
-        t, m, v = _new_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
+        t, m, v = _rule_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
         theta[k] = t
         state[0, k] = m
         state[1, k] = v

@@ -1,4 +1,4 @@
-"""Runtime support for generated Numba kernels: an exp that vectorizes, the optimizer rules.
+"""The Numba runtime: an exp (and expm1, tanh) that vectorizes, and the compiled optimizer steps.
 
 PyPI's llvmlite has no SVML, so ``math.exp`` in a loop is a scalar libm call and stops LLVM
 from vectorizing the loop across rows. ``vexp`` is exp written as arithmetic the vectorizer
@@ -110,7 +110,7 @@ STEP_OPTIONS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contr
 
 
 @njit(inline="always")
-def _new_values(rule, rows, k, theta, grad, state, hyper, step):
+def _values_at(rule, rows, k, theta, grad, state, hyper, step):
     """(theta', m', v') at index k; ``rows``: how many state rows the rule uses (SGD none),
     so the others are neither read nor written."""
     m = state[0, k] if rows > 0 else 0.0
@@ -135,12 +135,12 @@ def _guarded(rule, rows, theta, grad, state, hyper, step, theta_out, state_out, 
     bad = 0.0
     if in_place:
         for k in range(theta.size):
-            t, m, v = _new_values(rule, rows, k, theta, grad, state, hyper, step)
+            t, m, v = _values_at(rule, rows, k, theta, grad, state, hyper, step)
             bad += t * 0.0 + m * 0.0 + v * 0.0  # nan exactly when something is not finite
         if bad != 0.0:
             return False
     for k in range(theta.size):
-        t, m, v = _new_values(rule, rows, k, theta, grad, state, hyper, step)
+        t, m, v = _values_at(rule, rows, k, theta, grad, state, hyper, step)
         bad += t * 0.0 + m * 0.0 + v * 0.0
         _store(rows, k, theta_out, state_out, t, m, v)
     return bad == 0.0
