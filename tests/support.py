@@ -1,4 +1,5 @@
-"""Independent ways to evaluate a gradient, shared by the tests.
+"""What several test modules share: independent ways to evaluate a gradient, and the table of
+scalar models every backend is checked on (``MODELS``, ``random_case``).
 
 - ``program_values``: runs the generated Python source (the CSE'd program, symgrad's printer).
 - ``closed_form_values``: evaluates the closed forms with SymPy's arbitrary-precision evalf.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import sympy as sp
 
 from symgrad import closed_forms, lower
@@ -54,3 +56,28 @@ def central_differences(loss, names, values, h=1e-15):
 
 def close(a, b, rel=1e-10, abs_=1e-12):
     return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
+
+
+# The table of scalar models every backend is checked on (kernel, cuda, PTX tests).
+MODELS = [  # (name, loss, params, inputs)
+    ("linear", "(w*x + b - y)**2", "w b", "x y"),
+    ("cubic", "(a + b*x + c*x**2 + d*x**3 - y)**2", "a b c d", "x y"),
+    ("sigmoid-neuron", "(sigmoid(w0*x0 + w1*x1 + b) - y)**2", "w0 w1 b", "x0 x1 y"),
+    ("tanh-net", "(v0*tanh(u0*x + c0) + v1*tanh(u1*x + c1) - y)**2", "u0 u1 c0 c1 v0 v1", "x y"),
+    ("abs", "abs(w*x + b - y)", "w b", "x y"),
+    ("relu", "(relu(w*x + b) - y)**2", "w b", "x y"),
+    ("log-sum-exp", "logsumexp(w0*x, w1*x, b) - w0*x", "w0 w1 b", "x"),
+    ("bce", "bce(sigmoid(w0*x0 + w1*x1 + b), y)", "w0 w1 b", "x0 x1 y"),
+    ("exp-softplus", "exp(-w*x) + softplus(b*x) + leaky_relu(w - b) + elu(b*x - w)", "w b", "x"),
+    ("max-min", "(max(w*x, 0.5, b) - min(y, w))**2", "w b", "x y"),
+]
+IDS = [m[0] for m in MODELS]
+
+
+def random_case(params, inputs, rows=40, seed=0):
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(-1.5, 1.5, size=len(params))
+    data = rng.uniform(-2, 2, size=(rows, len(inputs)))
+    if "y" in inputs:
+        data[:, inputs.index("y")] = rng.uniform(0.05, 0.95, size=rows)  # bce needs 0 < y < 1
+    return theta, data

@@ -16,6 +16,7 @@ from symgrad.errors import SymgradError
 from symgrad.jobs import TrainOptions, train_file
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is in the test extra")
+pytestmark = pytest.mark.dask
 
 MODEL = "sigmoid(w0*x0 + w1*x1 + b)"
 

@@ -10,30 +10,7 @@ import sympy as sp
 import symgrad
 from symgrad import Model
 from symgrad.functions import to_builtins
-
-MODELS = [  # (name, loss, params, inputs)
-    ("linear", "(w*x + b - y)**2", "w b", "x y"),
-    ("cubic", "(a + b*x + c*x**2 + d*x**3 - y)**2", "a b c d", "x y"),
-    ("sigmoid-neuron", "(sigmoid(w0*x0 + w1*x1 + b) - y)**2", "w0 w1 b", "x0 x1 y"),
-    ("tanh-net", "(v0*tanh(u0*x + c0) + v1*tanh(u1*x + c1) - y)**2", "u0 u1 c0 c1 v0 v1", "x y"),
-    ("abs", "abs(w*x + b - y)", "w b", "x y"),
-    ("relu", "(relu(w*x + b) - y)**2", "w b", "x y"),
-    ("log-sum-exp", "logsumexp(w0*x, w1*x, b) - w0*x", "w0 w1 b", "x"),
-    ("bce", "bce(sigmoid(w0*x0 + w1*x1 + b), y)", "w0 w1 b", "x0 x1 y"),
-    ("exp-softplus", "exp(-w*x) + softplus(b*x) + leaky_relu(w - b) + elu(b*x - w)", "w b", "x"),
-    ("max-min", "(max(w*x, 0.5, b) - min(y, w))**2", "w b", "x y"),
-]
-IDS = [m[0] for m in MODELS]
-
-
-def random_case(params, inputs, rows=40, seed=0):
-    rng = np.random.default_rng(seed)
-    theta = rng.uniform(-1.5, 1.5, size=len(params))
-    data = rng.uniform(-2, 2, size=(rows, len(inputs)))
-    if "y" in inputs:
-        data[:, inputs.index("y")] = rng.uniform(0.05, 0.95, size=rows)  # bce needs 0 < y < 1
-    return theta, data
-
+from support import IDS, MODELS, random_case
 
 def exact_gradient(loss_text, params, inputs, theta, data, h=mpmath.mpf("1e-18")):
     """Central differences of the mean loss, evaluated with mpmath at 40 digits."""
