@@ -34,8 +34,8 @@ def symgrad_epoch(X, labels):
     """One epoch of symgrad.train from theta; returns the new theta."""
     import symgrad
     from symgrad.layers import parse_chain
-    from symgrad.layers.network import NetworkKernel
-    kernel = NetworkKernel(parse_chain(CHAIN), FEATURES, "ce")
+    from symgrad.layers.cpu import CpuNetwork
+    kernel = CpuNetwork(parse_chain(CHAIN), FEATURES, "ce")
     matrix = np.column_stack([X, labels])
 
     def epoch(theta):
@@ -90,9 +90,9 @@ def seconds(call):
 
 def compile_seconds(cache: str) -> float:
     script = ("from symgrad.layers import parse_chain\n"
-              "from symgrad.layers.network import NetworkKernel\n"
+              "from symgrad.layers.cpu import CpuNetwork\n"
               "import numpy as np, symgrad\n"
-              f"k = NetworkKernel(parse_chain({CHAIN!r}), {FEATURES}, 'ce')\n"
+              f"k = CpuNetwork(parse_chain({CHAIN!r}), {FEATURES}, 'ce')\n"
               f"m = np.column_stack([np.zeros((4, {FEATURES})), np.zeros(4)])\n"
               f"symgrad.train(k, m, np.zeros(k.size), symgrad.SGD(lr=0.1), epochs=1)\n")
     start = time.perf_counter()

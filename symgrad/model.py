@@ -3,7 +3,8 @@
 A Model is a per-row loss together with the names that give it meaning: which symbols are the
 parameters to learn and which are data columns (inputs, the target among them). It can also
 carry the prediction it was built from, so a trained model can predict. Models are immutable.
-Construction validates the names once, so every later stage can trust them: every symbol of the loss is a parameter or an input, never both.
+Construction validates the names once, so every later stage can trust them: every symbol of
+the loss is a parameter or an input, never both.
 """
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ from cli import main
 from symgrad.errors import SymgradError
 from symgrad.optim import SGD, Adam, Momentum, Nesterov
 from symgrad.training import train
-from test_compile import IDS, MODELS, random_case
+from support import IDS, MODELS, random_case
+
+pytestmark = pytest.mark.cuda
 
 HOURS = np.array([[1.0, 2.0], [2.0, 4.0], [3.0, 6.0]])
 
@@ -76,7 +78,7 @@ def test_divergence_stops_at_the_same_step_with_the_last_finite_params():
 
 def test_small_layer_chain_on_the_device():
     from symgrad.layers import init_params, parse_chain
-    from symgrad.layers.network import ChainModel
+    from symgrad.layers.model import ChainModel
 
     chain = parse_chain("dense(2) -> sigmoid -> dense(1)")
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
@@ -98,14 +100,14 @@ def layer_engines(text, loss, rows=9, seed=0):
     """(device engine, CPU engine, data matrix, theta) for a chain over 3 features."""
     from symgrad.layers.cuda import CudaNetwork
     from symgrad.layers import init_params, parse_chain
-    from symgrad.layers.network import NetworkKernel
+    from symgrad.layers.cpu import CpuNetwork
 
     chain = parse_chain(text)
     rng = np.random.default_rng(seed)
     width = chain.dense[-1].width
     y = rng.integers(0, width, rows) if loss == "ce" else rng.normal(size=rows)
     data = np.column_stack([rng.normal(size=(rows, 3)), y])
-    return CudaNetwork(chain, 3, loss), NetworkKernel(chain, 3, loss), data, \
+    return CudaNetwork(chain, 3, loss), CpuNetwork(chain, 3, loss), data, \
         init_params(chain, 3, seed)
 
 

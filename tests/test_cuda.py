@@ -14,6 +14,8 @@ from click.testing import CliRunner
 import symgrad
 from cli import main
 
+pytestmark = pytest.mark.cuda
+
 TESTS = Path(__file__).resolve().parent
 
 

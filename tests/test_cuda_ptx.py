@@ -9,7 +9,7 @@ from numba import cuda, types
 
 import symgrad
 from symgrad.layers import ACTIVATIONS, Activation
-from test_compile import IDS, MODELS
+from support import IDS, MODELS
 
 
 def nvvm_present() -> bool:
@@ -21,8 +21,9 @@ def nvvm_present() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not nvvm_present(), reason="no NVVM (CUDA toolkit) here: the "
-                                "kernels were checked on the simulator only")
+pytestmark = [pytest.mark.cuda,
+              pytest.mark.skipif(not nvvm_present(), reason="no NVVM (CUDA toolkit) here: the "
+                                 "kernels were checked on the simulator only")]
 F64, I64, BOOL = types.float64, types.int64, types.boolean
 VECTOR, MATRIX = types.Array(F64, 1, "A"), types.Array(F64, 2, "A")
 INDICES = types.Array(I64, 1, "A")
@@ -66,7 +67,7 @@ def test_the_optimizer_step_kernels_compile(kind):
     from symgrad.runtime import cuda_support
     for kernel in (cuda_support.check_step, cuda_support.apply_step):
         assert compiles(kernel, I64, VECTOR, VECTOR, MATRIX, VECTOR, I64, INDICES)
-    assert compiles(cuda_support.finish, MATRIX, I64, F64, INDICES, VECTOR, VECTOR, I64,
+    assert compiles(cuda_support.add_block_sums, MATRIX, I64, F64, INDICES, VECTOR, VECTOR, I64,
                     INDICES)
 
 
@@ -76,13 +77,18 @@ def test_the_layer_engines_fixed_kernels_compile():
     assert compiles(layers.column_sums, MATRIX, VECTOR, INDICES)
     assert compiles(layers.add_bias, MATRIX, VECTOR, MATRIX, INDICES)
     assert compiles(layers.gather, MATRIX, VECTOR, INDICES, I64, MATRIX, VECTOR, INDICES)
-    for rows in (layers.ce_rows, layers.mse_rows):
+
+
+def test_the_layer_engines_generated_loss_kernels_compile():
+    from symgrad.layers.plan import generated_kernels
+    module = generated_kernels("cuda")
+    for rows in (module.ce, module.mse):
         assert compiles(rows, MATRIX, VECTOR, VECTOR, MATRIX, MATRIX, F64, INDICES)
 
 
 @pytest.mark.parametrize("name", ACTIVATIONS)
 def test_every_activations_layer_kernels_compile(name):
-    from symgrad.layers.cuda import _activation_kernels
-    module = _activation_kernels(Activation(name))
+    from symgrad.layers.plan import generated_kernels
+    module = generated_kernels("cuda", Activation(name))
     assert compiles(module.forward, MATRIX, VECTOR, MATRIX, MATRIX, INDICES)
     assert compiles(module.backward, MATRIX, MATRIX, MATRIX, MATRIX, INDICES)

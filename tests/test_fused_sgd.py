@@ -7,7 +7,8 @@ import pytest
 import symgrad
 from symgrad.runtime import blas
 from symgrad.layers import init_params, parse_chain
-from symgrad.layers.network import FusedSGD, NetworkKernel
+from symgrad.layers.cpu import CpuNetwork
+from symgrad.layers.fused_sgd import FusedSGD
 
 CASES = [("dense(8) -> tanh -> dense(6) -> relu -> dense(3)", "ce", 0.0),
          ("dense(5) -> dense(4) -> sigmoid -> dense(1)", "mse", 0.01),
@@ -20,14 +21,14 @@ def problem(text, loss, rows=37, features=4, seed=0):
     X = rng.normal(size=(rows, features))
     width = chain.dense[-1].width
     y = rng.integers(0, width, rows) if loss == "ce" else rng.normal(size=rows)
-    return NetworkKernel(chain, features, loss), np.column_stack([X, y]), \
+    return CpuNetwork(chain, features, loss), np.column_stack([X, y]), \
         init_params(chain, features, seed)
 
 
 def run(kernel, data, theta, optimizer, fused, monkeypatch, **options):
     with monkeypatch.context() as patch:
         if not fused:
-            patch.setattr(NetworkKernel, "fused_step", lambda self, opt: None)
+            patch.setattr(CpuNetwork, "fused_step", lambda self, opt: None)
         return symgrad.train(kernel, data, theta, optimizer, **options)
 
 

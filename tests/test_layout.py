@@ -38,8 +38,19 @@ def _imported(name: str, node) -> set[str]:
     return {m for m in found if m in MODULES and m != name}
 
 
-GRAPH = {name: set().union(*(_imported(name, node) for node in ast.walk(ast.parse(path.read_text()))
-                             if isinstance(node, (ast.Import, ast.ImportFrom))))
+def _import_statements(tree):
+    """Every import that runs (at the top or inside functions); not those under
+    ``if TYPE_CHECKING:``, which exist for annotations only."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
+            node.body = [ast.Pass()]
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            yield node
+
+
+GRAPH = {name: set().union(*(_imported(name, node)
+                             for node in _import_statements(ast.parse(path.read_text()))))
          for name, path in MODULES.items()}
 
 

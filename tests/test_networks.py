@@ -13,7 +13,8 @@ from cli import main
 from symgrad import ParseError
 from symgrad.layers.symbolic import chain_formulas, unrolled_model
 from symgrad.layers import ACTIVATIONS, flatten, init_params, parse_chain, unflatten
-from symgrad.layers.network import ChainModel, NetworkKernel
+from symgrad.layers.model import ChainModel
+from symgrad.layers.cpu import CpuNetwork
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"
 CHAINS = [(f"dense(3) -> {a} -> dense(2)", "ce") for a in ("sigmoid", "relu", "elu", "leaky_relu")]
@@ -49,7 +50,7 @@ def central_differences(f, theta, h=1e-6):
 @pytest.mark.parametrize("text, loss", CHAINS, ids=[f"{t} [{l}]" for t, l in CHAINS])
 def test_layer_engine_matches_unrolled_path_and_central_differences(text, loss):
     chain, X, theta, targets = case(text, loss)
-    net = NetworkKernel(chain, 2, loss)
+    net = CpuNetwork(chain, 2, loss)
     n, columns = net.columns(np.column_stack([X, targets]))
     value, grad, _ = net.evaluate(theta, n, columns)
     unrolled = symgrad.compile(unrolled_model(chain, ["x0", "x1"], loss), backend="numpy")
@@ -64,7 +65,7 @@ def test_layer_engine_matches_unrolled_path_and_central_differences(text, loss):
 
 def test_softmax_cross_entropy_is_finite_for_huge_logits_and_its_gradient_is_softmax_minus_onehot():
     chain = parse_chain("dense(3)")
-    net = NetworkKernel(chain, 1, "ce")
+    net = CpuNetwork(chain, 1, "ce")
     theta = np.array([1e3, -1e3, 0.0, 0.0, 0.0, 0.0])  # W = (1000, -1000, 0), b = 0
     n, columns = net.columns(np.array([[1.0, 1.0], [-1.0, 0.0]]))
     value, grad, _ = net.evaluate(theta, n, columns)

@@ -1,4 +1,5 @@
-"""Generated source for two models, checked in: a change in codegen shows up in review.
+"""Generated source for two models and the layer engines' kernels, checked in: a change in
+codegen shows up in review.
 
 Set SYMGRAD_UPDATE_SNAPSHOTS=1 to rewrite the files after an intended change.
 """
@@ -27,19 +28,21 @@ def test_generated_program_matches_snapshot(name):
     assert source == path.read_text()
 
 
-ACTIVATION_CASES = {  # the layer engines' generated kernels: (backend module, activation)
-    "tanh_layer_kernels": ("symgrad.codegen.layer_kernels", "tanh"),
-    "elu_cuda_layer_kernels": ("symgrad.layers.cuda", "elu"),
+LAYER_CASES = {  # the layer engines' generated kernels: (dialect, activation; None: the losses)
+    "tanh_layer_kernels": ("numba", "tanh"),
+    "elu_cuda_layer_kernels": ("cuda", "elu"),
+    "loss_layer_kernels": ("numba", None),
+    "loss_cuda_layer_kernels": ("cuda", None),
 }
 
 
-@pytest.mark.parametrize("name", sorted(ACTIVATION_CASES))
-def test_generated_activation_kernels_match_snapshot(name):
-    import importlib
-
+@pytest.mark.parametrize("name", sorted(LAYER_CASES))
+def test_generated_layer_kernels_match_snapshot(name):
+    from symgrad.codegen.layer_kernels import activation_source, loss_source
     from symgrad.layers import Activation
-    module, activation = ACTIVATION_CASES[name]
-    source = importlib.import_module(module).activation_source(Activation(activation))
+    dialect, activation = LAYER_CASES[name]
+    source = loss_source(dialect) if activation is None else \
+        activation_source(Activation(activation), dialect)
     path = SNAPSHOTS / f"{name}.py.txt"
     if os.environ.get("SYMGRAD_UPDATE_SNAPSHOTS"):
         path.write_text(source)

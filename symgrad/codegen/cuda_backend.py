@@ -2,8 +2,8 @@
 
 ``partial_sums`` runs the forward + reverse program per row in a grid-stride loop, adds into
 per-thread sums, tree-reduces them in shared memory and writes one row of sums per block
-(loss, each non-zero partial, the data check); ``cuda_support.finish`` adds the blocks. Rows
-are ``start + i``, or ``order[start + i]`` for a shuffled epoch. ``predict_rows`` writes one
+(loss, each non-zero partial, the data check); ``cuda_support.add_block_sums`` adds the
+blocks. Rows are ``start + i``, or ``order[start + i]`` for a shuffled epoch. ``predict_rows`` writes one
 prediction per row. The printer is the shared one: libdevice's exp/log/tanh are already
 branch-light on a GPU, so only the helpers' decorator differs from the CPU dialect. Training
 runs on the device through ``cuda_support.DeviceRun``; ``loss_and_gradient`` and ``predict``

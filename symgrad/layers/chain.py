@@ -1,15 +1,16 @@
-"""Layer chains: ``"dense(16) -> tanh -> dense(3)"`` as a frozen value, and its two lowerings.
+"""Layer chains: ``"dense(16) -> tanh -> dense(3)"`` as a frozen value, parsed, with its layout.
 
 A Chain is a sequence of Dense(width) layers (W of shape (width, fan_in), b of width, as in
 PyTorch's Linear) and elementwise activations (any one-argument function of the expression
 language), optionally ending in softmax or log_softmax. Parameters are named W0, b0, W1, b1,
 ... and laid out flat in that order, each W row-major, so a theta vector means the same thing
-to both lowerings:
-- ``unrolled_model``: every weight a scalar symbol (W0_j_i), the whole net one SymPy expression
-  that the ordinary pipeline derives and compiles into a fused per-row kernel; best for small
-  nets (the unrolled program grows with the number of weights);
-- the layer engine in ``network.py``: GEMMs in numpy (BLAS), the elementwise activations and
-  the loss as generated Numba kernels, backprop in the seed-003 index notation.
+to both lowerings (``layers.model.ChainModel`` picks one by size):
+- ``layers.symbolic.unrolled_model``: every weight a scalar symbol (W0_j_i), the whole net one
+  SymPy expression that the ordinary pipeline derives and compiles into a fused per-row
+  kernel; best for small nets (the unrolled program grows with the number of weights);
+- the layer engine (``layers.plan``, walked by ``layers.cpu`` or ``layers.cuda``): GEMMs, the
+  elementwise activations and the loss as generated kernels, backprop in the seed-003 index
+  notation.
 With ``ce`` the last dense layer gives the logits; a final softmax or log_softmax is implied
 and may be written (as in PyTorch's Linear -> LogSoftmax with NLLLoss).
 """

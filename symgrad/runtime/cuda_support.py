@@ -7,7 +7,7 @@ One training step is four launches on one stream, none waiting for the host:
 
     partial_sums (generated)  one thread per row (grid-stride), each block's sums in shared
                               memory, tree-reduced, one row of ``partials`` per block
-    finish                    one block per output: sums the blocks' rows in a fixed order
+    add_block_sums            one block per output: sums the blocks' rows in a fixed order
                               (deterministic, unlike atomics), writes the gradient and the
                               step's loss; a non-finite loss or data row raises ``flags[1]``
     check_step                would any new parameter or state value be non-finite? -> flags[1]
@@ -61,7 +61,7 @@ REDUCE_THREADS = MAX_THREADS
 
 
 @cuda.jit
-def finish(partials, blocks, scale, nonzero, grad, losses, slot, flags):
+def add_block_sums(partials, blocks, scale, nonzero, grad, losses, slot, flags):
     """Block k adds column k of the blocks' sums: the loss (k = 0, kept unscaled in
     losses[slot]), a partial (into grad, times scale), or the data check (the last column)."""
     if flags[0] != 0:
@@ -135,7 +135,7 @@ def apply_step(kind, theta, grad, state, hyper, step, flags):
 class DeviceRun:
     """Training state on the device: the data columns (copied once), theta, the optimizer's
     state and the gradient; ``epochs`` runs whole epochs and syncs once at the end.
-    ``_step`` is the part a subclass replaces (``cuda_layers.NetworkRun``: a layer chain)."""
+    ``_step`` is the part a subclass replaces (``layers.cuda.NetworkRun``: a layer chain)."""
 
     def __init__(self, module, columns, n: int, batch: int, optimizer, theta, mean: bool):
         self._start(n, batch, optimizer, theta, mean, np.dtype(module.META["dtype"]))
@@ -184,8 +184,9 @@ class DeviceRun:
         module.partial_sums[self.blocks, threads](self.theta, order, indexed, start, count,
                                                    self.partials, *self.columns)
         scale = 1.0 / count if self.mean else 1.0
-        finish[module.SUMS, REDUCE_THREADS](self.partials, self.blocks, scale, self.nonzero,
-                                            self.grad, losses, slot, self.flags)
+        add_block_sums[module.SUMS, REDUCE_THREADS](self.partials, self.blocks, scale,
+                                                    self.nonzero, self.grad, losses, slot,
+                                                    self.flags)
         self._update(step)
 
     def _update(self, step) -> None:

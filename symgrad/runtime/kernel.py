@@ -1,4 +1,4 @@
-"""Kernel: the runtime wrapper of a generated scalar-model module, ``f(theta, data) -> (loss, grad)``.
+"""Kernel: the runtime wrapper of a generated scalar-model module: ``f(theta, data)``.
 
 It validates theta and data, hands the generated ``loss_and_gradient`` column views (never
 copies), adds the per-chunk sums, checks the data were finite and applies the reduction; it
