@@ -28,12 +28,13 @@ def test_a_kernel_declares_its_backends_capabilities(name):
             assert callable(getattr(kernel, method))
 
 
-def test_the_layer_engine_offers_fused_sgd_for_plain_sgd_only():
+def test_the_cpu_layer_engine_offers_the_compiled_step_and_fused_sgd_for_plain_sgd_only():
     from symgrad.layers import parse_chain
     from symgrad.layers.model import ChainModel
 
     kernel = ChainModel(parse_chain("dense(40) -> tanh -> dense(1)"), ["x"], "mse").compile()
-    assert isinstance(kernel, Trainable) and kernel.capabilities == Capabilities(fused_sgd=True)
+    assert isinstance(kernel, Trainable)
+    assert kernel.capabilities == Capabilities(compiled_step=True, fused_sgd=True)
     assert kernel.fused_step(symgrad.SGD(lr=0.1)) is not None
     assert kernel.fused_step(symgrad.Adam(lr=0.1)) is None
 
