@@ -29,7 +29,7 @@ def compile(loss, params=None, inputs=None, *, backend: str = "numba",
     ``params`` and ``inputs`` are sequences of names or Symbols (taken from the Model when one
     is given). The result ``f(theta, data)`` returns (loss, grad); see ``Kernel``.
     """
-    params, inputs = _names(loss, params, "params"), _names(loss, inputs, "inputs")
+    params, inputs = _names_given(loss, params, "params"), _names_given(loss, inputs, "inputs")
     return compile_keyed(_key_material(loss), lambda: loss, params, inputs, backend=backend,
                          reduction=reduction, dtype=dtype)
 
@@ -123,7 +123,7 @@ def _check_option(name, value, allowed):
         raise SymgradError(f"unknown {name} {value!r} (choose from {', '.join(allowed)})")
 
 
-def _names(loss, names, what) -> list[str]:
+def _names_given(loss, names, what) -> list[str]:
     from_model = getattr(loss, what, None)
     if names is None:
         if from_model is None:

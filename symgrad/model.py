@@ -34,15 +34,15 @@ class Model:
         check_scalar_expression(self.loss, "the loss")
         both = set(self.params) & set(self.inputs)
         if both:
-            raise SymgradError(f"{_names(both)} listed both as parameter and as input")
+            raise SymgradError(f"{_listed(both)} listed both as parameter and as input")
         unknown = self.loss.free_symbols - set(self.params) - set(self.inputs)
         if unknown:
-            raise SymgradError(f"unknown names in the loss: {_names(unknown)} "
+            raise SymgradError(f"unknown names in the loss: {_listed(unknown)} "
                                "(neither a parameter nor an input)")
         for kind, names in (("parameter", self.params), ("input", self.inputs)):
             repeated = {s for s, count in Counter(names).items() if count > 1}
             if repeated:
-                raise SymgradError(f"{kind} {_names(repeated)} listed twice")
+                raise SymgradError(f"{kind} {_listed(repeated)} listed twice")
 
     @classmethod
     def of(cls, loss, params: Names | None = None, inputs: Names = ()) -> "Model":
@@ -147,5 +147,5 @@ def symbols_named(names: Names, expr: sp.Expr) -> tuple[sp.Symbol, ...]:
                  for n in names)
 
 
-def _names(symbols) -> str:
+def _listed(symbols) -> str:
     return ", ".join(sorted(repr(str(s)) for s in symbols))

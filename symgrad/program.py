@@ -61,7 +61,7 @@ def lower_values(model, roots, definitions=None) -> Program:
     definitions = definitions or {}
     uses = _count_uses(roots, definitions)
     names = _temp_names({s.name for s in (*model.params, *model.inputs)})
-    builder = _Builder(definitions, uses, names)
+    builder = _ProgramBuilder(definitions, uses, names)
     outputs = tuple(builder.build(r) for r in roots)
     return Program(params=model.params, inputs=model.inputs, temps=tuple(builder.temps),
                    outputs=outputs)
@@ -94,7 +94,7 @@ def _temp_names(taken: set[str]):
     return (sp.Symbol(f"{prefix}{k}") for k in itertools.count())
 
 
-class _Builder:
+class _ProgramBuilder:
     """Rebuilds expressions bottom-up, naming each node used more than once."""
 
     def __init__(self, definitions, uses, names):

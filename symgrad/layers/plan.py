@@ -7,7 +7,8 @@ Backprop in the seed-003 index notation, one layer at a time:
               * sum_k delta_k w_kj),  dL/dW^l = delta^l.T a^(l-1),  dL/db^l = sum_rows delta^l
 
 ``plan`` turns the chain into four kinds of step. ``Product``: z = a W.T (its bias is added by
-the step after it). ``Act``: a = f(z + b), whose backward pass forms delta = dA * f'(z, a).
+the step after it). ``Elementwise``: a = f(z + b), whose backward pass forms
+delta = dA * f'(z, a).
 ``Bias``: z + b, for a dense layer followed directly by another. ``Loss``: the loss of the last
 values (plus their pending bias) and its gradient dO.
 
@@ -39,7 +40,7 @@ class Bias(NamedTuple):
     layer: int               # z + b[layer]
 
 
-class Act(NamedTuple):
+class Elementwise(NamedTuple):
     activation: Activation
     bias: int | None         # the layer whose bias it adds, if it follows a dense layer
 
@@ -69,7 +70,7 @@ def plan(chain: Chain) -> list:
             steps.append(Product(layer))
             pending, layer = layer, layer + 1
         elif isinstance(item, Activation):
-            steps.append(Act(item, pending))
+            steps.append(Elementwise(item, pending))
             pending = None
     return steps + [Loss(pending)]
 
@@ -202,11 +203,11 @@ class Walk:
         self.ops.bias_gradient(delta, self.grads[2 * step.layer + 1])
         return delta
 
-    # Act: a = f(z + b);  delta * f'(z, a), and db its column sums
-    def forward_Act(self, index, step, values):
+    # Elementwise: a = f(z + b);  delta * f'(z, a), and db its column sums
+    def forward_Elementwise(self, index, step, values):
         return self.ops.activate(index, step.activation, values, self._bias(step.bias))
 
-    def backward_Act(self, index, step, delta, kept):
+    def backward_Elementwise(self, index, step, delta, kept):
         return self.ops.activation_gradient(index, step.activation, delta, kept,
                                             self._d_bias(step.bias))
 
@@ -219,8 +220,10 @@ class Walk:
 
 # The rules by step kind, as autodidax's impl_rules: (walk, index, step, values) -> (kept,
 # values) forward; (walk, index, step, delta, kept) -> delta backward.
-FORWARD = {Product: Walk.forward_Product, Bias: Walk.forward_Bias, Act: Walk.forward_Act}
-BACKWARD = {Product: Walk.backward_Product, Bias: Walk.backward_Bias, Act: Walk.backward_Act}
+FORWARD = {Product: Walk.forward_Product, Bias: Walk.forward_Bias,
+           Elementwise: Walk.forward_Elementwise}
+BACKWARD = {Product: Walk.backward_Product, Bias: Walk.backward_Bias,
+            Elementwise: Walk.backward_Elementwise}
 
 
 def generated_kernels(dialect: str, activation: Activation | None = None):
