@@ -1,5 +1,6 @@
 """Test-wide settings: a private kernel cache and signing key, so tests never read or litter
-the user's; the CUDA simulator's cases started early (see test_cuda.py); the CSV readers."""
+the user's; the CUDA simulator's cases started early (see test_cuda.py); the CSV readers; a
+small data file (``hours``)."""
 import os
 import tempfile
 
@@ -35,3 +36,11 @@ def reader(request, monkeypatch):
     else:
         assert csvdata.importlib.util.find_spec("pyarrow") is not None
     return request.param
+
+
+@pytest.fixture
+def hours(tmp_path):
+    """hours.csv: columns x and y, y = 2x, on three rows."""
+    path = tmp_path / "hours.csv"
+    path.write_text("x,y\n1,2\n2,4\n3,6\n")
+    return path

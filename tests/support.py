@@ -1,5 +1,7 @@
-"""What several test modules share: independent ways to evaluate a gradient, and the table of
-scalar models every backend is checked on (``MODELS``, ``random_case``).
+"""What several test modules share: independent ways to evaluate a gradient, the table of
+scalar models every backend is checked on (``MODELS``, ``random_case``), the names generated
+code uses (``GENERATED_CODE_NAMES``), and the command line's test harness (``cli``,
+``one_line_error``, ``fifo``).
 
 - ``program_values``: runs the generated Python source (the CSE'd program, symgrad's printer).
 - ``closed_form_values``: evaluates the closed forms with SymPy's arbitrary-precision evalf.
@@ -9,10 +11,17 @@ scalar models every backend is checked on (``MODELS``, ``random_case``).
 from __future__ import annotations
 
 import math
+import os
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import sympy as sp
+from click.testing import CliRunner
 
+from cli import main
 from symgrad import closed_forms, lower
 from symgrad.codegen.python_source import python_source
 
@@ -81,3 +90,65 @@ def random_case(params, inputs, rows=40, seed=0):
     if "y" in inputs:
         data[:, inputs.index("y")] = rng.uniform(0.05, 0.95, size=rows)  # bce needs 0 < y < 1
     return theta, data
+
+
+# Names the generated code (Python, Numba and numpy kernels) uses itself: every one must still
+# work as a user's parameter name.
+GENERATED_CODE_NAMES = [
+    "loss", "gradient", "math", "t0", "t_0", "vexp", "vtanh", "vexpm1", "guarded_step",
+    "step_into", "META", "np", "numpy", "njit", "prange", "loss_and_gradient", "predict",
+    "batch_sums", "train_epochs", "range", "float", "logsumexp2", "functools", "cuda"]
+
+
+# --- the command line ----------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent  # the repository: ``python -m cli`` runs here
+
+
+def cli(*args):
+    """``symgrad ARGS`` through click's CliRunner; paths and numbers may be given as they are."""
+    return CliRunner().invoke(main, [str(a) for a in args])
+
+
+def one_line_error(result, *fragments, status=2):
+    """A refusal as the command line gives it: exit status 2 (or status), nothing on stdout,
+    one line on stderr starting 'symgrad: error: ' and holding every fragment. Returns it."""
+    assert result.exit_code == status, (result.exit_code, result.stdout, result.stderr,
+                                        result.exception)
+    assert result.stderr.startswith("symgrad: error: "), result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Traceback" not in result.stderr and result.stdout == "", (result.stdout,
+                                                                      result.stderr)
+    line = result.stderr.rstrip("\n")
+    assert all(f in line for f in fragments), line
+    return line
+
+
+@contextmanager
+def fifo(path, text):
+    """A FIFO at path: its first reader gets text; any later reader gets end of file at once,
+    as from a used-up pipe such as bash's <(...)."""
+    os.mkfifo(path)
+    stop = threading.Event()
+
+    def serve():
+        try:
+            with open(path, "w") as handle:  # waits for the first reader
+                handle.write(text)
+            while not stop.is_set():
+                try:
+                    os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))  # a reader waits: EOF
+                except OSError:  # no reader now
+                    time.sleep(0.005)
+        except OSError:
+            pass
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield path
+    finally:
+        stop.set()
+        unblock = os.open(path, os.O_RDONLY | os.O_NONBLOCK)  # in case nobody ever read it
+        thread.join(timeout=10)
+        os.close(unblock)

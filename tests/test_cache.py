@@ -1,6 +1,8 @@
-"""The kernel cache across processes: hits skip derivation, corrupt files are rebuilt, and
-concurrent compiles of the same loss both succeed."""
+"""The kernel cache: a second process hits it without deriving, corrupt files are rebuilt,
+concurrent compiles of the same loss both succeed, a link planted in the cache never redirects
+a write, and processes racing to create the signing key all read it."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -85,3 +87,30 @@ def test_key_covers_options(tmp_path, monkeypatch):
     symgrad.compile(LOSS, ["w0", "w1", "b"], ["x0", "x1", "y"], backend="numpy", reduction="sum")
     symgrad.compile(LOSS, ["w0", "b", "w1"], ["x0", "x1", "y"], backend="numpy")
     assert len(list(tmp_path.glob("numpy_*.py"))) == 3
+
+
+def test_a_link_planted_in_the_cache_never_redirects_a_write(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    import symgrad
+    loss = "(w*x - y)**2 + w**2/12345"
+    first = symgrad.compile(loss, ["w"], ["x", "y"], backend="numpy")
+    path = Path(first.module.__file__)
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    path.unlink()
+    os.symlink(victim, path)
+    sys.modules.pop(first.module.__name__)
+    again = symgrad.compile(loss, ["w"], ["x", "y"], backend="numpy")
+    assert victim.read_text() == "precious" and not again.cache_hit
+    assert not path.is_symlink() and path.read_text().startswith(again.source[:20])
+
+
+def test_processes_racing_to_create_the_key_all_read_it(tmp_path):
+    script = "from symgrad.codegen.cache import current_store; current_store()"
+    env = {**_env(), "SYMGRAD_KEY_FILE": str(tmp_path / "k" / "cache.key"),
+           "SYMGRAD_CACHE_DIR": str(tmp_path / "cache")}
+    running = [subprocess.Popen([sys.executable, "-c", script], env=env, text=True,
+                                stderr=subprocess.PIPE) for _ in range(6)]
+    errors = [p.communicate(timeout=120)[1] for p in running]
+    assert not any("warning" in e for e in errors), errors
+    assert (tmp_path / "k" / "cache.key").stat().st_size == 32

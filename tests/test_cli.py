@@ -1,4 +1,5 @@
-"""`symgrad derive` through click's CliRunner: formats, defaults, and one-line errors."""
+"""`symgrad derive` through click's CliRunner: formats, defaults, and one-line errors; every
+format right whatever the names (those the generated code uses too)."""
 import json
 import math
 import subprocess
@@ -9,7 +10,8 @@ import sympy as sp
 from click.testing import CliRunner
 
 from cli import main
-from symgrad import relu, sigmoid, softplus
+from symgrad import parse_expr, relu, sigmoid, softplus
+from support import GENERATED_CODE_NAMES, central_differences, one_line_error
 
 NEURON = "(sigmoid(w*x + b) - y)**2"
 
@@ -96,3 +98,32 @@ def test_console_script_entry_point_runs_in_a_subprocess():
     result = subprocess.run([sys.executable, "-m", "cli", "derive", "x*w", "--wrt", "w"],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 0 and result.stdout == "d/w = x\n"
+
+
+def test_python_format_is_right_for_a_parameter_named_loss():
+    result = run("derive", "loss*x**2", "--wrt", "loss,x", "--format", "python")
+    namespace = {}
+    exec(result.output, namespace)
+    value, gradient = namespace["loss_and_gradient"](3.0, 2.0)
+    assert value == 12.0 and gradient == {"loss": 4.0, "x": 12.0}
+
+
+@pytest.mark.parametrize("name", GENERATED_CODE_NAMES)
+def test_every_format_is_right_whatever_the_names(name):
+    text = f"tanh({name}*x) + exp({name})*x**2 + logsumexp({name}, x)"
+    values = {name: 0.3, "x": -0.7}
+    expected = central_differences(parse_expr(text), [name, "x"], values)
+    namespace = {}
+    exec(run("derive", text, "--wrt", f"{name},x", "--format", "python").output, namespace)
+    _, gradient = namespace["loss_and_gradient"](values[name], values["x"])
+    document = json.loads(run("derive", text, "--wrt", f"{name},x", "--format", "json").output)
+    symbols = {name: sp.Symbol(name), "x": sp.Symbol("x")}
+    for wrt in (name, "x"):
+        closed = sp.sympify(document["gradient"][wrt], locals=symbols)
+        assert gradient[wrt] == pytest.approx(expected[wrt], rel=1e-12)
+        assert float(closed.evalf(30, subs={symbols[k]: v for k, v in values.items()})) == \
+            pytest.approx(expected[wrt], rel=1e-12)
+
+
+def test_softmax_under_mse_is_refused_by_derive_too():
+    one_line_error(run("derive", "dense(3) -> log_softmax", "--loss", "mse"), "goes with --loss ce")

@@ -1,5 +1,6 @@
 """`symgrad train` and `symgrad predict` from the command line: the seed runs, PARAMS.json,
-bad input (one line, non-zero exit, nothing lost), divergence and Ctrl-C."""
+bad input (one line, non-zero exit, nothing lost), sizes refused before allocating, a FIFO as
+the data file, divergence and Ctrl-C."""
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli import main
+from support import fifo, one_line_error
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -23,11 +25,6 @@ def run(*args):
 def write(path: Path, text: str) -> Path:
     path.write_text(text)
     return path
-
-
-@pytest.fixture
-def hours(tmp_path):
-    return write(tmp_path / "hours.csv", "x,y\n1,2\n2,4\n3,6\n")
 
 
 def test_hours_sgd_from_the_cli(tmp_path, hours):
@@ -182,3 +179,52 @@ def test_ctrl_c_during_compilation_saves_the_initial_parameters(tmp_path):
     document = json.loads(out.read_text())
     assert document["interrupted"] is True and document["epochs"] == 0
     assert document["params"]["w"] == 0.5
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--seed", "-1"], "-1 is not in the range"),
+    (["--model", "dense(10**20)"], "unknown layer 'dense(10**20)'"),
+    (["--model", "dense(1000000000)"], "dense width must be 1 to 1,000,000"),
+    (["--model", "dense(1000000) -> tanh -> dense(1000000) -> dense(1)"], "at most 100,000,000"),
+    (["--model", "w*x*sqrt(-1)"], "complex or undefined constant"),
+])
+def test_sizes_and_seeds_are_refused_before_allocating(hours, args, fragment):
+    options = {"--model": "w*x", **dict(zip(args[::2], args[1::2]))}
+    result = run("train", hours, "--target", "y", *[v for kv in options.items() for v in kv])
+    one_line_error(result, fragment)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--model", "dense(2) -> dense(1)", "--features", "x,x"], "'x' is asked for twice"),
+    (["--model", "dense(2) -> dense(1)", "--features", "x,y"], "'y' is asked for twice"),
+    (["--model", "dense(2) -> tanh -> dense(1) -> log_softmax"], "goes with --loss ce"),
+    (["--model", "w*x*1e308*10", "--backend", "numpy"], "beyond the float64 range"),
+    (["--model", "w*x*tanh(10**400)"], "beyond the float64 range"),
+])
+def test_more_one_line_refusals(hours, args, fragment):
+    one_line_error(run("train", hours, "--target", "y", *args), fragment)
+
+
+def test_train_names_an_underscored_number(tmp_path):
+    data = write(tmp_path / "a.csv", "x,y\n1,2\n1_000,4\n")
+    result = run("train", data, "--model", "w*x", "--target", "y", "--quiet")
+    one_line_error(result, f"{data} line 3, column x: '1_000' is not a number")
+
+
+def test_train_reads_a_fifo_like_a_regular_file(tmp_path, hours):
+    args = ["--model", "w*x + b", "--target", "y", "--epochs", "5", "--quiet"]
+    assert run("train", hours, *args, "--out", tmp_path / "a.json").exit_code == 0
+    with fifo(tmp_path / "hours.fifo", hours.read_text()) as path:
+        result = run("train", path, *args, "--out", tmp_path / "b.json")
+    assert result.exit_code == 0, result.stderr
+    first, second = (json.loads((tmp_path / n).read_text()) for n in ("a.json", "b.json"))
+    assert first["params"] == second["params"] and first["history"] == second["history"]
+
+
+def test_train_reads_a_fifo_for_a_classifier(tmp_path):
+    text = "x,cls\n-2,a\n-1,a\n1,b\n2,b\n"
+    with fifo(tmp_path / "d.fifo", text) as path:
+        result = run("train", path, "--model", "dense(2)", "--target", "cls", "--loss", "ce",
+                     "--epochs", "2", "--quiet", "--out", tmp_path / "p.json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "p.json").read_text())["classes"] == ["a", "b"]

@@ -1,10 +1,14 @@
 """CSV loading, both readers (numpy.loadtxt and pyarrow): values, and every bad input named
-by file, line and column."""
+by file, line and column; one source read once serves header, numbers and labels (a FIFO
+works); rows split only at line ends; a 50,000-column header read in linear time."""
+import time
+
 import numpy as np
 import pytest
 
 from symgrad import SymgradError
 from symgrad import data as csvdata
+from support import cli, fifo, one_line_error
 
 
 GOOD = [
@@ -73,3 +77,62 @@ def test_columns_not_asked_for_may_hold_anything(tmp_path, reader):
     path = tmp_path / "a.csv"
     path.write_text("label,x\ncat,1\ndog,2\n")
     assert list(csvdata.read_csv(str(path), ["x"]).columns["x"]) == [1.0, 2.0]
+
+
+def test_open_csv_names_what_is_wrong(tmp_path):
+    with pytest.raises(SymgradError, match="no such file"):
+        csvdata.open_csv(str(tmp_path / "nope.csv"))
+    with pytest.raises(SymgradError, match="is a directory"):
+        csvdata.open_csv(str(tmp_path))
+    for content in (b"x,\xe9\n1,2\n", b"x,y\n1,\xe9\n"):
+        (tmp_path / "latin1.csv").write_bytes(content)
+        with pytest.raises(SymgradError, match="latin1.csv is not UTF-8 text"):
+            csvdata.read_csv(str(tmp_path / "latin1.csv"), ["x", "y"])
+
+
+def test_one_source_serves_header_numbers_and_labels(tmp_path):
+    text = "\ufeffx,cls\n1,a\n\n2,b\n"
+    with fifo(tmp_path / "d.fifo", text) as path:
+        source = csvdata.open_csv(str(path))
+        assert csvdata.read_header(source) == ("x", "cls")
+        assert csvdata.read_csv(source, ["x"]).columns["x"].tolist() == [1.0, 2.0]
+        assert csvdata.read_labels(source, "cls") == ["a", "b"]
+    assert source.name == str(path) and csvdata.read_csv(source, ["x"]).name == str(path)
+
+
+def test_ascii_decimal_spellings_are_read(tmp_path, reader):
+    path = tmp_path / "a.csv"
+    path.write_text("x,y\n.5,5.\n+1E+2,-0\n-.25e-1,7\n")
+    table = csvdata.read_csv(str(path), ["x", "y"])
+    assert table.columns["x"].tolist() == [0.5, 100.0, -0.025]
+    assert table.columns["y"].tolist() == [5.0, 0.0, 7.0]
+
+
+def test_a_label_on_two_lines_is_refused(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text('x,cls\n1,a\n2,"b\nc"\n')
+    with pytest.raises(SymgradError, match=r"line 4, column cls: the label 'b\\nc' spans lines"):
+        csvdata.read_labels(str(path), "cls")
+
+
+def test_reading_no_column_counts_the_rows(tmp_path, reader):
+    path = tmp_path / "a.csv"
+    path.write_text("x,y\n1,abc\n\n2,3\n")
+    table = csvdata.read_csv(str(path), [])
+    assert table.rows == 2 and table.columns == {} and table.matrix([]).shape == (2, 0)
+    assert np.array_equal(csvdata.read_csv(str(path), ["x"]).columns["x"], [1.0, 2.0])
+
+
+def test_rows_split_only_at_line_ends(tmp_path):
+    path = tmp_path / "vt.csv"
+    path.write_text("x,y\n1,2\x0b3,4\n5,6\n")
+    one_line_error(cli("train", path, "--model", "w*x", "--target", "y", "--backend", "numpy"),
+                   "line 2: 3 fields, expected 2")
+
+
+def test_a_header_of_50000_columns_reads_in_linear_time(tmp_path):
+    from symgrad.data import read_header
+    path = tmp_path / "wide.csv"
+    path.write_text(",".join(f"c{i}" for i in range(50_000)) + "\n" + ",".join("1" * 50_000))
+    started = time.monotonic()
+    assert len(read_header(str(path))) == 50_000 and time.monotonic() - started < 2.0

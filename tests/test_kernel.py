@@ -1,6 +1,12 @@
 """symgrad.compile: the Numba backend against the numpy reference backend and against
-central differences of the loss evaluated at 40 digits (mpmath), on a table of models."""
+central differences of the loss evaluated at 40 digits (mpmath), on a table of models; every
+name the generated code uses works as a parameter; what the library refuses is a one-line
+SymgradError; compiling and calling from several threads."""
 import math
+import os
+import subprocess
+import sys
+import threading
 
 import mpmath
 import numpy as np
@@ -8,9 +14,9 @@ import pytest
 import sympy as sp
 
 import symgrad
-from symgrad import Model
+from symgrad import Model, ParseError, SymgradError
 from symgrad.functions import to_builtins
-from support import IDS, MODELS, random_case
+from support import GENERATED_CODE_NAMES, IDS, MODELS, central_differences, random_case
 
 def exact_gradient(loss_text, params, inputs, theta, data, h=mpmath.mpf("1e-18")):
     """Central differences of the mean loss, evaluated with mpmath at 40 digits."""
@@ -175,3 +181,120 @@ def test_bad_calls_raise_value_errors_naming_the_problem(what, call, message):
 def test_bad_compiles_raise_value_errors(kwargs, message):
     with pytest.raises(ValueError, match=message):
         symgrad.compile("(w*x - y)**2", **kwargs)
+
+
+def test_library_names_given_as_a_string_are_refused():
+    with pytest.raises(SymgradError, match="must be a sequence"):
+        symgrad.Model.supervised("w*x0", target="y", loss="mse", inputs="x0")
+    with pytest.raises(ParseError, match="expected an expression string"):
+        symgrad.parse_expr(5)
+
+
+@pytest.mark.parametrize("theta, data, fragment", [
+    ("abc", np.ones((2, 2)), "theta must be numbers"),
+    ({"w": 1.0}, np.ones((2, 2)), "theta must be numbers"),
+    ([1.0], np.ones((2, 2), dtype=complex), "data is complex"),
+])
+def test_kernel_calls_with_wrong_types_are_symgrad_errors(theta, data, fragment):
+    f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy")
+    with pytest.raises(SymgradError, match=fragment):
+        f(theta, data)
+
+
+a, x, y = sp.symbols("a x y")
+UNSUPPORTED = [
+    ("sign", (sp.sign(a * x) - y) ** 2, "sign"),
+    ("piecewise", (sp.Piecewise((a * x, x > 0), (0, True)) - y) ** 2, "Piecewise"),
+    ("undefined function", (sp.Function("f")(a * x) - y) ** 2, "undefined function f"),
+    ("list", [a * x, y], "not a list"),
+    ("matrix", sp.Matrix([a * x - y]), "scalar expression"),
+    ("condition", a * x > y, "not a condition"),
+    ("heaviside", (sp.Heaviside(a * x) - y) ** 2, "DiracDelta"),
+    ("gamma", (sp.gamma(a) * x - y) ** 2, "polygamma"),
+    ("complex", (sp.I * a * x - y) ** 2, "complex"),
+    ("derivative", sp.Derivative(a * x ** 2, x), "unevaluated Derivative"),
+    ("object", object(), "not a object"),
+]
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("name, loss, fragment", UNSUPPORTED, ids=[c[0] for c in UNSUPPORTED])
+def test_unsupported_input_is_a_symgrad_error(name, loss, fragment, backend):
+    with pytest.raises(SymgradError) as info:
+        f = symgrad.compile(loss, ["a"], ["x", "y"], backend=backend)
+        f(np.array([0.5]), np.array([[1.0, 2.0]]))
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+
+
+def test_the_numpy_backend_maps_math_functions_over_columns():
+    f = symgrad.compile((sp.erf(a * x) + sp.erfc(x) - y) ** 2, ["a"], ["x", "y"], backend="numpy")
+    g = symgrad.compile((sp.erf(a * x) + sp.erfc(x) - y) ** 2, ["a"], ["x", "y"])
+    data = np.array([[1.0, 2.0], [0.3, -1.0]])
+    np.testing.assert_allclose(f([0.5], data)[1], g([0.5], data)[1], rtol=1e-12)
+
+
+BUILTIN_NAMES = ["min", "max", "abs", "len", "sum",  # function names: SymPy symbols only
+                 "w_0", "w__0"]  # Numba's parfor lowering once merged these two
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_kernels_accept_names_the_generated_code_uses(backend):
+    params = GENERATED_CODE_NAMES + BUILTIN_NAMES
+    x, y = sp.symbols("x y")
+    p = {n: sp.Symbol(n) for n in params}
+    helpers = sp.tanh(p["vtanh"] * x) + sp.exp(p["vexp"] * x / 4) + symgrad.sigmoid(p["math"]) \
+        + symgrad.softplus(p["range"] * x)
+    expr = (sum(s * x ** (k % 3) for k, s in enumerate(p.values())) * helpers - y) ** 2
+    f = symgrad.compile(expr, params, ["x", "y"], backend=backend)
+    theta = np.linspace(-0.5, 0.5, len(params))
+    data = np.array([[0.3, 1.0], [-1.2, 0.5]])
+    value, grad = f(theta, data)
+    rows = [dict(zip(["x", "y"], row)) for row in data]
+    point = dict(zip(params, theta))
+    expected = np.mean([[*central_differences(expr, params, {**point, **r}).values()]
+                        for r in rows], axis=0)
+    np.testing.assert_allclose(grad, expected, rtol=1e-10)
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_compile_is_thread_safe(tmp_path, monkeypatch, warm):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path / "cache"))
+    loss = f"(sigmoid(w*x + b) - y)**2 + {int(warm)}*0 + w**2/{1000 + int(warm)}"
+    if warm:
+        symgrad.compile(loss, ["w", "b"], ["x", "y"])
+    data = np.random.default_rng(0).normal(size=(1000, 2))
+    results, errors = [], []
+
+    def work():
+        try:
+            f = symgrad.compile(loss, ["w", "b"], ["x", "y"])
+            results.append(f(np.array([0.1, 0.2]), data))
+        except Exception as err:  # noqa: BLE001 - the test reports whatever a thread hit
+            errors.append(repr(err))
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and len(results) == 4
+    assert all(r[0] == results[0][0] and np.array_equal(r[1], results[0][1]) for r in results)
+
+
+def test_two_threads_on_numbas_workqueue_layer_do_not_abort(tmp_path):
+    script = """
+import threading, numpy as np, symgrad
+f = symgrad.compile("(sigmoid(w*x + b) - y)**2", ["w", "b"], ["x", "y"])
+data = np.random.default_rng(0).normal(size=(200_000, 2))
+values = []
+def work():
+    for _ in range(20):
+        values.append(f(np.array([0.1, 0.2]), data)[0])
+threads = [threading.Thread(target=work) for _ in range(2)]
+[t.start() for t in threads]; [t.join() for t in threads]
+import numba
+print(len(values), len(set(values)), numba.threading_layer())
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "NUMBA_THREADING_LAYER": "workqueue"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["40", "1", "workqueue"]

@@ -1,12 +1,14 @@
 """Training: the seed lectures' runs reproduced (seeds-examples.md), optimizers against
 independent reference loops, both engines (compiled and stepwise) and both backends agreeing,
-divergence keeping the last finite parameters."""
+divergence keeping the last finite parameters; the loss history kept in bounded memory; a
+negative seed refused."""
 import math
 
 import numpy as np
 import pytest
 
 import symgrad
+from symgrad import SymgradError
 from symgrad.optim import SGD, Adam, Momentum, Nesterov
 from symgrad.training import train
 
@@ -207,3 +209,23 @@ def test_large_batches_take_the_parallel_stepwise_engine(monkeypatch):
     expected = train(reference, data, [0.0, 0.0], Momentum(lr=0.1, momentum=0.5), epochs=30)
     np.testing.assert_allclose(full.params, expected.params, rtol=1e-10)
     np.testing.assert_allclose(full.params, [3.0, 1.0], rtol=1e-3)  # (w, b) of y = 3x + 1
+
+
+def test_history_is_bounded_and_keeps_the_last_epoch():
+    from symgrad.training import History
+    history = History(capacity=100)
+    for start in range(0, 10_000, 37):
+        stop = min(start + 37, 10_000)
+        history.extend(np.arange(start + 1, stop + 1, dtype=float))  # loss = epoch number
+    epochs, losses = history.arrays()
+    assert len(epochs) <= 101 and epochs[-1] == 10_000 and losses[-1] == 10_000
+    assert np.array_equal(epochs, losses) and np.all(np.diff(epochs) > 0)
+    full = History(capacity=100)
+    full.extend(np.arange(1.0, 51.0))
+    assert np.array_equal(full.arrays()[0], np.arange(1, 51))  # below capacity: every epoch
+
+
+def test_library_train_refuses_a_negative_seed():
+    f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy")
+    with pytest.raises(SymgradError, match="seed must be an integer >= 0"):
+        symgrad.train(f, np.ones((3, 2)), [0.0], symgrad.SGD(0.1), 1, shuffle=True, seed=-1)

@@ -1,0 +1,75 @@
+"""Size bounds of the parser and the deriver: exponent bombs and deep nesting refused at once
+in one line; 500- and 10,000-term sums, a thousand unary minuses and a megabyte expression
+parsed, derived and compiled to the right numbers in bounded time."""
+import time
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symgrad
+from symgrad import ParseError, parse_expr
+from support import cli, one_line_error
+
+BOMBS = ["2**2**2**2**2**2", "x**9**9**9", "10**(10**10)", "(-2)**(10**10)",
+         "**".join(["w"] * 400), "1" * 5000, "x**(10**100000)"]
+
+
+@pytest.mark.parametrize("text", BOMBS, ids=lambda t: t[:20])
+def test_exponent_bombs_are_refused_at_once(text):
+    started = time.monotonic()
+    with pytest.raises(ParseError) as info:
+        parse_expr(text)
+    assert time.monotonic() - started < 2.0 and "\n" not in str(info.value)
+
+
+def test_bombs_from_the_cli_are_one_line(hours):
+    for text in BOMBS[:4]:
+        one_line_error(cli("derive", text), "column")
+        one_line_error(cli("train", hours, "--model", f"w*x + {text}", "--target", "y"),
+                       "column")
+
+
+def test_a_500_term_sum_derives_trains_and_predicts(tmp_path, hours):
+    model = " + ".join(f"w{k % 7}*x**{k % 5}/{k + 1}" for k in range(500))
+    derived = cli("derive", f"({model} - y)**2", "--wrt", "w0,w1")
+    assert derived.exit_code == 0 and derived.output.count("d/") == 2
+    out = tmp_path / "p.json"
+    trained = cli("train", hours, "--model", model, "--target", "y", "--epochs", "3",
+                  "--lr", "1e-4", "--out", out, "--quiet")
+    assert trained.exit_code == 0, trained.stderr
+    predicted = cli("predict", out, hours)
+    assert predicted.exit_code == 0 and len(predicted.output.splitlines()) == 4
+
+
+@pytest.mark.slow
+def test_a_10000_term_sum_parses_derives_and_compiles():
+    text = "(" + " + ".join(f"{k % 9 + 1}*w{k % 3}*(x - {k})**2" for k in range(10_000)) + \
+        " - y)**2"
+    f = symgrad.compile(text, ["w0", "w1", "w2"], ["x", "y"], backend="numpy")
+    theta, data = np.array([0.1, -0.2, 0.3]), np.array([[0.5, 1.0], [2.0, -1.0]])
+    value, grad = f(theta, data)
+    # the same sum, term by term, in numpy: k*(x - k)**2 weights per parameter
+    k = np.arange(10_000)
+    per_param = [np.array([np.sum((k % 9 + 1)[k % 3 == j] * (x - k[k % 3 == j]) ** 2)
+                           for x in data[:, 0]]) for j in range(3)]
+    residual = sum(t * s for t, s in zip(theta, per_param)) - data[:, 1]
+    assert value == pytest.approx(np.mean(residual ** 2), rel=1e-10)
+    np.testing.assert_allclose(grad, [np.mean(2 * residual * s) for s in per_param], rtol=1e-10)
+
+
+def test_a_thousand_unary_minuses_and_deep_nesting():
+    assert parse_expr("-" * 1000 + "x") == sp.Symbol("x")
+    assert parse_expr("-" * 999 + "x") == -sp.Symbol("x")
+    with pytest.raises(ParseError, match="too many nested"):
+        parse_expr("sin(" * 150 + "x" + ")" * 150)
+    deep = "sin(" * 90 + "x" + ")" * 90  # within the bound: derives and compiles
+    f = symgrad.compile(f"({deep} - y)**2", [], ["x", "y"], backend="numpy")
+    assert np.isfinite(f([], np.array([[0.5, 0.1]]))[0])
+
+
+def test_a_megabyte_expression_is_one_line_or_a_result():
+    text = " + ".join(["x"] * 350_000)  # 1.4 MB
+    started = time.monotonic()
+    assert parse_expr(text) == 350_000 * sp.Symbol("x")
+    assert time.monotonic() - started < 30

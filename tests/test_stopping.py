@@ -1,0 +1,40 @@
+"""Stop signals (symgrad/stopping.py): SIGTERM and SIGHUP end `symgrad train` as Ctrl-C does,
+at once, saving the parameters reached and a bounded history, with exit status 128 + the
+signal's number. (Ctrl-C itself, during training and compilation: test_cli_train.py.)"""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from support import ROOT
+
+
+def signal_after_progress(args, signum, env=None):
+    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT,
+                               env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    while "epoch" not in (line := process.stderr.readline()):
+        assert line, "the process ended before it reported progress"
+    sent = time.monotonic()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, time.monotonic() - sent, stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_save_like_ctrl_c(tmp_path, hours, signum):
+    out = tmp_path / "p.json"
+    code, latency, stderr = signal_after_progress(
+        ["train", hours, "--model", "w*x", "--target", "y", "--epochs", "10000000000",
+         "--lr", "0.001", "--out", out], signum)
+    assert code == 128 + signum and latency < 2.0, stderr
+    document = json.loads(out.read_text())
+    assert document["interrupted"] is True and 0 < document["epochs"] < 10**10
+    assert len(document["history"]) <= 1000  # kept in bounded memory, not 10^10 slots
+    assert document["history"][-1][0] == document["epochs"]
+    assert f"stopped by {signal.Signals(signum).name}" in stderr
