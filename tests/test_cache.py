@@ -83,9 +83,10 @@ def test_two_processes_compiling_at_once_both_succeed(tmp_path):
 def test_key_covers_options(tmp_path, monkeypatch):
     monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
     import symgrad
-    symgrad.compile(LOSS, ["w0", "w1", "b"], ["x0", "x1", "y"], backend="numpy")
-    symgrad.compile(LOSS, ["w0", "w1", "b"], ["x0", "x1", "y"], backend="numpy", reduction="sum")
-    symgrad.compile(LOSS, ["w0", "b", "w1"], ["x0", "x1", "y"], backend="numpy")
+    loss = LOSS + " + w1**2/4321"  # no other test compiles it: this process has no copy yet
+    symgrad.compile(loss, ["w0", "w1", "b"], ["x0", "x1", "y"], backend="numpy")
+    symgrad.compile(loss, ["w0", "w1", "b"], ["x0", "x1", "y"], backend="numpy", reduction="sum")
+    symgrad.compile(loss, ["w0", "b", "w1"], ["x0", "x1", "y"], backend="numpy")
     assert len(list(tmp_path.glob("numpy_*.py"))) == 3
 
 
