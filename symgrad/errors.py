@@ -1,8 +1,20 @@
-"""The errors a user can act on. Each message is one line: what was wrong and where.
+"""The errors (and warnings) a user can act on. Each message is one line: what and where.
 
-They subclass ValueError so library callers can catch them the ordinary way; the CLI prints the
-message alone (no traceback) and exits with status 2.
+Errors subclass ValueError so library callers can catch them the ordinary way; the CLI prints
+the message alone (no traceback) and exits with status 2. ``warn`` writes a one-line warning on
+stderr, once per message and process, and lets the work go on.
 """
+import sys
+
+_WARNED: set[str] = set()
+
+
+def warn(message: str) -> None:
+    """``symgrad: warning: message`` on stderr, the first time this message is given."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        sys.stderr.write(f"symgrad: warning: {message}\n")
+        sys.stderr.flush()
 
 
 class SymgradError(ValueError):

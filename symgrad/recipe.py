@@ -51,8 +51,42 @@ def training_model(recipe: ModelRecipe, header):
     per_row = row_loss(recipe.loss, prediction, target)
     inputs = [sp.Symbol(n) for n in features] + [target]
     params = sorted(per_row.free_symbols - set(inputs), key=lambda s: s.name)
+    _refuse_misspelt_columns([p.name for p in params], header, recipe.data)
     return Model(loss=per_row, params=tuple(params), inputs=tuple(inputs),
                  prediction=prediction, target=target), features
+
+
+MIN_FUZZY_LENGTH = 4  # shorter names (w, b, k0) are parameters, however close to a column
+
+
+def _refuse_misspelt_columns(params, header, data: str) -> None:
+    """A parameter whose name is a column's up to case, or (4 characters or more) up to one
+    edit, is almost certainly that column misspelt: training it as a parameter would exit 0
+    with a wrong model. SymgradError with a "did you mean"."""
+    for name in params:
+        column = next((c for c in header if _close(name, c)), None)
+        if column is not None:
+            raise SymgradError(f"{name!r} in the model is not a column of {data}; did you mean "
+                               f"{column!r}? (a name that is no column is a parameter: "
+                               f"rename it if you meant one)")
+
+
+def _close(name: str, column: str) -> bool:
+    if name.lower() == column.lower():
+        return True
+    return min(len(name), len(column)) >= MIN_FUZZY_LENGTH and _one_edit_apart(name, column)
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Whether one insertion, deletion, substitution or swap of neighbours turns a into b."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    start = next((k for k, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    if len(a) == len(b):
+        swapped = a[start + 1:start + 2] + a[start:start + 1] == b[start:start + 2]
+        return a[start + 1:] == b[start + 1:] or (swapped and a[start + 2:] == b[start + 2:])
+    longer, shorter = (a, b) if len(a) > len(b) else (b, a)
+    return longer[start + 1:] == shorter[start:]
 
 
 def training_kernel(recipe: ModelRecipe, model):

@@ -228,3 +228,45 @@ def test_train_reads_a_fifo_for_a_classifier(tmp_path):
                      "--epochs", "2", "--quiet", "--out", tmp_path / "p.json")
     assert result.exit_code == 0, result.stderr
     assert json.loads((tmp_path / "p.json").read_text())["classes"] == ["a", "b"]
+
+
+TYPO_DATA = "x,temperature,y\n1,2,3\n2,3,5\n3,1,4\n"
+
+
+@pytest.mark.parametrize("model, typed, column", [
+    ("a*exp(-k*X) + c", "X", "x"),                        # case
+    ("w*Temperature + b", "Temperature", "temperature"),  # case, a long name
+    ("w*temprature + b", "temprature", "temperature"),    # a letter left out
+    ("w*temperatures + b", "temperatures", "temperature"),  # one added
+    ("w*tempreature + b", "tempreature", "temperature"),  # two neighbours swapped
+    ("w*temperatvre + b", "temperatvre", "temperature"),  # one replaced
+])
+def test_a_misspelt_column_is_refused_with_did_you_mean(tmp_path, model, typed, column):
+    data = write(tmp_path / "typo.csv", TYPO_DATA)
+    result = run("train", data, "--model", model, "--target", "y", "--epochs", "2")
+    one_line_error(result, f"{typed!r} in the model is not a column of {data}; did you mean "
+                           f"{column!r}?")
+
+
+@pytest.mark.parametrize("model", [
+    "w*x + b",                  # w, b: one letter from x and y, but short names are parameters
+    "w*x + temp*temperature",   # 'temp' is four edits from 'temperature'
+    "slope*x + bias",
+])
+def test_parameters_that_merely_resemble_columns_still_train(tmp_path, model):
+    data = write(tmp_path / "typo.csv", TYPO_DATA)
+    result = run("train", data, "--model", model, "--target", "y", "--epochs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stderr
+
+
+def test_a_model_of_no_column_warns_and_trains_a_constant(tmp_path):
+    data = write(tmp_path / "typo.csv", TYPO_DATA)
+    out = tmp_path / "params.json"
+    result = run("train", data, "--model", "c", "--target", "y", "--lr", "0.5", "--epochs", "200",
+                 "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.strip().splitlines() == [
+        f"symgrad: warning: the model reads no column of {data} besides the target: it fits a "
+        f"constant"]
+    assert json.loads(out.read_text())["params"]["c"] == pytest.approx(4.0, rel=1e-6)

@@ -37,13 +37,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
-from ..errors import SymgradError
+from ..errors import SymgradError, warn
 from .signing import owned_by_user, read_signed, signed_text
 
 KEY_BYTES = 32
 _LOCK = threading.RLock()
 _STORES: dict[tuple[str, str], "Store"] = {}
-_WARNED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -229,18 +228,11 @@ def _read_key(path: Path) -> bytes:
 
 def _private_store(reason: str) -> Store:
     """A temporary 0700 directory for this process and a key that never touches the disk."""
-    _warn(f"{reason}; not using it (kernels compile into a private temporary directory)")
+    warn(f"{reason}; not using it (kernels compile into a private temporary directory)")
     directory = Path(tempfile.mkdtemp(prefix="symgrad-cache-"))
     (directory / "__pycache__").mkdir(mode=0o700)
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
     return Store(directory=directory, key=os.urandom(KEY_BYTES), private=True)
-
-
-def _warn(message: str) -> None:
-    if message not in _WARNED:
-        _WARNED.add(message)
-        sys.stderr.write(f"symgrad: warning: {message}\n")
-        sys.stderr.flush()
 
 
 def _write_module(store: Store, path: Path, source: str) -> Path:

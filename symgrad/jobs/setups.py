@@ -11,7 +11,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..errors import SymgradError
+from ..errors import SymgradError, warn
 from ..recipe import training_kernel, training_model
 from .initial import initial_params
 from .labels import encoded_labels
@@ -47,6 +47,9 @@ def expression_setup(options, source) -> Setup:
 
     recipe = options.recipe
     model, features = training_model(recipe, checked_header(source, options.target))
+    if not features:
+        warn(f"the model reads no column of {options.data} besides the target: it fits a "
+             f"constant")
     table = read_csv(source, [*features, options.target])
     return scalar_setup(options, model, features,
                         data=table.matrix([s.name for s in model.inputs]),
