@@ -11,7 +11,7 @@ import numpy as np
 import symgrad
 from symgrad.data import read_labels
 from symgrad.layers import init_params, parse_chain
-from symgrad.layers.model import ChainModel
+from symgrad.layers.chain_model import ChainModel
 
 path = str(Path(__file__).parent / "data" / "iris.csv")
 features = ["sepal_length", "sepal_width", "petal_length", "petal_width"]

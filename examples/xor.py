@@ -7,7 +7,7 @@ import numpy as np
 
 import symgrad
 from symgrad.layers import init_params, parse_chain
-from symgrad.layers.model import ChainModel
+from symgrad.layers.chain_model import ChainModel
 
 X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 truth = np.array([0.0, 1.0, 1.0, 0.0])

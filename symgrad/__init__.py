@@ -22,7 +22,7 @@ _EXPORTS = {
     "bce": "losses", "mae": "losses", "mse": "losses",
     "Model": "model", "parse_expr": "parse", "Program": "program", "lower": "program",
     "closed_forms": "views", "render": "views",
-    "compile": "kernel", "Kernel": "kernel",
+    "compile": "compiler", "Kernel": "runtime.kernel",
     "SGD": "optim", "Momentum": "optim", "Nesterov": "optim", "Adam": "optim",
     "train": "training", "TrainResult": "training", "read_csv": "data",
 }

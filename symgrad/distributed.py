@@ -71,7 +71,7 @@ class DaskData:
     def __init__(self, client, files: list[str], recipe: ModelRecipe, header):
         self.client, self.recipe, self.header = client, recipe, header
         self.parts = client.map(_load, files, recipe=recipe, header=header, retries=RETRIES)
-        counts = self._gather(client.map(_rows, self.parts, retries=RETRIES))
+        counts = self._gather(client.map(_row_count, self.parts, retries=RETRIES))
         self.rows = int(sum(counts))
 
     def sums(self, theta: np.ndarray) -> np.ndarray:
@@ -141,7 +141,7 @@ def _load(path: str, recipe: ModelRecipe, header):
     return kernel.columns(table.matrix(inputs))
 
 
-def _rows(part) -> int:
+def _row_count(part) -> int:
     return part[0]
 
 

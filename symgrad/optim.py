@@ -1,11 +1,10 @@
 """Optimizers: small frozen values (hyperparameters) and pure update rules.
 
 An optimizer is a frozen dataclass of hyperparameters; ``hyper()`` packs them into a float
-array, ``new_state(n)`` makes its state, and ``KIND`` indexes its ``Rule`` in ``RULES``: a pure
-function
-(theta, grad, m, v, hyper, step) -> (theta', m', v') of arithmetic only, so the same function
-updates whole arrays at once in numpy, single elements inside Numba's compiled loops
-(``codegen/numba_support.py``, one fused pass) and on the GPU (``codegen/cuda_support.py``;
+array, ``new_state(n)`` makes its state, and ``KIND`` indexes its ``UpdateRule`` in ``RULES``:
+a pure function (theta, grad, m, v, hyper, step) -> (theta', m', v') of arithmetic only, so
+the same function updates whole arrays at once in numpy, single elements inside Numba's loops
+(``runtime/numba_support.py``, one fused pass) and on the GPU (``runtime/cuda_support.py``;
 hence ``** 0.5``: numba.cuda has no ``np.sqrt``). ``Optimizer.step`` applies it to a parameter
 vector and its state, and commits nothing when the result is not finite: the training loops'
 divergence guard.
@@ -30,7 +29,7 @@ from .errors import SymgradError
 # hyper layout: [lr, momentum, beta1, beta2, eps, weight_decay]
 LR, MOMENTUM, BETA1, BETA2, EPS, WEIGHT_DECAY = range(6)
 HYPER_SIZE = 6
-STATE_ROWS = 2  # every state is (m, v) rows, so compiled loops take one layout; see Rule
+STATE_ROWS = 2  # every state is (m, v) rows: compiled loops take one layout (see UpdateRule)
 
 
 def sgd_rule(theta, grad, m, v, hyper, step):
@@ -57,15 +56,15 @@ def adam_rule(theta, grad, m, v, hyper, step):
     return theta - hyper[LR] * m_hat / (v_hat ** 0.5 + hyper[EPS]), m, v
 
 
-class Rule(NamedTuple):
+class UpdateRule(NamedTuple):
     """An update rule and how many of the state rows (m, then v) it reads and writes; the
     compiled steps leave the others untouched."""
     update: Callable
     state_rows: int
 
 
-RULES = (Rule(sgd_rule, 0), Rule(momentum_rule, 1), Rule(nesterov_rule, 1),
-         Rule(adam_rule, 2))  # indexed by an optimizer's KIND
+RULES = (UpdateRule(sgd_rule, 0), UpdateRule(momentum_rule, 1),  # indexed by KIND
+         UpdateRule(nesterov_rule, 1), UpdateRule(adam_rule, 2))
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def _one_edit_apart(a: str, b: str) -> bool:
 
 def training_kernel(recipe: ModelRecipe, model):
     """The compiled Kernel that trains ``model`` (built from this recipe)."""
-    from .kernel import compile
+    from .compiler import compile
 
     return compile(model, backend=recipe.backend, reduction=recipe.kernel_reduction)
 
@@ -106,7 +106,9 @@ def row_loss(loss: str, prediction, target):
     if loss == "sse":
         return LOSSES["mse"](prediction, target)
     if loss == "ce":
-        raise SymgradError("--loss ce needs a layer-chain model (not available yet)")
+        raise SymgradError("--loss ce is for layer chains (e.g. --model \"dense(3)\"), whose "
+                           "last layer gives one logit per class; an expression model has one "
+                           "output: use mse, mae, bce or a loss expression of yhat")
     if loss in LOSSES:
         return LOSSES[loss](prediction, target)
     expression = parse_expr(loss)

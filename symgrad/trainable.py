@@ -7,8 +7,9 @@ probes with ``hasattr``):
 
     compiled_epochs  ``train_epochs(theta, state, optimizer, orders, batch, history, counters,
                      columns)``: whole epochs of mini-batches in compiled code
-    compiled_step    ``step_into(optimizer, theta, grad, state, step, theta_out, state_out)``:
-                     the optimizer's guarded step as one compiled pass
+    compiled_step    ``step_into(kind, theta, grad, state, hyper, step, theta_out,
+                     state_out)``: the optimizer's guarded step (rule ``optim.RULES[kind]``) as
+                     one compiled pass into theta_out/state_out; False if not all finite
     on_device        ``device_run(columns, n, batch, optimizer, theta, mean)``: a run whose
                      data, parameters and optimizer state stay on a GPU
     fused_sgd        ``fused_step(optimizer)``: plain SGD folded into the gradient's GEMMs

@@ -78,7 +78,7 @@ def test_divergence_stops_at_the_same_step_with_the_last_finite_params():
 
 def test_small_layer_chain_on_the_device():
     from symgrad.layers import init_params, parse_chain
-    from symgrad.layers.model import ChainModel
+    from symgrad.layers.chain_model import ChainModel
 
     chain = parse_chain("dense(2) -> sigmoid -> dense(1)")
     X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])

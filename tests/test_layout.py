@@ -24,7 +24,11 @@ MODULES = {_module_name(p): p for p in sorted(ROOT.rglob("*.py"))}
 
 
 def _imported(name: str, node) -> set[str]:
-    """The symgrad modules an import statement of module ``name`` loads."""
+    """The symgrad modules an import statement (or ``import_module("symgrad....")`` of a
+    literal name) of module ``name`` loads."""
+    if isinstance(node, ast.Call):
+        return {arg.value for arg in node.args[:1]
+                if isinstance(arg, ast.Constant) and arg.value in MODULES} - {name}
     if isinstance(node, ast.Import):
         return {a.name for a in node.names if a.name in MODULES}
     package = name if MODULES[name].name == "__init__.py" else name.rpartition(".")[0]
@@ -39,14 +43,18 @@ def _imported(name: str, node) -> set[str]:
 
 
 def _import_statements(tree):
-    """Every import that runs (at the top or inside functions); not those under
+    """Every import that runs (at the top, inside functions, or by importlib); not those under
     ``if TYPE_CHECKING:``, which exist for annotations only."""
     for node in ast.walk(tree):
         if isinstance(node, ast.If) and getattr(node.test, "id", None) == "TYPE_CHECKING":
             node.body = [ast.Pass()]
     for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
+        if isinstance(node, (ast.Import, ast.ImportFrom)) or _is_import_module(node):
             yield node
+
+
+def _is_import_module(node) -> bool:
+    return isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "import_module"
 
 
 GRAPH = {name: set().union(*(_imported(name, node)

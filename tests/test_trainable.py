@@ -30,7 +30,7 @@ def test_a_kernel_declares_its_backends_capabilities(name):
 
 def test_the_cpu_layer_engine_offers_the_compiled_step_and_fused_sgd_for_plain_sgd_only():
     from symgrad.layers import parse_chain
-    from symgrad.layers.model import ChainModel
+    from symgrad.layers.chain_model import ChainModel
 
     kernel = ChainModel(parse_chain("dense(40) -> tanh -> dense(1)"), ["x"], "mse").compile()
     assert isinstance(kernel, Trainable)

@@ -11,14 +11,14 @@ runtimes are in ``symgrad.runtime``.
 Adding a backend:
 1. a module ``codegen/<name>_backend.py`` with ``module_source(spec: KernelSpec) -> str``,
    whose printer subclasses ``printer.ScalarPrinter`` (helpers come from the function registry,
-   ``symgrad.functions``, by dialect) and whose module defines ``loss_and_gradient(theta, n,
+   ``symgrad.primitives``, by dialect) and whose module defines ``loss_and_gradient(theta, n,
    chunks, *columns)`` (per-chunk sums: loss, each non-zero partial, the data check) and, for
    models with a prediction, ``predict(theta, n, *columns)``;
 2. the runtime it calls into, if any, under ``symgrad/runtime/`` (with ``require_device()`` if
    the machine may lack what it needs);
 3. one ``Backend`` entry below, declaring its capabilities (symgrad.trainable) truthfully: the
    training loop relies on them, and each capability names the module functions it implies;
-4. run the suite's backend tables (tests/test_compile.py compares every backend with the numpy
+4. run the suite's backend tables (tests/test_kernel.py compares every backend with the numpy
    reference) with the new name added.
 """
 from __future__ import annotations
@@ -36,7 +36,8 @@ class Backend:
     name: str
     generator: str                 # module with module_source(spec) -> str
     capabilities: Capabilities     # what its kernels offer symgrad.train
-    runtime: str | None = None     # module with require_device(), for machines that may lack it
+    runtime: str | None = None     # its runtime's module (symgrad/runtime/), which has a
+                                   # require_device() where machines may lack what it needs
 
     def module(self):
         return importlib.import_module(self.generator)
@@ -57,10 +58,3 @@ def backend_named(name: str) -> Backend:
         raise SymgradError(f"unknown backend {name!r} (choose from {', '.join(BACKENDS)})")
     return BACKENDS[name]
 
-
-def require_runtime(name: str) -> None:
-    """Refuse, with a one-line reason, a backend this machine cannot run (checked before the
-    cache is consulted; imports no SymPy)."""
-    runtime = backend_named(name).runtime
-    if runtime is not None:
-        importlib.import_module(runtime).require_device()

@@ -22,7 +22,7 @@ def predict_file(params_path: str, data_path: str) -> str:
 
 
 def _expression_predictions(document, table) -> list:
-    from ..kernel import compile
+    from ..compiler import compile
     from ..model import Model
 
     names, features = list(document["params"]), document["features"]
@@ -39,7 +39,7 @@ def _expression_predictions(document, table) -> list:
 def _chain_predictions(document, table) -> list:
     """Values for mse; for ce the class label (as it appeared in training) of the top logit."""
     from ..layers import flatten, parse_chain
-    from ..layers.model import ChainModel
+    from ..layers.chain_model import ChainModel
 
     chain, features = parse_chain(document["model"]), document["features"]
     theta = flatten(chain, len(features), document["params"])

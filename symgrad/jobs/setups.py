@@ -68,7 +68,7 @@ def chain_setup(options, source) -> Setup:
     """A layer chain: features default to every column but the target, in file order."""
     from ..data import read_csv
     from ..layers import init_params, parse_chain, unflatten
-    from ..layers.model import ChainModel
+    from ..layers.chain_model import ChainModel
 
     chain = parse_chain(options.model)
     _check_chain_options(options, chain)

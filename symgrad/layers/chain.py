@@ -4,7 +4,7 @@ A Chain is a sequence of Dense(width) layers (W of shape (width, fan_in), b of w
 PyTorch's Linear) and elementwise activations (any one-argument function of the expression
 language), optionally ending in softmax or log_softmax. Parameters are named W0, b0, W1, b1,
 ... and laid out flat in that order, each W row-major, so a theta vector means the same thing
-to both lowerings (``layers.model.ChainModel`` picks one by size):
+to both lowerings (``layers.chain_model.ChainModel`` picks one by size):
 - ``layers.symbolic.unrolled_model``: every weight a scalar symbol (W0_j_i), the whole net one
   SymPy expression that the ordinary pipeline derives and compiles into a fused per-row
   kernel; best for small nets (the unrolled program grows with the number of weights);

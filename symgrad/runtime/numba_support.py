@@ -148,7 +148,7 @@ def _guarded(rule, rows, theta, grad, state, hyper, step, theta_out, state_out, 
 
 @njit(inline="always")
 def _by_kind(kind, theta, grad, state, hyper, step, theta_out, state_out, in_place):
-    """The rule RULES[kind], its state rows as the Rule declares. Numba selects a compiled
+    """The rule RULES[kind], its state rows as its UpdateRule declares. Numba selects a compiled
     function by branch, not by indexing a table: one line per rule of symgrad.optim.RULES."""
     if kind == 0:
         return _guarded(_sgd, SGD_ROWS, theta, grad, state, hyper, step, theta_out, state_out,

@@ -13,7 +13,7 @@ from cli import main
 from symgrad import ParseError
 from symgrad.layers.symbolic import chain_formulas, unrolled_model
 from symgrad.layers import ACTIVATIONS, flatten, init_params, parse_chain, unflatten
-from symgrad.layers.model import ChainModel
+from symgrad.layers.chain_model import ChainModel
 from symgrad.layers.cpu import CpuNetwork
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "data"

@@ -10,10 +10,11 @@ module imports neither SymPy nor Numba at import time.
 """
 from __future__ import annotations
 
+import importlib
 import json
 from typing import NamedTuple
 
-from .codegen import BACKENDS, backend_named, require_runtime
+from .codegen import BACKENDS, backend_named
 from .codegen.cache import cache_key, load_or_build
 from .errors import SymgradError
 from .runtime.kernel import Kernel
@@ -65,6 +66,14 @@ def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list
 
     module, source, hit = load_or_build(backend, key, build)
     return Kernel(module, source, target.capabilities, cache_hit=hit)
+
+
+def require_runtime(name: str) -> None:
+    """Refuse, with a one-line reason, a backend this machine cannot run: its runtime's
+    ``require_device()`` (checked before the cache is consulted; imports no SymPy)."""
+    runtime = backend_named(name).runtime
+    if runtime is not None:
+        importlib.import_module(runtime).require_device()
 
 
 class Lowered(NamedTuple):

@@ -39,7 +39,7 @@ class ChainModel:
         if self.backend != "cuda":
             from .cpu import CpuNetwork
             return CpuNetwork
-        from ..codegen import require_runtime
+        from ..compiler import require_runtime
         require_runtime("cuda")
         from .cuda import CudaNetwork
         return CudaNetwork
@@ -47,7 +47,7 @@ class ChainModel:
     def _unrolled_kernel(self):
         """The unrolled model, compiled; keyed by the chain's text, so a cache hit needs no
         SymPy (the model is built only to compile it)."""
-        from ..kernel import compile_keyed
+        from ..compiler import compile_keyed
 
         def build():
             from .symbolic import unrolled_model
