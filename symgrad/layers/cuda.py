@@ -75,14 +75,20 @@ def column_sums(D, out, flags):
         out[j] = total
 
 
+@cuda.jit(device=True)
+def cell(e, width):
+    """(row, column) of element e of a row-major array ``width`` wide: the grid-stride
+    loops below run over every element with one index."""
+    i = e // width
+    return i, e - i * width
+
+
 @cuda.jit
 def add_bias(Z, b, out, flags):
     if flags[0] != 0:
         return
-    width = Z.shape[1]
-    for e in range(cuda.grid(1), Z.shape[0] * width, cuda.gridsize(1)):
-        i = e // width
-        j = e - i * width
+    for e in range(cuda.grid(1), Z.size, cuda.gridsize(1)):
+        i, j = cell(e, Z.shape[1])
         out[i, j] = Z[i, j] + b[j]
 
 
@@ -91,10 +97,8 @@ def gather(X, y, order, start, Xb, yb, flags):
     """Rows order[start + i] of (X, y) into (Xb, yb): a shuffled batch, contiguous."""
     if flags[0] != 0:
         return
-    width = X.shape[1]
-    for e in range(cuda.grid(1), Xb.shape[0] * width, cuda.gridsize(1)):
-        i = e // width
-        j = e - i * width
+    for e in range(cuda.grid(1), Xb.shape[0] * X.shape[1], cuda.gridsize(1)):
+        i, j = cell(e, X.shape[1])
         row = order[start + i]
         Xb[i, j] = X[row, j]
         if j == 0:
