@@ -25,6 +25,7 @@ import sympy as sp
 from . import functions as fn
 from . import losses
 from .errors import ParseError
+from .lexer import OPENING, REFUSED_OPERATORS, Token, tokenize
 from .primitives import BUILTINS, PRIMITIVES
 
 
@@ -45,32 +46,8 @@ CONSTANTS = {"pi": sp.pi}
 MAX_DEPTH = 100      # nested parentheses, calls and powers
 MAX_BITS = 4096      # an exact power of two numbers, evaluated at parse time
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-
-TOKEN = re.compile(r"""
-    (?P<space>\s+)
-  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
-  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
-  | (?P<string>'[^']*'?|"[^"]*"?)
-  | (?P<op>\*\*|//|<<|>>|<=|>=|==|!=|->|[-+*/^(),.\[\]{}<>=@~%&|!:;])
-""", re.VERBOSE)
-
-REFUSED_OPERATORS = {  # Python's names for them, as the messages always said
-    "@": "operator MatMult", "~": "operator Invert", "%": "operator Mod",
-    "//": "operator FloorDiv", "<<": "operator LShift", ">>": "operator RShift",
-    "&": "operator BitAnd", "|": "operator BitOr", "<": "comparisons", ">": "comparisons",
-    "<=": "comparisons", ">=": "comparisons", "==": "comparisons", "!=": "comparisons",
-    "if": "conditional expressions", "else": "conditional expressions",
-    "and": "boolean operators", "or": "boolean operators", "not": "boolean operators",
-    "is": "comparisons", "in": "comparisons", "for": "comprehensions",
-}
-OPENING = {"(": ")", "[": "]", "{": "}"}
-
-
-class Token(NamedTuple):
-    kind: str    # number, name, string, op, end
-    text: str
-    start: int   # 0-based offset into the user's text
-
+MAX_NAME = 256       # characters in a backquoted name
+NAME_ITEM = re.compile(r"(?:`[^`]*`|[^,`])+")  # one item of a comma-separated list of names
 
 def parse_expr(text: str) -> sp.Expr:
     """The SymPy expression a user string denotes, or a ParseError saying what and where."""
@@ -82,28 +59,23 @@ def parse_expr(text: str) -> sp.Expr:
 
 
 def parse_names(text: str) -> tuple[str, ...]:
-    """Comma-separated symbol names ('w0,w1,b'), each a plain identifier."""
-    names = tuple(n.strip() for n in text.split(",") if n.strip())
-    for name in names:
-        if not NAME.match(name):
-            raise ParseError(f"not a valid name: {name!r}")
+    """Comma-separated names ('w0,w1,b'): identifiers, or any column name in backquotes
+    ('`mean radius`,x')."""
+    if text.count("`") % 2:
+        raise ParseError(f"a '`' is never closed in {text!r}")
+    names = tuple(_listed_name(item.strip()) for item in NAME_ITEM.findall(text) if item.strip())
     if not names:
         raise ParseError("expected one or more comma-separated names")
     return names
 
 
-def tokenize(text: str) -> list[Token]:
-    tokens, position = [], 0
-    while position < len(text):
-        match = TOKEN.match(text, position)
-        if match is None:
-            raise ParseError(f"unexpected character at column {position + 1}: "
-                             f"{text[position]!r}")
-        if match.lastgroup != "space":
-            tokens.append(Token(match.lastgroup, match.group(), position))
-        position = match.end()
-    tokens.append(Token("end", "", len(text)))
-    return tokens
+def _listed_name(item: str) -> str:
+    quoted = len(item) > 2 and item[0] == item[-1] == "`" and item.count("`") == 2
+    name = item[1:-1] if quoted else item
+    if not (NAME.match(name) or (quoted and len(name) <= MAX_NAME and name.isprintable()
+                                 and name.strip())):
+        raise ParseError(f"not a valid name: {item!r}")
+    return name
 
 
 class _Parser:
@@ -178,6 +150,8 @@ class _Parser:
             return self.number(self.advance())
         if token.kind == "name":
             return self.name_or_call()
+        if token.kind == "quoted":
+            return self.quoted_name()
         if token.text == "(":
             self.advance()
             with self.nested(token.start):
@@ -215,6 +189,21 @@ class _Parser:
         if name in FUNCTIONS:
             self.fail(token.start, f"function {name!r} used without arguments", name)
         return CONSTANTS.get(name) or sp.Symbol(name)
+
+    def quoted_name(self) -> sp.Expr:
+        """A backquoted name: the symbol of exactly the text inside (a column such as
+        `mean radius`); never a function, a keyword or a constant."""
+        token = self.advance()
+        name = token.text[1:-1]
+        if len(token.text) < 2 or not token.text.endswith("`"):
+            self.fail(token.start, "syntax error: '`' was never closed", token.text[:20])
+        if not name.strip() or len(name) > MAX_NAME or not name.isprintable():
+            self.fail(token.start, f"a backquoted name must be 1 to {MAX_NAME} printable "
+                                   f"characters", token.text[:40])
+        if self.token.text in ("(", "[", "."):
+            self.fail(token.start, "a backquoted name is a column or parameter, not a function "
+                                   "or an object", self.group_text(token.start))
+        return sp.Symbol(name)
 
     def call(self, name: Token) -> sp.Expr:
         signature = FUNCTIONS.get(name.text)

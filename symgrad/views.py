@@ -9,8 +9,10 @@ whole; it is never written with exp.
 from __future__ import annotations
 
 import json
+import keyword
 
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from .codegen.python_source import python_source
 from .reverse import Gradient
@@ -48,8 +50,24 @@ def render(gradient: Gradient, format: str = "text") -> str:
     return RENDERERS[format](gradient)
 
 
+class _TextPrinter(StrPrinter):
+    """SymPy's text, with a name that is no identifier (a column such as `mean radius`) in
+    backquotes, as the expression language writes it: the text parses back."""
+
+    def _print_Symbol(self, expr):
+        return expr.name if _plain(expr.name) else f"`{expr.name}`"
+
+
+def _plain(name: str) -> bool:
+    return name.isidentifier() and name.isascii() and not keyword.iskeyword(name)
+
+
+def _sstr(expr) -> str:
+    return _TextPrinter().doprint(expr)
+
+
 def _text(gradient):
-    return "\n".join(f"d/{p.name} = {sp.sstr(e)}" for p, e in closed_forms(gradient).items())
+    return "\n".join(f"d/{_sstr(p)} = {_sstr(e)}" for p, e in closed_forms(gradient).items())
 
 
 def _latex(gradient):
@@ -62,8 +80,8 @@ def _python(gradient):
 
 
 def _json(gradient):
-    gradient_strings = {p.name: sp.sstr(to_builtins(e)) for p, e in closed_forms(gradient).items()}
-    document = {"loss": sp.sstr(to_builtins(gradient.model.loss)), "gradient": gradient_strings}
+    gradient_strings = {p.name: _sstr(to_builtins(e)) for p, e in closed_forms(gradient).items()}
+    document = {"loss": _sstr(to_builtins(gradient.model.loss)), "gradient": gradient_strings}
     return json.dumps(document, indent=2)
 
 

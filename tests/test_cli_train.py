@@ -270,3 +270,43 @@ def test_a_model_of_no_column_warns_and_trains_a_constant(tmp_path):
         f"symgrad: warning: the model reads no column of {data} besides the target: it fits a "
         f"constant"]
     assert json.loads(out.read_text())["params"]["c"] == pytest.approx(4.0, rel=1e-6)
+
+
+QUOTED_DATA = "mean radius,2nd,class,y\n1,2,0,3\n2,3,1,6\n3,1,0,4\n4,2,1,7\n"
+
+
+def test_columns_that_are_no_identifiers_are_written_in_backquotes(tmp_path):
+    """y is the sum of the three columns: started at that exact solution, training keeps it
+    (a zero gradient), so the columns reached the kernel in the right places; predict reads
+    them back by name and writes the names as CSV needs."""
+    data = write(tmp_path / "quoted.csv", QUOTED_DATA)
+    out = tmp_path / "params.json"
+    model = "w*`mean radius` + v*`2nd` + u*`class` + b"
+    result = run("train", data, "--model", model, "--target", "y", "--init", "w=1,v=1,u=1,b=0",
+                 "--epochs", "3", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    assert document["features"] == ["mean radius", "2nd", "class"]
+    assert document["params"] == {"b": 0.0, "u": 1.0, "v": 1.0, "w": 1.0}  # already exact
+    predicted = run("predict", out, data)
+    assert predicted.exit_code == 0, predicted.output
+    lines = predicted.stdout.splitlines()
+    assert lines[0] == "mean radius,2nd,class,prediction"
+    assert [float(line.split(",")[-1]) for line in lines[1:]] == [3.0, 6.0, 4.0, 7.0]
+
+
+def test_a_chain_names_backquoted_features(tmp_path):
+    data = write(tmp_path / "quoted.csv", QUOTED_DATA)
+    result = run("train", data, "--model", "dense(2) -> tanh -> dense(1)", "--target", "y",
+                 "--features", "`mean radius`,`2nd`", "--epochs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+
+
+def test_derive_prints_backquoted_names_back_in_backquotes():
+    from symgrad import parse_expr
+
+    result = run("derive", "(w*`mean radius` + b - y)**2", "--wrt", "w,b")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "d/w = 2*`mean radius`*(b + `mean radius`*w - y)"
+    written = result.stdout.splitlines()[0].split(" = ")[1]
+    assert parse_expr(written).free_symbols == parse_expr("w*`mean radius` + b - y").free_symbols

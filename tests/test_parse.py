@@ -19,6 +19,11 @@ ACCEPTED = [
     ("logsumexp(x, y)", logsumexp(x, y)),
     ("2*pi*x", 2 * sp.pi * x),
     ("+x", x),
+    # backquotes: any column name, exactly as written (as pandas' DataFrame.query)
+    ("w*`mean radius` + b", w * sp.Symbol("mean radius") + b),
+    ("`2nd` - `a-b` + `class` + `x`", sp.Symbol("2nd") - sp.Symbol("a-b") + sp.Symbol("class") + x),
+    ("`sigmoid`*`pi`", sp.Symbol("sigmoid") * sp.Symbol("pi")),  # a column, not the function
+    ("`température`**2", sp.Symbol("température") ** 2),
 ]
 
 REFUSED = [
@@ -46,6 +51,12 @@ REFUSED = [
     ("x +", "syntax error", "column"),
     ("", "empty", ""),
     ("_x + 1", "names starting with '_'", "'_x'"),
+    ("w*`mean radius", "'`' was never closed", "'`mean radius'"),
+    ("w*``", "1 to 256 printable characters", "'``'"),
+    ("`a\tb`", "1 to 256 printable characters", "'`a\\tb`'"),
+    ("`f`(x)", "not a function", "'`f`(x)'"),
+    ("`x`.real", "not a function or an object", "'`x`.real'"),
+    ("`" + "n" * 257 + "`", "1 to 256 printable characters", "column 1"),
 ]
 
 
@@ -75,7 +86,10 @@ def test_never_evaluates_user_text(monkeypatch):
 
 
 @pytest.mark.parametrize("text, ok", [("w0,w1,b", ("w0", "w1", "b")), (" a , b ", ("a", "b")),
-                                      ("a b", None), ("", None), ("1a", None), ("x.y", None)])
+                                      ("a b", None), ("", None), ("1a", None), ("x.y", None),
+                                      ("`mean radius`, x", ("mean radius", "x")),
+                                      ("`a,b`,c", ("a,b", "c")), ("`a", None), ("``", None),
+                                      ("`a`b", None)])
 def test_parse_names(text, ok):
     if ok is None:
         with pytest.raises(ParseError):

@@ -1,0 +1,53 @@
+"""The lexer of the expression language: user text as tokens, each with its column.
+
+Tokens are numbers, plain names, backquoted names (a column whose name is no identifier, such
+as mean radius, written in backquotes as in pandas' ``DataFrame.query``), strings (only to
+refuse them with a clear message), operators, and an end marker. Operators Python has but the language refuses are
+tokens too, so the parser can name them (``REFUSED_OPERATORS``).
+"""
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from .errors import ParseError
+
+TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<number>(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<string>'[^']*'?|"[^"]*"?)
+  | (?P<quoted>`[^`]*`?)
+  | (?P<op>\*\*|//|<<|>>|<=|>=|==|!=|->|[-+*/^(),.\[\]{}<>=@~%&|!:;])
+""", re.VERBOSE)
+
+REFUSED_OPERATORS = {  # Python's names for them, as the messages always said
+    "@": "operator MatMult", "~": "operator Invert", "%": "operator Mod",
+    "//": "operator FloorDiv", "<<": "operator LShift", ">>": "operator RShift",
+    "&": "operator BitAnd", "|": "operator BitOr", "<": "comparisons", ">": "comparisons",
+    "<=": "comparisons", ">=": "comparisons", "==": "comparisons", "!=": "comparisons",
+    "if": "conditional expressions", "else": "conditional expressions",
+    "and": "boolean operators", "or": "boolean operators", "not": "boolean operators",
+    "is": "comparisons", "in": "comparisons", "for": "comprehensions",
+}
+OPENING = {"(": ")", "[": "]", "{": "}"}
+
+
+class Token(NamedTuple):
+    kind: str    # number, name, quoted, string, op, end
+    text: str
+    start: int   # 0-based offset into the user's text
+
+
+def tokenize(text: str) -> list[Token]:
+    tokens, position = [], 0
+    while position < len(text):
+        match = TOKEN.match(text, position)
+        if match is None:
+            raise ParseError(f"unexpected character at column {position + 1}: "
+                             f"{text[position]!r}")
+        if match.lastgroup != "space":
+            tokens.append(Token(match.lastgroup, match.group(), position))
+        position = match.end()
+    tokens.append(Token("end", "", len(text)))
+    return tokens
