@@ -131,12 +131,16 @@ def logsumexp(*z):
 BUILTINS = (
     Builtin("tanh", "tanh", 1, 1, layer=True),
     Builtin("exp", "exp", 1, 1, layer=True),
-    Builtin("log", "log", 1, 1, layer=True),
+    Builtin("log", "log", 1, 2, layer=True),       # log(x, base) = log(x)/log(base)
     Builtin("sqrt", "sqrt", 1, 1, layer=True),
     Builtin("abs", "Abs", 1, 1, layer=True, aliases=("Abs",)),
     Builtin("sin", "sin", 1, 1, layer=True),
     Builtin("cos", "cos", 1, 1, layer=True),
     Builtin("tan", "tan", 1, 1, layer=True),
+    *(Builtin(name, name, 1, 1, layer=True)
+      for name in ("asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf",
+                   "erfc")),
+    Builtin("atan2", "atan2", 2, 2),                 # atan2(y, x), the angle of (x, y)
     Builtin("max", "Max", 2, math.inf, aliases=("Max",)),
     Builtin("min", "Min", 2, math.inf, aliases=("Min",)),
 )

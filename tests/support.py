@@ -79,6 +79,11 @@ MODELS = [  # (name, loss, params, inputs)
     ("bce", "bce(sigmoid(w0*x0 + w1*x1 + b), y)", "w0 w1 b", "x0 x1 y"),
     ("exp-softplus", "exp(-w*x) + softplus(b*x) + leaky_relu(w - b) + elu(b*x - w)", "w b", "x"),
     ("max-min", "(max(w*x, 0.5, b) - min(y, w))**2", "w b", "x y"),
+    ("inverse-trig", "(asin(w*x/4) + acos(b*x/4) + atan(w*x) + atan2(w, 1 + x*x) - y)**2",
+     "w b", "x y"),
+    ("hyperbolic", "(sinh(w*x) + cosh(b*x)/10 + asinh(w*x) + atanh(b*x/4) + acosh(2 + (w*x)**2)"
+     " - y)**2", "w b", "x y"),
+    ("erf-log-base", "(erf(w*x + b) + erfc(w - x) + log(2 + (b*x)**2, 3) - y)**2", "w b", "x y"),
 ]
 IDS = [m[0] for m in MODELS]
 

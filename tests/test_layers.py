@@ -87,11 +87,16 @@ def test_every_activation_rule_matches_central_differences(name):
     Z, A = rule_symbols()
     activation = Activation(name)
     value, slope = activation.value(Z), activation.derivative()
+    checked = 0
     for z in (0.3, 0.7, 1.3, 2.1):
         at = {Z: sp.Float(z, 50), A: value.evalf(50, subs={Z: sp.Float(z, 50)})}
+        if not at[A].is_real:  # outside the real domain (acosh below 1, atanh past 1, ...)
+            continue
         h = sp.Float("1e-20", 50)
         numeric = (value.evalf(50, subs={Z: at[Z] + h}) - value.evalf(50, subs={Z: at[Z] - h})) / (2 * h)
         assert float(slope.evalf(50, subs=at)) == pytest.approx(float(numeric), rel=1e-12)
+        checked += 1
+    assert checked >= 2
 
 
 def test_activations_are_the_parsers_one_argument_functions():

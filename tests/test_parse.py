@@ -99,8 +99,10 @@ def test_parse_names(text, ok):
 
 
 LANGUAGE = {  # the functions and their arities: derived from the registry, pinned here
-    **dict.fromkeys(["sigmoid", "softplus", "relu", "tanh", "exp", "log", "sqrt", "abs", "Abs",
-                     "sin", "cos", "tan"], (1, 1)),
+    **dict.fromkeys(["sigmoid", "softplus", "relu", "tanh", "exp", "sqrt", "abs", "Abs",
+                     "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+                     "acosh", "atanh", "erf", "erfc"], (1, 1)),
+    "log": (1, 2), "atan2": (2, 2),
     "leaky_relu": (1, 2), "elu": (1, 2), "logsumexp": (1, math.inf),
     **dict.fromkeys(["max", "Max", "min", "Min"], (2, math.inf)),
     **dict.fromkeys(["mse", "mae", "bce"], (2, 2)),
