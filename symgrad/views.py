@@ -71,8 +71,21 @@ def _text(gradient):
 
 
 def _latex(gradient):
-    return "\n".join(rf"\frac{{\partial L}}{{\partial {sp.latex(p)}}} = {sp.latex(e)}"
-                     for p, e in closed_forms(gradient).items())
+    forms = closed_forms(gradient)
+    names = {s: _latex_text(s.name) for s in gradient.model.loss.free_symbols
+             if not _plain(s.name)}
+    return "\n".join(rf"\frac{{\partial L}}{{\partial {sp.latex(p, symbol_names=names)}}} = "
+                     rf"{sp.latex(e, symbol_names=names)}" for p, e in forms.items())
+
+
+LATEX_SPECIAL = {c: "\\" + c for c in "#$%&_{}"} | {"~": r"\textasciitilde{}",
+                                                      "^": r"\textasciicircum{}",
+                                                      "\\": r"\textbackslash{}"}
+
+
+def _latex_text(name: str) -> str:
+    """A name that is no identifier (a column such as mean radius), as upright LaTeX text."""
+    return r"\text{" + "".join(LATEX_SPECIAL.get(c, c) for c in name) + "}"
 
 
 def _python(gradient):

@@ -310,3 +310,11 @@ def test_derive_prints_backquoted_names_back_in_backquotes():
     assert result.stdout.splitlines()[0] == "d/w = 2*`mean radius`*(b + `mean radius`*w - y)"
     written = result.stdout.splitlines()[0].split(" = ")[1]
     assert parse_expr(written).free_symbols == parse_expr("w*`mean radius` + b - y").free_symbols
+
+
+def test_derive_writes_backquoted_names_as_latex_text():
+    result = run("derive", "(`my weight`*`a_b#` - y)**2", "--wrt", "`my weight`",
+                 "--format", "latex")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (r"\frac{\partial L}{\partial \text{my weight}} = "
+                                     r"2 \text{a\_b\#} \left(\text{a\_b\#} \text{my weight} - y\right)")
