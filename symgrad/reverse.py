@@ -43,7 +43,16 @@ def _d_mul(node, i):
 
 def _d_pow(node, i):
     base, exponent = node.args
-    return exponent * base ** (exponent - 1) if i == 0 else node * sp.log(base)
+    return exponent * base ** (exponent - 1) if i == 0 else node * sp.log(zero_as_one(base))
+
+
+def zero_as_one(base: sp.Expr) -> sp.Expr:
+    """The base of x**a inside d(x**a)/da = x**a * log(x), read as 1 where it is 0: the
+    derivative there is 0 (its limit for a > 0; JAX and PyTorch use the same convention), not
+    0 * log(0) = nan. A base known to be non-zero (a positive number, exp(...)) stays as is."""
+    if base.is_zero is False:
+        return base
+    return sp.Piecewise((sp.S.One, sp.Eq(base, 0)), (base, True))
 
 
 LOCAL_RULES = {sp.Add: _d_add, sp.Mul: _d_mul, sp.Pow: _d_pow}

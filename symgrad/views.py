@@ -28,8 +28,19 @@ def closed_forms(gradient: Gradient) -> dict[sp.Symbol, sp.Expr]:
     expanded: dict[sp.Symbol, sp.Expr] = {}
     for symbol, definition in gradient.adjoints:  # parents are defined before children
         expanded[symbol] = definition.xreplace(expanded)
-    return {p: tidy(partial.xreplace(expanded))
+    return {p: tidy(_as_written(partial.xreplace(expanded)))
             for p, partial in zip(gradient.model.params, gradient.partials)}
+
+
+def _as_written(expr: sp.Expr) -> sp.Expr:
+    """Textbook form: log(x) where the kernel reads log(x, 0 taken as 1) (reverse.zero_as_one,
+    the convention d(x**a)/da = 0 at x = 0, which the README states)."""
+    return expr.replace(_zero_as_one_guard, lambda e: e.args[1].expr)
+
+
+def _zero_as_one_guard(e) -> bool:
+    return isinstance(e, sp.Piecewise) and len(e.args) == 2 and e.args[0].expr == 1 \
+        and e.args[0].cond == sp.Eq(e.args[1].expr, 0) and e.args[1].cond == sp.true
 
 
 def tidy(expr: sp.Expr) -> sp.Expr:

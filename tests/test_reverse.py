@@ -114,3 +114,36 @@ def test_unrolled_mlp_gradient_matches_numpy_backprop():
     for j in range(4):
         for i in range(3):
             assert close(got[f"W0_{j}_{i}"], delta_hidden[j] * x[i])
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_power_of_data_with_zeros_has_a_finite_exponent_derivative(backend):
+    """d(x**b)/db = x**b*log(x) is 0*log(0) at x = 0; for b > 0 the row's term a*0**b is 0
+    for every b, so its true derivative is 0 (JAX's and PyTorch's convention too). The other
+    rows: SymPy's own derivative, at 50 digits."""
+    import numpy as np
+    import sympy as sp
+
+    import symgrad
+
+    a, b, x, y = sp.symbols("a b x y")
+    rows, theta = [(0.0, 1.0), (0.5, 0.3), (1.5, 2.0)], (1.5, 0.7)
+    kernel = symgrad.compile("(a*x**b - y)**2", ["a", "b"], ["x", "y"], backend=backend)
+    loss, grad = kernel(np.array(theta), np.array(rows))
+    row_loss = (a * x**b - y) ** 2
+    at = {a: sp.Float(theta[0], 50), b: sp.Float(theta[1], 50)}
+    exact_loss = sum(float(row_loss.subs({x: xi, y: yi}).evalf(50, subs=at))
+                     for xi, yi in rows) / len(rows)
+    exact_grad = [sum(float(sp.diff(row_loss, p).subs({x: xi, y: yi}).evalf(50, subs=at))
+                      for xi, yi in rows if xi > 0) / len(rows) for p in (a, b)]
+    assert np.isfinite(grad).all()
+    assert loss == pytest.approx(exact_loss, rel=1e-12)
+    np.testing.assert_allclose(grad, exact_grad, rtol=1e-12)
+
+
+def test_the_zero_convention_stays_out_of_the_closed_forms():
+    from symgrad import closed_forms
+
+    forms = closed_forms(derive("(a*x**b - y)**2", ["a", "b"], ["x", "y"]))
+    a, b, x, y = sp.symbols("a b x y")
+    assert forms[b] == 2 * a * x**b * (a * x**b - y) * sp.log(x)
