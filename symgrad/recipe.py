@@ -56,25 +56,50 @@ def training_model(recipe: ModelRecipe, header):
                  prediction=prediction, target=target), features
 
 
-MIN_FUZZY_LENGTH = 4  # shorter names (w, b, k0) are parameters, however close to a column
+MIN_FUZZY_LENGTH = 4   # shorter names (w, b, k0) are parameters, however close to a column
+MAX_FUZZY_LENGTH = 64  # longer names are compared up to case only (the index grows as length^2)
 
 
 def _refuse_misspelt_columns(params, header, data: str) -> None:
     """A parameter whose name is a column's up to case, or (4 characters or more) up to one
     edit, is almost certainly that column misspelt: training it as a parameter would exit 0
-    with a wrong model. SymgradError with a "did you mean"."""
+    with a wrong model. SymgradError with a "did you mean". Linear in the names' total length
+    (an index of the columns' one-deletion variants), not parameters x columns."""
+    index = _ColumnIndex(header)
     for name in params:
-        column = next((c for c in header if _close(name, c)), None)
+        column = index.close_to(name)
         if column is not None:
             raise SymgradError(f"{name!r} in the model is not a column of {data}; did you mean "
                                f"{column!r}? (a name that is no column is a parameter: "
                                f"rename it if you meant one)")
 
 
-def _close(name: str, column: str) -> bool:
-    if name.lower() == column.lower():
-        return True
-    return min(len(name), len(column)) >= MIN_FUZZY_LENGTH and _one_edit_apart(name, column)
+class _ColumnIndex:
+    """The columns by lower-case name, and by every string one deletion away from a name:
+    two names one edit (or one swap of neighbours) apart share such a string."""
+
+    def __init__(self, header):
+        self.position = {column: k for k, column in reversed(list(enumerate(header)))}
+        self.by_case: dict[str, list[str]] = {}
+        self.by_deletion: dict[str, list[str]] = {}
+        for column in self.position:
+            self.by_case.setdefault(column.lower(), []).append(column)
+            if MIN_FUZZY_LENGTH <= len(column) <= MAX_FUZZY_LENGTH:
+                for key in _deletions(column):
+                    self.by_deletion.setdefault(key, []).append(column)
+
+    def close_to(self, name: str) -> str | None:
+        """The first column (in header order) that ``name`` is close to, else None."""
+        found = list(self.by_case.get(name.lower(), ()))
+        if MIN_FUZZY_LENGTH <= len(name) <= MAX_FUZZY_LENGTH:
+            found += [column for key in _deletions(name) for column in self.by_deletion.get(key, ())
+                      if len(column) >= MIN_FUZZY_LENGTH and _one_edit_apart(name, column)]
+        return min(found, key=self.position.__getitem__, default=None)
+
+
+def _deletions(name: str) -> set[str]:
+    """The name, and the name with any one character left out."""
+    return {name} | {name[:k] + name[k + 1:] for k in range(len(name))}
 
 
 def _one_edit_apart(a: str, b: str) -> bool:
