@@ -146,6 +146,29 @@ class logsumexp(SymgradBase):
         return sp.log(sp.Add(*(sp.exp(z) for z in self.args)))
 
 
+class strong_product(SymgradBase):
+    """a*b, but exactly 0 where a is 0, even where b is inf or nan. Reverse accumulation
+    multiplies the adjoint of a Piecewise branch not taken (0 there) by the derivatives
+    computed inside it, which may be nan there (sqrt' at -1): they stay out of the gradient."""
+
+    nargs = _nargs("strong_product")
+
+    @classmethod
+    def eval(cls, a, b):
+        if a.is_zero or (b.is_Number and b.is_finite):  # an ordinary product is as strong
+            return a * b
+
+    def fdiff(self, argindex=1):
+        a, b = self.args
+        return b if argindex == 1 else a
+
+    def as_builtin(self):
+        return self.args[0] * self.args[1]
+
+    def _latex(self, printer):
+        return printer._print(self.as_builtin())
+
+
 KEPT_IN_BUILTIN_FORM = (sigmoid, softplus, relu)
 
 

@@ -24,10 +24,11 @@ TOKEN = re.compile(r"""
 REFUSED_OPERATORS = {  # Python's names for them, as the messages always said
     "@": "operator MatMult", "~": "operator Invert", "%": "operator Mod",
     "//": "operator FloorDiv", "<<": "operator LShift", ">>": "operator RShift",
-    "&": "operator BitAnd", "|": "operator BitOr", "<": "comparisons", ">": "comparisons",
-    "<=": "comparisons", ">=": "comparisons", "==": "comparisons", "!=": "comparisons",
+    "&": "operator BitAnd", "|": "operator BitOr",
+    **{op: "comparisons (outside where(condition, a, b))" for op in ("<", ">", "<=", ">=",
+                                                                     "==", "!=")},
     "if": "conditional expressions", "else": "conditional expressions",
-    "and": "boolean operators", "or": "boolean operators", "not": "boolean operators",
+    **{op: "boolean operators (outside where(condition, a, b))" for op in ("and", "or", "not")},
     "is": "comparisons", "in": "comparisons", "for": "comprehensions",
 }
 OPENING = {"(": ")", "[": "]", "{": "}"}

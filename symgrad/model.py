@@ -61,9 +61,14 @@ class Model:
         function of (prediction, target). Inputs default to the target alone."""
         from .losses import LOSSES
 
-        prediction = parse_expr(prediction) if isinstance(prediction, str) else prediction
+        if isinstance(prediction, str):
+            prediction = parse_expr(prediction)
+        elif isinstance(prediction, tuple):
+            prediction = tuple(sympified(output, "the prediction") for output in prediction)
+        else:
+            prediction = sympified(prediction, "the prediction")
         for output in prediction if isinstance(prediction, tuple) else (prediction,):
-            check_scalar_expression(sympified(output, "the prediction"), "the prediction")
+            check_scalar_expression(output, "the prediction")
         target = symbols_named([target], prediction)[0]
         if isinstance(loss, str):
             if loss not in LOSSES:
@@ -86,10 +91,29 @@ def sympified(value, what: str):
     if isinstance(value, str):
         raise SymgradError(f"{what} is a string inside a container; pass an expression")
     try:
-        return sp.sympify(value, strict=True)
+        return real_valued(sp.sympify(value, strict=True))
     except (sp.SympifyError, TypeError):
         raise SymgradError(f"{what} must be a SymPy expression or a number, not a "
                            f"{type(value).__name__}") from None
+
+
+def real_valued(expr):
+    """expr read in real numbers, as symgrad computes: re(z) is z, im(z) is 0, conjugate(z)
+    is z, and a derivative SymPy left unevaluated only for want of that (``sp.diff`` of Abs
+    over symbols not declared real) evaluated. DiracDelta, the derivative of a step, is 0:
+    the convention symgrad's own derivatives of steps follow."""
+    complex_parts = (sp.re, sp.im, sp.conjugate)
+    if not isinstance(expr, sp.Basic) or not expr.has(*complex_parts, sp.DiracDelta):
+        return expr
+    expr = expr.replace(lambda e: isinstance(e, sp.Derivative) and e.expr.has(*complex_parts),
+                        lambda e: _as_real(e).doit())
+    return _as_real(expr)
+
+
+def _as_real(expr):
+    expr = expr.replace(sp.re, lambda z: z).replace(sp.conjugate, lambda z: z)
+    return expr.replace(sp.im, lambda z: sp.S.Zero).replace(sp.DiracDelta,
+                                                            lambda *args: sp.S.Zero)
 
 
 def check_scalar_expression(value, what: str) -> None:
@@ -112,6 +136,8 @@ def _unsupported(node) -> str | None:
         return f"the undefined function {node.func} (give it a formula)"
     if isinstance(node, (sp.Derivative, sp.Integral, sp.Sum, sp.Product)):
         return f"an unevaluated {type(node).__name__} (call .doit() first)"
+    if isinstance(node, sp.Piecewise) and node.args[-1].cond != sp.true:
+        return "a Piecewise with no otherwise branch (end it with (value, True))"
     if node.is_Number and node.is_extended_real is False or node in (sp.I, sp.zoo, sp.nan):
         return "a complex or undefined number (symgrad computes in real numbers)"
     if node.is_Number and abs(node) > FLOAT_MAX:

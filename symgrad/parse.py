@@ -15,6 +15,7 @@ evaluated only when the exact result has at most ``MAX_BITS`` bits; and the resu
 """
 from __future__ import annotations
 
+import importlib
 import keyword
 import math
 import re
@@ -24,6 +25,7 @@ import sympy as sp
 
 from . import functions as fn
 from . import losses
+from .conditions import ConditionGrammar
 from .errors import ParseError
 from .lexer import OPENING, REFUSED_OPERATORS, Token, tokenize
 from .primitives import BUILTINS, PRIMITIVES
@@ -35,14 +37,21 @@ class Signature(NamedTuple):
     max_args: float  # math.inf for variadic
 
 
+def sympy_function(path: str):
+    """SymPy's function of a registry entry: 'Abs', or a dotted path 'codegen.cfunctions.log1p'."""
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(f"sympy.{module}") if module else sp, name)
+
+
 FUNCTIONS = {  # symgrad's functions, SymPy's (with their other spellings), the named losses
     **{name: Signature(getattr(fn, name), p.min_args, p.max_args)
-       for name, p in PRIMITIVES.items()},
-    **{name: Signature(getattr(sp, b.sympy), b.min_args, b.max_args)
+       for name, p in PRIMITIVES.items() if p.public},
+    **{name: Signature(sympy_function(b.sympy), b.min_args, b.max_args)
        for b in BUILTINS for name in (b.name, *b.aliases)},
     **{name: Signature(loss, 2, 2) for name, loss in losses.LOSSES.items()},
 }
-CONSTANTS = {"pi": sp.pi}
+CONSTANTS = {"pi": sp.pi, "e": sp.E}
+LANGUAGE_ONLY = ("where",)  # functions the parser builds itself (conditions.ConditionGrammar)
 MAX_DEPTH = 100      # nested parentheses, calls and powers
 MAX_BITS = 4096      # an exact power of two numbers, evaluated at parse time
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
@@ -78,11 +87,12 @@ def _listed_name(item: str) -> str:
     return name
 
 
-class _Parser:
+class _Parser(ConditionGrammar):
     """Precedence climbing over the tokens: sum > product > sign > power > atom."""
 
     def __init__(self, text: str):
         self.text, self.tokens, self.at, self.depth = text, tokenize(text), 0, 0
+        self.comparing = False  # the next sum is an operand of a comparison (where's condition)
 
     @property
     def token(self) -> Token:
@@ -103,13 +113,14 @@ class _Parser:
     # --- grammar -----------------------------------------------------------------------
 
     def sum(self) -> sp.Expr:
-        start = self.token.start
+        start, compared, self.comparing = self.token.start, self.comparing, False
         terms = [self.product()]
         while self.token.text in ("+", "-"):
             sign = self.advance().text
             term = self.product()
             terms.append(term if sign == "+" else -term)
-        self.refuse_operator(start)
+        if not compared:
+            self.refuse_operator(start)
         return sp.Add(*terms) if len(terms) > 1 else terms[0]
 
     def product(self) -> sp.Expr:
@@ -185,9 +196,11 @@ class _Parser:
         if keyword.iskeyword(name):
             self.fail(token.start, "syntax error: reserved word", name)
         if self.token.text == "(":
-            return self.call(token)
-        if name in FUNCTIONS:
-            self.fail(token.start, f"function {name!r} used without arguments", name)
+            return self.where(token) if name == "where" else self.call(token)
+        if name in FUNCTIONS or name in LANGUAGE_ONLY:
+            self.fail(token.start, f"function {name!r} used without arguments (a name "
+                                   f"spelt like a function is written in backquotes: `{name}`)",
+                      name)
         return CONSTANTS.get(name) or sp.Symbol(name)
 
     def quoted_name(self) -> sp.Expr:

@@ -31,6 +31,7 @@ class Primitive(NamedTuple):
     max_args: float                          # math.inf: any number of arguments
     layer: bool                              # also an elementwise layer of a chain
     helpers: Mapping[str, HelperSource]      # its stable numerics, by dialect
+    public: bool = True                      # in the expression language (not internal)
 
 
 class Builtin(NamedTuple):
@@ -41,6 +42,7 @@ class Builtin(NamedTuple):
     max_args: float
     layer: bool = False
     aliases: tuple[str, ...] = ()            # other spellings the parser accepts
+    helpers: Mapping[str, str] = MappingProxyType({})  # where SymPy's own printing will not do
 
 
 def logsumexp_source(arity: int, exp: str = "math.exp") -> str:
@@ -126,7 +128,99 @@ def logsumexp(*z):
     m = numpy.where(numpy.isfinite(m), m, 0.0)
     return m + numpy.log(sum(numpy.exp(zk - m) for zk in z))
 '''})),
+    # a*b, but exactly 0 where a is 0 even if b is inf or nan: reverse accumulation multiplies
+    # the adjoint of a Piecewise branch not taken (0) by derivatives computed in it (sqrt' at
+    # -1 is nan), and those must not make the gradient nan (as JAX's where-gradient does)
+    Primitive("strong_product", 2, 2, layer=False, public=False, helpers=MappingProxyType({
+        "python": '''\
+def strong_product(a, b):
+    return 0.0 if a == 0.0 else a * b
+''',
+        "numpy": '''\
+def strong_product(a, b):
+    return numpy.where(a == 0.0, 0.0, a * b)
+'''})),
 )}
+
+# floor and ceiling as floats (math.floor is an int in numba, wrong for nan, inf and 1e300);
+# x // 1.0 is exact, but nan for +-inf, where x itself is the answer
+FLOOR = MappingProxyType({
+    "python": '''\
+def floor(x):
+    q = x // 1.0
+    return q if q == q else x
+''',
+    "numpy": '''\
+def floor(x):
+    return numpy.floor(x)
+'''})
+CEILING = MappingProxyType({
+    "python": '''\
+def ceiling(x):
+    q = -((-x) // 1.0)
+    return q if q == q else x
+''',
+    "numpy": '''\
+def ceiling(x):
+    return numpy.ceil(x)
+'''})
+# Bernoulli numbers B_2, B_4, ..., B_20 (numerator, denominator): the asymptotic series of
+# polygamma; a table rather than SymPy, so this module stays free of heavy imports
+BERNOULLI = ((1, 6), (-1, 30), (1, 42), (-1, 30), (5, 66), (-691, 2730), (7, 6), (-3617, 510),
+             (43867, 798), (-174611, 330))
+
+
+def polygamma_source(order: int, exp: str = "math.exp") -> str:
+    """psi^(order)(x), the order-th derivative of digamma, for real x as scalar Python: the
+    reflection formula for x < 0, the recurrence psi(x) = psi(x + 1) - (-1)^n n!/x^(n+1) up
+    to x >= 15 + 2n, then the asymptotic series in 1/x (ten Bernoulli terms: error below
+    1e-17 relative there). At the poles (0, -1, -2, ...) it is nan. ``exp`` is unused."""
+    n = order
+    threshold = 15.0 + 2 * n
+    sign = -1.0 if n % 2 == 0 else 1.0                                   # (-1)^(n+1)
+    series = [math.factorial(2 * k + n - 1) * p / (math.factorial(2 * k) * q)
+              for k, (p, q) in enumerate(BERNOULLI, start=1)]           # of r^(2k+n)
+    horner = "0.0"
+    for c in reversed(series):
+        horner = f"({c!r} + r2 * {horner})"
+    if n == 0:
+        tail = f"math.log(x) - 0.5 * r - r2 * {horner}"
+    else:
+        tail = (f"{sign!r} * (r ** {n} * ({float(math.factorial(n - 1))!r} "
+                f"+ {math.factorial(n) / 2!r} * r + r2 * {horner}))")
+    cot_terms = _cot_derivative(n)
+    cot = " + ".join(f"{c!r} * c ** {k}" for k, c in enumerate(cot_terms) if c) or "0.0"
+    return (f"def polygamma{n}(x):\n"
+            f"    if x <= 0.0 and x % 1.0 == 0.0:\n"
+            f"        return math.nan\n"
+            f"    reflected = x < 0.0\n"
+            f"    c = 0.0\n"
+            f"    if reflected:  # psi_n(x) = (-1)^n psi_n(1 - x) - pi^(n+1) P_n(cot(pi x))\n"
+            f"        c = math.cos(math.pi * x) / math.sin(math.pi * x)\n"
+            f"        x = 1.0 - x\n"
+            f"    shifted = 0.0\n"
+            f"    while x < {threshold!r}:\n"
+            f"        shifted += 1.0 / x ** {n + 1}\n"
+            f"        x += 1.0\n"
+            f"    r = 1.0 / x\n"
+            f"    r2 = r * r\n"
+            f"    value = {tail} + {sign * math.factorial(n)!r} * shifted\n"
+            f"    if reflected:\n"
+            f"        value = {(-1.0) ** n!r} * value - {math.pi ** (n + 1)!r} * ({cot})\n"
+            f"    return value\n")
+
+
+def _cot_derivative(n: int) -> list[int]:
+    """Coefficients of P_n, where d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x)): P_0 = c and
+    P_(k+1) = -(1 + c^2) P_k'(c), since d/dx cot(pi x) = -pi (1 + cot(pi x)^2)."""
+    p = [0, 1]
+    for _ in range(n):
+        derivative = [k * p[k] for k in range(1, len(p))] + [0]
+        p = [0] * (len(derivative) + 2)
+        for k, c in enumerate(derivative):
+            p[k] -= c
+            p[k + 2] -= c
+    return p
 
 BUILTINS = (
     Builtin("tanh", "tanh", 1, 1, layer=True),
@@ -143,12 +237,27 @@ BUILTINS = (
     Builtin("atan2", "atan2", 2, 2),                 # atan2(y, x), the angle of (x, y)
     Builtin("max", "Max", 2, math.inf, aliases=("Max",)),
     Builtin("min", "Min", 2, math.inf, aliases=("Min",)),
+    Builtin("log1p", "codegen.cfunctions.log1p", 1, 1, layer=True),
+    Builtin("expm1", "codegen.cfunctions.expm1", 1, 1, layer=True),
+    Builtin("gamma", "gamma", 1, 1),
+    Builtin("lgamma", "loggamma", 1, 1, aliases=("loggamma",)),  # log|gamma(x)|, as math's
+    Builtin("digamma", "digamma", 1, 1),
+    Builtin("polygamma", "polygamma", 2, 2),     # polygamma(n, x), n a whole number
+    # steps: derivative 0 wherever it exists, and taken as 0 at the jumps (PyTorch, JAX)
+    Builtin("sign", "sign", 1, 1),
+    Builtin("floor", "floor", 1, 1, helpers=FLOOR),
+    Builtin("ceil", "ceiling", 1, 1, aliases=("ceiling",), helpers=CEILING),
+    Builtin("heaviside", "Heaviside", 1, 2, aliases=("Heaviside",)),  # value 1/2 at 0
+    Builtin("mod", "Mod", 2, 2, aliases=("Mod",)),   # x - y*floor(x/y): the sign of y
 )
 
 
 def helper_sources(dialect: str) -> dict[str, HelperSource]:
-    """{function name: its helper} for the functions that have one in ``dialect``."""
-    return {name: p.helpers[dialect] for name, p in PRIMITIVES.items() if dialect in p.helpers}
+    """{SymPy class name: its helper} for the functions that have one in ``dialect``."""
+    return {**{b.sympy.rsplit(".", 1)[-1]: b.helpers[dialect] for b in BUILTINS
+               if dialect in b.helpers},
+            **{name: p.helpers[dialect] for name, p in PRIMITIVES.items()
+               if dialect in p.helpers}}
 
 
 def layer_names() -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.functions.elementary.piecewise import ExprCondPair
 
 from .reverse import Gradient
 
@@ -112,7 +113,7 @@ class _ProgramBuilder:
         else:
             value = node.func(*(self.build(a) for a in node.args))
         value = self.bounded(value)
-        if self.uses[node] > 1 and not value.is_Atom:
+        if self.uses[node] > 1 and not value.is_Atom and not isinstance(value, ExprCondPair):
             symbol = next(self.names)
             self.temps.append((symbol, value))
             value = symbol

@@ -39,6 +39,7 @@ def training_model(recipe: ModelRecipe, header):
     from .parse import parse_expr
 
     prediction = parse_expr(recipe.model)
+    _refuse_shadowed_columns(recipe.model, header, recipe.data)
     names = {s.name for s in prediction.free_symbols}
     if recipe.target in names:
         raise SymgradError(f"the model uses the target column {recipe.target!r}")
@@ -54,6 +55,21 @@ def training_model(recipe: ModelRecipe, header):
     _refuse_misspelt_columns([p.name for p in params], header, recipe.data)
     return Model(loss=per_row, params=tuple(params), inputs=tuple(inputs),
                  prediction=prediction, target=target), features
+
+
+def _refuse_shadowed_columns(model: str, header, data: str) -> None:
+    """A bare e or pi in the model is the constant; if the data has a column of that name,
+    the user may have meant it: SymgradError saying how to write either."""
+    from .lexer import tokenize
+    from .parse import CONSTANTS
+
+    columns = set(header)
+    for token in tokenize(model):
+        if token.kind == "name" and token.text in CONSTANTS and token.text in columns:
+            name = token.text
+            raise SymgradError(f"{name} in the model is the constant {name}, but {data} has a "
+                               f"column {name!r}: write `{name}` (in backquotes) for the "
+                               f"column, or rename it")
 
 
 MIN_FUZZY_LENGTH = 4   # shorter names (w, b, k0) are parameters, however close to a column

@@ -19,8 +19,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import sympy as sp
+from sympy.core.function import ArgumentIndexError
 
 from .errors import DerivationError
+from .functions import strong_product
 from .model import Model, postorder
 from .rewrite import stabilize
 
@@ -55,7 +57,33 @@ def zero_as_one(base: sp.Expr) -> sp.Expr:
     return sp.Piecewise((sp.S.One, sp.Eq(base, 0)), (base, True))
 
 
-LOCAL_RULES = {sp.Add: _d_add, sp.Mul: _d_mul, sp.Pow: _d_pow}
+def _d_mod(node, i):
+    x, y = node.args  # Mod(x, y) = x - y*floor(x/y)
+    return sp.S.One if i == 0 else -sp.floor(x / y)
+
+
+LOCAL_RULES = {sp.Add: _d_add, sp.Mul: _d_mul, sp.Pow: _d_pow, sp.Mod: _d_mod}
+STEPS = (sp.sign, sp.floor, sp.ceiling, sp.Heaviside)  # derivative 0, at the jumps too
+
+
+def contributions(node, active) -> list[tuple[sp.Basic, sp.Expr]]:
+    """(child, d node / d child) for each child of node a derivative flows to: the active
+    ones, none for a step or a condition, and a Piecewise's branch values (not its
+    conditions) through their selectors."""
+    if isinstance(node, sp.Piecewise):
+        return [(pair.expr, branch_selector(node, k)) for k, pair in enumerate(node.args)
+                if pair.expr in active]
+    if isinstance(node, STEPS) or not isinstance(node, sp.Expr):
+        return []
+    return [(arg, local_derivative(node, i)) for i, arg in enumerate(node.args)
+            if arg in active]
+
+
+def branch_selector(piecewise: sp.Piecewise, k: int) -> sp.Expr:
+    """1 where the Piecewise takes branch k, else 0: the same conditions, in order."""
+    pairs = [(sp.S.One if j == k else sp.S.Zero, pair.cond)
+             for j, pair in enumerate(piecewise.args[:k + 1])]
+    return sp.Piecewise(*pairs, (sp.S.Zero, True))
 
 
 def local_derivative(node: sp.Expr, i: int) -> sp.Expr:
@@ -63,9 +91,12 @@ def local_derivative(node: sp.Expr, i: int) -> sp.Expr:
     rule = LOCAL_RULES.get(type(node))
     if rule is not None:
         return rule(node, i)
-    if isinstance(node, sp.Piecewise) or not (isinstance(node, sp.Expr) and hasattr(node, "fdiff")):
+    if not (isinstance(node, sp.Expr) and hasattr(node, "fdiff")):
         raise DerivationError(f"no derivative rule for {type(node).__name__}: {node}")
-    derivative = node.fdiff(i + 1)
+    try:
+        derivative = node.fdiff(i + 1)
+    except ArgumentIndexError:  # SymPy's way of saying it knows none (zeta's first argument)
+        derivative = sp.Derivative(node, node.args[i])
     if derivative.has(sp.Derivative):  # SymPy knows no closed form either
         raise DerivationError(f"no derivative rule for {node.func}: {node}")
     return derivative
@@ -83,14 +114,21 @@ def derive(loss, params=None, inputs=()) -> Gradient:
     active = _depends_on(nodes, set(model.params))
     terms: dict[sp.Basic, list[sp.Expr]] = defaultdict(list)
     terms[loss].append(sp.S.One)
+    masked: set[sp.Basic] = set()  # nodes whose adjoint is 0 where a branch is not taken
     adjoints: list[tuple[sp.Symbol, sp.Expr]] = []
     for node in reversed(nodes):
-        if node not in active or node.is_Symbol:
+        if node not in terms or node.is_Symbol:
             continue
         adjoint = _name_adjoint(sp.Add(*terms.pop(node)), adjoints)
-        for i, arg in enumerate(node.args):
-            if arg in active:
-                terms[arg].append(adjoint * local_derivative(node, i))
+        for child, derivative in contributions(node, active):
+            if isinstance(node, sp.Piecewise):
+                terms[child].append(adjoint * derivative)
+                masked.add(child)
+            elif node in masked:
+                terms[child].append(strong_product(adjoint, derivative))
+                masked.add(child)
+            else:
+                terms[child].append(adjoint * derivative)
     partials = tuple(sp.Add(*terms.get(p, ())) for p in model.params)
     return Gradient(model=model, loss=loss, adjoints=tuple(adjoints), partials=partials)
 

@@ -16,7 +16,8 @@ from sympy.printing.str import StrPrinter
 
 from .codegen.python_source import python_source
 from .reverse import Gradient
-from .functions import sigmoid, to_builtins
+from .functions import sigmoid, strong_product, to_builtins
+from .parse import CONSTANTS, FUNCTIONS, LANGUAGE_ONLY
 from .program import lower
 
 FORMATS = ("text", "latex", "python", "json")
@@ -34,7 +35,9 @@ def closed_forms(gradient: Gradient) -> dict[sp.Symbol, sp.Expr]:
 
 def _as_written(expr: sp.Expr) -> sp.Expr:
     """Textbook form: log(x) where the kernel reads log(x, 0 taken as 1) (reverse.zero_as_one,
-    the convention d(x**a)/da = 0 at x = 0, which the README states)."""
+    the convention d(x**a)/da = 0 at x = 0, which the README states), and a*b where it reads
+    strong_product(a, b) (0 in a branch not taken, whatever b is there)."""
+    expr = expr.replace(lambda e: isinstance(e, strong_product), lambda e: e.as_builtin())
     return expr.replace(_zero_as_one_guard, lambda e: e.args[1].expr)
 
 
@@ -62,15 +65,48 @@ def render(gradient: Gradient, format: str = "text") -> str:
 
 
 class _TextPrinter(StrPrinter):
-    """SymPy's text, with a name that is no identifier (a column such as `mean radius`) in
-    backquotes, as the expression language writes it: the text parses back."""
+    """SymPy's text in the expression language's spelling, so that it parses back: a name
+    that is no identifier (a column such as `mean radius`) or is spelt like a function or
+    constant in backquotes, e for E, a Piecewise as where(condition, a, b), and the
+    condition's and, or, not, == and !=."""
 
     def _print_Symbol(self, expr):
         return expr.name if _plain(expr.name) else f"`{expr.name}`"
 
+    def _print_Exp1(self, expr):
+        return "e"
+
+    def _print_Piecewise(self, expr):
+        *branches, (otherwise, _) = expr.args
+        text = self._print(otherwise)
+        for value, condition in reversed(branches):
+            text = f"where({self._print(condition)}, {self._print(value)}, {text})"
+        return text
+
+    def _print_polygamma(self, expr):
+        order, x = expr.args
+        return f"digamma({self._print(x)})" if order == 0 else \
+            f"polygamma({self._print(order)}, {self._print(x)})"
+
+    def _print_And(self, expr):
+        return " and ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_Or(self, expr):
+        return " or ".join(f"({self._print(a)})" for a in expr.args)
+
+    def _print_Not(self, expr):
+        return f"not ({self._print(expr.args[0])})"
+
+    def _print_Equality(self, expr):
+        return f"{self._print(expr.lhs)} == {self._print(expr.rhs)}"
+
+    def _print_Unequality(self, expr):
+        return f"{self._print(expr.lhs)} != {self._print(expr.rhs)}"
+
 
 def _plain(name: str) -> bool:
-    return name.isidentifier() and name.isascii() and not keyword.iskeyword(name)
+    return name.isidentifier() and name.isascii() and not keyword.iskeyword(name) \
+        and name not in FUNCTIONS and name not in CONSTANTS and name not in LANGUAGE_ONLY
 
 
 def _sstr(expr) -> str:

@@ -84,6 +84,15 @@ MODELS = [  # (name, loss, params, inputs)
     ("hyperbolic", "(sinh(w*x) + cosh(b*x)/10 + asinh(w*x) + atanh(b*x/4) + acosh(2 + (w*x)**2)"
      " - y)**2", "w b", "x y"),
     ("erf-log-base", "(erf(w*x + b) + erfc(w - x) + log(2 + (b*x)**2, 3) - y)**2", "w b", "x y"),
+    ("where", "(where(w*x > b, w*x, b*x**2) - y)**2", "w b", "x y"),
+    # sqrt(x) is nan where x < 0, in the branch not taken: the gradient must stay finite
+    ("where-and-or", "(where(x > 0 and (w < 1 or x < 1), w*sqrt(x), b*x) - y)**2", "w b", "x y"),
+    ("steps", "(w*floor(2*x) + b*ceil(x) + sign(w*x - b) + heaviside(x - w) + mod(w*x, 0.7)"
+     " + mod(3*x, b + 2) - y)**2", "w b", "x y"),
+    ("gamma", "(gamma(w + 2)*x + lgamma(b*b + 0.5) + digamma(b - 2) + e**(w*x) - y)**2",
+     "w b", "x y"),
+    ("polygamma-log1p", "(polygamma(2, w*w + 1) + polygamma(1, b - 2.5) + log1p(w*w*x*x)"
+     " + expm1(b*x) - y)**2", "w b", "x y"),
 ]
 IDS = [m[0] for m in MODELS]
 

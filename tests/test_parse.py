@@ -101,8 +101,10 @@ def test_parse_names(text, ok):
 LANGUAGE = {  # the functions and their arities: derived from the registry, pinned here
     **dict.fromkeys(["sigmoid", "softplus", "relu", "tanh", "exp", "sqrt", "abs", "Abs",
                      "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
-                     "acosh", "atanh", "erf", "erfc"], (1, 1)),
-    "log": (1, 2), "atan2": (2, 2),
+                     "acosh", "atanh", "erf", "erfc", "log1p", "expm1", "gamma", "lgamma",
+                     "loggamma", "digamma", "sign", "floor", "ceil", "ceiling"], (1, 1)),
+    "log": (1, 2), "atan2": (2, 2), "heaviside": (1, 2), "Heaviside": (1, 2),
+    "mod": (2, 2), "Mod": (2, 2), "polygamma": (2, 2),
     "leaky_relu": (1, 2), "elu": (1, 2), "logsumexp": (1, math.inf),
     **dict.fromkeys(["max", "Max", "min", "Min"], (2, math.inf)),
     **dict.fromkeys(["mse", "mae", "bce"], (2, 2)),

@@ -28,8 +28,16 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
         elementwise; ``math`` constants as they are."""
         name = super()._module_format(fqn, register)
         if fqn.startswith("math.") and fqn[5:] not in MATH_CONSTANTS:
-            return f"numpy.vectorize({name}, otypes=[float])"
+            return f"numpy.vectorize(elementwise_or_nan({name}), otypes=[float])"
         return name
+
+    def polygamma_helper(self, order: int) -> tuple[str, str]:
+        """mpmath's polygamma, one element at a time: a reference independent of the
+        compiled backends' own series."""
+        name = f"polygamma{order}"
+        return name, (f"def {name}(x):\n"
+                      f"    point = elementwise_or_nan(lambda v: float(mpmath.polygamma({order}, v)))\n"
+                      f"    return numpy.vectorize(point, otypes=[float])(x)\n")
 
     # Nested two-argument calls broadcast a scalar condition against a column, where SymPy's
     # ``numpy.logical_and.reduce((a, b))`` would build a ragged array.
@@ -43,11 +51,24 @@ HEADER = '''\
 import functools
 import math
 
+import mpmath
 import numpy
 
 
 def _total(value, n):
     return numpy.sum(numpy.broadcast_to(value, (n,)))
+
+
+def elementwise_or_nan(f):
+    """f of one float, inf where it overflows (math.gamma(200)), nan outside its domain."""
+    def safe(x, *rest):
+        try:
+            return f(x, *rest)
+        except OverflowError:
+            return math.inf
+        except (ValueError, ZeroDivisionError):
+            return math.nan
+    return safe
 
 '''
 

@@ -17,7 +17,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..functions import SymgradBase
-from ..primitives import helper_sources
+from ..primitives import helper_sources, polygamma_source
 
 HELPERS = helper_sources("python")  # the base dialect: scalar Python with ``math``
 
@@ -33,11 +33,37 @@ class ScalarPrinter(PythonCodePrinter):
         super().__init__(settings)
         self.helpers: dict[str, str] = {}
 
-    def _print_SymgradBase(self, expr: SymgradBase) -> str:
+    def _print(self, expr, **kwargs):
+        """A function with a helper in this dialect (symgrad's, floor, ...) as a call of it."""
+        if type(expr).__name__ in self.helper_table:
+            return self._print_helper_call(expr)
+        return super()._print(expr, **kwargs)
+
+    def _print_helper_call(self, expr) -> str:
         name, source = self.helper(expr)
         self.helpers.setdefault(name, source)
         args = ", ".join(self._print(a) for a in expr.args)
         return f"{name}({args})"
+
+    _print_SymgradBase = _print_helper_call
+
+    def _print_polygamma(self, expr) -> str:
+        """psi^(n)(x) as a helper per order n (polygamma1), which must be a whole number."""
+        order, x = expr.args
+        if not (order.is_Integer and order >= 0):
+            return self._print_not_supported(expr)
+        name, source = self.polygamma_helper(int(order))
+        self.helpers.setdefault(name, self.helper_decorator + source)
+        return f"{name}({self._print(x)})"
+
+    def _print_digamma(self, expr) -> str:
+        return self._print_polygamma(sp.polygamma(0, expr.args[0], evaluate=False))
+
+    def _print_trigamma(self, expr) -> str:
+        return self._print_polygamma(sp.polygamma(1, expr.args[0], evaluate=False))
+
+    def polygamma_helper(self, order: int) -> tuple[str, str]:
+        return f"polygamma{order}", polygamma_source(order)
 
     def helper(self, expr) -> tuple[str, str]:
         """The helper's name in the generated code, and its definition; a helper written per
