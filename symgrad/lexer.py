@@ -3,7 +3,8 @@
 Tokens are numbers, plain names, backquoted names (a column whose name is no identifier, such
 as mean radius, written in backquotes as in pandas' ``DataFrame.query``), strings (only to
 refuse them with a clear message), operators, and an end marker. Operators Python has but the language refuses are
-tokens too, so the parser can name them (``REFUSED_OPERATORS``).
+tokens too, so the parser can name them (``REFUSED_OPERATORS``). Lists of names given on the
+command line (``--features "`mean radius`,x"``) are read here too (``parse_names``).
 """
 from __future__ import annotations
 
@@ -32,6 +33,9 @@ REFUSED_OPERATORS = {  # Python's names for them, as the messages always said
     "is": "comparisons", "in": "comparisons", "for": "comprehensions",
 }
 OPENING = {"(": ")", "[": "]", "{": "}"}
+NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+MAX_NAME = 256       # characters in a backquoted name
+NAME_ITEM = re.compile(r"(?:`[^`]*`|[^,`])+")  # one item of a comma-separated list of names
 
 
 class Token(NamedTuple):
@@ -52,3 +56,23 @@ def tokenize(text: str) -> list[Token]:
         position = match.end()
     tokens.append(Token("end", "", len(text)))
     return tokens
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """Comma-separated names ('w0,w1,b'): identifiers, or any column name in backquotes
+    ('`mean radius`,x')."""
+    if text.count("`") % 2:
+        raise ParseError(f"a '`' is never closed in {text!r}")
+    names = tuple(_listed_name(item.strip()) for item in NAME_ITEM.findall(text) if item.strip())
+    if not names:
+        raise ParseError("expected one or more comma-separated names")
+    return names
+
+
+def _listed_name(item: str) -> str:
+    quoted = len(item) > 2 and item[0] == item[-1] == "`" and item.count("`") == 2
+    name = item[1:-1] if quoted else item
+    if not (NAME.match(name) or (quoted and len(name) <= MAX_NAME and name.isprintable()
+                                 and name.strip())):
+        raise ParseError(f"not a valid name: {item!r}")
+    return name

@@ -8,6 +8,7 @@ the loss is a parameter or an input, never both.
 """
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 from typing import Iterable
@@ -51,7 +52,7 @@ class Model:
         check_scalar_expression(loss, "the loss")
         inputs = symbols_named(inputs, loss)
         if params is None:
-            params = sorted(loss.free_symbols - set(inputs), key=lambda s: s.name)
+            params = sorted(loss.free_symbols - set(inputs), key=parameter_order)
         return cls(loss=loss, params=symbols_named(params, loss), inputs=inputs)
 
     @classmethod
@@ -62,7 +63,8 @@ class Model:
         from .losses import LOSSES
 
         if isinstance(prediction, str):
-            prediction = parse_expr(prediction)
+            features = None if inputs is None else [str(n) for n in inputs if str(n) != target]
+            prediction = parse_expr(prediction, features=features)
         elif isinstance(prediction, tuple):
             prediction = tuple(sympified(output, "the prediction") for output in prediction)
         else:
@@ -81,9 +83,19 @@ class Model:
         if target not in inputs:
             inputs = (*inputs, target)
         if params is None:
-            params = sorted(per_row.free_symbols - set(inputs), key=lambda s: s.name)
+            params = sorted(per_row.free_symbols - set(inputs), key=parameter_order)
         return cls(loss=per_row, params=symbols_named(params, per_row), inputs=inputs,
                    prediction=prediction, target=target)
+
+
+ENTRY = re.compile(r"(.+)\[(\d+)\]\Z")
+
+
+def parameter_order(symbol) -> tuple:
+    """The default order of parameters: by name, the entries of a vector (w[0], w[1], ...,
+    w[10]) by index."""
+    entry = ENTRY.match(symbol.name)
+    return (entry.group(1), int(entry.group(2))) if entry else (symbol.name, -1)
 
 
 def sympified(value, what: str):

@@ -1,11 +1,12 @@
 """The safe parser: expression strings from users become SymPy expressions by whitelist.
 
 User text never reaches eval or sympify (which calls eval). A small tokenizer and a
-precedence-climbing parser of symgrad's own accept only numbers, plain names, arithmetic
-(+ - * / ** and ^ as power, with Python's precedence) and calls of the functions in
-``FUNCTIONS``, and build the SymPy expression directly. Anything else (attributes,
-subscripts, lambdas, comparisons, keyword arguments, dunder names, unknown functions) is refused
-with a ParseError naming the offending token and its column.
+precedence-climbing parser of symgrad's own accept only numbers, plain and backquoted names,
+the constants pi and e, arithmetic (+ - * / ** and ^ as power, with Python's precedence), calls
+of the functions in ``FUNCTIONS``, ``where(condition, a, b)`` (conditions.py) and
+``dot(w, features)`` (vectors.py), and build the SymPy expression directly. Anything else
+(attributes, subscripts, lambdas, comparisons outside where, keyword arguments, dunder names,
+unknown functions) is refused with a ParseError naming the offending token and its column.
 
 Everything that grows with the input is bounded: sums, products and runs of signs are loops
 (a 10,000-term sum is one flat ``Add``, built in linear time, with no recursion on its length);
@@ -26,8 +27,9 @@ import sympy as sp
 from . import functions as fn
 from . import losses
 from .conditions import ConditionGrammar
+from .vectors import FEATURES, VectorGrammar, names_features  # noqa: F401 (re-exported)
 from .errors import ParseError
-from .lexer import OPENING, REFUSED_OPERATORS, Token, tokenize
+from .lexer import MAX_NAME, OPENING, REFUSED_OPERATORS, Token, parse_names, tokenize  # noqa: F401
 from .primitives import BUILTINS, PRIMITIVES
 
 
@@ -51,47 +53,27 @@ FUNCTIONS = {  # symgrad's functions, SymPy's (with their other spellings), the 
     **{name: Signature(loss, 2, 2) for name, loss in losses.LOSSES.items()},
 }
 CONSTANTS = {"pi": sp.pi, "e": sp.E}
-LANGUAGE_ONLY = ("where",)  # functions the parser builds itself (conditions.ConditionGrammar)
+LANGUAGE_ONLY = ("where", "dot")  # functions the parser builds itself (conditions, vectors)
 MAX_DEPTH = 100      # nested parentheses, calls and powers
 MAX_BITS = 4096      # an exact power of two numbers, evaluated at parse time
-NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-MAX_NAME = 256       # characters in a backquoted name
-NAME_ITEM = re.compile(r"(?:`[^`]*`|[^,`])+")  # one item of a comma-separated list of names
 
-def parse_expr(text: str) -> sp.Expr:
-    """The SymPy expression a user string denotes, or a ParseError saying what and where."""
+def parse_expr(text: str, features=None) -> sp.Expr:
+    """The SymPy expression a user string denotes, or a ParseError saying what and where.
+    ``features``: the feature columns' names, which ``dot(w, features)`` reads (vectors.py)."""
     if not isinstance(text, str):
         raise ParseError(f"expected an expression string, got {type(text).__name__}")
     if not text or not text.strip():
         raise ParseError("empty expression")
-    return _Parser(text).expression()
+    return _Parser(text, features).expression()
 
 
-def parse_names(text: str) -> tuple[str, ...]:
-    """Comma-separated names ('w0,w1,b'): identifiers, or any column name in backquotes
-    ('`mean radius`,x')."""
-    if text.count("`") % 2:
-        raise ParseError(f"a '`' is never closed in {text!r}")
-    names = tuple(_listed_name(item.strip()) for item in NAME_ITEM.findall(text) if item.strip())
-    if not names:
-        raise ParseError("expected one or more comma-separated names")
-    return names
-
-
-def _listed_name(item: str) -> str:
-    quoted = len(item) > 2 and item[0] == item[-1] == "`" and item.count("`") == 2
-    name = item[1:-1] if quoted else item
-    if not (NAME.match(name) or (quoted and len(name) <= MAX_NAME and name.isprintable()
-                                 and name.strip())):
-        raise ParseError(f"not a valid name: {item!r}")
-    return name
-
-
-class _Parser(ConditionGrammar):
+class _Parser(ConditionGrammar, VectorGrammar):
     """Precedence climbing over the tokens: sum > product > sign > power > atom."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, features=None):
         self.text, self.tokens, self.at, self.depth = text, tokenize(text), 0, 0
+        self.features = None if features is None else tuple(features)
+        self.vectors: set[str] = set()  # names used as vectors in dot
         self.comparing = False  # the next sum is an operand of a comparison (where's condition)
 
     @property
@@ -108,6 +90,7 @@ class _Parser(ConditionGrammar):
         if self.token.kind != "end":
             self.unexpected()
         _check_real_and_finite(value, self, 0, self.text.strip())
+        self.refuse_vectors_used_as_numbers(value)
         return value
 
     # --- grammar -----------------------------------------------------------------------
@@ -186,6 +169,21 @@ class _Parser(ConditionGrammar):
             self.fail(token.start, "attribute access not allowed", self.group_text(token.start))
         if self.token.text == "[":
             self.fail(token.start, "subscripts not allowed", self.group_text(token.start))
+        if self.token.text == "(" and not name.startswith("_") and name != "lambda":
+            return {"where": self.where, "dot": self.dot}.get(name, self.call)(token)
+        self.check_plain_name(token)
+        if name in CONSTANTS:
+            return CONSTANTS[name]
+        if name == FEATURES and self.features is not None:
+            self.fail(token.start, "features is the vector of feature columns: use it in "
+                                   "dot(w, features) (a column named features is `features`)",
+                      name)
+        return sp.Symbol(name)
+
+    def check_plain_name(self, token: Token) -> None:
+        """Refuse a name that cannot be a symbol: _private, lambda, a keyword or operator, a
+        function without its call."""
+        name = token.text
         if name.startswith("_"):
             self.fail(token.start, "names starting with '_' not allowed", name)
         if name == "lambda":
@@ -195,13 +193,10 @@ class _Parser(ConditionGrammar):
                       self.group_text(token.start))
         if keyword.iskeyword(name):
             self.fail(token.start, "syntax error: reserved word", name)
-        if self.token.text == "(":
-            return self.where(token) if name == "where" else self.call(token)
         if name in FUNCTIONS or name in LANGUAGE_ONLY:
             self.fail(token.start, f"function {name!r} used without arguments (a name "
                                    f"spelt like a function is written in backquotes: `{name}`)",
                       name)
-        return CONSTANTS.get(name) or sp.Symbol(name)
 
     def quoted_name(self) -> sp.Expr:
         """A backquoted name: the symbol of exactly the text inside (a column such as

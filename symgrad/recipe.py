@@ -35,23 +35,29 @@ def training_model(recipe: ModelRecipe, header):
     parameters."""
     import sympy as sp
 
-    from .model import Model
-    from .parse import parse_expr
+    from .model import Model, parameter_order
+    from .parse import names_features, parse_expr
 
-    prediction = parse_expr(recipe.model)
     _refuse_shadowed_columns(recipe.model, header, recipe.data)
+    every_column = [c for c in header if c != recipe.target]
+    listed = list(recipe.features) if recipe.features is not None else None
+    prediction = parse_expr(recipe.model, features=listed or every_column)
     names = {s.name for s in prediction.free_symbols}
     if recipe.target in names:
         raise SymgradError(f"the model uses the target column {recipe.target!r}")
-    features = list(recipe.features) if recipe.features is not None else \
-        [c for c in header if c in names]
+    if listed is not None:
+        features = listed
+    elif names_features(recipe.model):  # dot(w, features): every column but the target
+        features = every_column
+    else:
+        features = [c for c in header if c in names]
     for name in features:
         if name not in header:
             raise SymgradError(f"feature {name!r} is not a column of {recipe.data}")
     target = sp.Symbol(recipe.target)
     per_row = row_loss(recipe.loss, prediction, target)
     inputs = [sp.Symbol(n) for n in features] + [target]
-    params = sorted(per_row.free_symbols - set(inputs), key=lambda s: s.name)
+    params = sorted(per_row.free_symbols - set(inputs), key=parameter_order)
     _refuse_misspelt_columns([p.name for p in params], header, recipe.data)
     return Model(loss=per_row, params=tuple(params), inputs=tuple(inputs),
                  prediction=prediction, target=target), features
