@@ -53,7 +53,7 @@ def main():
               help="Parameters to differentiate by (default: every symbol, sorted by name).")
 @click.option("--format", "format_", type=click.Choice(FORMATS), default="text",
               show_default=True, help="Output format.")
-@click.option("--loss", type=click.Choice(["mse", "ce"]), default="mse", show_default=True,
+@click.option("--loss", type=click.Choice(["mse", "bce", "ce"]), default="mse", show_default=True,
               help="For a layer chain: the loss its backprop formulas end in.")
 def derive(expression, wrt, format_, loss):
     """Print the gradient of EXPRESSION, one closed form per parameter.

@@ -64,11 +64,18 @@ def render(gradient: Gradient, format: str = "text") -> str:
     return RENDERERS[format](gradient)
 
 
-class _TextPrinter(StrPrinter):
-    """SymPy's text in the expression language's spelling, so that it parses back: a name
-    that is no identifier (a column such as `mean radius`) or is spelt like a function or
-    constant in backquotes, e for E, a Piecewise as where(condition, a, b), and the
-    condition's and, or, not, == and !=."""
+class _SympyTextPrinter(StrPrinter):
+    """SymPy's own text (``--format json``, read back with ``sympify``), with a name that is
+    no identifier (a column such as `mean radius`) in backquotes."""
+
+    def _print_Symbol(self, expr):
+        return expr.name if _identifier(expr.name) else f"`{expr.name}`"
+
+
+class _TextPrinter(_SympyTextPrinter):
+    """The expression language's spelling, so that ``derive``'s text parses back: also a name
+    spelt like a function or constant in backquotes, e for E, a Piecewise as where(condition,
+    a, b), and the condition's and, or, not, == and !=."""
 
     def _print_Symbol(self, expr):
         return expr.name if _plain(expr.name) else f"`{expr.name}`"
@@ -104,9 +111,13 @@ class _TextPrinter(StrPrinter):
         return f"{self._print(expr.lhs)} != {self._print(expr.rhs)}"
 
 
+def _identifier(name: str) -> bool:
+    return name.isidentifier() and name.isascii() and not keyword.iskeyword(name)
+
+
 def _plain(name: str) -> bool:
-    return name.isidentifier() and name.isascii() and not keyword.iskeyword(name) \
-        and name not in FUNCTIONS and name not in CONSTANTS and name not in LANGUAGE_ONLY
+    return _identifier(name) and name not in FUNCTIONS and name not in CONSTANTS \
+        and name not in LANGUAGE_ONLY
 
 
 def _sstr(expr) -> str:
@@ -140,8 +151,9 @@ def _python(gradient):
 
 
 def _json(gradient):
-    gradient_strings = {p.name: _sstr(to_builtins(e)) for p, e in closed_forms(gradient).items()}
-    document = {"loss": _sstr(to_builtins(gradient.model.loss)), "gradient": gradient_strings}
+    text = _SympyTextPrinter().doprint
+    gradient_strings = {p.name: text(to_builtins(e)) for p, e in closed_forms(gradient).items()}
+    document = {"loss": text(to_builtins(gradient.model.loss)), "gradient": gradient_strings}
     return json.dumps(document, indent=2)
 
 

@@ -107,7 +107,8 @@ def test_small_layer_chain_on_the_device():
 
 LAYER_CHAINS = [("dense(6) -> tanh -> dense(5) -> relu -> dense(3)", "ce"),
                 ("dense(4) -> dense(3) -> sigmoid -> dense(1)", "mse"),
-                ("tanh -> dense(7) -> elu -> dense(4) -> log_softmax", "ce")]
+                ("tanh -> dense(7) -> elu -> dense(4) -> log_softmax", "ce"),
+                ("dense(8) -> tanh -> dense(1) -> sigmoid", "bce")]
 
 
 def layer_engines(text, loss, rows=9, seed=0):
@@ -119,7 +120,8 @@ def layer_engines(text, loss, rows=9, seed=0):
     chain = parse_chain(text)
     rng = np.random.default_rng(seed)
     width = chain.dense[-1].width
-    y = rng.integers(0, width, rows) if loss == "ce" else rng.normal(size=rows)
+    y = rng.integers(0, width, rows) if loss == "ce" else \
+        rng.integers(0, 2, rows) if loss == "bce" else rng.normal(size=rows)
     data = np.column_stack([rng.normal(size=(rows, 3)), y])
     return CudaNetwork(chain, 3, loss), CpuNetwork(chain, 3, loss), data, \
         init_params(chain, 3, seed)

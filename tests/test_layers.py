@@ -218,3 +218,68 @@ def test_a_warm_small_chain_trains_without_importing_sympy(tmp_path):
     runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                            env=env, timeout=300) for _ in range(2)]
     assert [run.stdout.strip() for run in runs] == ["True", "False"], runs[1].stderr
+
+
+# --- bce: a chain ending in dense(1) -> sigmoid is logistic regression (and nets like it) ------
+
+def _bce_case():
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 3))
+    X[:5] *= 300  # logits in the hundreds: sigmoid saturates, the loss must stay exact
+    y = (rng.uniform(size=300) < 0.5).astype(float)
+    chain = parse_chain("dense(4) -> tanh -> dense(1) -> sigmoid")
+    return chain, X, y, init_params(chain, 3, seed=2) * 10
+
+
+def test_bce_chains_agree_on_both_engines_and_equal_softplus_of_the_logits():
+    chain, X, y, theta = _bce_case()
+    unrolled, engine = ChainModel(chain, "abc", "bce"), ChainModel(chain, "abc", "bce")
+    engine.unrolled = False  # the layer engine, as nets over UNROLL_PARAMS take
+    results = []
+    for model in (unrolled, engine):
+        kernel = model.compile()
+        n, columns = kernel.columns(model.matrix(X, y))
+        results.append(kernel.evaluate(theta, n, columns))
+    (loss_a, grad_a, _), (loss_b, grad_b, _) = results
+    named = unflatten(chain, 3, theta)
+    z = (np.tanh(X @ named["W0"].T + named["b0"]) @ named["W1"].T + named["b1"])[:, 0]
+    softplus = np.maximum(z, 0) + np.log1p(np.exp(-np.abs(z)))
+    assert loss_a == pytest.approx(np.mean(softplus - y * z), rel=1e-12)
+    assert loss_b == pytest.approx(loss_a, rel=1e-12)
+    np.testing.assert_allclose(grad_b, grad_a, rtol=1e-10, atol=1e-14)
+    probability = 1 / (1 + np.exp(-z))
+    for model in (unrolled, engine):
+        np.testing.assert_allclose(model.outputs(theta, X), probability, rtol=1e-12, atol=1e-300)
+
+
+def test_dense_1_sigmoid_trains_with_bce_from_the_cli(tmp_path):
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(400, 2))
+    labels = (X[:, 0] - 2 * X[:, 1] > 0).astype(int)
+    path = tmp_path / "binary.csv"
+    rows = "".join(f"{float(a)!r},{float(b)!r},{t}\n" for (a, b), t in zip(X, labels))
+    path.write_text("u,v,label\n" + rows)
+    out = tmp_path / "params.json"
+    result = CliRunner().invoke(main, ["train", str(path), "--model", "dense(1) -> sigmoid",
+                                       "--target", "label", "--loss", "bce", "--optimizer",
+                                       "adam", "--lr", "0.1", "--epochs", "200", "--out",
+                                       str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    predicted = CliRunner().invoke(main, ["predict", str(out), str(path)])
+    p = np.array([float(line.split(",")[-1]) for line in predicted.stdout.splitlines()[1:]])
+    assert ((p > 0) & (p < 1)).all() and ((p > 0.5) == labels).mean() > 0.97
+
+
+@pytest.mark.parametrize("text", ["dense(1)", "dense(2) -> sigmoid", "dense(1) -> tanh"])
+def test_bce_is_refused_for_a_chain_without_a_probability(tmp_path, text):
+    path = tmp_path / "b.csv"
+    path.write_text("x,y\n1,0\n2,1\n")
+    result = CliRunner().invoke(main, ["train", str(path), "--model", text, "--target", "y",
+                                       "--loss", "bce"])
+    assert result.exit_code == 2 and "dense(1) -> sigmoid" in result.stderr
+
+
+def test_derive_prints_a_bce_chains_backprop():
+    lines = chain_formulas(parse_chain("dense(3) -> tanh -> dense(1) -> sigmoid"), "bce")
+    assert "delta1_k = a1_k - y" in lines and "delta0_j = (1 - a0_j**2)*sum_k delta1_k*W1_kj" \
+        in lines

@@ -129,6 +129,17 @@ for j in range(width):
     g = (dO[i, j] / total - (1.0 if j == label else 0.0)) * scale
     dO[i, j] = g{sum_bias}
 ''',
+    # bce of the logit z = O + b (the chain's final sigmoid folded in): softplus(z) - y*z,
+    # with softplus(z) = max(z, 0) + log1p(exp(-|z|)); dL/dz = sigmoid(z) - y
+    "bce": '''\
+for j in range(width):
+    z = O[i, j] + b[j]
+    e = {exp}(-abs(z))
+    loss += (z if z > 0.0 else 0.0) - z * y[i] + math.log1p(e)
+    p = 1.0 / (1.0 + e) if z >= 0.0 else e / (1.0 + e)
+    g = (p - y[i]) * scale
+    dO[i, j] = g{sum_bias}
+''',
     "mse": '''\
 for j in range(width):
     r = O[i, j] + b[j] - y[i]
@@ -178,7 +189,7 @@ LOSS_DIALECTS = {"numba": NUMBA_LOSS, "cuda": CUDA_LOSS}
 
 
 def loss_source(dialect: str = "numba") -> str:
-    """The module of every loss's kernel (``ce``, ``mse``) in a dialect."""
+    """The module of every loss's kernel (``ce``, ``bce``, ``mse``) in a dialect."""
     return LOSS_DIALECTS[dialect].header + "\n\n".join(
         loss_kernel(name, dialect) for name in LOSS_ROWS)
 

@@ -95,8 +95,8 @@ def _check_chain_options(options, chain) -> None:
     from ..layers import check_loss
 
     check_loss(chain, options.loss)
-    if options.loss not in ("mse", "ce") or options.reduction != "mean":
-        raise SymgradError("layer chains train with --loss mse or ce and --reduction mean")
+    if options.loss not in ("mse", "ce", "bce") or options.reduction != "mean":
+        raise SymgradError("layer chains train with --loss mse, bce or ce and --reduction mean")
     if options.init:
         raise SymgradError("--init is for expression models; layer chains start from "
                            "PyTorch's Linear initialisation drawn from --seed")

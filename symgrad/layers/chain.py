@@ -90,10 +90,21 @@ class Chain:
 
 def check_loss(chain: "Chain", loss: str) -> None:
     """A final softmax/log_softmax belongs to ce (where it is implied); under mse it would
-    square one output of a distribution, which no user means."""
+    square one output of a distribution, which no user means. bce trains a probability: a
+    chain ending in dense(1) -> sigmoid (logistic regression, and nets ending like it)."""
     if chain.output is not None and loss != "ce":
         raise SymgradError(f"{chain.text!r} ends in {chain.output}, which goes with --loss ce "
                            f"(drop it for --loss {loss})")
+    if loss == "bce" and not ends_in_probability(chain):
+        raise SymgradError(f"--loss bce trains a chain ending in dense(1) -> sigmoid (a "
+                           f"probability); {chain.text!r} does not")
+
+
+def ends_in_probability(chain: "Chain") -> bool:
+    """Whether the chain ends in dense(1) -> sigmoid."""
+    *_, before, last = (None, *chain.layers)
+    return isinstance(last, Activation) and last.name == "sigmoid" and \
+        isinstance(before, Dense) and before.width == 1
 
 
 def is_chain(text: str) -> bool:

@@ -67,9 +67,17 @@ class ChainModel:
         return np.column_stack([X, targets])
 
     def outputs(self, theta, X) -> np.ndarray:
-        """The last layer's values per row: (rows,) for one output, else (rows, width)."""
+        """The last layer's values per row: (rows,) for one output, else (rows, width); the
+        probability for bce (the layer engine leaves the final sigmoid to its loss)."""
         kernel = self.compile()
         if self.unrolled:
             return kernel.predict(theta, {name: X[:, j] for j, name in enumerate(self.features)})
         values = kernel.predict(theta, X)
+        if self.loss == "bce":
+            values = _sigmoid(values)
         return values[:, 0] if values.shape[1] == 1 else values
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))

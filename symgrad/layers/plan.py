@@ -60,10 +60,12 @@ class WeightProduct(NamedTuple):
     input_squares: float | None
 
 
-def plan(chain: Chain) -> list:
-    """The chain as steps; every dense layer's bias is added by the step after its product."""
+def plan(chain: Chain, loss: str = "mse") -> list:
+    """The chain as steps; every dense layer's bias is added by the step after its product.
+    Under bce the final sigmoid is the loss's (bce of logits, stable: softplus(z) - y*z)."""
     steps, pending, layer = [], None, 0
-    for item in chain.layers:
+    layers = chain.layers[:-1] if loss == "bce" else chain.layers
+    for item in layers:
         if isinstance(item, Dense):
             if pending is not None:
                 steps.append(Bias(pending))
@@ -92,7 +94,7 @@ class ChainLayout:
                         for end, (_, shape) in zip(ends.tolist(), self.shapes)]
         self.size = int(ends[-1])
         self.params = tuple(f"theta{k}" for k in range(self.size))
-        self.steps = plan(chain)
+        self.steps = plan(chain, loss)
 
     def columns(self, data):
         """(rows, [X, y]): features C-ordered for the GEMMs; targets (class indices for ce)."""

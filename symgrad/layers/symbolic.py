@@ -14,6 +14,7 @@ import sympy as sp
 
 from ..errors import SymgradError
 from ..functions import logsumexp
+from ..losses import LOSSES
 from .chain import Activation, Chain, Dense, rule_symbols
 from ..model import Model
 
@@ -37,10 +38,10 @@ def unrolled_model(chain: Chain, features: Sequence[str], loss: str) -> Model:
         outputs = _softmax(values) if chain.output == "softmax" else \
             _log_softmax(values) if chain.output == "log_softmax" else values
         if len(outputs) != 1:
-            raise SymgradError(f"mse needs a last layer of width 1 (one target column); "
+            raise SymgradError(f"{loss} needs a last layer of width 1 (one target column); "
                                f"{chain.text!r} ends with width {len(outputs)}")
         targets = [sp.Symbol("y")]
-        per_row = (outputs[0] - targets[0]) ** 2
+        per_row = LOSSES["bce" if loss == "bce" else "mse"](outputs[0], targets[0])
         prediction = outputs[0]
     inputs = tuple(sp.Symbol(f) for f in features) + tuple(targets)
     return Model(loss=per_row, params=tuple(flat), inputs=inputs, prediction=prediction)
@@ -95,7 +96,10 @@ def _backprop(chain: Chain, loss: str, last: int) -> list[str]:
     out, final = INDEX_LETTERS[last + 1], inputs.get(last)
     value = f"a{last}" if final is not None else f"z{last}"
     slope = "" if final is None else "*" + _slope(final, last, out)
-    if loss == "ce":
+    if loss == "bce":  # the final sigmoid's slope cancels against the loss's: a - y
+        lines = [f"L = -y*log({value}_0) - (1 - y)*log(1 - {value}_0)    (stable: softplus)",
+                 f"delta{last}_{out} = {value}_{out} - y"]
+    elif loss == "ce":
         lines = [f"L = logsumexp_{out}({value}_{out}) - {value}_y    (y: the class index)",
                  f"delta{last}_{out} = (softmax_{out}({value}) - onehot(y)_{out}){slope}"]
     else:
