@@ -31,6 +31,10 @@ def compile(loss, params=None, inputs=None, *, backend: str = "numba",
     is given). The result ``f(theta, data)`` returns (loss, grad); see ``Kernel``.
     """
     params, inputs = _names_given(loss, params, "params"), _names_given(loss, inputs, "inputs")
+    if not isinstance(loss, str) and not hasattr(loss, "params"):  # vectors' entries: W[0]...
+        from .model import entry_names, sympified
+        expression = sympified(loss, "the loss")
+        params, inputs = entry_names(expression, params), entry_names(expression, inputs)
     return compile_keyed(_key_material(loss), lambda: loss, params, inputs, backend=backend,
                          reduction=reduction, dtype=dtype)
 

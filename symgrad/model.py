@@ -15,6 +15,7 @@ from typing import Iterable
 
 import sympy as sp
 from sympy.core.function import AppliedUndef
+from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import SymgradError
 from .parse import parse_expr
@@ -88,14 +89,77 @@ class Model:
                    prediction=prediction, target=target)
 
 
-ENTRY = re.compile(r"(.+)\[(\d+)\]\Z")
+ENTRY = re.compile(r"(.+)\[(\d+(?:, \d+)*)\]\Z")  # w[3], A[1, 2]
+MAX_ENTRIES = 100_000  # terms of a finite Sum, or entries of a matrix, written out
 
 
 def parameter_order(symbol) -> tuple:
-    """The default order of parameters: by name, the entries of a vector (w[0], w[1], ...,
-    w[10]) by index."""
+    """The default order of parameters: by name, the entries of a vector or matrix (w[0],
+    w[1], ..., w[10]; A[0, 1]) by index."""
     entry = ENTRY.match(symbol.name)
-    return (entry.group(1), int(entry.group(2))) if entry else (symbol.name, -1)
+    if entry is None:
+        return (symbol.name, ())
+    return (entry.group(1), tuple(int(k) for k in entry.group(2).split(", ")))
+
+
+def with_entries(value):
+    """Vectors and matrices as scalar entries, named as the expression language names them:
+    a 1x1 matrix expression (a quadratic form v.T*A*v) as its element, a finite Sum written
+    out, ``W[3]`` (IndexedBase) and ``A[1, 2]`` (MatrixSymbol; ``v[1]`` for a vector) as the
+    symbols of those names. Each entry is then a scalar parameter or input."""
+    if isinstance(value, (sp.MatrixExpr, sp.MatrixBase)) and value.shape == (1, 1):
+        value = value.as_explicit()[0, 0] if isinstance(value, sp.MatrixExpr) else value[0, 0]
+    if not isinstance(value, sp.Basic) or not value.has(sp.Sum, sp.Indexed, MatrixElement):
+        return value
+    value = value.replace(lambda e: isinstance(e, sp.Sum), _written_out)
+    value = value.replace(lambda e: isinstance(e, sp.Indexed) and _whole(e.indices),
+                          lambda e: sp.Symbol(f"{e.base.label}[{_index(e.indices)}]"))
+    return value.replace(lambda e: isinstance(e, MatrixElement) and _whole(e.indices),
+                         lambda e: sp.Symbol(f"{e.parent}[{_index(_vector(e))}]"))
+
+
+def _written_out(total):
+    terms = 1
+    for _, low, high in total.limits:
+        if not (low.is_Integer and high.is_Integer):
+            return total  # refused later: an unevaluated Sum
+        terms *= max(int(high) - int(low) + 1, 0)
+    if terms > MAX_ENTRIES:
+        raise SymgradError(f"a Sum of {terms:,} terms (at most {MAX_ENTRIES:,} are written out)")
+    return total.doit()
+
+
+def _whole(indices) -> bool:
+    return all(k.is_Integer for k in indices)
+
+
+def _vector(element) -> tuple:
+    """A MatrixElement's index: one number for a vector (n x 1 or 1 x n), else two."""
+    rows, columns = element.parent.shape
+    i, j = element.indices
+    return (j,) if rows == 1 else (i,) if columns == 1 else (i, j)
+
+
+def _index(indices) -> str:
+    return ", ".join(str(int(k)) for k in indices)
+
+
+def entry_names(expr, names) -> list[str]:
+    """names, each vector or matrix among them (W) replaced by its entries in expr (W[0],
+    W[1], ...), in index order."""
+    found: dict[str, list] = {}
+    for symbol in expr.free_symbols:
+        entry = ENTRY.match(symbol.name)
+        if entry:
+            found.setdefault(entry.group(1), []).append(symbol)
+    own = {s.name for s in expr.free_symbols}
+    expanded = []
+    for name in map(str, names):
+        if name in found and name not in own:
+            expanded += [s.name for s in sorted(found[name], key=parameter_order)]
+        else:
+            expanded.append(name)
+    return expanded
 
 
 def sympified(value, what: str):
@@ -103,7 +167,7 @@ def sympified(value, what: str):
     if isinstance(value, str):
         raise SymgradError(f"{what} is a string inside a container; pass an expression")
     try:
-        return real_valued(sp.sympify(value, strict=True))
+        return real_valued(with_entries(sp.sympify(value, strict=True)))
     except (sp.SympifyError, TypeError):
         raise SymgradError(f"{what} must be a SymPy expression or a number, not a "
                            f"{type(value).__name__}") from None
@@ -180,6 +244,9 @@ def symbols_named(names: Names, expr: sp.Expr) -> tuple[sp.Symbol, ...]:
     """Symbols for names, reusing the expression's own Symbol objects where the names match."""
     if isinstance(names, (str, sp.Symbol)) or names is None:
         raise SymgradError(f"names must be a sequence such as ['x', 'y'], not {names!r}")
+    names = [n if isinstance(n, sp.Symbol) else str(n) for n in names]
+    names = [n for name in names for n in
+             ([name] if isinstance(name, sp.Symbol) else entry_names(expr, [name]))]
     own = {s.name: s for s in expr.free_symbols}
     return tuple(n if isinstance(n, sp.Symbol) else own.get(str(n), sp.Symbol(str(n)))
                  for n in names)

@@ -1,0 +1,95 @@
+"""Compile time and call time of a logistic model over 2, 20 and 200 features.
+
+symgrad compiles ``sigmoid(dot(w, features) + b)`` with bce, as ``symgrad train`` does; today
+``dot`` is written out term by term (one scalar parameter per entry), so this measures the
+unrolled form that issue 14's looped kernel is to replace. The peer is JAX: ``jit`` of
+``value_and_grad`` of the same mean loss (x64). Each cold figure is a fresh process with an
+empty symgrad cache (model construction, derivation, code generation and Numba's compile for
+symgrad; tracing and XLA's compile for JAX), the median of --repeats; the call figures are
+medians of loss + gradient on --rows rows in one process.
+
+    python benchmarks/features.py [--widths 2 20 200] [--repeats 3] [--rows 100000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+SYMGRAD_RUN = r'''
+import json, sys, time
+import numpy as np
+start = time.perf_counter()
+from symgrad.model import Model
+import symgrad
+width, rows = int(sys.argv[1]), int(sys.argv[2])
+names = [f"f{k}" for k in range(width)]
+model = Model.supervised("sigmoid(dot(w, features) + b)", "y", "bce", inputs=names)
+kernel = symgrad.compile(model)
+rng = np.random.default_rng(0)
+data = np.column_stack([rng.normal(size=(rows, width)), rng.integers(0, 2, rows)])
+theta = rng.normal(size=width + 1) * 0.1
+kernel(theta, data[:100])
+cold = time.perf_counter() - start
+times = []
+for _ in range(7):
+    t = time.perf_counter(); kernel(theta, data); times.append(time.perf_counter() - t)
+print(json.dumps({"cold": cold, "call": sorted(times)[3]}))
+'''
+
+JAX_RUN = r'''
+import json, sys, time
+start = time.perf_counter()
+import jax
+jax.config.update("jax_enable_x64", True)
+import jax.numpy as jnp
+import numpy as np
+width, rows = int(sys.argv[1]), int(sys.argv[2])
+def loss(theta, X, y):
+    z = X @ theta[:-1] + theta[-1]
+    return jnp.mean(jax.nn.softplus(z) - y * z)
+f = jax.jit(jax.value_and_grad(loss))
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(rows, width)), rng.integers(0, 2, rows).astype(float)
+theta = rng.normal(size=width + 1) * 0.1
+jax.block_until_ready(f(theta, X, y))
+cold = time.perf_counter() - start
+times = []
+for _ in range(7):
+    t = time.perf_counter(); jax.block_until_ready(f(theta, X, y)); times.append(time.perf_counter() - t)
+print(json.dumps({"cold": cold, "call": sorted(times)[3]}))
+'''
+
+
+def fresh_run(script: str, width: int, rows: int) -> dict:
+    with tempfile.TemporaryDirectory() as cache:
+        env = {**os.environ, "SYMGRAD_CACHE_DIR": cache, "NUMBA_CACHE_DIR": cache}
+        out = subprocess.run([sys.executable, "-c", script, str(width), str(rows)], env=env,
+                             capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--widths", type=int, nargs="+", default=[2, 20, 200])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    print(f"{'features':>8} {'symgrad cold s':>15} {'JAX cold s':>11} {'ratio':>6} "
+          f"{'symgrad call ms':>16} {'JAX call ms':>12} {'ratio':>6}")
+    for width in args.widths:
+        runs = {name: [fresh_run(script, width, args.rows) for _ in range(args.repeats)]
+                for name, script in (("symgrad", SYMGRAD_RUN), ("jax", JAX_RUN))}
+        cold = {k: statistics.median(r["cold"] for r in v) for k, v in runs.items()}
+        call = {k: statistics.median(r["call"] for r in v) * 1e3 for k, v in runs.items()}
+        print(f"{width:>8} {cold['symgrad']:>15.2f} {cold['jax']:>11.2f} "
+              f"{cold['symgrad'] / cold['jax']:>6.2f} {call['symgrad']:>16.3f} "
+              f"{call['jax']:>12.3f} {call['symgrad'] / call['jax']:>6.2f}")
+
+
+if __name__ == "__main__":
+    main()
