@@ -6,6 +6,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -30,8 +31,10 @@ SIMULATOR_RUN: list = []   # started by conftest as soon as this test is collect
 def start_cases(simulated: bool) -> subprocess.Popen:
     """The cuda cases in a subprocess (the simulator must be chosen before Numba is imported).
     conftest starts the simulator's run when collection ends, so its two minutes overlap the
-    rest of the suite on the second core."""
-    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if simulated else "0"}
+    rest of the suite on the second core. Numba's own caches (symgrad.runtime's functions) go
+    to a directory of its own: the run overlaps the cache tests, which time those files."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1" if simulated else "0",
+           "NUMBA_CACHE_DIR": tempfile.mkdtemp(prefix="symgrad-cuda-cases-")}
     return subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                              str(TESTS / "cuda_cases.py")], cwd=TESTS.parent, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -182,7 +182,7 @@ def test_chain_parse_errors(text, message):
 
 @pytest.mark.parametrize("args, message", [
     (["--model", "dense(3) -> tanh -> dense(2)"], "the last layer has width 2 but 'cls' has 3"),
-    (["--model", "dense(3) -> tanh -> dense(3)", "--loss", "mae"], "--loss mse or ce"),
+    (["--model", "dense(3) -> tanh -> dense(3)", "--loss", "mae"], "--loss mse, bce or ce"),
     (["--model", "dense(3) -> tanh -> dense(3)", "--init", "W0=1"], "--init is for expression"),
     (["--model", "dense(3) -> tanhh -> dense(3)"], "unknown layer 'tanhh'"),
     (["--model", "dense(3)", "--loss", "mse"], "mse needs a last layer of width 1"),
@@ -227,8 +227,8 @@ def _bce_case():
     X = rng.normal(size=(300, 3))
     X[:5] *= 300  # logits in the hundreds: sigmoid saturates, the loss must stay exact
     y = (rng.uniform(size=300) < 0.5).astype(float)
-    chain = parse_chain("dense(4) -> tanh -> dense(1) -> sigmoid")
-    return chain, X, y, init_params(chain, 3, seed=2) * 10
+    chain = parse_chain("dense(2) -> tanh -> dense(1) -> sigmoid")
+    return chain, X, y, init_params(chain, 3, seed=2) * 30
 
 
 def test_bce_chains_agree_on_both_engines_and_equal_softplus_of_the_logits():
