@@ -210,7 +210,7 @@ UNSUPPORTED = [
     ("polygamma of a parameter's order", (sp.polygamma(a, x) - y) ** 2, "polygamma"),
     ("undefined function", (sp.Function("f")(a * x) - y) ** 2, "undefined function f"),
     ("list", [a * x, y], "not a list"),
-    ("matrix", sp.Matrix([a * x - y]), "scalar expression"),
+    ("matrix", sp.Matrix([a * x - y, a]), "scalar expression"),
     ("condition", a * x > y, "not a condition"),
     ("complex", (sp.I * a * x - y) ** 2, "complex"),
     ("derivative", sp.Derivative(a * x ** 2, x), "unevaluated Derivative"),
