@@ -1,9 +1,10 @@
 """Compile time and call time of a logistic model over 2, 20 and 200 features.
 
-symgrad compiles ``sigmoid(dot(w, features) + b)`` with bce, as ``symgrad train`` does; today
-``dot`` is written out term by term (one scalar parameter per entry), so this measures the
-unrolled form that issue 14's looped kernel is to replace. The peer is JAX: ``jit`` of
-``value_and_grad`` of the same mean loss (x64). Each cold figure is a fresh process with an
+symgrad compiles ``sigmoid(dot(w, features) + b)`` with bce, as ``symgrad train`` does: ``w``
+is a vector block (symgrad.blocks), its inner product and gradient loops in the kernel. The
+unrolled row is the same model written with one scalar parameter per feature
+(``w0*f0 + w1*f1 + ... + b``: straight-line code, what symgrad compiled before blocks). The
+peer is JAX: ``jit`` of ``value_and_grad`` of the same mean loss (x64). Each cold figure is a fresh process with an
 empty symgrad cache (model construction, derivation, code generation and Numba's compile for
 symgrad; tracing and XLA's compile for JAX), the median of --repeats; the call figures are
 medians of loss + gradient on --rows rows in one process.
@@ -26,9 +27,12 @@ import numpy as np
 start = time.perf_counter()
 from symgrad.model import Model
 import symgrad
-width, rows = int(sys.argv[1]), int(sys.argv[2])
+width, rows, unrolled = int(sys.argv[1]), int(sys.argv[2]), len(sys.argv) > 3
 names = [f"f{k}" for k in range(width)]
-model = Model.supervised("sigmoid(dot(w, features) + b)", "y", "bce", inputs=names)
+text = "sigmoid(dot(w, features) + b)"
+if unrolled:
+    text = "sigmoid(" + " + ".join(f"w{k}*f{k}" for k in range(width)) + " + b)"
+model = Model.supervised(text, "y", "bce", inputs=names)
 kernel = symgrad.compile(model)
 rng = np.random.default_rng(0)
 data = np.column_stack([rng.normal(size=(rows, width)), rng.integers(0, 2, rows)])
@@ -65,11 +69,11 @@ print(json.dumps({"cold": cold, "call": sorted(times)[3]}))
 '''
 
 
-def fresh_run(script: str, width: int, rows: int) -> dict:
+def fresh_run(script: str, width: int, rows: int, *extra: str) -> dict:
     with tempfile.TemporaryDirectory() as cache:
         env = {**os.environ, "SYMGRAD_CACHE_DIR": cache, "NUMBA_CACHE_DIR": cache}
-        out = subprocess.run([sys.executable, "-c", script, str(width), str(rows)], env=env,
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run([sys.executable, "-c", script, str(width), str(rows), *extra],
+                             env=env, capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -79,16 +83,19 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--rows", type=int, default=100_000)
     args = parser.parse_args()
-    print(f"{'features':>8} {'symgrad cold s':>15} {'JAX cold s':>11} {'ratio':>6} "
-          f"{'symgrad call ms':>16} {'JAX call ms':>12} {'ratio':>6}")
+    runners = (("vector", SYMGRAD_RUN, ()), ("unrolled", SYMGRAD_RUN, ("unrolled",)),
+               ("jax", JAX_RUN, ()))
+    print("cold: seconds from a fresh process with an empty cache to the first gradient; "
+          f"call: ms per loss + gradient on {args.rows:,} rows; ratios to JAX")
+    print(f"{'features':>8} {'form':>9} {'cold s':>8} {'ratio':>6} {'call ms':>9} {'ratio':>6}")
     for width in args.widths:
-        runs = {name: [fresh_run(script, width, args.rows) for _ in range(args.repeats)]
-                for name, script in (("symgrad", SYMGRAD_RUN), ("jax", JAX_RUN))}
+        runs = {name: [fresh_run(script, width, args.rows, *extra) for _ in range(args.repeats)]
+                for name, script, extra in runners}
         cold = {k: statistics.median(r["cold"] for r in v) for k, v in runs.items()}
         call = {k: statistics.median(r["call"] for r in v) * 1e3 for k, v in runs.items()}
-        print(f"{width:>8} {cold['symgrad']:>15.2f} {cold['jax']:>11.2f} "
-              f"{cold['symgrad'] / cold['jax']:>6.2f} {call['symgrad']:>16.3f} "
-              f"{call['jax']:>12.3f} {call['symgrad'] / call['jax']:>6.2f}")
+        for name in runs:
+            print(f"{width:>8} {name:>9} {cold[name]:>8.2f} {cold[name] / cold['jax']:>6.2f} "
+                  f"{call[name]:>9.3f} {call[name] / call['jax']:>6.2f}", flush=True)
 
 
 if __name__ == "__main__":

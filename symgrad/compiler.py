@@ -55,7 +55,7 @@ def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list
     def build() -> str:
         from .codegen.printer import source_with_safe_names
 
-        lowered = lower_model(build_loss(), params, inputs)
+        lowered = lower_model(build_loss(), params, inputs, loops=target.loops)
         generator = target.module()
 
         def generate(renames) -> str:
@@ -85,15 +85,18 @@ class Lowered(NamedTuple):
     params: tuple[str, ...]
     inputs: tuple[str, ...]
     symbols: tuple                # the model's parameters, then its inputs
-    gradient: object              # Program: loss, then the non-zero partials
-    nonzero: tuple[int, ...]
+    gradient: object              # Program: loss, the non-zero scalar partials, dot adjoints
+    nonzero: tuple[int, ...]      # theta indexes of those partials, then of the blocks
     prediction: object | None     # Program of the prediction, or None
+    loops: object = None          # codegen.spec.Loops: the vector blocks (symgrad.blocks)
 
 
-def lower_model(loss, params: list[str], inputs: list[str]) -> Lowered:
-    """Model -> derive -> lower: the programs every backend prints."""
+def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False) -> Lowered:
+    """Model -> (vector blocks, for a backend that ``loops``) -> derive -> lower: the
+    programs every backend prints."""
+    from .blocks import Blocked, vector_blocks
     from .model import Model, symbols_named
-    from .program import lower, lower_values
+    from .program import Program, lower, lower_values
     from .reverse import derive
 
     if isinstance(loss, Model):
@@ -102,24 +105,50 @@ def lower_model(loss, params: list[str], inputs: list[str]) -> Lowered:
                       target=loss.target)
     else:
         model = Model.of(loss, params, inputs)
-    gradient = derive(model)
-    nonzero = tuple(k for k, p in enumerate(gradient.partials) if p != 0)
+    blocked = vector_blocks(model) if loops else Blocked(model, (), model.params)
+    gradient = derive(blocked.model)
+    scalars = len(blocked.scalars)
+    kept = [k for k in range(scalars) if gradient.partials[k] != 0]
     program = lower(gradient)
-    program = type(program)(program.params, program.inputs, program.temps,
-                            (program.loss, *(program.partials[k] for k in nonzero)))
+    program = Program(blocked.scalars, program.inputs, program.temps,
+                      (program.loss, *(program.partials[k] for k in kept),
+                       *program.partials[scalars:]))
     prediction = None
     if model.prediction is not None:
-        outputs = model.prediction if isinstance(model.prediction, tuple) else \
-            (model.prediction,)
-        prediction = lower_values(model, outputs)
+        outputs = blocked.model.prediction
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        prediction = lower_values(blocked.model, outputs)
+        prediction = Program(blocked.scalars, prediction.inputs, prediction.temps,
+                             prediction.outputs)
+    layout = loop_layout(blocked, model)
+    nonzero = tuple(layout.theta_index[k] for k in kept) + sum(layout.vectors, ())
     return Lowered(tuple(params), tuple(inputs), (*model.params, *model.inputs), program,
-                   nonzero, prediction)
+                   nonzero, prediction, layout)
+
+
+def loop_layout(blocked, model):
+    """Where the blocked model's values live: each scalar parameter's theta index, each
+    vector block's theta indexes, each dot's data columns (input indexes)."""
+    from .codegen.spec import Loops
+
+    theta = {p: k for k, p in enumerate(model.params)}
+    column = {s: j for j, s in enumerate(model.inputs)}
+    vectors = list(dict.fromkeys(tuple(theta[e] for e in d.entries) for d in blocked.dots))
+    matrices = list(dict.fromkeys(tuple(column[c] for c in d.columns) for d in blocked.dots))
+    dots = tuple((d.symbol, vectors.index(tuple(theta[e] for e in d.entries)),
+                  matrices.index(tuple(column[c] for c in d.columns))) for d in blocked.dots)
+    return Loops(tuple(theta[p] for p in blocked.scalars), tuple(vectors), tuple(matrices),
+                 dots)
 
 
 def kernel_spec(lowered: Lowered, renames: dict, reduction="mean", dtype="float64"):
-    """The KernelSpec a backend writes a module from: the programs with symbols renamed."""
+    """The KernelSpec a backend writes a module from: the programs with symbols renamed (the
+    dots' symbols to the names the kernels give their row values)."""
     from .codegen.spec import KernelSpec
 
+    loops = lowered.loops
+    renames = {**renames, **{symbol: loops.dot_name(k)
+                             for k, (symbol, _, _) in enumerate(loops.dots)}}
     program = _renamed(lowered.gradient, renames)
     prediction = columns = None
     if lowered.prediction is not None:
@@ -128,7 +157,7 @@ def kernel_spec(lowered: Lowered, renames: dict, reduction="mean", dtype="float6
     return KernelSpec(params=lowered.params, inputs=lowered.inputs, gradient=program,
                       nonzero=lowered.nonzero, columns=_used_columns(program),
                       prediction=prediction, prediction_columns=columns or (),
-                      reduction=reduction, dtype=dtype)
+                      reduction=reduction, dtype=dtype, loops=loops.named())
 
 
 def _check_option(name, value, allowed):
@@ -179,6 +208,5 @@ def _renamed(program, renames):
 
 
 def _used_columns(program) -> tuple[int, ...]:
-    used = set().union(*(e.free_symbols for _, e in program.temps),
-                       *(e.free_symbols for e in program.outputs))
+    used = program.free_symbols()
     return tuple(j for j, s in enumerate(program.inputs) if s in used)

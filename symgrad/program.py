@@ -40,6 +40,11 @@ class Program:
     def partials(self) -> tuple[sp.Expr, ...]:
         return self.outputs[1:]
 
+    def free_symbols(self) -> set:
+        """The symbols the program reads (parameters, inputs and any other row values)."""
+        return set().union(*(e.free_symbols for _, e in self.temps),
+                           *(e.free_symbols for e in self.outputs))
+
     def operation_count(self) -> int:
         """Arithmetic and function operations, temporaries included (SymPy's count_ops)."""
         exprs = [e for _, e in self.temps] + list(self.outputs)

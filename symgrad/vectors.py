@@ -6,8 +6,8 @@ vectors, each ``features`` or a name. A name used in ``dot`` is a vector paramet
 the features, whose entries are the parameters ``w[0], w[1], ...`` (in PARAMS.json, ``derive``
 and the printed parameters). So ``sigmoid(dot(w, features) + b)`` is logistic regression on
 every column. A vector is only ever used inside ``dot``; a column actually named ``features``
-is written in backquotes. Today the inner product is written out term by term (one scalar
-parameter per entry): issue 14's looped kernels will compile it without unrolling.
+is written in backquotes. The parser writes the inner product out term by term (what
+``derive`` prints); the numba backend finds it again and loops over it (symgrad.blocks).
 
 The methods here are a mixin of the parser (``symgrad.parse._Parser``).
 """

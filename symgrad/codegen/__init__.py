@@ -18,6 +18,8 @@ Adding a backend:
    the machine may lack what it needs);
 3. one ``Backend`` entry below, declaring its capabilities (symgrad.trainable) truthfully: the
    training loop relies on them, and each capability names the module functions it implies;
+   ``loops=True`` only if its source handles ``KernelSpec.loops`` (the vector blocks' dots and
+   per-block sums, as the Numba backend's ``dot_lines`` and ``block_lines`` do);
 4. run the suite's backend tables (tests/test_kernel.py compares every backend with the numpy
    reference) with the new name added.
 """
@@ -38,6 +40,8 @@ class Backend:
     capabilities: Capabilities     # what its kernels offer symgrad.train
     runtime: str | None = None     # its runtime's module (symgrad/runtime/), which has a
                                    # require_device() where machines may lack what it needs
+    loops: bool = False            # computes vector blocks' inner products with loops
+                                   # (symgrad.blocks; KernelSpec.loops): else written out
 
     def module(self):
         return importlib.import_module(self.generator)
@@ -45,7 +49,7 @@ class Backend:
 
 BACKENDS = {backend.name: backend for backend in (
     Backend("numba", "symgrad.codegen.numba_backend",
-            Capabilities(compiled_epochs=True, compiled_step=True)),
+            Capabilities(compiled_epochs=True, compiled_step=True), loops=True),
     Backend("numpy", "symgrad.codegen.numpy_backend", Capabilities()),
     Backend("cuda", "symgrad.codegen.cuda_backend", Capabilities(on_device=True),
             runtime="symgrad.runtime.cuda_support"),

@@ -59,7 +59,7 @@ def module_source(spec: KernelSpec) -> str:
 
 def gradient_function(spec: KernelSpec, printer: CudaPrinter) -> str:
     program, columns = spec.gradient, spec.gradient_inputs()
-    sums = sum_names(program)
+    sums = sum_names(program.outputs)
     lines = [
         "@cuda.jit",
         f"def partial_sums(_theta, _order, _indexed, _start, _count, _partials"

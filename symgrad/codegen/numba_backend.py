@@ -53,41 +53,54 @@ from symgrad.runtime.numba_support import guarded_step, step_into, vexp, vexpm1,
 
 def module_source(spec: KernelSpec) -> str:
     printer = NumbaPrinter()
-    source = module_text(spec, printer, HEADER, gradient_function, prediction_function)
+    source = module_text(spec, printer, HEADER + index_arrays(spec.loops), gradient_function,
+                         prediction_function)
     return source + "\n\n" + batch_function(spec, printer) + "\n\n" + training_function(spec)
 
 
 def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    program, columns = spec.gradient, spec.gradient_inputs()
-    sums = sum_names(program)
+    program, columns, loops = spec.gradient, spec.gradient_inputs(), spec.loops
+    scalars, adjoints = split_outputs(program, loops)
+    sums = sum_names(scalars)
+    width = len(sums) + sum(len(v) for v in loops.vectors)
     lines = [
         f"@njit(parallel=True, {KERNEL_OPTIONS})",
-        f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}):",
-        f"    _sums = np.zeros((_chunks, {len(sums)}))",
-        *param_loads(program, "    "),
+        f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}"
+        f"{matrix_args(spec.matrix_ids())}):",
+        f"    _sums = np.zeros((_chunks, {width}))",
+        *param_loads(program, "    ", loops.theta_index),
+        *vector_loads(loops, "    "),
         "    for _chunk in prange(_chunks):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
         *(f"        {s} = 0.0" for s in sums),
+        *(f"        _acc{v} = np.zeros({len(ix)})" for v, ix in enumerate(loops.vectors)),
         "        for _row in range(_start, _stop):",
-        *row_lines(program, columns, printer, "            "),
-        *accumulate_lines(sums, program.outputs, printer, "            "),
+        *row_lines(program, columns, printer, "            ",
+                   dot_lines(loops.dots, "            ", check=True)),
+        *accumulate_lines(sums, scalars, printer, "            "),
         f"            _check += {data_check(columns)}",
-        *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums)),
+        *block_lines(adjoints, loops, printer, "            "),
+        *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums[:-1])),
+        *block_stores(loops, len(sums) - 1, "        "),
+        f"        _sums[_chunk, {width - 1}] = _check",
         "    return _sums",
     ]
     return "\n".join(lines) + "\n"
 
 
 def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    program, columns = spec.prediction, spec.prediction_inputs()
+    program, columns, loops = spec.prediction, spec.prediction_inputs(), spec.loops
     lines = [
         f"@njit(parallel=True, {LOOP_OPTIONS})",
-        f"def predict(_theta, _n{column_args(columns)}):",
+        f"def predict(_theta, _n{column_args(columns)}"
+        f"{matrix_args(spec.matrix_ids(program))}):",
         f"    _out = np.empty((_n, {len(program.outputs)}))",
-        *param_loads(program, "    "),
+        *param_loads(program, "    ", loops.theta_index),
+        *vector_loads(loops, "    "),
         "    for _row in prange(_n):",
-        *row_lines(program, columns, printer, "        "),
+        *row_lines(program, columns, printer, "        ",
+                   dot_lines(loops.used(program), "        ")),
         *store_lines(program.outputs, printer, "        "),
         "    return _out",
     ]
@@ -95,21 +108,85 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
 
 
 def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    """Serial sums over the rows order[start:stop]: one mini-batch, for the training loop."""
-    program, columns = spec.gradient, spec.gradient_inputs()
-    sums = sum_names(program, check=False)
+    """Serial sums over the rows order[start:stop]: one mini-batch, for the training loop:
+    the loss and scalar partials, then each vector block's partials (an array)."""
+    program, columns, loops = spec.gradient, spec.gradient_inputs(), spec.loops
+    scalars, adjoints = split_outputs(program, loops)
+    sums = sum_names(scalars, check=False)
+    accumulators = [f"_acc{v}" for v in range(len(loops.vectors))]
     lines = [
         f"@njit({KERNEL_OPTIONS})",
-        f"def batch_sums(_theta, _order, _start, _stop{column_args(columns)}):",
-        *param_loads(program, "    "),
+        f"def batch_sums(_theta, _order, _start, _stop{column_args(columns)}"
+        f"{matrix_args(spec.matrix_ids())}):",
+        *param_loads(program, "    ", loops.theta_index),
+        *vector_loads(loops, "    "),
         *(f"    {s} = 0.0" for s in sums),
+        *(f"    _acc{v} = np.zeros({len(ix)})" for v, ix in enumerate(loops.vectors)),
         "    for _i in range(_start, _stop):",
         "        _row = _order[_i]",
-        *row_lines(program, columns, printer, "        "),
-        *accumulate_lines(sums, program.outputs, printer, "        "),
-        f"    return ({', '.join(sums)},)",
+        *row_lines(program, columns, printer, "        ", dot_lines(loops.dots, "        ")),
+        *accumulate_lines(sums, scalars, printer, "        "),
+        *block_lines(adjoints, loops, printer, "        "),
+        f"    return ({', '.join(sums + accumulators)},)",
     ]
     return "\n".join(lines) + "\n"
+
+
+# Vector blocks (symgrad.blocks): each dot's value is a loop over its vector's entries and its
+# data matrix's row; each block's partials are per-chunk arrays that each row adds
+# adjoint * data row into.
+
+def split_outputs(program, loops) -> tuple[tuple, tuple]:
+    """(the loss and scalar partials, the dots' adjoints) of a gradient program."""
+    cut = len(program.outputs) - len(loops.dots)
+    return program.outputs[:cut], program.outputs[cut:]
+
+
+def index_arrays(loops) -> str:
+    """Module-level theta indexes of each vector block's entries (Numba reads them as
+    constants)."""
+    return "".join(f"_at{v} = np.array({list(ix)}, dtype=np.int64)\n"
+                   for v, ix in enumerate(loops.vectors)) + ("\n" if loops.vectors else "")
+
+
+def matrix_args(ids) -> str:
+    return "".join(f", _mat{m}" for m in ids)
+
+
+def vector_loads(loops, indent: str) -> list[str]:
+    return [f"{indent}_vec{v} = _theta[_at{v}]" for v in range(len(loops.vectors))]
+
+
+def dot_lines(dots, indent: str, check: bool = False) -> list[str]:
+    """Each dot's value for the row; with ``check``, the data check of each matrix's row."""
+    lines, checked = [], set()
+    for name, v, m in dots:
+        lines += [f"{indent}{name} = 0.0",
+                  f"{indent}for _j in range(_vec{v}.shape[0]):",
+                  f"{indent}    {name} += _vec{v}[_j] * _mat{m}[_row, _j]"]
+        if check and m not in checked:
+            checked.add(m)
+            lines.append(f"{indent}    _check += _mat{m}[_row, _j] * 0.0")
+    return lines
+
+
+def block_lines(adjoints, loops, printer, indent: str) -> list[str]:
+    """Each dot's adjoint for the row, times its data row, added into its block's sums."""
+    lines = [f"{indent}_adj{k} = {printer.doprint(e)}" for k, e in enumerate(adjoints)]
+    for v in range(len(loops.vectors)):
+        terms = " + ".join(f"_adj{k} * _mat{m}[_row, _j]"
+                           for k, (_, block, m) in enumerate(loops.dots) if block == v)
+        lines += [f"{indent}for _j in range(_acc{v}.shape[0]):",
+                  f"{indent}    _acc{v}[_j] += {terms}"]
+    return lines
+
+
+def block_stores(loops, offset: int, indent: str) -> list[str]:
+    lines = []
+    for v, ix in enumerate(loops.vectors):
+        lines.append(f"{indent}_sums[_chunk, {offset}:{offset + len(ix)}] = _acc{v}")
+        offset += len(ix)
+    return lines
 
 
 def training_function(spec: KernelSpec) -> str:
@@ -119,9 +196,13 @@ def training_function(spec: KernelSpec) -> str:
     right even when Ctrl-C arrives the moment the call returns. On divergence (a non-finite
     loss, or a step that would make theta non-finite) theta keeps its last finite value.
     """
-    columns = "".join(f", _c{k}" for k in range(len(spec.columns)))
-    outputs = range(len(spec.nonzero) + 1)
-    finite = " + ".join(f"_sums[{j}] * 0.0" for j in outputs)
+    columns = column_args(spec.columns) + matrix_args(spec.matrix_ids())
+    loops = spec.loops
+    blocks = sum(len(ix) for ix in loops.vectors)
+    scalars = len(spec.nonzero) - blocks
+    first = scalars + 1  # batch_sums' first block array
+    finite = " + ".join([f"_sums[{j}] * 0.0" for j in range(scalars + 1)] +
+                        [f"np.sum(_sums[{first + v}]) * 0.0" for v in range(len(loops.vectors))])
     lines = [
         f"@njit({LOOP_OPTIONS})",
         f"def train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
@@ -135,7 +216,11 @@ def training_function(spec: KernelSpec) -> str:
         "            _stop = min(_start + _batch, _n)",
         f"            _sums = batch_sums(_theta, _order, _start, _stop{columns})",
         "            _scale = 1.0 / (_stop - _start) if _mean else 1.0",
-        *(f"            _grad[{k}] = _sums[{j + 1}] * _scale" for j, k in enumerate(spec.nonzero)),
+        *(f"            _grad[{k}] = _sums[{j + 1}] * _scale"
+          for j, k in enumerate(spec.nonzero[:scalars])),
+        *(line for v in range(len(loops.vectors)) for line in (
+            f"            for _j in range(_at{v}.shape[0]):",
+            f"                _grad[_at{v}[_j]] = _sums[{first + v}][_j] * _scale")),
         f"            if {finite} != 0.0:",
         "                _counters[2] = 1",
         "                return",

@@ -138,11 +138,12 @@ def statement_lines(program, printer, indent: str) -> list[str]:
     return [f"{indent}{t.name} = {printer.doprint(e)}" for t, e in program.temps]
 
 
-def row_lines(program, columns, printer, indent: str) -> list[str]:
-    """The straight-line code of one row ``_row``: its column values, then the temporaries.
+def row_lines(program, columns, printer, indent: str, values=()) -> list[str]:
+    """The straight-line code of one row ``_row``: its column values, any other ``values``
+    lines (a backend's loops computing the row's inner products), then the temporaries.
     Every backend's row loop is this body between its own loop header and its own use of the
     outputs (``accumulate_lines``, ``store_lines``)."""
-    return [*(f"{indent}{c.name} = _c{k}[_row]" for k, c in enumerate(columns)),
+    return [*(f"{indent}{c.name} = _c{k}[_row]" for k, c in enumerate(columns)), *values,
             *statement_lines(program, printer, indent)]
 
 
@@ -156,10 +157,10 @@ def store_lines(outputs, printer, indent: str) -> list[str]:
     return [f"{indent}_out[_row, {k}] = {printer.doprint(e)}" for k, e in enumerate(outputs)]
 
 
-def sum_names(program, check: bool = True) -> list[str]:
+def sum_names(outputs, check: bool = True) -> list[str]:
     """The running sums of a gradient kernel: one per output (loss, partials), then the data
     check's."""
-    return [f"_s{k}" for k in range(len(program.outputs))] + (["_check"] if check else [])
+    return [f"_s{k}" for k in range(len(outputs))] + (["_check"] if check else [])
 
 
 def data_check(columns) -> str:
@@ -168,9 +169,11 @@ def data_check(columns) -> str:
     return " + ".join(f"{c.name} * 0.0" for c in columns) or "0.0"
 
 
-def param_loads(program, indent: str) -> list[str]:
-    """``p = _theta[k]`` for each parameter of the program."""
-    return [f"{indent}{p.name} = _theta[{k}]" for k, p in enumerate(program.params)]
+def param_loads(program, indent: str, theta_index=()) -> list[str]:
+    """``p = _theta[k]`` for each parameter of the program, k its theta index (by default
+    its position)."""
+    index = theta_index or range(len(program.params))
+    return [f"{indent}{p.name} = _theta[{k}]" for p, k in zip(program.params, index)]
 
 
 def column_args(columns) -> str:

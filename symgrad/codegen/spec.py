@@ -4,13 +4,42 @@ The front end builds it from a Model (derive, lower, rename); a backend turns it
 source of one Python module with ``loss_and_gradient(theta, n, chunks, *columns)`` returning
 per-chunk sums (loss, each non-zero partial, then a finiteness check of the data), and, when
 the model has a prediction, ``predict(theta, n, *columns)`` returning one value per row.
+``columns`` are the 1-D data columns the kernel reads, then (a backend that loops: ``Loops``)
+one 2-D matrix per data vector of an inner product, rows x entries.
 ``meta`` is written into the module, so a cached module is usable without deriving again.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..program import Program
+
+
+@dataclass(frozen=True)
+class Loops:
+    """The vector blocks of a model (symgrad.blocks), as the kernels lay them out. The
+    gradient program's parameters are the scalar ones (theta_index says where each is in
+    theta); its outputs after the loss and scalar partials are the dots' adjoints, in dots
+    order; each vector block's partials follow the scalar ones in the per-chunk sums."""
+    theta_index: tuple[int, ...] = ()            # theta index of each program parameter
+    vectors: tuple[tuple[int, ...], ...] = ()    # each block's theta indexes, entry order
+    matrices: tuple[tuple[int, ...], ...] = ()   # each data matrix's input indexes
+    dots: tuple[tuple, ...] = ()                 # (row value, its vector, its matrix)
+
+    @staticmethod
+    def dot_name(k: int):
+        import sympy as sp
+        return sp.Symbol(f"_dot{k}")
+
+    def named(self) -> "Loops":
+        """The same layout with each dot's row value by its name in the kernels."""
+        return Loops(self.theta_index, self.vectors, self.matrices,
+                     tuple((f"_dot{k}", v, m) for k, (_, v, m) in enumerate(self.dots)))
+
+    def used(self, program) -> tuple[tuple, ...]:
+        """The dots a program reads."""
+        names = {s.name for s in program.free_symbols()}
+        return tuple(d for d in self.dots if d[0] in names)
 
 
 @dataclass(frozen=True)
@@ -24,13 +53,25 @@ class KernelSpec:
     prediction_columns: tuple[int, ...] = ()   # input indexes the prediction reads
     reduction: str = "mean"
     dtype: str = "float64"
+    loops: Loops = field(default_factory=Loops)
 
     def meta(self) -> dict:
         return {"params": list(self.params), "inputs": list(self.inputs),
                 "nonzero": list(self.nonzero), "columns": list(self.columns),
                 "has_prediction": self.prediction is not None,
                 "prediction_columns": list(self.prediction_columns),
-                "reduction": self.reduction, "dtype": self.dtype}
+                "reduction": self.reduction, "dtype": self.dtype,
+                "matrices": [list(self.loops.matrices[m]) for m in self.matrix_ids()],
+                "prediction_matrices": [list(self.loops.matrices[m])
+                                        for m in self.matrix_ids(self.prediction)]}
+
+    def matrix_ids(self, program=None) -> list[int]:
+        """The data matrices a program (the gradient's by default) reads, in its argument
+        order."""
+        program = self.gradient if program is None else program
+        if program is None:
+            return []
+        return sorted({m for _, _, m in self.loops.used(program)})
 
     def gradient_inputs(self) -> list:
         """The input symbols the gradient kernel reads, in its argument order."""

@@ -96,8 +96,9 @@ class Kernel:
         return loss, grad
 
     def columns(self, data) -> tuple[int, list]:
-        """(rows, the validated 1-D column views the gradient kernel reads)."""
-        return self._columns(data, self._meta["columns"])
+        """(rows, the validated 1-D column views the gradient kernel reads, then the 2-D data
+        matrices of its inner products)."""
+        return self._columns(data, self._meta["columns"], self._meta.get("matrices", ()))
 
     def evaluate(self, theta: np.ndarray, n: int, columns) -> tuple[float, np.ndarray, bool]:
         """(loss, grad, data were finite) on validated columns: the training loop's call."""
@@ -134,7 +135,8 @@ class Kernel:
         if not self._meta["has_prediction"]:
             raise SymgradError("this kernel was compiled from a bare loss; compile a Model "
                                "with a prediction to predict")
-        n, columns = self._columns(data, self._meta["prediction_columns"])
+        n, columns = self._columns(data, self._meta["prediction_columns"],
+                                   self._meta.get("prediction_matrices", ()))
         with kernel_call():
             values = self.module.predict(self._theta(theta), n, *columns)
         return values[:, 0] if values.shape[1] == 1 else values
@@ -153,20 +155,28 @@ class Kernel:
             raise SymgradError(f"theta[{bad[0]}] ({self.params[bad[0]]}) is {theta[bad[0]]}")
         return theta
 
-    def _columns(self, data, wanted):
-        """(rows, the 1-D column views the kernel reads)."""
+    def _columns(self, data, wanted, matrices=()):
+        """(rows, the 1-D column views the kernel reads, then its data matrices: each the
+        columns of one inner product, rows x entries)."""
         if data is None:
             if self.inputs:
                 raise SymgradError(f"data is required: columns {', '.join(self.inputs)}")
             return 1, []
         if isinstance(data, Mapping):
-            return _mapping_columns(data, [self.inputs[j] for j in wanted])
-        return _array_columns(data, self.inputs, wanted)
+            n, columns = _mapping_columns(data, [self.inputs[j] for j in wanted])
+            n, vectors = _mapping_columns(data, [self.inputs[j] for m in matrices for j in m])
+            blocks = np.split(np.column_stack(vectors), np.cumsum([len(m) for m in matrices])[:-1],
+                              axis=1) if matrices else []
+            return n, columns + [np.ascontiguousarray(b) for b in blocks]
+        n, columns = _array_columns(data, self.inputs, wanted)
+        array = np.asarray(data)
+        return n, columns + [_matrix(array, m) for m in matrices]
 
     def _non_finite_cell(self, data) -> str:
         columns = data if isinstance(data, Mapping) else \
             {name: np.asarray(data)[:, j] for j, name in enumerate(self.inputs)}
-        for j in self._meta["columns"]:
+        read = [*self._meta["columns"], *(j for m in self._meta.get("matrices", ()) for j in m)]
+        for j in dict.fromkeys(read):
             name = self.inputs[j]
             values = np.asarray(columns[name])
             bad = np.flatnonzero(~np.isfinite(values))
@@ -204,6 +214,15 @@ def _array_columns(data, inputs, wanted):
         raise SymgradError(f"data has {width} columns; expected {len(inputs)} "
                            f"({', '.join(inputs)})")
     return _require_rows(array.shape[0]), [array[:, j] for j in wanted]
+
+
+def _matrix(array, columns) -> np.ndarray:
+    """The data columns of one inner product, rows x entries: a view where they are adjacent
+    and in order (the features before or after the target), else a copy."""
+    first = columns[0]
+    if list(columns) == list(range(first, first + len(columns))):
+        return array[:, first:first + len(columns)]
+    return np.ascontiguousarray(array[:, list(columns)])
 
 
 def _as_float_column(values, name):
