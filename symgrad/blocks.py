@@ -110,6 +110,9 @@ class _DotRewrite:
             else:
                 base, coefficient, k, column = found
                 groups[(base, coefficient)][k] = column
+        if not any(len(columns) == len(self.vectors[base])
+                   for (base, _), columns in groups.items()):
+            return total  # nothing to replace: the sum as it was, not rebuilt
         for (base, coefficient), columns in groups.items():
             entries = self.vectors[base]
             if len(columns) == len(entries):

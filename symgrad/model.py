@@ -30,7 +30,7 @@ class Model:
     params: tuple[sp.Symbol, ...]
     inputs: tuple[sp.Symbol, ...] = ()
     prediction: sp.Expr | tuple[sp.Expr, ...] | None = None  # a tuple: several outputs
-    target: sp.Symbol | None = None
+    target: sp.Symbol | tuple[sp.Symbol, ...] | None = None  # one per output
 
     def __post_init__(self):
         check_scalar_expression(self.loss, "the loss")
@@ -60,33 +60,66 @@ class Model:
     def supervised(cls, prediction, target, loss="mse", params: Names | None = None,
                    inputs: Names | None = None) -> "Model":
         """A model from a prediction, a target name and a loss: a name in losses.LOSSES or a
-        function of (prediction, target). Inputs default to the target alone."""
-        from .losses import LOSSES
+        function of (prediction, target). Inputs default to the target alone.
+
+        A prediction of several outputs (a tuple or list of expressions, or a SymPy row or
+        column Matrix) takes one target per output: a sequence of names, or one name ``y``
+        standing for ``y[0], y[1], ...``. Its row loss is the named loss summed over the
+        outputs, or with ``"ce"`` the softmax cross-entropy of the outputs as logits."""
+        from .losses import row_loss
 
         if isinstance(prediction, str):
             features = None if inputs is None else [str(n) for n in inputs if str(n) != target]
             prediction = parse_expr(prediction, features=features)
-        elif isinstance(prediction, tuple):
-            prediction = tuple(sympified(output, "the prediction") for output in prediction)
         else:
-            prediction = sympified(prediction, "the prediction")
+            prediction = outputs_of(prediction)
         for output in prediction if isinstance(prediction, tuple) else (prediction,):
             check_scalar_expression(output, "the prediction")
-        target = symbols_named([target], prediction)[0]
-        if isinstance(loss, str):
-            if loss not in LOSSES:
-                raise SymgradError(f"unknown loss {loss!r} (choose from {', '.join(LOSSES)})")
-            loss = LOSSES[loss]
-        per_row = loss(prediction, target)
+        targets = target_symbols(target, prediction)
+        per_row = row_loss(loss, prediction, targets if isinstance(prediction, tuple) else
+                           targets[0])
         if inputs is None:
-            inputs = [target]
+            inputs = list(targets)
         inputs = symbols_named(inputs, per_row)
-        if target not in inputs:
-            inputs = (*inputs, target)
+        inputs = (*inputs, *(t for t in targets if t not in inputs))
         if params is None:
             params = sorted(per_row.free_symbols - set(inputs), key=parameter_order)
         return cls(loss=per_row, params=symbols_named(params, per_row), inputs=inputs,
-                   prediction=prediction, target=target)
+                   prediction=prediction,
+                   target=targets if isinstance(prediction, tuple) else targets[0])
+
+
+def outputs_of(prediction):
+    """An expression, or a tuple of them for a prediction of several outputs (a tuple, a
+    list, or a SymPy Matrix with one row or one column; a 1x1 matrix is one expression)."""
+    if isinstance(prediction, (sp.MatrixBase, sp.MatrixExpr)):
+        shape = prediction.shape
+        if 1 not in shape:
+            raise SymgradError(f"a prediction matrix must be one row or one column, not "
+                               f"{shape[0]}x{shape[1]}")
+        if shape != (1, 1):
+            prediction = tuple(prediction.as_explicit()) \
+                if isinstance(prediction, sp.MatrixExpr) else tuple(prediction)
+    if isinstance(prediction, (tuple, list)):
+        if not prediction:
+            raise SymgradError("the prediction has no outputs")
+        outputs = tuple(sympified(output, "the prediction") for output in prediction)
+        return outputs if len(outputs) > 1 else outputs[0]
+    return sympified(prediction, "the prediction")
+
+
+def target_symbols(target, prediction) -> tuple[sp.Symbol, ...]:
+    """One target symbol per output: the names given, or ``y[0], y[1], ...`` for one name
+    ``y`` given to several outputs."""
+    width = len(prediction) if isinstance(prediction, tuple) else 1
+    if isinstance(target, (str, sp.Symbol)):
+        names = [str(target)] if width == 1 else [f"{target}[{k}]" for k in range(width)]
+    else:
+        names = [str(t) for t in target]
+    if len(names) != width:
+        raise SymgradError(f"{len(names)} target name{'s' * (len(names) != 1)} for a "
+                           f"prediction of {width} output{'s' * (width != 1)}")
+    return symbols_named(names, sp.Tuple(*prediction) if width > 1 else prediction)
 
 
 ENTRY = re.compile(r"(.+)\[(\d+(?:, \d+)*)\]\Z")  # w[3], A[1, 2]
