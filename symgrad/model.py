@@ -180,19 +180,25 @@ def _index(indices) -> str:
 def entry_names(expr, names) -> list[str]:
     """names, each vector or matrix among them (W) replaced by its entries in expr (W[0],
     W[1], ...), in index order."""
+    expand = _entry_expander(expr)
+    return [entry for name in map(str, names) for entry in expand(name)]
+
+
+def _entry_expander(expr):
+    """name -> [name], or a vector's or matrix's name -> its entries' names in expr (the
+    expression's symbols read once, however many names are expanded)."""
     found: dict[str, list] = {}
-    for symbol in expr.free_symbols:
-        entry = ENTRY.match(symbol.name)
-        if entry:
-            found.setdefault(entry.group(1), []).append(symbol)
     own = {s.name for s in expr.free_symbols}
-    expanded = []
-    for name in map(str, names):
+    for name in own:
+        entry = ENTRY.match(name)
+        if entry:
+            found.setdefault(entry.group(1), []).append(sp.Symbol(name))
+
+    def expand(name: str) -> list[str]:
         if name in found and name not in own:
-            expanded += [s.name for s in sorted(found[name], key=parameter_order)]
-        else:
-            expanded.append(name)
-    return expanded
+            return [s.name for s in sorted(found[name], key=parameter_order)]
+        return [name]
+    return expand
 
 
 def sympified(value, what: str):
@@ -277,9 +283,9 @@ def symbols_named(names: Names, expr: sp.Expr) -> tuple[sp.Symbol, ...]:
     """Symbols for names, reusing the expression's own Symbol objects where the names match."""
     if isinstance(names, (str, sp.Symbol)) or names is None:
         raise SymgradError(f"names must be a sequence such as ['x', 'y'], not {names!r}")
-    names = [n if isinstance(n, sp.Symbol) else str(n) for n in names]
+    expand = _entry_expander(expr)
     names = [n for name in names for n in
-             ([name] if isinstance(name, sp.Symbol) else entry_names(expr, [name]))]
+             ([name] if isinstance(name, sp.Symbol) else expand(str(name)))]
     own = {s.name: s for s in expr.free_symbols}
     return tuple(n if isinstance(n, sp.Symbol) else own.get(str(n), sp.Symbol(str(n)))
                  for n in names)
