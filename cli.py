@@ -47,6 +47,17 @@ def main():
     """symgrad: symbolic gradients of models and losses, compiled to fast kernels."""
 
 
+def _names_option(_ctx, _param, value):
+    if value is None:
+        return None
+    from symgrad.errors import SymgradError
+    from symgrad.parse import parse_names
+    try:
+        return parse_names(value)
+    except SymgradError as err:
+        raise click.BadParameter(str(err)) from None
+
+
 @main.command(context_settings={"ignore_unknown_options": True})
 @click.argument("expression", nargs=-1, required=True, type=click.UNPROCESSED)
 @click.option("--wrt", metavar="a,b,...", default=None,
@@ -55,7 +66,9 @@ def main():
               show_default=True, help="Output format.")
 @click.option("--loss", type=click.Choice(["mse", "bce", "ce"]), default="mse", show_default=True,
               help="For a layer chain: the loss its backprop formulas end in.")
-def derive(expression, wrt, format_, loss):
+@click.option("--features", callback=_names_option, metavar="a,b,...",
+              help="The columns 'features' stands for in dot(w, features) (inputs).")
+def derive(expression, wrt, format_, loss, features):
     """Print the gradient of EXPRESSION, one closed form per parameter.
 
     \b
@@ -67,20 +80,9 @@ def derive(expression, wrt, format_, loss):
     from symgrad.jobs import derivation
 
     try:
-        click.echo(derivation(" ".join(expression), wrt, format_, loss))
+        click.echo(derivation(" ".join(expression), wrt, format_, loss, features))
     except SymgradError as err:
         _fail(str(err))
-
-
-def _names_option(_ctx, _param, value):
-    if value is None:
-        return None
-    from symgrad.errors import SymgradError
-    from symgrad.parse import parse_names
-    try:
-        return parse_names(value)
-    except SymgradError as err:
-        raise click.BadParameter(str(err)) from None
 
 
 def _batch_size(_ctx, _param, value):

@@ -5,9 +5,10 @@ is a vector block (symgrad.blocks), its inner product and gradient loops in the 
 unrolled row is the same model written with one scalar parameter per feature
 (``w0*f0 + w1*f1 + ... + b``: straight-line code, what symgrad compiled before blocks). The
 peer is JAX: ``jit`` of ``value_and_grad`` of the same mean loss (x64). Each cold figure is a fresh process with an
-empty symgrad cache (model construction, derivation, code generation and Numba's compile for
-symgrad; tracing and XLA's compile for JAX), the median of --repeats; the call figures are
-medians of loss + gradient on --rows rows in one process.
+empty symgrad cache, timed from after the data are made (importing, model construction,
+derivation, code generation and Numba's compile for symgrad; importing, tracing and XLA's
+compile for JAX), the median of --repeats; the call figures are medians of 21 calls of loss +
+gradient on --rows rows in one process, then the median over --repeats.
 
     python benchmarks/features.py [--widths 2 20 200] [--repeats 3] [--rows 100000]
 """
@@ -24,48 +25,48 @@ import tempfile
 SYMGRAD_RUN = r'''
 import json, sys, time
 import numpy as np
+width, rows, unrolled = int(sys.argv[1]), int(sys.argv[2]), len(sys.argv) > 3
+rng = np.random.default_rng(0)
+data = np.column_stack([rng.normal(size=(rows, width)), rng.integers(0, 2, rows)])
+theta = rng.normal(size=width + 1) * 0.1
 start = time.perf_counter()
 from symgrad.model import Model
 import symgrad
-width, rows, unrolled = int(sys.argv[1]), int(sys.argv[2]), len(sys.argv) > 3
 names = [f"f{k}" for k in range(width)]
 text = "sigmoid(dot(w, features) + b)"
 if unrolled:
     text = "sigmoid(" + " + ".join(f"w{k}*f{k}" for k in range(width)) + " + b)"
 model = Model.supervised(text, "y", "bce", inputs=names)
 kernel = symgrad.compile(model)
-rng = np.random.default_rng(0)
-data = np.column_stack([rng.normal(size=(rows, width)), rng.integers(0, 2, rows)])
-theta = rng.normal(size=width + 1) * 0.1
 kernel(theta, data[:100])
 cold = time.perf_counter() - start
 times = []
-for _ in range(7):
+for _ in range(21):
     t = time.perf_counter(); kernel(theta, data); times.append(time.perf_counter() - t)
-print(json.dumps({"cold": cold, "call": sorted(times)[3]}))
+print(json.dumps({"cold": cold, "call": sorted(times)[10]}))
 '''
 
 JAX_RUN = r'''
 import json, sys, time
+import numpy as np
+width, rows = int(sys.argv[1]), int(sys.argv[2])
+rng = np.random.default_rng(0)
+X, y = rng.normal(size=(rows, width)), rng.integers(0, 2, rows).astype(float)
+theta = rng.normal(size=width + 1) * 0.1
 start = time.perf_counter()
 import jax
 jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp
-import numpy as np
-width, rows = int(sys.argv[1]), int(sys.argv[2])
 def loss(theta, X, y):
     z = X @ theta[:-1] + theta[-1]
     return jnp.mean(jax.nn.softplus(z) - y * z)
 f = jax.jit(jax.value_and_grad(loss))
-rng = np.random.default_rng(0)
-X, y = rng.normal(size=(rows, width)), rng.integers(0, 2, rows).astype(float)
-theta = rng.normal(size=width + 1) * 0.1
 jax.block_until_ready(f(theta, X, y))
 cold = time.perf_counter() - start
 times = []
-for _ in range(7):
+for _ in range(21):
     t = time.perf_counter(); jax.block_until_ready(f(theta, X, y)); times.append(time.perf_counter() - t)
-print(json.dumps({"cold": cold, "call": sorted(times)[3]}))
+print(json.dumps({"cold": cold, "call": sorted(times)[10]}))
 '''
 
 

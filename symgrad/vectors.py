@@ -43,8 +43,8 @@ class VectorGrammar:
                                    "features))", self.group_text(token.start))
         if self.features is None:
             self.fail(call.start, "dot(..., features) needs the data's feature columns "
-                                  "(symgrad train or predict; in Python, Model.supervised "
-                                  "with inputs)", self.group_text(call.start))
+                                  "(symgrad train or predict, derive --features a,b,...; in "
+                                  "Python, Model.supervised with inputs)", self.group_text(call.start))
         if not self.features:
             self.fail(call.start, "dot(..., features) with no feature column",
                       self.group_text(call.start))

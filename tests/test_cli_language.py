@@ -108,3 +108,15 @@ def test_derive_prints_text_that_parses_back(expression):
     assert result.exit_code == 0, result.output
     for line in result.stdout.splitlines():
         parse_expr(line.split(" = ", 1)[1])  # where(...), e, `gamma`, digamma: all parse
+
+
+def test_derive_reads_dot_over_the_features_listed():
+    result = cli("derive", "(dot(w, features) + b - y)**2", "--features", "x1,x2")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split(" = ")[0] for line in lines] == ["d/b", "d/`w[0]`", "d/`w[1]`", "d/y"]
+    assert lines[1] == "d/`w[0]` = 2*x1*(b + `w[0]`*x1 + `w[1]`*x2 - y)"
+    by_w = cli("derive", "(dot(w, features) - y)**2", "--features", "x1,x2", "--wrt", "w")
+    assert by_w.stdout.splitlines() == ["d/`w[0]` = 2*x1*(`w[0]`*x1 + `w[1]`*x2 - y)",
+                                        "d/`w[1]` = 2*x2*(`w[0]`*x1 + `w[1]`*x2 - y)"]
+    one_line_error(cli("derive", "dot(w, features)"), "derive --features a,b")

@@ -8,16 +8,18 @@ from ..errors import SymgradError
 
 
 def derivation(expression: str, wrt: str | None = None, format: str = "text",
-               loss_name: str = "mse") -> str:
+               loss_name: str = "mse", features: list[str] | None = None) -> str:
     """``symgrad derive``: parse the expression, differentiate, render. Raises SymgradError.
 
     A layer chain ('dense(3) -> sigmoid -> dense(1)') prints its backprop in index notation
-    for the loss ``loss_name`` (mse or ce), as text lines or a JSON list."""
+    for the loss ``loss_name`` (mse or ce), as text lines or a JSON list. ``features`` are
+    the columns ``features`` stands for in ``dot(w, features)``; they are inputs, not
+    parameters."""
     from ..layers import is_chain
 
     if is_chain(expression):
         return _chain_formulas(expression, wrt, format, loss_name)
-    return _expression_gradient(expression, wrt, format)
+    return _expression_gradient(expression, wrt, format, features)
 
 
 def _chain_formulas(expression: str, wrt: str | None, format: str, loss_name: str) -> str:
@@ -32,15 +34,21 @@ def _chain_formulas(expression: str, wrt: str | None, format: str, loss_name: st
     return "\n".join(lines) if format == "text" else json.dumps({"formulas": lines}, indent=2)
 
 
-def _expression_gradient(expression: str, wrt: str | None, format: str) -> str:
-    """The gradient by every symbol (or those --wrt names), the others taken as inputs."""
-    from ..model import Model
+def _expression_gradient(expression: str, wrt: str | None, format: str,
+                         features: list[str] | None = None) -> str:
+    """The gradient by every symbol but the features (or by those --wrt names; a vector's
+    name stands for its entries), the others taken as inputs."""
+    from ..model import Model, entry_names, parameter_order
     from ..parse import parse_expr, parse_names
     from ..reverse import derive
     from ..views import render
 
-    loss = parse_expr(expression)
-    params = parse_names(wrt) if wrt is not None else sorted(s.name for s in loss.free_symbols)
+    loss = parse_expr(expression, features=features)
+    if wrt is not None:
+        params = entry_names(loss, parse_names(wrt))
+    else:
+        params = [s.name for s in sorted(loss.free_symbols, key=parameter_order)
+                  if s.name not in (features or ())]
     if not params:
         raise SymgradError(f"nothing to differentiate: {expression!r} has no symbols")
     inputs = sorted(s.name for s in loss.free_symbols if s.name not in params)
