@@ -77,7 +77,7 @@ def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         *(f"        _acc{v} = np.zeros({len(ix)})" for v, ix in enumerate(loops.vectors)),
         "        for _row in range(_start, _stop):",
         *row_lines(program, columns, printer, "            ",
-                   dot_lines(loops.dots, "            ", check=True)),
+                   dot_lines(loops, loops.dots, "            ", check=True)),
         *accumulate_lines(sums, scalars, printer, "            "),
         f"            _check += {data_check(columns)}",
         *block_lines(adjoints, loops, printer, "            "),
@@ -100,7 +100,7 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         *vector_loads(loops, "    "),
         "    for _row in prange(_n):",
         *row_lines(program, columns, printer, "        ",
-                   dot_lines(loops.used(program), "        ")),
+                   dot_lines(loops, loops.used(program), "        ")),
         *store_lines(program.outputs, printer, "        "),
         "    return _out",
     ]
@@ -124,7 +124,7 @@ def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         *(f"    _acc{v} = np.zeros({len(ix)})" for v, ix in enumerate(loops.vectors)),
         "    for _i in range(_start, _stop):",
         "        _row = _order[_i]",
-        *row_lines(program, columns, printer, "        ", dot_lines(loops.dots, "        ")),
+        *row_lines(program, columns, printer, "        ", dot_lines(loops, loops.dots, "        ")),
         *accumulate_lines(sums, scalars, printer, "        "),
         *block_lines(adjoints, loops, printer, "        "),
         f"    return ({', '.join(sums + accumulators)},)",
@@ -157,12 +157,13 @@ def vector_loads(loops, indent: str) -> list[str]:
     return [f"{indent}_vec{v} = _theta[_at{v}]" for v in range(len(loops.vectors))]
 
 
-def dot_lines(dots, indent: str, check: bool = False) -> list[str]:
-    """Each dot's value for the row; with ``check``, the data check of each matrix's row."""
+def dot_lines(loops, dots, indent: str, check: bool = False) -> list[str]:
+    """Each dot's value for the row; with ``check``, the data check of each matrix's row.
+    Loop bounds are constants, so LLVM unrolls a narrow block's loops completely."""
     lines, checked = [], set()
     for name, v, m in dots:
         lines += [f"{indent}{name} = 0.0",
-                  f"{indent}for _j in range(_vec{v}.shape[0]):",
+                  f"{indent}for _j in range({len(loops.vectors[v])}):",
                   f"{indent}    {name} += _vec{v}[_j] * _mat{m}[_row, _j]"]
         if check and m not in checked:
             checked.add(m)
@@ -176,7 +177,7 @@ def block_lines(adjoints, loops, printer, indent: str) -> list[str]:
     for v in range(len(loops.vectors)):
         terms = " + ".join(f"_adj{k} * _mat{m}[_row, _j]"
                            for k, (_, block, m) in enumerate(loops.dots) if block == v)
-        lines += [f"{indent}for _j in range(_acc{v}.shape[0]):",
+        lines += [f"{indent}for _j in range({len(loops.vectors[v])}):",
                   f"{indent}    _acc{v}[_j] += {terms}"]
     return lines
 
