@@ -165,3 +165,15 @@ def test_training_a_block_follows_the_reference_step_for_step():
     full = [train(symgrad.compile(model, backend=backend), data, theta, Adam(lr=0.05), epochs=5)
             for backend in ("numba", "numpy")]
     np.testing.assert_allclose(full[0].params, full[1].params, rtol=1e-10)
+
+
+def test_block_columns_are_validated_with_the_others():
+    kernel = symgrad.compile(model_of("dot(w, features) + b"))
+    theta, data = case_data(len(kernel.params))
+    columns = {name: data[:, j] for j, name in enumerate(kernel.inputs)}
+    columns["f3"] = columns["f3"][:-1]
+    with pytest.raises(symgrad.SymgradError, match="data columns differ in length"):
+        kernel(theta, columns)
+    whole = np.round(data * 10).astype(np.int64)  # integers: read as floats, blocks too
+    np.testing.assert_allclose(kernel(theta, whole)[1], kernel(theta, whole.astype(float))[1],
+                               rtol=1e-14)

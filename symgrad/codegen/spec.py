@@ -28,13 +28,16 @@ class Loops:
 
     @staticmethod
     def dot_name(k: int):
+        """The symbol of dot k's row value in the kernels (a leading underscore: no user
+        symbol keeps one in generated code)."""
         import sympy as sp
         return sp.Symbol(f"_dot{k}")
 
     def named(self) -> "Loops":
         """The same layout with each dot's row value by its name in the kernels."""
         return Loops(self.theta_index, self.vectors, self.matrices,
-                     tuple((f"_dot{k}", v, m) for k, (_, v, m) in enumerate(self.dots)))
+                     tuple((self.dot_name(k).name, v, m)
+                           for k, (_, v, m) in enumerate(self.dots)))
 
     def used(self, program) -> tuple[tuple, ...]:
         """The dots a program reads."""

@@ -163,13 +163,14 @@ class Kernel:
                 raise SymgradError(f"data is required: columns {', '.join(self.inputs)}")
             return 1, []
         if isinstance(data, Mapping):
-            n, columns = _mapping_columns(data, [self.inputs[j] for j in wanted])
-            n, vectors = _mapping_columns(data, [self.inputs[j] for m in matrices for j in m])
-            blocks = np.split(np.column_stack(vectors), np.cumsum([len(m) for m in matrices])[:-1],
-                              axis=1) if matrices else []
-            return n, columns + [np.ascontiguousarray(b) for b in blocks]
-        n, columns = _array_columns(data, self.inputs, wanted)
-        array = np.asarray(data)
+            names = [self.inputs[j] for j in (*wanted, *(j for m in matrices for j in m))]
+            n, read = _mapping_columns(data, names)
+            columns, cut = read[:len(wanted)], len(wanted)
+            for m in matrices:  # a mapping's columns are separate arrays: stacked, a copy
+                columns.append(np.column_stack(read[cut:cut + len(m)]))
+                cut += len(m)
+            return n, columns
+        n, columns, array = _array_columns(data, self.inputs, wanted)
         return n, columns + [_matrix(array, m) for m in matrices]
 
     def _non_finite_cell(self, data) -> str:
@@ -213,7 +214,7 @@ def _array_columns(data, inputs, wanted):
     if width != len(inputs):
         raise SymgradError(f"data has {width} columns; expected {len(inputs)} "
                            f"({', '.join(inputs)})")
-    return _require_rows(array.shape[0]), [array[:, j] for j in wanted]
+    return _require_rows(array.shape[0]), [array[:, j] for j in wanted], array
 
 
 def _matrix(array, columns) -> np.ndarray:
