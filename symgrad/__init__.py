@@ -25,6 +25,7 @@ _EXPORTS = {
     "compile": "compiler", "Kernel": "runtime.kernel",
     "SGD": "optim", "Momentum": "optim", "Nesterov": "optim", "Adam": "optim",
     "train": "training", "TrainResult": "training", "read_csv": "data",
+    "fit": "fitting", "Fit": "fitting",
 }
 
 __all__ = sorted(_EXPORTS)

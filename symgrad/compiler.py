@@ -21,14 +21,17 @@ from .runtime.kernel import Kernel
 
 REDUCTIONS = ("mean", "sum")
 DTYPES = ("float64", "float32")
+ORDERS = (1, 2)
 
 
 def compile(loss, params=None, inputs=None, *, backend: str = "numba",
-            reduction: str = "mean", dtype: str = "float64") -> "Kernel":
+            reduction: str = "mean", dtype: str = "float64", order: int = 1) -> "Kernel":
     """Compile a loss (SymPy expression, Model or string) into a gradient kernel.
 
     ``params`` and ``inputs`` are sequences of names or Symbols (taken from the Model when one
-    is given). The result ``f(theta, data)`` returns (loss, grad); see ``Kernel``.
+    is given). The result ``f(theta, data)`` returns (loss, grad); see ``Kernel``. With
+    ``order=2`` it also has ``f.hessian(theta, data)`` and, for a loss that is a sum of
+    squares, ``f.gauss_newton(theta, data)`` (symgrad.curvature).
     """
     params, inputs = _names_given(loss, params, "params"), _names_given(loss, inputs, "inputs")
     if not isinstance(loss, str) and not hasattr(loss, "params"):  # vectors' entries: W[0]...
@@ -36,26 +39,31 @@ def compile(loss, params=None, inputs=None, *, backend: str = "numba",
         expression = sympified(loss, "the loss")
         params, inputs = entry_names(expression, params), entry_names(expression, inputs)
     return compile_keyed(_key_material(loss), lambda: loss, params, inputs, backend=backend,
-                         reduction=reduction, dtype=dtype)
+                         reduction=reduction, dtype=dtype, order=order)
 
 
 def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list[str], *,
                   backend: str = "numba", reduction: str = "mean",
-                  dtype: str = "float64") -> "Kernel":
+                  dtype: str = "float64", order: int = 1) -> "Kernel":
     """``compile`` for callers that can name their loss without building it: ``key_material``
     identifies it, and ``build_loss()`` (a Model, expression or string) runs only on a cache
     miss, so a hit imports no SymPy."""
     _check_option("backend", backend, tuple(BACKENDS))
     _check_option("reduction", reduction, REDUCTIONS)
     _check_option("dtype", dtype, DTYPES)
+    _check_option("order", order, ORDERS)
     require_runtime(backend)
     target = backend_named(backend)
-    key = cache_key(key_material, json.dumps([params, inputs]), backend, reduction, dtype)
+    if order == 2 and not target.second_order:
+        raise SymgradError(f"the {backend} backend has no second-order kernels (order=2): "
+                           f"use numba or numpy")
+    key = cache_key(key_material, json.dumps([params, inputs]), backend, reduction, dtype,
+                    str(order))
 
     def build() -> str:
         from .codegen.printer import source_with_safe_names
 
-        lowered = lower_model(build_loss(), params, inputs, loops=target.loops)
+        lowered = lower_model(build_loss(), params, inputs, loops=target.loops, order=order)
         generator = target.module()
 
         def generate(renames) -> str:
@@ -89,11 +97,13 @@ class Lowered(NamedTuple):
     nonzero: tuple[int, ...]      # theta indexes of those partials, then of the blocks
     prediction: object | None     # Program of the prediction, or None
     loops: object = None          # codegen.spec.Loops: the vector blocks (symgrad.blocks)
+    curvature: object = None      # order 2: symgrad.curvature.Curvature
 
 
-def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False) -> Lowered:
+def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False,
+                order: int = 1) -> Lowered:
     """Model -> (vector blocks, for a backend that ``loops``) -> derive -> lower: the
-    programs every backend prints."""
+    programs every backend prints; with ``order=2`` the second-order ones too."""
     from .blocks import Blocked, vector_blocks
     from .model import Model, symbols_named
     from .program import Program, lower, lower_values
@@ -122,8 +132,12 @@ def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False)
                              prediction.outputs)
     layout = loop_layout(blocked, model)
     nonzero = tuple(layout.theta_index[k] for k in kept) + sum(layout.vectors, ())
+    second = None
+    if order == 2:
+        from .curvature import curvature
+        second = curvature(model)
     return Lowered(tuple(params), tuple(inputs), (*model.params, *model.inputs), program,
-                   nonzero, prediction, layout)
+                   nonzero, prediction, layout, second)
 
 
 def loop_layout(blocked, model):
@@ -157,7 +171,24 @@ def kernel_spec(lowered: Lowered, renames: dict, reduction="mean", dtype="float6
     return KernelSpec(params=lowered.params, inputs=lowered.inputs, gradient=program,
                       nonzero=lowered.nonzero, columns=_used_columns(program),
                       prediction=prediction, prediction_columns=columns or (),
-                      reduction=reduction, dtype=dtype, loops=loops.named())
+                      reduction=reduction, dtype=dtype, loops=loops.named(),
+                      second=_second_order(lowered.curvature, renames))
+
+
+def _second_order(curvature, renames):
+    """The SecondOrder spec of a Curvature (None for order 1), symbols renamed."""
+    from .codegen.spec import SecondOrder
+
+    if curvature is None:
+        return None
+    hessian = None if curvature.hessian is None else _renamed(curvature.hessian, renames)
+    residuals = None if curvature.residuals is None else _renamed(curvature.residuals, renames)
+    return SecondOrder(hessian=hessian,
+                       hessian_columns=_used_columns(hessian) if hessian else (),
+                       gradient_index=curvature.gradient_index, pairs=curvature.pairs,
+                       residuals=residuals,
+                       residual_columns=_used_columns(residuals) if residuals else (),
+                       jacobian=curvature.jacobian)
 
 
 def _check_option(name, value, allowed):

@@ -110,10 +110,18 @@ def derive(loss, params=None, inputs=()) -> Gradient:
     model = loss if isinstance(loss, Model) else Model.of(loss, params, inputs)
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     loss = stabilize(model.loss)
-    nodes = postorder(loss)
-    active = _depends_on(nodes, set(model.params))
+    adjoints, partials = accumulate(loss, model.params)
+    return Gradient(model=model, loss=loss, adjoints=adjoints, partials=partials)
+
+
+def accumulate(expr: sp.Expr, params, wrt=None) -> tuple[tuple, tuple]:
+    """(adjoint definitions, d expr / d param for each of ``params``): one reverse pass over
+    expr's DAG. Only the parameters in ``wrt`` (default: all) are differentiated; the
+    partials of the others are 0."""
+    nodes = postorder(expr)
+    active = _depends_on(nodes, set(params if wrt is None else wrt))
     terms: dict[sp.Basic, list[sp.Expr]] = defaultdict(list)
-    terms[loss].append(sp.S.One)
+    terms[expr].append(sp.S.One)
     masked: set[sp.Basic] = set()  # nodes whose adjoint is 0 where a branch is not taken
     adjoints: list[tuple[sp.Symbol, sp.Expr]] = []
     for node in reversed(nodes):
@@ -129,8 +137,8 @@ def derive(loss, params=None, inputs=()) -> Gradient:
                 masked.add(child)
             else:
                 terms[child].append(adjoint * derivative)
-    partials = tuple(sp.Add(*terms.get(p, ())) for p in model.params)
-    return Gradient(model=model, loss=loss, adjoints=tuple(adjoints), partials=partials)
+    partials = tuple(sp.Add(*terms.get(p, ())) for p in params)
+    return tuple(adjoints), partials
 
 
 def _depends_on(nodes, params) -> set:

@@ -20,6 +20,8 @@ Adding a backend:
    training loop relies on them, and each capability names the module functions it implies;
    ``loops=True`` only if its source handles ``KernelSpec.loops`` (the vector blocks' dots and
    per-block sums, as the Numba backend's ``dot_lines`` and ``block_lines`` do);
+   ``second_order=True`` only if it writes ``KernelSpec.second``'s ``hessian_sums`` and
+   ``gauss_newton_sums`` (what ``compile(..., order=2)`` and ``symgrad.fit`` call);
 4. run the suite's backend tables (tests/test_kernel.py compares every backend with the numpy
    reference) with the new name added.
 """
@@ -42,6 +44,8 @@ class Backend:
                                    # require_device() where machines may lack what it needs
     loops: bool = False            # computes vector blocks' inner products with loops
                                    # (symgrad.blocks; KernelSpec.loops): else written out
+    second_order: bool = False     # writes KernelSpec.second (order=2): hessian_sums and
+                                   # gauss_newton_sums
 
     def module(self):
         return importlib.import_module(self.generator)
@@ -49,8 +53,9 @@ class Backend:
 
 BACKENDS = {backend.name: backend for backend in (
     Backend("numba", "symgrad.codegen.numba_backend",
-            Capabilities(compiled_epochs=True, compiled_step=True), loops=True),
-    Backend("numpy", "symgrad.codegen.numpy_backend", Capabilities()),
+            Capabilities(compiled_epochs=True, compiled_step=True), loops=True,
+            second_order=True),
+    Backend("numpy", "symgrad.codegen.numpy_backend", Capabilities(), second_order=True),
     Backend("cuda", "symgrad.codegen.cuda_backend", Capabilities(on_device=True),
             runtime="symgrad.runtime.cuda_support"),
 )}

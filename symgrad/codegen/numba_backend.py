@@ -15,7 +15,7 @@ from __future__ import annotations
 from ..primitives import helper_sources
 from .printer import (HELPERS, ScalarPrinter, accumulate_lines, column_args, data_check,
                       module_text, param_loads, row_lines, store_lines, sum_names)
-from .spec import KernelSpec
+from .spec import KernelSpec, Loops
 
 # Options of every generated kernel. Fast-math: reassociation, contraction and signed zeros
 # only (no nnan/ninf: inf and nan keep their meaning). error_model "numpy": x/0 is inf or nan
@@ -54,19 +54,24 @@ from symgrad.runtime.numba_support import guarded_step, step_into, vexp, vexpm1,
 def module_source(spec: KernelSpec) -> str:
     printer = NumbaPrinter()
     source = module_text(spec, printer, HEADER + index_arrays(spec.loops), gradient_function,
-                         prediction_function)
+                         prediction_function, second_order_functions)
     return source + "\n\n" + batch_function(spec, printer) + "\n\n" + training_function(spec)
 
 
 def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    program, columns, loops = spec.gradient, spec.gradient_inputs(), spec.loops
+    return sums_function("loss_and_gradient", spec.gradient, spec.gradient_inputs(),
+                         spec.loops, spec.matrix_ids(), printer)
+
+
+def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
+    """Per-chunk sums of a program's outputs over the rows (loss, partials, ...: one column
+    each), then each vector block's partials, then the data check."""
     scalars, adjoints = split_outputs(program, loops)
     sums = sum_names(scalars)
     width = len(sums) + sum(len(v) for v in loops.vectors)
     lines = [
         f"@njit(parallel=True, {KERNEL_OPTIONS})",
-        f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}"
-        f"{matrix_args(spec.matrix_ids())}):",
+        f"def {name}(_theta, _n, _chunks{column_args(columns)}{matrix_args(matrices)}):",
         f"    _sums = np.zeros((_chunks, {width}))",
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
@@ -87,6 +92,70 @@ def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "    return _sums",
     ]
     return "\n".join(lines) + "\n"
+
+
+def second_order_functions(spec: KernelSpec, printer: NumbaPrinter) -> str:
+    """order=2: the Hessian sums, and for least squares the Gauss-Newton sums."""
+    if spec.second is None:
+        return ""
+    text = "" if spec.second.hessian is None else \
+        "\n\n" + sums_function("hessian_sums", spec.second.hessian, spec.hessian_inputs(),
+                                   Loops(), (), printer)
+    if spec.second.residuals is not None:
+        text += "\n\n" + gauss_newton_function(spec, printer)
+    return text
+
+
+def gauss_newton_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
+    """Per-chunk RSS, J^T r and J^T J (upper triangle, over the Jacobian's non-zero columns)
+    and the data check: each row's Jacobian is one short array, never stored."""
+    second = spec.second
+    program, columns = second.residuals, spec.residual_inputs()
+    index, count = second.jacobian_index, second.residual_count
+    q = len(index)
+    width = 1 + q + q * q + 1
+    lines = [
+        f"@njit(parallel=True, {KERNEL_OPTIONS})",
+        f"def gauss_newton_sums(_theta, _n, _chunks{column_args(columns)}):",
+        f"    _sums = np.zeros((_chunks, {width}))",
+        *param_loads(program, "    "),
+        "    for _chunk in prange(_chunks):",
+        "        _start = _chunk * _n // _chunks",
+        "        _stop = (_chunk + 1) * _n // _chunks",
+        "        _rss = 0.0",
+        "        _check = 0.0",
+        f"        _jtr = np.zeros({q})",
+        f"        _jtj = np.zeros(({q}, {q}))",
+        f"        _jr = np.zeros({q})",
+        "        for _row in range(_start, _stop):",
+        *row_lines(program, columns, printer, "            "),
+        *(line for i in range(count) for line in residual_lines(program, second, i, printer)),
+        f"            _check += {data_check(columns)}",
+        "        _sums[_chunk, 0] = _rss",
+        f"        _sums[_chunk, 1:{1 + q}] = _jtr",
+        f"        for _a in range({q}):",
+        f"            _sums[_chunk, {1 + q} + _a * {q}:{1 + q} + (_a + 1) * {q}] = _jtj[_a]",
+        f"        _sums[_chunk, {width - 1}] = _check",
+        "    return _sums",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def residual_lines(program, second, i: int, printer) -> list[str]:
+    """Residual i of the row and its Jacobian row, added into RSS, J^T r and J^T J."""
+    count, index = second.residual_count, second.jacobian_index
+    entries = {k: program.outputs[count + e] for e, (r, k) in enumerate(second.jacobian)
+               if r == i}
+    indent = "            "
+    return [f"{indent}_r = {printer.doprint(program.outputs[i])}",
+            *(f"{indent}_jr[{a}] = {printer.doprint(entries[k]) if k in entries else '0.0'}"
+              for a, k in enumerate(index)),
+            f"{indent}_rss += _r * _r",
+            f"{indent}for _a in range({len(index)}):",
+            f"{indent}    _ja = _jr[_a]",
+            f"{indent}    _jtr[_a] += _ja * _r",
+            f"{indent}    for _b in range(_a, {len(index)}):",
+            f"{indent}        _jtj[_a, _b] += _ja * _jr[_b]"]
 
 
 def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:

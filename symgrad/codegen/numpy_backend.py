@@ -74,7 +74,8 @@ def elementwise_or_nan(f):
 
 
 def module_source(spec: KernelSpec) -> str:
-    return module_text(spec, ReferencePrinter(), HEADER, gradient_function, prediction_function)
+    return module_text(spec, ReferencePrinter(), HEADER, gradient_function, prediction_function,
+                       second_order_functions)
 
 
 def _prologue(program, columns, indent="        ") -> list[str]:
@@ -84,16 +85,57 @@ def _prologue(program, columns, indent="        ") -> list[str]:
 
 
 def gradient_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
-    program, columns = spec.gradient, spec.gradient_inputs()
+    return sums_function("loss_and_gradient", spec.gradient, spec.gradient_inputs(), printer)
+
+
+def sums_function(name: str, program, columns, printer: ReferencePrinter) -> str:
+    """The sum over rows of each output of the program, then the data check: one chunk."""
     totals = [printer.doprint(e) for e in program.outputs] + [data_check(columns)]
     lines = [
-        f"def loss_and_gradient(_theta, _n, _chunks{column_args(columns)}):",
+        f"def {name}(_theta, _n, _chunks{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
         *_prologue(program, columns),
         *statement_lines(program, printer, "        "),
         "        return numpy.array([[",
         *(f"            _total({t}, _n)," for t in totals),
         "        ]])",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def second_order_functions(spec: KernelSpec, printer: ReferencePrinter) -> str:
+    """order=2: the Hessian sums, and for least squares the Gauss-Newton sums."""
+    if spec.second is None:
+        return ""
+    text = "" if spec.second.hessian is None else \
+        "\n\n" + sums_function("hessian_sums", spec.second.hessian, spec.hessian_inputs(),
+                                   printer)
+    if spec.second.residuals is not None:
+        text += "\n\n" + gauss_newton_function(spec, printer)
+    return text
+
+
+def gauss_newton_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
+    """RSS, J^T r and J^T J (full) from the whole Jacobian, rows x columns, in numpy."""
+    second = spec.second
+    program, columns = second.residuals, spec.residual_inputs()
+    count, index = second.residual_count, second.jacobian_index
+    position = {k: a for a, k in enumerate(index)}
+    lines = [
+        f"def gauss_newton_sums(_theta, _n, _chunks{column_args(columns)}):",
+        '    with numpy.errstate(all="ignore"):',
+        *_prologue(program, columns),
+        *statement_lines(program, printer, "        "),
+        f"        _r = numpy.zeros(({count}, _n))",
+        f"        _jac = numpy.zeros(({count}, _n, {len(index)}))",
+        *(f"        _r[{i}] = {printer.doprint(program.outputs[i])}" for i in range(count)),
+        *(f"        _jac[{i}, :, {position[k]}] = {printer.doprint(program.outputs[count + e])}"
+          for e, (i, k) in enumerate(second.jacobian)),
+        "        _jtr = sum(_jac[i].T @ _r[i] for i in range(_r.shape[0]))",
+        "        _jtj = sum(_jac[i].T @ _jac[i] for i in range(_r.shape[0]))",
+        f"        _check = _total({data_check(columns)}, _n)",
+        "        return numpy.concatenate(([numpy.sum(_r * _r)], _jtr, _jtj.ravel(),",
+        "                                  [_check]))[None, :]",
     ]
     return "\n".join(lines) + "\n"
 

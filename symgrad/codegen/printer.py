@@ -181,9 +181,13 @@ def column_args(columns) -> str:
     return "".join(f", _c{k}" for k in range(len(columns)))
 
 
-def module_text(spec, printer, header: str, gradient_function, prediction_function) -> str:
-    """A backend's whole module: header, the helpers the functions use, the functions."""
+def module_text(spec, printer, header: str, gradient_function, prediction_function,
+                *more_functions) -> str:
+    """A backend's whole module: header, the helpers the functions use, the functions (the
+    gradient's, the prediction's for a model with one, then each of ``more_functions``,
+    which may write nothing)."""
     functions = gradient_function(spec, printer)
     if spec.prediction is not None:
         functions += "\n\n" + prediction_function(spec, printer)
+    functions += "".join(function(spec, printer) for function in more_functions)
     return header + "\n" + printer.helper_block() + functions

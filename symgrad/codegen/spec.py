@@ -6,6 +6,9 @@ per-chunk sums (loss, each non-zero partial, then a finiteness check of the data
 the model has a prediction, ``predict(theta, n, *columns)`` returning one value per row.
 ``columns`` are the 1-D data columns the kernel reads, then (a backend that loops: ``Loops``)
 one 2-D matrix per data vector of an inner product, rows x entries.
+With ``order=2`` (``SecondOrder``) it also defines ``hessian_sums(theta, n, chunks, *columns)``
+(per-chunk sums of the loss, gradient and Hessian entries, then the data check) and, for a
+sum-of-squares loss, ``gauss_newton_sums`` (RSS, J^T r, J^T J, then the data check).
 ``meta`` is written into the module, so a cached module is usable without deriving again.
 """
 from __future__ import annotations
@@ -46,6 +49,39 @@ class Loops:
 
 
 @dataclass(frozen=True)
+class SecondOrder:
+    """The programs of ``compile(..., order=2)`` (symgrad.curvature), over every parameter
+    written out, and the data columns each reads (input indexes)."""
+    hessian: Program | None                   # loss, gradient entries, Hessian entries
+    hessian_columns: tuple[int, ...]
+    gradient_index: tuple[int, ...]           # theta index of each gradient entry
+    pairs: tuple[tuple[int, int], ...]        # (k, j), k <= j, of each Hessian entry
+    residuals: Program | None = None          # least squares: r_1..r_m, Jacobian entries
+    residual_columns: tuple[int, ...] = ()
+    jacobian: tuple[tuple[int, int], ...] = ()  # (residual, theta index) of each entry
+
+    @property
+    def residual_count(self) -> int:
+        return len(self.residuals.outputs) - len(self.jacobian) if self.residuals else 0
+
+    @property
+    def jacobian_index(self) -> tuple[int, ...]:
+        """The theta indexes with a non-zero Jacobian entry, ascending: the columns of the
+        J^T J the kernel adds up."""
+        return tuple(sorted({k for _, k in self.jacobian}))
+
+    def meta(self) -> dict:
+        """order 2, and each function's layout (None: not compiled)."""
+        hessian = None if self.hessian is None else {
+            "columns": list(self.hessian_columns), "gradient_index": list(self.gradient_index),
+            "pairs": [list(p) for p in self.pairs]}
+        gauss_newton = None if self.residuals is None else {
+            "columns": list(self.residual_columns), "jacobian_index": list(self.jacobian_index),
+            "residuals": self.residual_count}
+        return {"order": 2, "hessian": hessian, "gauss_newton": gauss_newton}
+
+
+@dataclass(frozen=True)
 class KernelSpec:
     params: tuple[str, ...]                    # the caller's names, in theta order
     inputs: tuple[str, ...]                    # the caller's names, in data-column order
@@ -57,6 +93,7 @@ class KernelSpec:
     reduction: str = "mean"
     dtype: str = "float64"
     loops: Loops = field(default_factory=Loops)
+    second: SecondOrder | None = None          # order=2: the Hessian and Gauss-Newton sums
 
     def meta(self) -> dict:
         return {"params": list(self.params), "inputs": list(self.inputs),
@@ -66,7 +103,8 @@ class KernelSpec:
                 "reduction": self.reduction, "dtype": self.dtype,
                 "matrices": [list(self.loops.matrices[m]) for m in self.matrix_ids()],
                 "prediction_matrices": [list(self.loops.matrices[m])
-                                        for m in self.matrix_ids(self.prediction)]}
+                                        for m in self.matrix_ids(self.prediction)],
+                **(self.second.meta() if self.second else {})}
 
     def matrix_ids(self, program=None) -> list[int]:
         """The data matrices a program (the gradient's by default) reads, in its argument
@@ -83,3 +121,9 @@ class KernelSpec:
     def prediction_inputs(self) -> list:
         """The input symbols the prediction reads, in its argument order."""
         return [self.prediction.inputs[j] for j in self.prediction_columns]
+
+    def hessian_inputs(self) -> list:
+        return [self.second.hessian.inputs[j] for j in self.second.hessian_columns]
+
+    def residual_inputs(self) -> list:
+        return [self.second.residuals.inputs[j] for j in self.second.residual_columns]

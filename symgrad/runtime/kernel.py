@@ -20,6 +20,8 @@ from ..errors import SymgradError
 from ..trainable import Capabilities
 
 ROWS_PER_CHUNK = 16_384
+HESSIAN_LIMIT = 40  # parameters: beyond, compile(order=2) writes no Hessian (its code grows
+                    # as their square; symgrad.curvature)
 
 
 @contextmanager
@@ -102,13 +104,96 @@ class Kernel:
 
     def evaluate(self, theta: np.ndarray, n: int, columns) -> tuple[float, np.ndarray, bool]:
         """(loss, grad, data were finite) on validated columns: the training loop's call."""
-        chunks = max(1, min(n // ROWS_PER_CHUNK, 64))
-        with kernel_call():
-            sums = self.module.loss_and_gradient(theta, n, chunks, *columns).sum(axis=0)
-        scale = 1.0 / n if self.reduction == "mean" else 1.0
+        sums, scale = self._sums(self.module.loss_and_gradient, theta, n, columns)
         grad = np.zeros(len(self.params), dtype=self.dtype)
         grad[self._meta["nonzero"]] = sums[1:-1] * scale
         return float(sums[0] * scale), grad, math.isfinite(sums[-1])
+
+    def _sums(self, function, theta, n: int, columns) -> tuple[np.ndarray, float]:
+        """(a generated function's per-chunk sums added up, the reduction's scale)."""
+        chunks = max(1, min(n // ROWS_PER_CHUNK, 64))
+        with kernel_call():
+            sums = function(theta, n, chunks, *columns).sum(axis=0)
+        return sums, 1.0 / n if self.reduction == "mean" else 1.0
+
+    # --- second order (compile(..., order=2)) ---------------------------------------------
+
+    def hessian(self, theta, data=None) -> tuple[float, np.ndarray, np.ndarray]:
+        """(loss, grad, H): the loss, its gradient and its exact Hessian (params x params,
+        symmetric) in one pass over the data, reduced as the loss is (mean or sum)."""
+        theta = self._theta(theta)
+        n, columns = self.hessian_columns(data)
+        loss, grad, hessian, finite = self.evaluate_hessian(theta, n, columns)
+        if not finite:
+            raise SymgradError(self._non_finite_cell(data))
+        return loss, grad, hessian
+
+    def gauss_newton(self, theta, data=None) -> tuple[float, np.ndarray, np.ndarray]:
+        """(RSS, J^T J, J^T r) of a loss that is a sum of squares of residuals r (per row,
+        loss = sum r_i**2; J = dr/dtheta), in one pass over the data without storing J,
+        reduced as the loss is: with ``reduction="mean"`` each is divided by the rows."""
+        theta = self._theta(theta)
+        n, columns = self.gauss_newton_columns(data)
+        rss, jtj, jtr, finite = self.evaluate_gauss_newton(theta, n, columns)
+        if not finite:
+            raise SymgradError(self._non_finite_cell(data))
+        return rss, jtj, jtr
+
+    @property
+    def least_squares(self) -> bool:
+        """Compiled with order=2 and the loss a sum of squares: ``gauss_newton`` works."""
+        return self._meta.get("gauss_newton") is not None
+
+    @property
+    def has_hessian(self) -> bool:
+        """Compiled with order=2 and few enough parameters for a dense Hessian
+        (symgrad.curvature.HESSIAN_LIMIT): ``hessian`` works."""
+        return self._meta.get("hessian") is not None
+
+    def hessian_columns(self, data) -> tuple[int, list]:
+        return self._columns(data, self._second("hessian")["columns"])
+
+    def gauss_newton_columns(self, data) -> tuple[int, list]:
+        return self._columns(data, self._second("gauss_newton")["columns"])
+
+    def evaluate_hessian(self, theta, n: int, columns):
+        """(loss, grad, H, data were finite) on validated columns."""
+        meta = self._second("hessian")
+        sums, scale = self._sums(self.module.hessian_sums, theta, n, columns)
+        p, g = len(self.params), len(meta["gradient_index"])
+        grad = np.zeros(p)
+        grad[meta["gradient_index"]] = sums[1:1 + g] * scale
+        hessian = np.zeros((p, p))
+        if meta["pairs"]:
+            k, j = np.array(meta["pairs"]).T
+            hessian[k, j] = hessian[j, k] = sums[1 + g:-1] * scale
+        return float(sums[0] * scale), grad, hessian, math.isfinite(sums[-1])
+
+    def evaluate_gauss_newton(self, theta, n: int, columns):
+        """(RSS, J^T J, J^T r, data were finite) on validated columns."""
+        meta = self._second("gauss_newton")
+        sums, scale = self._sums(self.module.gauss_newton_sums, theta, n, columns)
+        index = meta["jacobian_index"]
+        q, p = len(index), len(self.params)
+        upper = sums[1 + q:1 + q + q * q].reshape(q, q)
+        jtj, jtr = np.zeros((p, p)), np.zeros(p)
+        jtj[np.ix_(index, index)] = (np.triu(upper) + np.triu(upper, 1).T) * scale
+        jtr[index] = sums[1:1 + q] * scale
+        return float(sums[0] * scale), jtj, jtr, math.isfinite(sums[-1])
+
+    def _second(self, kind: str) -> dict:
+        if self._meta.get("order") != 2:
+            raise SymgradError("this kernel has no second derivatives: compile it with "
+                               "order=2")
+        meta = self._meta[kind]
+        if meta is None and kind == "gauss_newton":
+            raise SymgradError("the loss is not a sum of squares (per row, sum of c*r**2): "
+                               "no Gauss-Newton quantities; use hessian()")
+        if meta is None:
+            raise SymgradError(f"no dense Hessian kernel for {len(self.params)} parameters "
+                               f"(at most {HESSIAN_LIMIT}); use gauss_newton() or a "
+                               f"first-order method")
+        return meta
 
     def train_epochs(self, theta, state, optimizer, orders, batch: int, history, counters,
                      columns) -> None:

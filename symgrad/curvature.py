@@ -1,0 +1,156 @@
+"""Second derivatives: Model -> Curvature (the programs of ``compile(..., order=2)``).
+
+Two sets of quantities, each lowered to one straight-line Program that the backends run over
+the rows in one pass:
+
+- the **Hessian** of the row loss: its partials (``reverse.derive``) expanded into one DAG,
+  then each partial differentiated again by the same reverse accumulation, only with respect
+  to the parameters at or after its own (the Hessian is symmetric: each pair once). Every
+  pass is linear in the size of the gradient, so the Hessian program grows with
+  parameters x model size, never with the size of expanded formulas;
+- for a row loss that is a **sum of squares** ``sum_i c_i * r_i**2`` (mse, sse, weighted or
+  several residuals; ``least_squares_residuals`` finds them), the residuals sqrt(c_i)*r_i and
+  their Jacobian entries: the kernels add up RSS, J^T r and J^T J from them without storing
+  the rows x parameters Jacobian (Gauss-Newton, for Levenberg-Marquardt).
+
+A derivative that is exactly zero where a Piecewise branch is not taken (``strong_product``)
+stays so in the second pass: strong_product(a, b) is read as a * where(a == 0, 0, b), whose
+Piecewise the reverse pass treats as it treats the user's own.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .functions import strong_product
+from .model import Model
+from .program import Program, lower_values
+from .reverse import accumulate, derive
+from .rewrite import stabilize
+from .runtime.kernel import HESSIAN_LIMIT  # parameters: beyond, no Hessian program
+
+
+@dataclass(frozen=True)
+class Curvature:
+    """The second-order programs of a model, over its parameters written out (no blocks)."""
+    hessian: Program | None                 # outputs: loss, gradient entries, Hessian entries
+    gradient_index: tuple[int, ...]         # theta index of each gradient entry
+    pairs: tuple[tuple[int, int], ...]      # (k, j), k <= j, of each Hessian entry
+    residuals: Program | None = None        # least squares: r_1..r_m, then Jacobian entries
+    jacobian: tuple[tuple[int, int], ...] = ()  # (residual, theta index) of each entry
+
+
+def curvature(model: Model) -> Curvature:
+    """The Hessian program of the model's row loss (up to HESSIAN_LIMIT parameters), and its
+    Gauss-Newton program when the row loss is a sum of squares."""
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
+    hessian, gradient_index, pairs = hessian_program(model) \
+        if len(model.params) <= HESSIAN_LIMIT else (None, (), ())
+    residuals = least_squares_residuals(model.loss)
+    if residuals is None:
+        return Curvature(hessian, gradient_index, pairs)
+    program, jacobian = jacobian_program(model, residuals)
+    return Curvature(hessian, gradient_index, pairs, program, jacobian)
+
+
+def hessian_program(model: Model) -> tuple[Program, tuple, tuple]:
+    """(program of loss, non-zero partials, non-zero Hessian entries k <= j; their indexes)."""
+    gradient = derive(model)
+    partials = expanded(gradient.partials, dict(gradient.adjoints))
+    definitions: dict = {}
+    entries, pairs = [], []
+    for k, partial in enumerate(partials):
+        if partial == 0:
+            continue
+        adjoints, seconds = accumulate(strong_as_selected(partial), model.params,
+                                       wrt=model.params[k:])
+        definitions.update(adjoints)
+        for j in range(k, len(model.params)):
+            if seconds[j] != 0:
+                entries.append(seconds[j])
+                pairs.append((k, j))
+    gradient_index = tuple(k for k, partial in enumerate(partials) if partial != 0)
+    roots = (gradient.loss, *(partials[k] for k in gradient_index), *entries)
+    return lower_values(model, roots, definitions), gradient_index, tuple(pairs)
+
+
+def jacobian_program(model: Model, residuals) -> tuple[Program, tuple]:
+    """(program of the residuals then their non-zero Jacobian entries, (residual, theta
+    index) of each entry)."""
+    definitions: dict = {}
+    entries, jacobian = [], []
+    for i, residual in enumerate(residuals):
+        adjoints, partials = accumulate(residual, model.params)
+        definitions.update(adjoints)
+        for k, partial in enumerate(partials):
+            if partial != 0:
+                entries.append(partial)
+                jacobian.append((i, k))
+    return lower_values(model, (*residuals, *entries), definitions), tuple(jacobian)
+
+
+def least_squares_residuals(loss: sp.Expr) -> tuple[sp.Expr, ...] | None:
+    """Residuals r_i with loss == sum r_i**2 (each stable-rewritten), when the row loss is a
+    sum of terms c * f**2 (c a positive number; f**4 is (f**2)**2); else None."""
+    residuals = []
+    for term in sp.Add.make_args(loss):
+        residual = _square_root(term)
+        if residual is None:
+            return None
+        residuals.append(stabilize(residual))
+    return tuple(residuals)
+
+
+def _square_root(term: sp.Expr) -> sp.Expr | None:
+    """f with f**2 == term, for a product of a positive number and even powers, else None."""
+    coefficient, factors = term.as_coeff_mul()
+    if not (coefficient.is_Number and coefficient > 0) or not factors:
+        return None
+    roots = []
+    for factor in factors:
+        base, exponent = factor.as_base_exp()
+        if not (exponent.is_Integer and exponent % 2 == 0):
+            return None
+        roots.append(base ** (exponent // 2))
+    return sp.sqrt(coefficient) * sp.Mul(*roots)
+
+
+def expanded(values, definitions) -> tuple[sp.Expr, ...]:
+    """values with every adjoint symbol replaced by its definition, built bottom-up once per
+    node (equal subexpressions stay one node: the DAG stays linear in the gradient's size)."""
+    built: dict = {}
+
+    def build(node):
+        if node in built:
+            return built[node]
+        stack = [(node, False)]
+        while stack:
+            current, ready = stack.pop()
+            if current in built:
+                continue
+            children = (definitions[current],) if current in definitions else \
+                () if current.is_Atom else current.args
+            if not ready:
+                stack.append((current, True))
+                stack.extend((c, False) for c in children if c not in built)
+                continue
+            if current in definitions:
+                built[current] = built[definitions[current]]
+            elif current.is_Atom:
+                built[current] = current
+            else:
+                built[current] = current.func(*(built[c] for c in current.args))
+        return built[node]
+    return tuple(build(v) for v in values)
+
+
+def strong_as_selected(expr: sp.Expr) -> sp.Expr:
+    """strong_product(a, b) as a * where(a == 0, 0, b): the same values, and a form whose
+    derivative (through the Piecewise) is 0 wherever a is, whatever b's is."""
+    if not expr.has(strong_product):
+        return expr
+    return expr.replace(lambda e: isinstance(e, strong_product),
+                        lambda e: e.args[0] * sp.Piecewise((sp.S.Zero, sp.Eq(e.args[0], 0)),
+                                                           (e.args[1], True)))

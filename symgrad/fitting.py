@@ -1,0 +1,230 @@
+"""``symgrad.fit``: exact second-order fitting of a model to data, with uncertainties.
+
+    loss, params, inputs -> compile(order=2, reduction="sum") -> KernelObjective(kernel, data)
+                         -> method (auto: lm | newton | lbfgs) -> solvers -> Fit
+
+``fit`` is the in-process job; ``fit_objective`` runs the same methods on any
+``solvers.Objective`` (the Dask engine's sums over a cluster, symgrad.distributed).
+The objective is the summed row loss plus ``l2/2 * ||theta||^2`` (the parameters named in
+``l2_exclude`` not penalized): ``l2 = 1/C`` with a bce loss is scikit-learn's
+``LogisticRegression(C)``.
+
+Uncertainties, at the optimum:
+- least squares (the row loss a sum of squares): cov = s^2 (J^T J + l2/2 P)^-1 with
+  s^2 = RSS / (rows - parameters), as NIST's certified values and ``curve_fit`` define them;
+- any other loss (a negative log-likelihood: bce): the inverse of the Hessian of the summed
+  loss (+ l2 P).
+A singular or near-singular matrix gives infinite standard errors and a warning, never a crash.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import solvers
+from .errors import SymgradError
+from .runtime.kernel import HESSIAN_LIMIT
+
+METHODS = ("auto", "lm", "newton", "lbfgs")
+DEFAULT_TOL = 1e-10
+DEFAULT_MAX_ITER = 1000  # steps taken; NIST's Bennett5 needs 591 from its first start
+GAUSS_NEWTON_LIMIT = 400  # parameters: beyond, J^T J per chunk is too large; L-BFGS instead
+
+
+@dataclass(frozen=True)
+class Fit:
+    """A finished (or stopped) fit: ``params`` in the kernel's order; ``loss`` the objective
+    minimized (the summed row loss + the l2 penalty); uncertainties inf where undefined."""
+    params: np.ndarray
+    names: tuple[str, ...]
+    method: str
+    loss: float
+    iterations: int
+    converged: bool
+    reason: str
+    stderr: np.ndarray
+    covariance: np.ndarray | None
+    rows: int
+    rss: float | None = None         # least squares
+    dof: int | None = None           # least squares: rows - parameters
+    interrupted: bool = False
+    stop_signal: int | None = None
+    warnings: tuple[str, ...] = field(default=())
+
+    def named(self, values=None) -> dict[str, float]:
+        """name -> value (the parameters by default)."""
+        values = self.params if values is None else values
+        return {n: float(v) for n, v in zip(self.names, values)}
+
+
+class KernelObjective:
+    """The sums ``solvers`` need, from a kernel compiled with order=2 and reduction "sum",
+    over one data set (validated once)."""
+
+    def __init__(self, kernel, data):
+        if kernel.reduction != "sum":
+            raise SymgradError("fit needs a kernel compiled with reduction='sum'")
+        self.kernel, self.data = kernel, data
+        self.rows, self._gradient_columns = kernel.columns(data)
+        self.least_squares = kernel.least_squares
+        self.has_hessian = kernel.has_hessian
+        self._columns: dict = {}
+
+    def loss_grad(self, theta):
+        loss, grad, finite = self.kernel.evaluate(theta, self.rows, self._gradient_columns)
+        self._check(finite)
+        return loss, grad
+
+    def hessian(self, theta):
+        *values, finite = self.kernel.evaluate_hessian(theta, self.rows, self._read("hessian"))
+        self._check(finite)
+        return tuple(values)
+
+    def gauss_newton(self, theta):
+        *values, finite = self.kernel.evaluate_gauss_newton(theta, self.rows,
+                                                            self._read("gauss_newton"))
+        self._check(finite)
+        return tuple(values)
+
+    def _read(self, kind: str):
+        if kind not in self._columns:
+            read = self.kernel.hessian_columns if kind == "hessian" else \
+                self.kernel.gauss_newton_columns
+            self._columns[kind] = read(self.data)[1]
+        return self._columns[kind]
+
+    def _check(self, finite: bool) -> None:
+        if not finite:
+            raise SymgradError(self.kernel._non_finite_cell(self.data))
+
+
+def fit(loss, params=None, inputs=None, data=None, theta0=None, *, method: str = "auto",
+        l2: float = 0.0, l2_exclude=(), tol: float = DEFAULT_TOL,
+        max_iter: int = DEFAULT_MAX_ITER, backend: str = "numba", report=None) -> Fit:
+    """Fit the parameters of a per-row loss to data: the loss, params, inputs and data as
+    ``symgrad.compile`` and its kernels take them; ``theta0`` the start (default zeros).
+
+    ``method``: "lm" (Levenberg-Marquardt, for a loss that is a sum of squares), "newton"
+    (damped Newton on the exact Hessian), "lbfgs", or "auto": lm for least squares, else
+    newton, and lbfgs beyond HESSIAN_LIMIT parameters (GAUSS_NEWTON_LIMIT for least
+    squares). ``report(progress)`` is called after each accepted step.
+    """
+    from .compiler import compile
+
+    kernel = compile(loss, params, inputs, backend=backend, reduction="sum", order=2)
+    objective = KernelObjective(kernel, data)
+    theta0 = _start(theta0, kernel.params)
+    return fit_objective(objective, kernel.params, theta0, method=method, l2=l2,
+                         l2_exclude=l2_exclude, tol=tol, max_iter=max_iter, report=report)
+
+
+def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude=(),
+                  tol=DEFAULT_TOL, max_iter=DEFAULT_MAX_ITER, report=None) -> Fit:
+    """``fit`` on any solvers.Objective (its sums over the rows, reduction "sum")."""
+    names = tuple(names)
+    _check_settings(method, l2, tol, max_iter)
+    method = chosen_method(method, objective, len(names))
+    penalty = solvers.Penalty(float(l2), _penalty_mask(names, l2_exclude))
+    progress = solvers.Progress(theta=np.array(theta0, dtype=np.float64))
+    interrupted, signum = False, None
+    try:
+        _run(method, objective, penalty, progress, tol, max_iter, report)
+    except KeyboardInterrupt as stop:  # Ctrl-C, or stopping.Stopped (SIGTERM, SIGHUP)
+        interrupted, signum = True, getattr(stop, "signum", None)
+        progress.reason = "interrupted"
+    return _finished(objective, names, method, penalty, progress, interrupted, signum)
+
+
+def chosen_method(method: str, objective, size: int) -> str:
+    """The method "auto" stands for, or SymgradError for one the objective cannot run."""
+    if method == "auto":
+        if objective.least_squares and size <= GAUSS_NEWTON_LIMIT:
+            return "lm"
+        return "newton" if objective.has_hessian else "lbfgs"
+    if method == "lm" and not objective.least_squares:
+        raise SymgradError("method lm needs a loss that is a sum of squares (mse, sse, or a "
+                           "loss expression like ((yhat - y)/s)**2); use newton or lbfgs")
+    if method == "lm" and size > GAUSS_NEWTON_LIMIT:
+        raise SymgradError(f"method lm keeps J^T J dense: at most {GAUSS_NEWTON_LIMIT} "
+                           f"parameters ({size} here); use lbfgs")
+    if method == "newton" and not objective.has_hessian:
+        raise SymgradError(f"method newton needs the dense Hessian, compiled for at most "
+                           f"{HESSIAN_LIMIT} parameters ({size} here); use lbfgs")
+    return method
+
+
+def _run(method, objective, penalty, progress, tol, max_iter, report) -> None:
+    if method == "lbfgs":
+        def loss_grad(theta):
+            loss, grad = objective.loss_grad(theta)
+            return loss + penalty.value(theta), grad + penalty.gradient(theta)
+        solvers.lbfgs(loss_grad, progress, tol, max_iter, report)
+        return
+    quantities = solvers.gauss_newton_quantities(objective, penalty) if method == "lm" \
+        else solvers.newton_quantities(objective, penalty)
+    solvers.trust_region(quantities, progress, tol, max_iter, report)
+
+
+def _finished(objective, names, method, penalty, progress, interrupted, signum) -> Fit:
+    theta, size, warnings = progress.theta, len(names), []
+    rss = dof = None
+    cov = None
+    if objective.least_squares and size <= GAUSS_NEWTON_LIMIT:
+        rss, jtj, _ = objective.gauss_newton(theta)
+        dof = objective.rows - size
+        if dof > 0:
+            inverse = solvers.covariance(jtj + 0.5 * penalty.hessian())
+            cov = None if inverse is None else inverse * (rss / dof)
+        else:
+            warnings.append(f"no standard errors: {objective.rows} rows for {size} "
+                            f"parameters leave no degrees of freedom")
+    elif objective.has_hessian:
+        _, _, hessian = objective.hessian(theta)
+        cov = solvers.covariance(hessian + penalty.hessian())
+    else:
+        warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
+                        f"kernel ({HESSIAN_LIMIT})")
+    if cov is None and not warnings:
+        warnings.append("the standard errors are infinite: the parameters are not all "
+                        "determined by the data (a singular or near-singular "
+                        + ("J^T J)" if rss is not None else "Hessian)"))
+    return Fit(params=theta, names=names, method=method, loss=progress.loss,
+               iterations=progress.iterations, converged=progress.converged,
+               reason=progress.reason, stderr=solvers.standard_errors(cov, size),
+               covariance=cov, rows=objective.rows, rss=rss, dof=dof,
+               interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
+
+
+def _check_settings(method, l2, tol, max_iter) -> None:
+    if method not in METHODS:
+        raise SymgradError(f"unknown method {method!r} (choose from {', '.join(METHODS)})")
+    if not (isinstance(l2, (int, float)) and math.isfinite(l2) and l2 >= 0):
+        raise SymgradError(f"l2 must be a finite number >= 0, not {l2!r}")
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise SymgradError(f"tol must be a number in (0, 1), not {tol!r}")
+    if not (isinstance(max_iter, int) and max_iter >= 1):
+        raise SymgradError(f"max_iter must be a whole number >= 1, not {max_iter!r}")
+
+
+def _penalty_mask(names, excluded) -> np.ndarray:
+    excluded = [str(e) for e in excluded]
+    unknown = [e for e in excluded if e not in names]
+    if unknown:
+        raise SymgradError(f"l2_exclude names {unknown[0]!r}, which is not a parameter "
+                           f"({', '.join(names)})")
+    return np.array([0.0 if n in excluded else 1.0 for n in names])
+
+
+def _start(theta0, names) -> np.ndarray:
+    if theta0 is None:
+        return np.zeros(len(names))
+    try:
+        theta = np.asarray(theta0, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SymgradError("theta0 must be numbers, one per parameter") from None
+    if theta.shape != (len(names),) or not np.all(np.isfinite(theta)):
+        raise SymgradError(f"theta0 must be {len(names)} finite numbers, one per parameter "
+                           f"({', '.join(names)})")
+    return theta

@@ -1,0 +1,309 @@
+"""The solvers of ``symgrad.fit``: damped Newton (Levenberg-Marquardt on least squares) and
+L-BFGS over one-pass sums, and the inverse behind parameter uncertainties.
+
+They see the data only through an ``Objective``: sums over the rows of the loss and its
+gradient, its Hessian, or for least squares the Gauss-Newton quantities (RSS, J^T J, J^T r).
+A compiled kernel over one data set (symgrad.fitting.KernelObjective) is one; a Dask cluster
+summing the same quantities over its partitions is another (symgrad.distributed). Nothing
+here generates code or reads files.
+
+The objective minimized is the summed row loss plus ``l2/2 * ||theta||^2`` over the
+parameters not excluded (``Penalty``). Both second-order methods are one loop
+(``trust_region``, MINPACK's lmder loop): at theta, the quadratic model f + g.d + d.B.d/2 with
+B the exact Hessian (Newton) or 2 J^T J (Levenberg-Marquardt), minimized within a radius in
+the norm scaled by D, the running maximum of B's diagonal (MINPACK's scaling). The step is
+Newton's where that fits, else (B + lambda D) d = -g on the boundary. It is taken when the
+loss falls by at least 1e-4 of what the model predicts, and the radius grows or shrinks with
+how well it predicted. Where MINPACK factors J, these methods see only the sums J^T J and
+J^T r (one pass over the rows, no rows x parameters matrix), and solve on the eigenvalues of
+the scaled matrix. Every trial point costs one pass, which also gives the next iteration's
+quantities.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .errors import SymgradError
+
+EPS = np.finfo(float).eps
+ACCEPT = 1e-4          # a step is taken when the loss falls by this share of the prediction
+MEMORY = 10            # L-BFGS: pairs (s, y) kept
+INITIAL_RADIUS = 1.0  # times the scaled norm of the start (MINPACK's factor)
+
+
+class Objective(Protocol):
+    """Sums over the rows of a data set (reduction "sum"), at any theta."""
+    rows: int
+    least_squares: bool
+
+    def loss_grad(self, theta) -> tuple[float, np.ndarray]: ...
+
+    def hessian(self, theta) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+    def gauss_newton(self, theta) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class Penalty:
+    """l2/2 * sum of theta_k**2 over the parameters with ``mask`` 1."""
+    l2: float
+    mask: np.ndarray
+
+    def value(self, theta) -> float:
+        return 0.5 * self.l2 * float(np.sum(self.mask * theta * theta))
+
+    def gradient(self, theta) -> np.ndarray:
+        return self.l2 * self.mask * theta
+
+    def hessian(self) -> np.ndarray:
+        return np.diag(self.l2 * self.mask)
+
+
+@dataclass
+class Progress:
+    """Where a run is: updated in place, so an interrupted run still has its best point."""
+    theta: np.ndarray
+    loss: float = math.inf
+    iterations: int = 0
+    passes: int = 0           # evaluations over the data
+    converged: bool = False
+    reason: str = "not started"
+
+
+# --- the damped Newton loop --------------------------------------------------------------
+
+Quantities = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
+
+
+def gauss_newton_quantities(objective: Objective, penalty: Penalty) -> Quantities:
+    """theta -> (RSS + penalty, its gradient 2 J^T r + ..., 2 J^T J + ...)."""
+    def quantities(theta):
+        rss, jtj, jtr = objective.gauss_newton(theta)
+        return (rss + penalty.value(theta), 2 * jtr + penalty.gradient(theta),
+                2 * jtj + penalty.hessian())
+    return quantities
+
+
+def newton_quantities(objective: Objective, penalty: Penalty) -> Quantities:
+    """theta -> (loss + penalty, gradient, exact Hessian)."""
+    def quantities(theta):
+        loss, grad, hessian = objective.hessian(theta)
+        return (loss + penalty.value(theta), grad + penalty.gradient(theta),
+                hessian + penalty.hessian())
+    return quantities
+
+
+def trust_region(quantities: Quantities, progress: Progress, tol: float, max_iter: int,
+                 report=None) -> None:
+    """Minimize from progress.theta, updating progress: MINPACK's trust-region loop (lmder),
+    each step solved exactly in the scaled norm (``region_step``). An iteration is one step
+    taken; the trials rejected on the way each cost a pass too (``progress.passes``).
+
+    Converged when the radius falls below tol relative to the scaled parameters, when both
+    the actual and the predicted relative reduction are below tol**2, or when the model
+    predicts no reduction float64 can represent."""
+    theta = progress.theta
+    f, g, B = quantities(theta)
+    progress.passes += 1
+    if not math.isfinite(f):
+        raise SymgradError(f"the loss is {f} at the initial parameters: start elsewhere "
+                           f"(--init)")
+    progress.loss = f
+    scale = _diagonal_scale(B, np.zeros(len(theta)))
+    radius = None
+    while progress.iterations < max_iter:
+        if f == 0.0 or not np.any(g):
+            return _done(progress, "the gradient is zero")
+        scale = _diagonal_scale(B, scale)
+        if radius is None:
+            radius = INITIAL_RADIUS * (_norm(scale, theta) or 1.0)
+        step, damping = region_step(B, g, scale, radius)
+        length = _norm(scale, step)
+        if progress.passes == 1:
+            radius = min(radius, length)
+        predicted = -(g @ step + 0.5 * step @ B @ step)
+        if not (predicted > 4 * EPS * abs(f)):
+            return _done(progress, "no further reduction is possible in float64")
+        trial = theta + step
+        f_trial, g_trial, B_trial = quantities(trial)
+        progress.passes += 1
+        actual = f - f_trial if math.isfinite(f_trial) else -math.inf
+        ratio = actual / predicted
+        radius = _new_radius(radius, length, ratio, damping, g @ step, actual)
+        if ratio >= ACCEPT:
+            theta, f, g, B = trial, f_trial, g_trial, B_trial
+            progress.theta, progress.loss = theta, f
+            progress.iterations += 1
+            if report:
+                report(progress)
+        if abs(actual) <= tol * tol * f and predicted <= tol * tol * f and ratio <= 2:
+            return _done(progress, "the loss changed by less than tol**2")
+        if radius <= tol * _norm(scale, theta):
+            return _done(progress, "the step changed the parameters by less than tol")
+    progress.reason = f"not converged in {max_iter} iterations"
+
+
+def _new_radius(radius, length, ratio, damping, slope, actual) -> float:
+    """MINPACK's update: shrink (by the minimum of the quadratic through the trial, within
+    [0.1, 0.5]) on a poor step, grow to twice the step on a good one or a full Newton step."""
+    if ratio < 0.25:
+        shrink = 0.5 if actual >= 0 else 0.1 if not math.isfinite(actual) else \
+            min(0.5, max(0.1, 0.5 * slope / (slope + 0.5 * actual)))
+        return shrink * min(radius, 10 * length)
+    if damping == 0 or ratio >= 0.75:
+        return 2 * length
+    return radius
+
+
+def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
+    """(the step minimizing g.d + d.B.d/2 over ||d||_scale <= radius, its damping lambda):
+    the Newton step where B is positive definite and the step fits, else the step solving
+    (B + lambda diag(scale)) d = -g on the boundary, lambda found on B's eigenvalues by
+    safeguarded Newton iteration on 1/||d(lambda)|| (More and Sorensen)."""
+    unit = 1 / np.sqrt(scale)
+    values, vectors = np.linalg.eigh(B * np.outer(unit, unit))
+    c = vectors.T @ (g * unit)
+    lowest = values[0]
+    floor = max(0.0, -lowest)
+    if lowest > 0 and np.linalg.norm(c / values) <= radius:
+        return vectors @ (-c / values) * unit, 0.0
+
+    def length(damping):
+        with np.errstate(over="ignore", divide="ignore"):
+            return float(np.linalg.norm(c / np.maximum(values + damping, 1e-300)))
+
+    low, high = floor, floor + np.linalg.norm(c) / radius
+    damping = floor if length(floor) > radius else high
+    if length(floor * (1 + 1e-12) + 1e-300) < radius:  # the hard case: go to the boundary
+        damping = floor * (1 + 1e-12) + 1e-300         # along the lowest eigenvector
+        d = -c / (values + damping)
+        d[0] += math.sqrt(max(radius ** 2 - d @ d, 0.0))
+        return vectors @ d * unit, damping
+    for _ in range(100):
+        size = length(damping)
+        if abs(size - radius) <= 1e-3 * radius:
+            break
+        low, high = (damping, high) if size > radius else (low, damping)
+        guess = _newton_damping(c, values, damping, size, radius) if math.isfinite(size) \
+            else high
+        damping = guess if low < guess < high else 0.5 * (low + high)
+    return vectors @ (-c / (values + damping)) * unit, damping
+
+
+def _newton_damping(c, values, damping, size, radius) -> float:
+    """One Newton step on 1/||d(lambda)|| = 1/radius (its derivative: sum of
+    (d_i/||d||)**2 / (values_i + lambda), over ||d||)."""
+    shifted = np.maximum(values + damping, 1e-300)
+    unit = c / shifted / size
+    slope = float(np.sum(unit * unit / shifted)) / size
+    return damping + (1 / radius - 1 / size) / slope if slope > 0 else math.inf
+
+
+def _diagonal_scale(B, previous) -> np.ndarray:
+    """MINPACK's scaling: the running maximum of |diag B|, with a floor for parameters the
+    loss does not (yet) depend on."""
+    scale = np.maximum(previous, np.abs(np.diag(B)))
+    floor = EPS * (scale.max() if scale.max() > 0 else 1.0)
+    return np.maximum(scale, floor)
+
+
+def _norm(scale, v) -> float:
+    return float(np.sqrt(np.sum(scale * v * v)))
+
+
+def _done(progress: Progress, reason: str) -> None:
+    progress.converged, progress.reason = True, reason
+
+
+# --- L-BFGS ------------------------------------------------------------------------------
+
+def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None) -> None:
+    """Minimize with L-BFGS (two-loop recursion, backtracking Armijo line search): for models
+    whose dense Hessian is too large. Converged when an iteration lowers the loss by less
+    than tol relative to it."""
+    theta = progress.theta
+    f, g = loss_grad(theta)
+    progress.passes += 1
+    if not math.isfinite(f):
+        raise SymgradError(f"the loss is {f} at the initial parameters: start elsewhere "
+                           f"(--init)")
+    progress.loss = f
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    while progress.iterations < max_iter:
+        if not np.any(g):
+            return _done(progress, "the gradient is zero")
+        direction = -_two_loop(g, pairs)
+        slope = g @ direction
+        if not slope < 0:
+            pairs, direction, slope = [], -g, -(g @ g)
+        first = 1.0 if pairs else min(1.0, 1.0 / max(np.abs(g).sum(), EPS))
+        found = _armijo(loss_grad, theta, f, slope, direction, first, progress)
+        progress.iterations += 1
+        if found is None:
+            if abs(slope) <= 4 * EPS * abs(f):
+                return _done(progress, "no further reduction is possible in float64")
+            progress.reason = "the line search found no lower loss"
+            return
+        step_size, f_new, g_new = found
+        s, y = step_size * direction, g_new - g
+        if s @ y > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+            pairs = (pairs + [(s, y)])[-MEMORY:]
+        decrease = f - f_new
+        theta, f, g = theta + s, f_new, g_new
+        progress.theta, progress.loss = theta, f
+        if report:
+            report(progress)
+        if decrease <= tol * max(abs(f), EPS):
+            return _done(progress, "the loss changed by less than tol")
+    progress.reason = f"not converged in {max_iter} iterations"
+
+
+def _two_loop(g, pairs) -> np.ndarray:
+    q, alphas = g.copy(), []
+    for s, y in reversed(pairs):
+        alpha = (s @ q) / (y @ s)
+        alphas.append(alpha)
+        q -= alpha * y
+    if pairs:
+        s, y = pairs[-1]
+        q *= (s @ y) / (y @ y)
+    for (s, y), alpha in zip(pairs, reversed(alphas)):
+        q += (alpha - (y @ q) / (y @ s)) * s
+    return q
+
+
+def _armijo(loss_grad, theta, f, slope, direction, step, progress):
+    for _ in range(60):
+        f_new, g_new = loss_grad(theta + step * direction)
+        progress.passes += 1
+        if math.isfinite(f_new) and f_new <= f + ACCEPT * step * slope:
+            return step, f_new, g_new
+        step *= 0.5
+    return None
+
+
+# --- uncertainties -----------------------------------------------------------------------
+
+def covariance(matrix: np.ndarray) -> np.ndarray | None:
+    """The inverse of a symmetric positive definite matrix, or None when it is singular or
+    too ill-conditioned for float64 (eigenvalues of its unit-diagonal form below ~1e-14 of
+    the largest)."""
+    diagonal = np.diag(matrix)
+    if not np.all(diagonal > 0) or not np.all(np.isfinite(matrix)):
+        return None
+    unit = 1 / np.sqrt(diagonal)
+    values, vectors = np.linalg.eigh(matrix * np.outer(unit, unit))
+    if values.min() <= len(values) * EPS * values.max():
+        return None
+    inverse = (vectors / values) @ vectors.T
+    return inverse * np.outer(unit, unit)
+
+
+def standard_errors(cov: np.ndarray | None, size: int) -> np.ndarray:
+    if cov is None:
+        return np.full(size, np.inf)
+    return np.sqrt(np.maximum(np.diag(cov), 0.0))
