@@ -93,12 +93,43 @@ def _batch_size(_ctx, _param, value):
     return int(value)
 
 
+def _model_options(command):
+    """DATA and the options naming the model and its columns (train and fit)."""
+    options = [
+        click.argument("data", type=click.Path(dir_okay=False)),
+        click.option("--model", required=True,
+                     help="Model expression, e.g. 'sigmoid(w0*x0 + b)'."),
+        click.option("--target", required=True, help="The CSV column to predict."),
+        click.option("--features", callback=_names_option, metavar="a,b,...",
+                     help="Input columns (default: the columns the model names)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def _output_options(dask_runs: str):
+    """--out and the Dask engine's options (train and fit)."""
+    options = [
+        click.option("--out", type=click.Path(dir_okay=False), help="Write PARAMS.json here."),
+        click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
+                     show_default=True, help=f"dask: {dask_runs}, DATA may be a quoted "
+                     "pattern ('data/*.csv'), one partition per file."),
+        click.option("--scheduler", metavar="ADDRESS", help="dask: a running scheduler "
+                     "(default: start a local cluster)."),
+        click.option("--workers", type=click.IntRange(min=1), help="dask: local worker "
+                     "processes (default: one per CPU)."),
+    ]
+
+    def decorate(command):
+        for option in reversed(options):
+            command = option(command)
+        return command
+    return decorate
+
+
 @main.command(context_settings={"ignore_unknown_options": False})
-@click.argument("data", type=click.Path(dir_okay=False))
-@click.option("--model", required=True, help="Model expression, e.g. 'sigmoid(w0*x0 + b)'.")
-@click.option("--target", required=True, help="The CSV column to predict.")
-@click.option("--features", callback=_names_option, metavar="a,b,...",
-              help="Input columns (default: the columns the model names).")
+@_model_options
 @click.option("--loss", default="mse", show_default=True,
               help="mse, mae, sse, bce, ce, or an expression of yhat and the target column.")
 @click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean",
@@ -115,14 +146,7 @@ def _batch_size(_ctx, _param, value):
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
 @click.option("--backend", type=click.Choice(["numba", "numpy", "cuda"]), default="numba",
               show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False), help="Write PARAMS.json here.")
-@click.option("--engine", type=click.Choice(["local", "dask"]), default="local",
-              show_default=True, help="dask: full batch over a Dask cluster, DATA may be a "
-              "quoted pattern ('data/*.csv'), one partition per file.")
-@click.option("--scheduler", metavar="ADDRESS", help="dask: a running scheduler "
-              "(default: start a local cluster).")
-@click.option("--workers", type=click.IntRange(min=1), help="dask: local worker processes "
-              "(default: one per CPU).")
+@_output_options("full batch over a Dask cluster")
 @click.option("--quiet", is_flag=True, help="No progress bar or loss reports.")
 def train(data, quiet, **options):
     """Train the parameters of --model on DATA (a CSV file with a header line)."""
@@ -142,6 +166,85 @@ def train(data, quiet, **options):
         if progress is not None:
             progress.close()
     _report(outcome, options["out"], quiet)
+
+
+@main.command(context_settings={"ignore_unknown_options": False})
+@_model_options
+@click.option("--loss", default="mse", show_default=True,
+              help="mse, sse, bce, or an expression of yhat and the target column.")
+@click.option("--method", type=click.Choice(["auto", "lm", "newton", "lbfgs"]),
+              default="auto", show_default=True,
+              help="auto: lm for a sum of squares, else newton; lbfgs beyond 40 parameters "
+              "(400 for a sum of squares).")
+@click.option("--init", metavar="name=value,...", help="Initial parameter values (the "
+              "others start at 0.1 * N(0, 1) drawn from --seed).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Add l2/2 * ||theta||^2 to the summed loss.")
+@click.option("--l2-exclude", callback=_names_option, metavar="a,b,...",
+              help="Parameters --l2 leaves out (e.g. the intercept).")
+@click.option("--tol", type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+              default=1e-10, show_default=True,
+              help="Converged when a step changes the parameters by less than this "
+              "(relative), or the loss by less than its square.")
+@click.option("--max-iter", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Steps taken at most.")
+@click.option("--backend", type=click.Choice(["numba", "numpy"]), default="numba",
+              show_default=True)
+@_output_options("each pass summed over a Dask cluster")
+@click.option("--quiet", is_flag=True, help="No progress lines.")
+def fit(data, quiet, **options):
+    """Fit the parameters of --model on DATA with exact second derivatives
+    (Levenberg-Marquardt or Newton): values, standard errors and a summary."""
+    from symgrad.errors import SymgradError
+    from symgrad.jobs import FitOptions, fit_file
+
+    options["l2_exclude"] = tuple(options["l2_exclude"] or ())
+    report = None if quiet else _FitProgress()
+    try:
+        outcome = fit_file(FitOptions(data=data, **options), report,
+                           exit_if_interrupted_compiling=True)
+    except SymgradError as err:
+        _fail(str(err))
+    except KeyboardInterrupt as stop:
+        from symgrad.stopping import exit_status
+        _fail("interrupted before the data was loaded; nothing written", exit_status(stop))
+    _report_fit(outcome, options["out"])
+
+
+def _report_fit(outcome, out):
+    result = outcome.fit
+    for name, value, error in zip(result.names, result.params, result.stderr):
+        click.echo(f"{name} = {float(value)!r} \u00b1 {float(error):.6g}")
+    click.echo(outcome.summary)
+    for warning in result.warnings:
+        click.echo(f"symgrad: warning: {warning}", err=True)
+    saved = f"; parameters saved to {out}" if out else ""
+    if result.interrupted:
+        import signal
+        signum = result.stop_signal or signal.SIGINT
+        how = "interrupted" if signum == signal.SIGINT else \
+            f"stopped by {signal.Signals(signum).name}"
+        _fail(f"{how} after {result.iterations} iterations; the best parameters so far"
+              f"{saved or ' shown'}", 128 + signum)
+    if not result.converged:
+        _fail(f"not converged ({result.reason}): raise --max-iter or start elsewhere "
+              f"(--init); the best parameters so far{saved or ' shown'}", 1)
+
+
+class _FitProgress:
+    """A line on stderr every two seconds once a fit has lasted one: step and loss."""
+
+    def __init__(self):
+        import time
+        self.clock = time.monotonic
+        self.started = self.last = self.clock()
+
+    def __call__(self, progress):
+        now = self.clock()
+        if now - self.started >= 1.0 and now - self.last >= 2.0:
+            click.echo(f"iteration {progress.iterations}  loss {progress.loss:.10g}", err=True)
+            self.last = now
 
 
 def _report(outcome, out, quiet):

@@ -52,11 +52,11 @@ def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list
     _check_option("reduction", reduction, REDUCTIONS)
     _check_option("dtype", dtype, DTYPES)
     _check_option("order", order, ORDERS)
-    require_runtime(backend)
     target = backend_named(backend)
     if order == 2 and not target.second_order:
         raise SymgradError(f"the {backend} backend has no second-order kernels (order=2): "
                            f"use numba or numpy")
+    require_runtime(backend)
     key = cache_key(key_material, json.dumps([params, inputs]), backend, reduction, dtype,
                     str(order))
 
@@ -193,7 +193,7 @@ def _second_order(curvature, renames):
 
 def _check_option(name, value, allowed):
     if value not in allowed:
-        raise SymgradError(f"unknown {name} {value!r} (choose from {', '.join(allowed)})")
+        raise SymgradError(f"unknown {name} {value!r} (choose from {', '.join(map(str, allowed))})")
 
 
 def _names_given(loss, names, what) -> list[str]:

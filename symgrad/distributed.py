@@ -76,8 +76,12 @@ class DaskData:
 
     def sums(self, theta: np.ndarray) -> np.ndarray:
         """[loss, gradient..., rows, data check] summed over every partition."""
-        level = self.client.map(_sums, self.parts, theta=theta, recipe=self.recipe,
-                                header=self.header, retries=RETRIES)
+        return self.reduced(_sums, theta)
+
+    def reduced(self, task, theta: np.ndarray, **options) -> np.ndarray:
+        """task(partition, theta, recipe, header, **options) summed over every partition."""
+        level = self.client.map(task, self.parts, theta=theta, recipe=self.recipe,
+                                header=self.header, retries=RETRIES, **options)
         while len(level) > 1:
             groups = [level[i:i + FAN_IN] for i in range(0, len(level), FAN_IN)]
             level = [self.client.submit(_add, *group, retries=RETRIES) if len(group) > 1
@@ -134,24 +138,73 @@ def _worker_kernel(recipe: ModelRecipe, header):
 
 
 def _load(path: str, recipe: ModelRecipe, header):
-    """One file's columns, as the kernel reads them (runs on a worker; kept there)."""
+    """One file's data matrix, the kernel's inputs in order (runs on a worker; kept there)."""
     from .data import read_csv
     kernel, inputs = _worker_kernel(recipe, header)
     table = read_csv(path, inputs)  # bad cells, nan and inf included, name the file and line
-    return kernel.columns(table.matrix(inputs))
+    matrix = table.matrix(inputs)
+    kernel.columns(matrix)  # checked once, here
+    return matrix
 
 
 def _row_count(part) -> int:
-    return part[0]
+    return part.shape[0]
 
 
 def _sums(part, theta, recipe: ModelRecipe, header) -> np.ndarray:
     """This partition's [loss, gradient..., rows, data check], as sums over its rows."""
     kernel, _ = _worker_kernel(recipe, header)
-    n, columns = part
+    n, columns = kernel.columns(part)
     loss, grad, finite = kernel.evaluate(theta, n, columns)
     scale = n if kernel.reduction == "mean" else 1.0
     return np.concatenate([[loss * scale], grad * scale, [n, 0.0 if finite else np.nan]])
+
+
+def _fit_sums(part, theta, recipe: ModelRecipe, header, kind: str) -> np.ndarray:
+    """This partition's sums for one of symgrad.fit's quantities (``DaskObjective``),
+    flattened, then [rows, data check]. The recipe's kernel sums over rows (order 2)."""
+    kernel, _ = _worker_kernel(recipe, header)
+    if kind == "loss_grad":
+        n, columns = kernel.columns(part)
+        *values, finite = kernel.evaluate(theta, n, columns)
+    elif kind == "hessian":
+        n, columns = kernel.hessian_columns(part)
+        *values, finite = kernel.evaluate_hessian(theta, n, columns)
+    else:
+        n, columns = kernel.gauss_newton_columns(part)
+        *values, finite = kernel.evaluate_gauss_newton(theta, n, columns)
+    flat = [np.ravel(v) for v in values]
+    return np.concatenate([*flat, [n, 0.0 if finite else np.nan]])
+
+
+class DaskObjective:
+    """symgrad.fit's one-pass sums (solvers.Objective) over a cluster's partitions: each
+    quantity is a map over the partitions and a tree of additions on the workers; the
+    driver receives one vector per pass and takes the step."""
+
+    def __init__(self, data: DaskData, size: int, least_squares: bool, has_hessian: bool):
+        self.data, self.size, self.rows = data, size, data.rows
+        self.least_squares, self.has_hessian = least_squares, has_hessian
+
+    def loss_grad(self, theta):
+        total = self._total("loss_grad", theta)
+        return float(total[0]), total[1:1 + self.size]
+
+    def hessian(self, theta):
+        p, total = self.size, self._total("hessian", theta)
+        return float(total[0]), total[1:1 + p], total[1 + p:1 + p + p * p].reshape(p, p)
+
+    def gauss_newton(self, theta):
+        p, total = self.size, self._total("gauss_newton", theta)
+        return float(total[0]), total[1:1 + p * p].reshape(p, p), total[1 + p * p:1 + p * p + p]
+
+    def _total(self, kind: str, theta) -> np.ndarray:
+        total = self.data.reduced(_fit_sums, theta, kind=kind)
+        if total[-2] != self.rows:  # never fit part of the data without saying so
+            raise SymgradError(f"the cluster summed {int(total[-2])} of {self.rows} rows")
+        if not np.isfinite(total[-1]):
+            raise SymgradError("the data holds a value that is not finite")
+        return total[:-2]
 
 
 def _add(*sums: np.ndarray) -> np.ndarray:

@@ -23,6 +23,7 @@ class ModelRecipe:
     reduction: str = "mean"                 # over rows, as asked for: mean or sum
     backend: str = "numba"
     data: str = "the data"                  # where the header comes from, for messages
+    order: int = 1                          # 2: the kernel has second derivatives (fit)
 
     @property
     def kernel_reduction(self) -> str:
@@ -140,7 +141,8 @@ def training_kernel(recipe: ModelRecipe, model):
     """The compiled Kernel that trains ``model`` (built from this recipe)."""
     from .compiler import compile
 
-    return compile(model, backend=recipe.backend, reduction=recipe.kernel_reduction)
+    return compile(model, backend=recipe.backend, reduction=recipe.kernel_reduction,
+                   order=recipe.order)
 
 
 def row_loss(loss: str, prediction, target):

@@ -223,8 +223,9 @@ def _done(progress: Progress, reason: str) -> None:
 
 def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None) -> None:
     """Minimize with L-BFGS (two-loop recursion, backtracking Armijo line search): for models
-    whose dense Hessian is too large. Converged when an iteration lowers the loss by less
-    than tol relative to it."""
+    whose dense Hessian is too large. Converged, as the trust region, when the decrease the
+    quasi-Newton model predicts (half of -g.d), or the one a step achieves, is below tol**2
+    relative to the loss."""
     theta = progress.theta
     f, g = loss_grad(theta)
     progress.passes += 1
@@ -234,17 +235,16 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None)
     progress.loss = f
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
     while progress.iterations < max_iter:
-        if not np.any(g):
-            return _done(progress, "the gradient is zero")
         direction = -_two_loop(g, pairs)
         slope = g @ direction
         if not slope < 0:
             pairs, direction, slope = [], -g, -(g @ g)
+        if -slope <= 2 * tol * tol * abs(f) or not np.any(g):
+            return _done(progress, "the predicted decrease is below tol**2")
         first = 1.0 if pairs else min(1.0, 1.0 / max(np.abs(g).sum(), EPS))
         found = _armijo(loss_grad, theta, f, slope, direction, first, progress)
-        progress.iterations += 1
         if found is None:
-            if abs(slope) <= 4 * EPS * abs(f):
+            if -slope <= 1e-8 * abs(f):
                 return _done(progress, "no further reduction is possible in float64")
             progress.reason = "the line search found no lower loss"
             return
@@ -255,10 +255,11 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None)
         decrease = f - f_new
         theta, f, g = theta + s, f_new, g_new
         progress.theta, progress.loss = theta, f
+        progress.iterations += 1
         if report:
             report(progress)
-        if decrease <= tol * max(abs(f), EPS):
-            return _done(progress, "the loss changed by less than tol")
+        if decrease <= tol * tol * abs(f):
+            return _done(progress, "the loss changed by less than tol**2")
     progress.reason = f"not converged in {max_iter} iterations"
 
 

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from cli import main
 from symgrad.errors import SymgradError
-from symgrad.jobs import TrainOptions, train_file
+from symgrad.jobs import FitOptions, TrainOptions, fit_file, train_file
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is in the test extra")
 pytestmark = pytest.mark.dask
@@ -67,6 +67,20 @@ def test_full_batch_equals_one_machine_on_the_concatenated_file(cluster, files, 
     ours = np.array(spread.document["history"])
     np.testing.assert_allclose(ours, np.array(single.document["history"]), rtol=1e-9)
     assert spread.document["engine"] == "dask"
+
+
+@pytest.mark.parametrize("loss, l2", [("bce", 1.0), ("mse", 0.0)])
+def test_fit_sums_each_pass_over_the_cluster_as_one_machine_does(cluster, files, loss, l2):
+    pattern, whole, _ = files
+    settings = dict(model=MODEL, target="y", loss=loss, l2=l2, l2_exclude=("b",) if l2 else ())
+    spread = fit_file(FitOptions(data=pattern, engine="dask",
+                                 scheduler=cluster.scheduler_address, **settings))
+    single = fit_file(FitOptions(data=whole, **settings))
+    assert spread.fit.converged and single.fit.converged
+    assert spread.fit.method == single.fit.method == ("newton" if loss == "bce" else "lm")
+    np.testing.assert_allclose(spread.fit.params, single.fit.params, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(spread.fit.stderr, single.fit.stderr, rtol=1e-9)
+    assert spread.document["rows"] == single.document["rows"] == 52
 
 
 def test_cli_with_a_scheduler_address(cluster, files, tmp_path):

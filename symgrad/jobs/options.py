@@ -1,5 +1,5 @@
 """What a training job is asked (``TrainOptions``, the CLI's train options) and what it answers
-(``TrainOutcome``).
+(``TrainOutcome``); the same for a fit (``FitOptions``, ``FitOutcome``).
 
 The options hold the run as the user gave it; ``TrainOptions.recipe`` is the part that builds
 the model (``symgrad.recipe.ModelRecipe``), the only part a Dask worker receives.
@@ -13,26 +13,31 @@ from ..recipe import ModelRecipe
 
 
 @dataclass(frozen=True)
-class TrainOptions:
+class RunOptions:
+    """What every run on a CSV file is asked: the model, its data, where it runs and writes."""
     data: str
     model: str
     target: str
     features: tuple[str, ...] | None = None
     loss: str = "mse"
-    reduction: str = "mean"
     init: str | None = None
+    seed: int = 0
+    backend: str = "numba"
+    out: str | None = None
+    engine: str = "local"               # or "dask": over a Dask cluster, one file a partition
+    scheduler: str | None = None        # dask: a running scheduler's address
+    workers: int | None = None          # dask: local worker processes (default: one per CPU)
+
+
+@dataclass(frozen=True)
+class TrainOptions(RunOptions):
+    reduction: str = "mean"
     optimizer: str = "sgd"
     lr: float = 0.01
     momentum: float = 0.9
     epochs: int = 100
     batch_size: int | None = None  # None: full batch
     shuffle: bool = False
-    seed: int = 0
-    backend: str = "numba"
-    out: str | None = None
-    engine: str = "local"               # or "dask": full batch over a Dask cluster
-    scheduler: str | None = None        # dask: a running scheduler's address
-    workers: int | None = None          # dask: local worker processes (default: one per CPU)
 
     @property
     def recipe(self) -> ModelRecipe:
@@ -54,3 +59,32 @@ class TrainOutcome:
         """'interrupted' for Ctrl-C, else 'stopped by SIGTERM' (or SIGHUP)."""
         return "interrupted" if self.signal == signal.SIGINT else \
             f"stopped by {signal.Signals(self.signal).name}"
+
+
+@dataclass(frozen=True)
+class FitOptions(RunOptions):
+    method: str = "auto"
+    l2: float = 0.0
+    l2_exclude: tuple[str, ...] = ()
+    tol: float = 1e-10
+    max_iter: int = 1000
+
+    @property
+    def recipe(self) -> ModelRecipe:
+        """The model's recipe: kernels that sum over the rows, with second derivatives."""
+        return ModelRecipe(model=self.model, target=self.target, features=self.features,
+                           loss=self.loss, reduction="sum", backend=self.backend,
+                           data=self.data, order=2)
+
+
+@dataclass(frozen=True)
+class FitOutcome:
+    document: dict              # what --out holds
+    fit: object                 # symgrad.fitting.Fit
+    summary: str                # the line after the parameters: method, iterations, quality
+
+    @property
+    def status(self) -> str:
+        """"converged", "not converged" or "interrupted"."""
+        return "interrupted" if self.fit.interrupted else \
+            "converged" if self.fit.converged else "not converged"

@@ -28,6 +28,19 @@ class Setup:
     described: Callable[[np.ndarray], dict]  # theta -> {"params": ..., and extra fields}
 
 
+def input_files(options) -> list[str]:
+    """The CSV files a run reads (--engine dask: every file the pattern names), none of
+    which --out may overwrite."""
+    from ..files import refuse_overwriting
+
+    files = [options.data]
+    if options.engine == "dask":
+        from ..distributed import data_files
+        files = data_files(options.data)
+    refuse_overwriting(options.out, [("data file", path) for path in files])
+    return files
+
+
 def checked_header(source, target: str) -> tuple[str, ...]:
     """The CSV header of ``source`` (a path, or an open_csv already read), which must name the
     target column."""

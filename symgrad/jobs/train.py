@@ -16,11 +16,12 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SymgradError
-from ..files import refuse_overwriting, write_atomically
+from ..files import write_atomically
 from ..recipe import training_model
 from .options import TrainOptions, TrainOutcome
 from .params_file import params_document
-from .setups import Setup, chain_setup, checked_header, expression_setup, scalar_setup
+from .setups import (Setup, chain_setup, checked_header, expression_setup, input_files,
+                     scalar_setup)
 
 
 def train_file(options: TrainOptions, progress: Callable[[int, float], None] | None = None,
@@ -35,11 +36,7 @@ def train_file(options: TrainOptions, progress: Callable[[int, float], None] | N
     """
     from ..stopping import stop_signals_raise
 
-    files = [options.data]
-    if options.engine == "dask":
-        from ..distributed import data_files
-        files = data_files(options.data)
-    refuse_overwriting(options.out, [("data file", path) for path in files])
+    input_files(options)
     with stop_signals_raise():
         if options.engine == "dask":
             return dask_train(options, progress)

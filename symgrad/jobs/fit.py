@@ -1,0 +1,167 @@
+"""The fit job: ``fit_file`` reads the CSV file(s), fits with symgrad.fit on one machine or
+on a Dask cluster, and writes ``--out``.
+
+As with train: once the data is loaded, a Ctrl-C (compilation included), SIGTERM or SIGHUP
+still writes ``--out`` (atomically) with the best parameters so far, ``"converged": false``.
+The document holds what predict reads, so ``symgrad predict`` works on it unchanged, and the
+fit's record: method, iterations, convergence, standard errors and covariance (null where
+undefined), and for least squares RSS and degrees of freedom.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from .. import __version__
+from ..errors import SymgradError, warn
+from ..files import write_atomically
+from .options import FitOptions, FitOutcome
+from .setups import checked_header, expression_setup, input_files, scalar_setup
+
+LEAST_SQUARES_LOSSES = ("mse", "sse")
+
+
+def fit_file(options: FitOptions, report=None,
+             exit_if_interrupted_compiling: bool = False) -> FitOutcome:
+    """Fit the model to the CSV file(s); write --out; SymgradError for bad input. ``report``
+    is called with solvers.Progress after each step taken."""
+    from ..stopping import stop_signals_raise
+
+    _check_options(options)
+    files = input_files(options)
+    with stop_signals_raise():
+        if options.engine == "dask":
+            return _fit_on_dask(options, files, report)
+        return _fit_locally(options, report, exit_if_interrupted_compiling)
+
+
+def _check_options(options: FitOptions) -> None:
+    from ..fitting import METHODS
+
+    if options.method not in METHODS:
+        raise SymgradError(f"unknown method {options.method!r} (choose from "
+                           f"{', '.join(METHODS)})")
+    if options.loss == "mae":
+        warn("mae is not smooth where a residual is 0: Newton's method may stall there; "
+             "train suits it better")
+
+
+def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: bool):
+    from ..data import open_csv
+    from ..fitting import KernelObjective, fit_objective
+    from ..stopping import saving_on_stop
+
+    setup = expression_setup(options, open_csv(options.data))
+    saved = f"; initial parameters saved to {options.out}" if options.out else ""
+    with saving_on_stop(lambda: _finished(options, setup, _unstarted(setup), None),
+                        f"while compiling{saved}" if exit_if_interrupted_compiling else None):
+        kernel = setup.build()
+        objective = KernelObjective(kernel, setup.data)
+    result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
+                           report=report)
+    return _finished(options, setup, result, _quality(options, kernel, setup.data, result))
+
+
+def _fit_on_dask(options: FitOptions, files, report):
+    from ..distributed import DaskData, DaskObjective, dask_client
+    from ..fitting import fit_objective
+    from ..recipe import training_kernel, training_model
+
+    if options.backend != "numba":
+        raise SymgradError("--engine dask runs the numba backend on its workers")
+    recipe = replace(options.recipe, data=files[0])  # every worker builds the same kernel
+    header = checked_header(files[0], options.target)
+    model, features = training_model(recipe, header)
+    setup = scalar_setup(options, model, features)
+    kernel = training_kernel(recipe, model)  # on the driver too: what the sums hold
+    with dask_client(options.scheduler, options.workers) as client:
+        data = DaskData(client, files, recipe, header)
+        objective = DaskObjective(data, len(kernel.params), kernel.least_squares,
+                                  kernel.has_hessian)
+        result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
+                               report=report)
+    return _finished(options, setup, result, None)
+
+
+def _settings(options: FitOptions) -> dict:
+    return {"method": options.method, "l2": options.l2, "l2_exclude": options.l2_exclude,
+            "tol": options.tol, "max_iter": options.max_iter}
+
+
+def _unstarted(setup):
+    """The Fit of a run stopped before its first pass: the start, nothing known."""
+    from ..fitting import Fit
+
+    size = len(setup.theta0)
+    return Fit(params=setup.theta0, names=tuple(setup.described(setup.theta0)["params"]),
+               method="none", loss=math.nan, iterations=0, converged=False,
+               reason="interrupted while compiling", stderr=np.full(size, np.inf),
+               covariance=None, rows=0, interrupted=True)
+
+
+def _quality(options: FitOptions, kernel, data, result) -> str:
+    """R^2 for a least-squares loss, accuracy for bce; else nothing."""
+    if options.loss not in (*LEAST_SQUARES_LOSSES, "bce") or result.interrupted:
+        return ""
+    target = data[:, -1]
+    predicted = kernel.predict(result.params, data)
+    if options.loss == "bce":
+        accuracy = float(np.mean((predicted > 0.5) == (target > 0.5)))
+        return f", accuracy {accuracy:.4g}"
+    spread = float(np.sum((target - target.mean()) ** 2))
+    if spread == 0:
+        return ""
+    return f", R^2 {1 - float(np.sum((target - predicted) ** 2)) / spread:.6g}"
+
+
+def _finished(options: FitOptions, setup, result, quality: str | None) -> FitOutcome:
+    """Write --out (atomically) and describe how the fit ended."""
+    document = fit_document(options, setup, result)
+    if options.out:
+        write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+    state = "converged" if result.converged else "interrupted" if result.interrupted else \
+        "not converged"
+    summary = (f"{result.method}: {result.iterations} iterations, {state} "
+               f"({result.reason}); loss {_number(result.loss)} (summed over "
+               f"{result.rows} rows){quality or ''}")
+    return FitOutcome(document=document, fit=result, summary=summary)
+
+
+def fit_document(options: FitOptions, setup, result) -> dict:
+    """The PARAMS.json of a fit: what predict reads (as train writes it), then the fit's
+    record. Non-finite numbers (an undefined standard error) are null."""
+    names = list(result.names)
+    document = {
+        "symgrad_version": __version__,
+        "model": options.model,
+        "loss": options.loss,
+        "reduction": "sum",
+        "target": options.target,
+        "features": list(setup.features),
+        **setup.described(result.params),
+        "backend": options.backend,
+        "engine": options.engine,
+        "seed": options.seed,
+        "final_loss": _number(result.loss),
+        "interrupted": result.interrupted,
+        "method": result.method,
+        "iterations": result.iterations,
+        "converged": result.converged,
+        "l2": options.l2,
+        "l2_exclude": list(options.l2_exclude),
+        "stderr": {n: _number(v) for n, v in zip(names, result.stderr)},
+        "covariance": None if result.covariance is None else
+        [[_number(v) for v in row] for row in result.covariance],
+        "rows": result.rows,
+    }
+    if result.rss is not None:
+        document.update(rss=_number(result.rss), dof=result.dof)
+    return document
+
+
+def _number(value) -> float | None:
+    value = float(value)
+    return value if math.isfinite(value) else None

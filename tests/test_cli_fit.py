@@ -1,0 +1,101 @@
+"""`symgrad fit` from the command line: values with standard errors and a summary, PARAMS.json
+that predict reads, exit status 1 when not converged, Ctrl-C and SIGTERM saving the best
+point, and one-line refusals."""
+import json
+import os
+import signal
+
+import numpy as np
+import pytest
+
+from support import cli, one_line_error
+from symgrad.jobs import FitOptions, fit_file
+
+
+@pytest.fixture
+def decay(tmp_path):
+    rng = np.random.default_rng(1)
+    t = np.linspace(0, 10, 200)
+    y = 2.5 * np.exp(-0.4 * t) + 0.3 + 0.02 * rng.normal(size=200)
+    path = tmp_path / "decay.csv"
+    path.write_text("t,y\n" + "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(t, y)))
+    return path
+
+
+MODEL = ["--model", "a*exp(-k*t) + c", "--target", "y"]
+
+
+def test_fit_prints_values_errors_and_a_summary_and_predict_reads_its_file(decay, tmp_path):
+    out = tmp_path / "p.json"
+    result = cli("fit", decay, *MODEL, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert [line.split(" = ")[0] for line in lines[:3]] == ["a", "c", "k"]
+    value, error = lines[0].split(" = ")[1].split(" \u00b1 ")
+    assert abs(float(value) - 2.5) < 5 * float(error) and 0 < float(error) < 0.05
+    assert lines[3].startswith("lm: ") and "converged" in lines[3] and "R^2 0.99" in lines[3]
+    document = json.loads(out.read_text())
+    assert document["converged"] and document["method"] == "lm" and document["dof"] == 197
+    assert set(document["stderr"]) == {"a", "c", "k"}
+    assert np.allclose(document["covariance"], np.array(document["covariance"]).T)
+    assert document["stderr"]["a"] == pytest.approx(float(error), rel=1e-5)
+    predicted = cli("predict", out, decay)
+    assert predicted.exit_code == 0 and predicted.stdout.splitlines()[0] == "t,prediction"
+
+
+def test_logistic_regression_with_l2_reports_accuracy(tmp_path):
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(300, 2))
+    y = (x[:, 0] - x[:, 1] + 0.3 * rng.normal(size=300) > 0).astype(int)
+    path = tmp_path / "c.csv"
+    path.write_text("x0,x1,y\n" + "".join(f"{float(a)!r},{float(b)!r},{c}\n"
+                                           for (a, b), c in zip(x, y)))
+    result = cli("fit", path, "--model", "sigmoid(w0*x0 + w1*x1 + b)", "--target", "y",
+                 "--loss", "bce", "--l2", "1", "--l2-exclude", "b", "--backend", "numpy")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[3].startswith("newton: ") and "accuracy 0.9" in \
+        result.stdout
+
+
+def test_not_converged_exits_1_and_saves_the_best_parameters(decay, tmp_path):
+    out = tmp_path / "p.json"
+    result = cli("fit", decay, *MODEL, "--max-iter", "2", "--backend", "numpy", "--out", out)
+    assert result.exit_code == 1
+    assert "not converged" in result.stderr and "raise --max-iter" in result.stderr
+    document = json.loads(out.read_text())
+    assert document["converged"] is False and document["iterations"] == 2
+
+
+def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):
+    out = tmp_path / "p.json"
+    losses = []
+
+    def terminate_at_the_second_step(progress):
+        losses.append(progress.loss)
+        if progress.iterations == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    outcome = fit_file(FitOptions(data=str(decay), model="a*exp(-k*t) + c", target="y",
+                                  backend="numpy", out=str(out)), terminate_at_the_second_step)
+    assert outcome.status == "interrupted" and outcome.fit.stop_signal == signal.SIGTERM
+    document = json.loads(out.read_text())
+    assert document["interrupted"] and not document["converged"]
+    assert document["final_loss"] == losses[-1] == min(losses)
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--method", "gauss"], "Invalid value for '--method'"),
+    (["--l2", "-1"], "Invalid value for '--l2'"),
+    (["--tol", "0"], "Invalid value for '--tol'"),
+    (["--l2", "1", "--l2-exclude", "b"], "l2_exclude names 'b', which is not a parameter"),
+    (["--loss", "bce", "--method", "lm"], "method lm needs a loss that is a sum of squares"),
+    (["--backend", "cuda"], "Invalid value for '--backend'"),
+    (["--init", "z=1"], "--init names 'z'"),
+])
+def test_refusals_are_one_line(decay, args, fragment):
+    one_line_error(cli("fit", decay, *MODEL, "--backend", "numpy", *args), fragment)
+
+
+def test_out_may_not_overwrite_the_data(decay):
+    one_line_error(cli("fit", decay, *MODEL, "--out", decay), "data file")
+    assert decay.read_text().startswith("t,y\n")

@@ -1,0 +1,313 @@
+"""symgrad.fit and the second-order kernels (compile(..., order=2)).
+
+The Hessian and the Gauss-Newton sums are checked two independent ways: against 50-digit
+central differences of the original loss (second differences; first differences of the
+residual), and the Numba kernels against the numpy reference. Fits are checked against
+NIST's certified nonlinear-regression results (tests/nist.py) and against scikit-learn.
+"""
+import math
+
+import numpy as np
+import pytest
+import sympy as sp
+
+import symgrad
+from support import DIGITS, IDS, MODELS, random_case
+from symgrad.errors import SymgradError
+from symgrad.fitting import KernelObjective, fit_objective
+from symgrad.model import Model
+
+import nist
+
+
+def _loss_values(loss, params, inputs, theta, data):
+    """The summed loss at 50 digits, as a function of parameter values (mp Floats)."""
+    expression = symgrad.parse_expr(loss) if isinstance(loss, str) else loss
+    symbols = {s.name: s for s in expression.free_symbols}
+    rows = [{symbols[n]: sp.Float(v, DIGITS) for n, v in zip(inputs, row) if n in symbols}
+            for row in data]
+
+    def total(values):
+        point = {symbols[n]: v for n, v in zip(params, values) if n in symbols}
+        return sum(expression.evalf(DIGITS, subs={**point, **row}) for row in rows)
+    return total
+
+
+def hessian_by_differences(loss, params, inputs, theta, data, h=1e-12):
+    total = _loss_values(loss, params, inputs, theta, data)
+    h = sp.Float(h, DIGITS)
+    base = [sp.Float(v, DIGITS) for v in theta]
+    size = len(params)
+    hessian = np.zeros((size, size))
+    for j in range(size):
+        for k in range(j, size):
+            value = 0
+            for sj, sk, sign in ((1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)):
+                point = list(base)
+                point[j] += sj * h
+                point[k] += sk * h
+                value += sign * total(point)
+            hessian[j, k] = hessian[k, j] = float(value / (4 * h * h))
+    return hessian
+
+
+def _close(a, b, rel=1e-10):
+    scale = max(np.max(np.abs(b)), 1e-300)
+    np.testing.assert_allclose(a, b, rtol=rel, atol=rel * scale)
+
+
+@pytest.mark.parametrize("name, loss, params, inputs", MODELS, ids=IDS)
+def test_the_reference_hessian_matches_50_digit_central_differences(name, loss, params,
+                                                                    inputs):
+    params, inputs = params.split(), inputs.split()
+    theta, data = random_case(params, inputs, rows=3, seed=7)
+    f = symgrad.compile(loss, params, inputs, backend="numpy", reduction="sum", order=2)
+    value, grad, hessian = f.hessian(theta, data)
+    assert np.allclose(hessian, hessian.T)
+    _close(hessian, hessian_by_differences(loss, params, inputs, theta, data))
+    expected_loss, expected_grad = f(theta, data)  # the first-order program: another path
+    assert math.isclose(value, expected_loss, rel_tol=1e-12)
+    _close(grad, expected_grad, rel=1e-12)
+
+
+NUMBA_CASES = ["tanh-net", "bce", "where-and-or", "gamma"]
+
+
+@pytest.mark.parametrize("name", NUMBA_CASES)
+def test_numba_second_order_kernels_agree_with_the_reference(name):
+    _, loss, params, inputs = MODELS[IDS.index(name)]
+    params, inputs = params.split(), inputs.split()
+    theta, data = random_case(params, inputs, rows=50_000, seed=3)
+    kernels = [symgrad.compile(loss, params, inputs, backend=b, order=2)
+               for b in ("numba", "numpy")]
+    (l1, g1, h1), (l2, g2, h2) = (k.hessian(theta, data) for k in kernels)
+    assert math.isclose(l1, l2, rel_tol=1e-10)
+    _close(g1, g2)
+    _close(h1, h2)
+    if kernels[1].least_squares:
+        for a, b in zip(kernels[0].gauss_newton(theta, data), kernels[1].gauss_newton(theta, data)):
+            _close(np.asarray(a), np.asarray(b))
+
+
+def test_gauss_newton_sums_match_differences_of_the_residuals():
+    # two residuals per row, weighted: (a*exp(-k*x) - y)**2 + 4*(k - 1)**2 is a sum of squares
+    loss = "(a*exp(-k*x) - y)**2 + 4*(k*x - 1)**2"
+    params, inputs = ["a", "k"], ["x", "y"]
+    theta, data = random_case(params, inputs, rows=4, seed=2)
+    f = symgrad.compile(loss, params, inputs, backend="numba", reduction="sum", order=2)
+    assert f.least_squares
+    rss, jtj, jtr = f.gauss_newton(theta, data)
+    loss_value, grad = f(theta, data)
+    assert math.isclose(rss, loss_value, rel_tol=1e-12)
+    _close(2 * jtr, grad, rel=1e-12)
+    # J by 50-digit central differences of each residual, rows x residuals
+    a, k, x, y = sp.symbols("a k x y")
+    residuals = [a * sp.exp(-k * x) - y, 2 * (k * x - 1)]
+    h = sp.Float(1e-15, DIGITS)
+    rows = []
+    for row in data:
+        for r in residuals:
+            at = {x: sp.Float(row[0], DIGITS), y: sp.Float(row[1], DIGITS)}
+            point = {a: sp.Float(theta[0], DIGITS), k: sp.Float(theta[1], DIGITS)}
+            rows.append([float((r.evalf(DIGITS, subs={**at, **point, p: point[p] + h})
+                                - r.evalf(DIGITS, subs={**at, **point, p: point[p] - h}))
+                               / (2 * h)) for p in (a, k)])
+    jacobian = np.array(rows)
+    _close(jtj, jacobian.T @ jacobian)
+
+
+def test_the_mean_reduction_divides_second_order_sums_by_the_rows():
+    theta, data = random_case(["w", "b"], ["x", "y"], rows=100, seed=1)
+    total, mean = (symgrad.compile("(w*x + b - y)**2", ["w", "b"], ["x", "y"], order=2,
+                                   reduction=r, backend="numpy") for r in ("sum", "mean"))
+    _close(mean.hessian(theta, data)[2], total.hessian(theta, data)[2] / 100)
+    _close(mean.gauss_newton(theta, data)[1], total.gauss_newton(theta, data)[1] / 100)
+
+
+def test_the_hessian_is_finite_where_a_branch_not_taken_is_not():
+    # sqrt(x) at x < 0 in the branch not taken: its second derivative must not leak a nan
+    loss = "(where(x > 0, w*sqrt(x), b*x) - y)**2"
+    f = symgrad.compile(loss, ["w", "b"], ["x", "y"], order=2, backend="numpy", reduction="sum")
+    data = np.array([[-1.0, 0.5], [2.0, 1.0]])
+    _, grad, hessian = f.hessian(np.array([0.3, -0.2]), data)
+    assert np.all(np.isfinite(hessian)) and np.all(np.isfinite(grad))
+    expected = hessian_by_differences(loss, ["w", "b"], ["x", "y"], [0.3, -0.2], data)
+    _close(hessian, expected)
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], order=3), "unknown order 3"),
+    (lambda: symgrad.compile("w*x", ["w"], ["x"]).hessian([1.0], [[1.0]]),
+     "compile it with order=2"),
+    (lambda: symgrad.compile("log(1 + exp(w*x))", ["w"], ["x"], order=2, backend="numpy")
+     .gauss_newton([1.0], [[1.0]]), "not a sum of squares"),
+    (lambda: symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], order=2, backend="cuda"),
+     "order=2"),
+])
+def test_second_order_refusals_are_symgrad_errors(call, message):
+    with pytest.raises(SymgradError, match=message):
+        call()
+
+
+def test_no_dense_hessian_beyond_the_limit_and_fit_uses_lbfgs():
+    size = symgrad.runtime.kernel.HESSIAN_LIMIT + 2
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, size))
+    y = (x @ rng.normal(size=size) > 0).astype(float)
+    names = [f"x{k}" for k in range(size)]
+    prediction = "sigmoid(" + " + ".join(f"w{k}*x{k}" for k in range(size)) + ")"
+    model = Model.supervised(prediction, "y", loss="bce", inputs=[*names, "y"])
+    result = symgrad.fit(model, data=np.column_stack([x, y]), l2=1.0, backend="numpy")
+    assert result.method == "lbfgs" and result.converged
+    assert np.all(np.isinf(result.stderr)) and "no standard errors" in result.warnings[0]
+    tight = symgrad.fit(model, data=np.column_stack([x, y]), l2=1.0, backend="numpy",
+                        method="lbfgs", tol=1e-14)
+    np.testing.assert_allclose(result.params, tight.params, rtol=1e-8, atol=1e-10)
+    with pytest.raises(SymgradError, match="use lbfgs"):
+        symgrad.fit(model, data=np.column_stack([x, y]), method="newton", backend="numpy")
+
+
+# --- NIST StRD: certified nonlinear regression -------------------------------------------
+
+def _nist_fit(problem, start, backend="numpy"):
+    model = Model.supervised(problem.model, "y", params=list(problem.params),
+                             inputs=[*problem.inputs, "y"])
+    data = np.column_stack([problem.x.reshape(len(problem.y), -1), problem.y])
+    return symgrad.fit(model, data=data, theta0=start, backend=backend)
+
+
+def _digits(value, certified):
+    return -np.log10(np.max(np.abs(np.asarray(value) - certified) / np.abs(certified)))
+
+
+# Lanczos1's certified RSS (1.4e-25) lies below float64's rounding of its residuals (~1e-13
+# each), so s^2 = RSS/dof, and with it every standard error, has ~3 significant digits in
+# float64 arithmetic, however the fit is done; its parameters are checked to 10 digits.
+FLOAT64_BOUND_STDERR = {"Lanczos1": 2.5}
+
+
+@pytest.mark.parametrize("problem", nist.problems(), ids=lambda p: p.name)
+def test_nist_certified_values_from_both_starts_with_default_settings(problem):
+    for start in problem.starts:
+        result = _nist_fit(problem, start)
+        assert result.converged, (problem.name, start, result.reason)
+        assert _digits(result.params, problem.certified) >= 6, (problem.name, start)
+        assert _digits(result.stderr, problem.certified_stderr) >= \
+            FLOAT64_BOUND_STDERR.get(problem.name, 4), (problem.name, start)
+        assert math.isclose(result.rss, problem.rss, rel_tol=1e-6, abs_tol=1e-20)
+        assert result.dof == problem.dof
+
+
+@pytest.mark.parametrize("name", ["MGH10", "Thurber"])
+def test_nist_on_numba_equals_the_reference(name):
+    problem = nist.problem(name)
+    reference = _nist_fit(problem, problem.starts[0])
+    result = _nist_fit(problem, problem.starts[0], backend="numba")
+    assert _digits(result.params, problem.certified) >= 6
+    # the same optimum up to rounding: within a millionth of a standard error
+    assert np.all(np.abs(result.params - reference.params) <= 1e-6 * reference.stderr)
+    np.testing.assert_allclose(result.stderr, reference.stderr, rtol=1e-6)
+
+
+# --- against scikit-learn -----------------------------------------------------------------
+
+def _regression_data(rows=500, width=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(rows, width))
+    return x, rng.normal(size=width), rng
+
+
+def test_mse_on_a_linear_model_equals_linear_regression():
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    x, w, rng = _regression_data()
+    y = x @ w + 0.7 + 0.1 * rng.normal(size=len(x))
+    names = [f"x{k}" for k in range(x.shape[1])]
+    model = Model.supervised(" + ".join(f"w{k}*{n}" for k, n in enumerate(names)) + " + b",
+                             "y", inputs=[*names, "y"])
+    result = symgrad.fit(model, data=np.column_stack([x, y]))
+    expected = linear_model.LinearRegression().fit(x, y)
+    fitted = result.named()
+    assert result.method == "lm" and result.converged
+    np.testing.assert_allclose([fitted[f"w{k}"] for k in range(4)], expected.coef_, rtol=1e-8)
+    assert math.isclose(fitted["b"], expected.intercept_, rel_tol=1e-8)
+    # the textbook standard errors of ordinary least squares: s^2 (X^T X)^-1
+    design = np.column_stack([np.ones(len(x)), x])
+    s2 = np.sum((y - design @ np.r_[expected.intercept_, expected.coef_]) ** 2) / (len(x) - 5)
+    textbook = np.sqrt(np.diag(s2 * np.linalg.inv(design.T @ design)))
+    np.testing.assert_allclose(result.stderr, textbook, rtol=1e-8)  # params: b, w0..w3
+
+
+def test_bce_with_l2_equals_logistic_regression():
+    linear_model = pytest.importorskip("sklearn.linear_model")
+    x, w, rng = _regression_data(rows=800, width=5, seed=4)
+    y = (x @ w + 0.5 + rng.normal(size=len(x)) > 0).astype(float)
+    names = [f"x{k}" for k in range(x.shape[1])]
+    prediction = "sigmoid(" + " + ".join(f"w{k}*{n}" for k, n in enumerate(names)) + " + b)"
+    model = Model.supervised(prediction, "y", loss="bce", inputs=[*names, "y"])
+    result = symgrad.fit(model, data=np.column_stack([x, y]), l2=1.0, l2_exclude=["b"],
+                         backend="numpy")
+    expected = linear_model.LogisticRegression(C=1.0, tol=1e-12, max_iter=10_000).fit(x, y)
+    fitted = result.named()
+    assert result.method == "newton" and result.converged
+    np.testing.assert_allclose([fitted[f"w{k}"] for k in range(5)], expected.coef_[0],
+                               rtol=1e-6)
+    assert math.isclose(fitted["b"], expected.intercept_[0], rel_tol=1e-6)
+
+
+# --- the engine's promises -----------------------------------------------------------------
+
+def _decay(rows=200, seed=1):
+    rng = np.random.default_rng(seed)
+    t = np.linspace(0, 10, rows)
+    return np.column_stack([t, 2.5 * np.exp(-0.4 * t) + 0.3 + 0.02 * rng.normal(size=rows)])
+
+
+DECAY = Model.supervised("a*exp(-k*t) + c", "y", inputs=["t", "y"])
+
+
+def test_an_interrupted_fit_keeps_its_best_point():
+    kernel = symgrad.compile(DECAY, backend="numpy", reduction="sum", order=2)
+    objective = KernelObjective(kernel, _decay())
+    seen = []
+
+    def stop_at_the_third_step(progress):
+        seen.append(progress.loss)
+        if progress.iterations == 3:
+            raise KeyboardInterrupt
+
+    result = fit_objective(objective, kernel.params, [1.0, 1.0, 1.0],
+                           report=stop_at_the_third_step)
+    assert result.interrupted and not result.converged and result.iterations == 3
+    assert result.loss == seen[-1] == min(seen)
+    assert math.isclose(objective.loss_grad(result.params)[0], result.loss, rel_tol=1e-12)
+
+
+def test_not_converged_within_max_iter_is_said():
+    result = symgrad.fit(DECAY, data=_decay(), theta0=[1.0, 1.0, 1.0], max_iter=2,
+                         backend="numpy")
+    assert not result.converged and result.iterations == 2
+    assert "not converged in 2 iterations" in result.reason
+
+
+def test_parameters_the_data_do_not_determine_get_infinite_errors_and_a_warning():
+    model = Model.supervised("a*b*t", "y", inputs=["t", "y"])
+    result = symgrad.fit(model, data=_decay(), theta0=[1.0, 2.0], backend="numpy")
+    assert result.converged and np.all(np.isinf(result.stderr))
+    assert "not all determined" in result.warnings[0]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"method": "bfgs"}, "unknown method"),
+    ({"l2": -1.0}, "l2 must be"),
+    ({"tol": 0.0}, "tol must be"),
+    ({"max_iter": 0}, "max_iter must be"),
+    ({"l2": 1.0, "l2_exclude": ["z"]}, "not a parameter"),
+    ({"theta0": [1.0]}, "theta0 must be 3 finite numbers"),
+    ({"method": "lm", "loss": "bce"}, "sum of squares"),
+])
+def test_fit_refusals(kwargs, message):
+    model = DECAY
+    if kwargs.pop("loss", None) == "bce":
+        model = Model.supervised("sigmoid(a*t + c + k)", "y", loss="bce", inputs=["t", "y"])
+    with pytest.raises(SymgradError, match=message):
+        symgrad.fit(model, data=_decay(), backend="numpy", **kwargs)
