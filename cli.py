@@ -150,22 +150,28 @@ def _output_options(dask_runs: str):
 @click.option("--quiet", is_flag=True, help="No progress bar or loss reports.")
 def train(data, quiet, **options):
     """Train the parameters of --model on DATA (a CSV file with a header line)."""
-    from symgrad.errors import SymgradError
     from symgrad.jobs import TrainOptions, train_file
 
     progress = None if quiet else _Progress(options["epochs"])
     try:
-        outcome = train_file(TrainOptions(data=data, **options), progress,
-                             exit_if_interrupted_compiling=True)
+        outcome = _run_job(train_file, TrainOptions(data=data, **options), progress)
+    finally:
+        if progress is not None:
+            progress.close()
+    _report(outcome, options["out"], quiet)
+
+
+def _run_job(job, options, progress):
+    """job(options, progress): a SymgradError is one line (status 2); a stop signal before
+    the data was loaded ends the process with its status, nothing written."""
+    from symgrad.errors import SymgradError
+    try:
+        return job(options, progress, exit_if_interrupted_compiling=True)
     except SymgradError as err:
         _fail(str(err))
     except KeyboardInterrupt as stop:
         from symgrad.stopping import exit_status
         _fail("interrupted before the data was loaded; nothing written", exit_status(stop))
-    finally:
-        if progress is not None:
-            progress.close()
-    _report(outcome, options["out"], quiet)
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
@@ -196,19 +202,11 @@ def train(data, quiet, **options):
 def fit(data, quiet, **options):
     """Fit the parameters of --model on DATA with exact second derivatives
     (Levenberg-Marquardt or Newton): values, standard errors and a summary."""
-    from symgrad.errors import SymgradError
     from symgrad.jobs import FitOptions, fit_file
 
     options["l2_exclude"] = tuple(options["l2_exclude"] or ())
-    report = None if quiet else _FitProgress()
-    try:
-        outcome = fit_file(FitOptions(data=data, **options), report,
-                           exit_if_interrupted_compiling=True)
-    except SymgradError as err:
-        _fail(str(err))
-    except KeyboardInterrupt as stop:
-        from symgrad.stopping import exit_status
-        _fail("interrupted before the data was loaded; nothing written", exit_status(stop))
+    outcome = _run_job(fit_file, FitOptions(data=data, **options),
+                       None if quiet else _FitProgress())
     _report_fit(outcome, options["out"])
 
 
