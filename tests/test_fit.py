@@ -116,6 +116,22 @@ def test_gauss_newton_sums_match_differences_of_the_residuals():
     _close(jtj, jacobian.T @ jacobian)
 
 
+@pytest.mark.parametrize("unrolled", [True, False])
+def test_both_numba_gauss_newton_layouts_equal_the_reference(unrolled, monkeypatch, tmp_path):
+    # three residuals per row, each with its own Jacobian columns (c only in the last)
+    loss = "(a*exp(-k*x) - y)**2 + 4*(k*x - 1)**2 + 0.5*(c*y - x)**2"
+    if not unrolled:  # the loops' layout, in a cache of its own (the key does not see it)
+        monkeypatch.setattr("symgrad.codegen.numba_backend.UNROLLED_JACOBIAN", 1)
+        monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+        loss += " + 0*a"  # another key, so no module this process loaded before is reused
+    theta, data = random_case(["a", "k", "c"], ["x", "y"], rows=40_000, seed=5)
+    numba, numpy = (symgrad.compile(loss, ["a", "k", "c"], ["x", "y"], backend=b, order=2)
+                    for b in ("numba", "numpy"))
+    assert ("_jtj0_1" in numba.source) == unrolled
+    for ours, reference in zip(numba.gauss_newton(theta, data), numpy.gauss_newton(theta, data)):
+        _close(np.asarray(ours), np.asarray(reference))
+
+
 def test_the_mean_reduction_divides_second_order_sums_by_the_rows():
     theta, data = random_case(["w", "b"], ["x", "y"], rows=100, seed=1)
     total, mean = (symgrad.compile("(w*x + b - y)**2", ["w", "b"], ["x", "y"], order=2,
