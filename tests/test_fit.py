@@ -121,7 +121,7 @@ def test_both_numba_gauss_newton_layouts_equal_the_reference(unrolled, monkeypat
     # three residuals per row, each with its own Jacobian columns (c only in the last)
     loss = "(a*exp(-k*x) - y)**2 + 4*(k*x - 1)**2 + 0.5*(c*y - x)**2"
     if not unrolled:  # the loops' layout, in a cache of its own (the key does not see it)
-        monkeypatch.setattr("symgrad.codegen.numba_backend.UNROLLED_JACOBIAN", 1)
+        monkeypatch.setattr("symgrad.codegen.numba_second_order.UNROLLED_JACOBIAN", 1)
         monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
         loss += " + 0*a"  # another key, so no module this process loaded before is reused
     theta, data = random_case(["a", "k", "c"], ["x", "y"], rows=40_000, seed=5)

@@ -1,0 +1,118 @@
+"""The Numba backend's second-order functions (``compile(..., order=2)``): ``hessian_sums``
+(the Hessian program's outputs summed per chunk, written as ``loss_and_gradient`` is) and
+``gauss_newton_sums`` (RSS, J^T r and J^T J from each row's residuals and Jacobian entries,
+never storing the rows x parameters Jacobian)."""
+from __future__ import annotations
+
+from .printer import column_args, data_check, param_loads, row_lines
+from .spec import KernelSpec, Loops
+
+
+def second_order_functions(spec: KernelSpec, printer, sums_function, options: str) -> str:
+    """order=2: the Hessian sums (written by the backend's ``sums_function``), and for least
+    squares the Gauss-Newton sums; ``options``: the backend's njit options for kernels."""
+    if spec.second is None:
+        return ""
+    text = "" if spec.second.hessian is None else \
+        "\n\n" + sums_function("hessian_sums", spec.second.hessian, spec.hessian_inputs(),
+                                   Loops(), (), printer)
+    if spec.second.residuals is not None:
+        text += "\n\n" + gauss_newton_function(spec, printer, options)
+    return text
+
+
+UNROLLED_JACOBIAN = 40  # J^T J over at most this many columns as straight-line sums; beyond,
+                        # loops (the code would grow as the square)
+
+
+def gauss_newton_function(spec: KernelSpec, printer, options: str) -> str:
+    """Per-chunk RSS, J^T r and J^T J (upper triangle, over the Jacobian's non-zero columns,
+    row-major) and the data check: each row's Jacobian is a few locals, never stored. Up to
+    UNROLLED_JACOBIAN columns every sum is a scalar accumulator (as the Hessian's: they
+    vectorize across rows); beyond, one short array per row and loops over its pairs."""
+    second = spec.second
+    program, columns = second.residuals, spec.residual_inputs()
+    q = len(second.jacobian_index)
+    width = 1 + q + q * q + 1
+    unrolled = q <= UNROLLED_JACOBIAN
+    body = unrolled_products(program, second, printer) if unrolled else \
+        [line for i in range(second.residual_count)
+         for line in residual_lines(program, second, i, printer)]
+    lines = [
+        f"@njit(parallel=True, {options})",
+        f"def gauss_newton_sums(_theta, _n, _chunks{column_args(columns)}):",
+        f"    _sums = np.zeros((_chunks, {width}))",
+        *param_loads(program, "    "),
+        "    for _chunk in prange(_chunks):",
+        "        _start = _chunk * _n // _chunks",
+        "        _stop = (_chunk + 1) * _n // _chunks",
+        *(f"        {s} = 0.0" for s in gauss_newton_sums(q, unrolled)),
+        *([] if unrolled else [f"        _jtr = np.zeros({q})",
+                               f"        _jtj = np.zeros(({q}, {q}))",
+                               f"        _jr = np.zeros({q})"]),
+        "        for _row in range(_start, _stop):",
+        *row_lines(program, columns, printer, "            "),
+        *body,
+        f"            _check += {data_check(columns)}",
+        *gauss_newton_stores(q, unrolled),
+        f"        _sums[_chunk, {width - 1}] = _check",
+        "    return _sums",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def gauss_newton_sums(q: int, unrolled: bool) -> list[str]:
+    """The scalar accumulators: RSS, the check, and unrolled, J^T r's and J^T J's."""
+    names = ["_rss", "_check"]
+    if unrolled:
+        names += [f"_jtr{a}" for a in range(q)]
+        names += [f"_jtj{a}_{b}" for a in range(q) for b in range(a, q)]
+    return names
+
+
+def gauss_newton_stores(q: int, unrolled: bool) -> list[str]:
+    indent = "        "
+    if not unrolled:
+        return [f"{indent}_sums[_chunk, 0] = _rss",
+                f"{indent}_sums[_chunk, 1:{1 + q}] = _jtr",
+                f"{indent}for _a in range({q}):",
+                f"{indent}    _sums[_chunk, {1 + q} + _a * {q}:{1 + q} + (_a + 1) * {q}] = _jtj[_a]"]
+    return [f"{indent}_sums[_chunk, 0] = _rss",
+            *(f"{indent}_sums[_chunk, {1 + a}] = _jtr{a}" for a in range(q)),
+            *(f"{indent}_sums[_chunk, {1 + q + a * q + b}] = _jtj{a}_{b}"
+              for a in range(q) for b in range(a, q))]
+
+
+def unrolled_products(program, second, printer) -> list[str]:
+    """Each residual and its Jacobian entries as locals, added into RSS, J^T r and J^T J."""
+    count, index = second.residual_count, second.jacobian_index
+    indent = "            "
+    lines = []
+    for i in range(count):
+        entries = {k: program.outputs[count + e] for e, (r, k) in enumerate(second.jacobian)
+                   if r == i}
+        present = [a for a, k in enumerate(index) if k in entries]
+        lines.append(f"{indent}_r = {printer.doprint(program.outputs[i])}")
+        lines += [f"{indent}_j{a} = {printer.doprint(entries[index[a]])}" for a in present]
+        lines.append(f"{indent}_rss += _r * _r")
+        lines += [f"{indent}_jtr{a} += _j{a} * _r" for a in present]
+        lines += [f"{indent}_jtj{a}_{b} += _j{a} * _j{b}" for a in present for b in present
+                  if b >= a]
+    return lines
+
+
+def residual_lines(program, second, i: int, printer) -> list[str]:
+    """Residual i of the row and its Jacobian row, added into RSS, J^T r and J^T J."""
+    count, index = second.residual_count, second.jacobian_index
+    entries = {k: program.outputs[count + e] for e, (r, k) in enumerate(second.jacobian)
+               if r == i}
+    indent = "            "
+    return [f"{indent}_r = {printer.doprint(program.outputs[i])}",
+            *(f"{indent}_jr[{a}] = {printer.doprint(entries[k]) if k in entries else '0.0'}"
+              for a, k in enumerate(index)),
+            f"{indent}_rss += _r * _r",
+            f"{indent}for _a in range({len(index)}):",
+            f"{indent}    _ja = _jr[_a]",
+            f"{indent}    _jtr[_a] += _ja * _r",
+            f"{indent}    for _b in range(_a, {len(index)}):",
+            f"{indent}        _jtj[_a, _b] += _ja * _jr[_b]"]
