@@ -381,14 +381,15 @@ def main():
     import symgrad  # noqa: F401  (imported before timing)
     print(f"numba {numba.__version__} ({numba.get_num_threads()} threads), scipy "
           f"{scipy.__version__}, scikit-learn {sklearn.__version__}, numpy {np.__version__}; "
-          f"{os.cpu_count()} cores")
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f} (a shared machine)")
     start = time.perf_counter()
     if not args.skip_large:
         least_squares_section(args.rows, args.repeats, peer_repeats)
         logistic_section(args.rows, args.repeats, peer_repeats)
     if not args.skip_nist:
         nist_section(args.repeats)
-    print(f"\n(total {time.perf_counter() - start:.0f} s)")
+    print(f"\n(total {time.perf_counter() - start:.0f} s; load average now "
+          f"{os.getloadavg()[0]:.2f})")
 
 
 if __name__ == "__main__":

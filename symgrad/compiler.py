@@ -183,12 +183,16 @@ def _second_order(curvature, renames):
         return None
     hessian = None if curvature.hessian is None else _renamed(curvature.hessian, renames)
     residuals = None if curvature.residuals is None else _renamed(curvature.residuals, renames)
+    prediction = None if curvature.prediction is None else \
+        _renamed(curvature.prediction, renames)
     return SecondOrder(hessian=hessian,
                        hessian_columns=_used_columns(hessian) if hessian else (),
                        gradient_index=curvature.gradient_index, pairs=curvature.pairs,
                        residuals=residuals,
                        residual_columns=_used_columns(residuals) if residuals else (),
-                       jacobian=curvature.jacobian)
+                       jacobian=curvature.jacobian, prediction=prediction,
+                       prediction_columns=_used_columns(prediction) if prediction else (),
+                       prediction_jacobian=curvature.prediction_jacobian)
 
 
 def _check_option(name, value, allowed):

@@ -11,7 +11,8 @@ the rows in one pass:
 - for a row loss that is a **sum of squares** ``sum_i c_i * r_i**2`` (mse, sse, weighted or
   several residuals; ``least_squares_residuals`` finds them), the residuals sqrt(c_i)*r_i and
   their Jacobian entries: the kernels add up RSS, J^T r and J^T J from them without storing
-  the rows x parameters Jacobian (Gauss-Newton, for Levenberg-Marquardt).
+  the rows x parameters Jacobian (Gauss-Newton, for Levenberg-Marquardt);
+- for a model with a prediction, the prediction's Jacobian, which a kernel gives per row.
 
 A derivative that is exactly zero where a Piecewise branch is not taken (``strong_product``)
 stays so in the second pass: strong_product(a, b) is read as a * where(a == 0, 0, b), whose
@@ -40,6 +41,8 @@ class Curvature:
     pairs: tuple[tuple[int, int], ...]      # (k, j), k <= j, of each Hessian entry
     residuals: Program | None = None        # least squares: r_1..r_m, then Jacobian entries
     jacobian: tuple[tuple[int, int], ...] = ()  # (residual, theta index) of each entry
+    prediction: Program | None = None       # the prediction's outputs, then Jacobian entries
+    prediction_jacobian: tuple[tuple[int, int], ...] = ()  # (output, theta index) of each
 
 
 def curvature(model: Model) -> Curvature:
@@ -49,10 +52,16 @@ def curvature(model: Model) -> Curvature:
     hessian, gradient_index, pairs = hessian_program(model) \
         if len(model.params) <= HESSIAN_LIMIT else (None, (), ())
     residuals = least_squares_residuals(model.loss)
-    if residuals is None:
-        return Curvature(hessian, gradient_index, pairs)
-    program, jacobian = jacobian_program(model, residuals)
-    return Curvature(hessian, gradient_index, pairs, program, jacobian)
+    program, jacobian = (None, ()) if residuals is None else \
+        jacobian_program(model, residuals)
+    outputs = model.prediction
+    if outputs is not None:
+        outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+        prediction, prediction_jacobian = jacobian_program(model, tuple(map(stabilize, outputs)))
+    else:
+        prediction, prediction_jacobian = None, ()
+    return Curvature(hessian, gradient_index, pairs, program, jacobian, prediction,
+                     prediction_jacobian)
 
 
 def hessian_program(model: Model) -> tuple[Program, tuple, tuple]:
@@ -77,8 +86,8 @@ def hessian_program(model: Model) -> tuple[Program, tuple, tuple]:
 
 
 def jacobian_program(model: Model, residuals) -> tuple[Program, tuple]:
-    """(program of the residuals then their non-zero Jacobian entries, (residual, theta
-    index) of each entry)."""
+    """(program of the residuals (or any row values) then their non-zero Jacobian entries,
+    (residual, theta index) of each entry)."""
     definitions: dict = {}
     entries, jacobian = [], []
     for i, residual in enumerate(residuals):

@@ -96,7 +96,7 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
 
 
 def second_order_sums(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    return second_order_functions(spec, printer, sums_function, KERNEL_OPTIONS)
+    return second_order_functions(spec, printer, sums_function, KERNEL_OPTIONS, LOOP_OPTIONS)
 
 
 def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:

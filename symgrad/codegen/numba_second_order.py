@@ -8,9 +8,11 @@ from .printer import column_args, data_check, param_loads, row_lines
 from .spec import KernelSpec, Loops
 
 
-def second_order_functions(spec: KernelSpec, printer, sums_function, options: str) -> str:
-    """order=2: the Hessian sums (written by the backend's ``sums_function``), and for least
-    squares the Gauss-Newton sums; ``options``: the backend's njit options for kernels."""
+def second_order_functions(spec: KernelSpec, printer, sums_function, options: str,
+                           row_options: str) -> str:
+    """order=2: the Hessian sums (written by the backend's ``sums_function``), for least
+    squares the Gauss-Newton sums, for a model with a prediction its Jacobian per row;
+    ``options``, ``row_options``: the backend's njit options for sums and for rows."""
     if spec.second is None:
         return ""
     text = "" if spec.second.hessian is None else \
@@ -18,7 +20,28 @@ def second_order_functions(spec: KernelSpec, printer, sums_function, options: st
                                    Loops(), (), printer)
     if spec.second.residuals is not None:
         text += "\n\n" + gauss_newton_function(spec, printer, options)
+    if spec.second.prediction is not None:
+        text += "\n\n" + jacobian_function(spec, printer, row_options)
     return text
+
+
+def jacobian_function(spec: KernelSpec, printer, options: str) -> str:
+    """The prediction's Jacobian for every row: rows x outputs x parameters."""
+    second = spec.second
+    program, columns = second.prediction, spec.jacobian_inputs()
+    count = len(program.outputs) - len(second.prediction_jacobian)
+    lines = [
+        f"@njit(parallel=True, {options})",
+        f"def jacobian(_theta, _n{column_args(columns)}):",
+        f"    _out = np.zeros((_n, {count}, {len(spec.params)}))",
+        *param_loads(program, "    "),
+        "    for _row in prange(_n):",
+        *row_lines(program, columns, printer, "        "),
+        *(f"        _out[_row, {i}, {k}] = {printer.doprint(program.outputs[count + e])}"
+          for e, (i, k) in enumerate(second.prediction_jacobian)),
+        "    return _out",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 UNROLLED_JACOBIAN = 40  # J^T J over at most this many columns as straight-line sums; beyond,

@@ -104,7 +104,8 @@ def sums_function(name: str, program, columns, printer: ReferencePrinter) -> str
 
 
 def second_order_functions(spec: KernelSpec, printer: ReferencePrinter) -> str:
-    """order=2: the Hessian sums, and for least squares the Gauss-Newton sums."""
+    """order=2: the Hessian sums, for least squares the Gauss-Newton sums, for a model with
+    a prediction its Jacobian per row."""
     if spec.second is None:
         return ""
     text = "" if spec.second.hessian is None else \
@@ -112,7 +113,27 @@ def second_order_functions(spec: KernelSpec, printer: ReferencePrinter) -> str:
                                    printer)
     if spec.second.residuals is not None:
         text += "\n\n" + gauss_newton_function(spec, printer)
+    if spec.second.prediction is not None:
+        text += "\n\n" + jacobian_function(spec, printer)
     return text
+
+
+def jacobian_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
+    """The prediction's Jacobian for every row: rows x outputs x parameters."""
+    second = spec.second
+    program, columns = second.prediction, spec.jacobian_inputs()
+    count = len(program.outputs) - len(second.prediction_jacobian)
+    lines = [
+        f"def jacobian(_theta, _n{column_args(columns)}):",
+        '    with numpy.errstate(all="ignore"):',
+        *_prologue(program, columns),
+        *statement_lines(program, printer, "        "),
+        f"        _out = numpy.zeros((_n, {count}, {len(spec.params)}))",
+        *(f"        _out[:, {i}, {k}] = {printer.doprint(program.outputs[count + e])}"
+          for e, (i, k) in enumerate(second.prediction_jacobian)),
+        "        return _out",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def gauss_newton_function(spec: KernelSpec, printer: ReferencePrinter) -> str:

@@ -7,8 +7,9 @@ the model has a prediction, ``predict(theta, n, *columns)`` returning one value 
 ``columns`` are the 1-D data columns the kernel reads, then (a backend that loops: ``Loops``)
 one 2-D matrix per data vector of an inner product, rows x entries.
 With ``order=2`` (``SecondOrder``) it also defines ``hessian_sums(theta, n, chunks, *columns)``
-(per-chunk sums of the loss, gradient and Hessian entries, then the data check) and, for a
-sum-of-squares loss, ``gauss_newton_sums`` (RSS, J^T r, J^T J, then the data check).
+(per-chunk sums of the loss, gradient and Hessian entries, then the data check), for a
+sum-of-squares loss ``gauss_newton_sums`` (RSS, J^T r, J^T J, then the data check), and for
+a model with a prediction ``jacobian(theta, n, *columns)`` (rows x outputs x parameters).
 ``meta`` is written into the module, so a cached module is usable without deriving again.
 """
 from __future__ import annotations
@@ -59,6 +60,9 @@ class SecondOrder:
     residuals: Program | None = None          # least squares: r_1..r_m, Jacobian entries
     residual_columns: tuple[int, ...] = ()
     jacobian: tuple[tuple[int, int], ...] = ()  # (residual, theta index) of each entry
+    prediction: Program | None = None         # the prediction's outputs, Jacobian entries
+    prediction_columns: tuple[int, ...] = ()
+    prediction_jacobian: tuple[tuple[int, int], ...] = ()  # (output, theta index) of each
 
     @property
     def residual_count(self) -> int:
@@ -78,7 +82,12 @@ class SecondOrder:
         gauss_newton = None if self.residuals is None else {
             "columns": list(self.residual_columns), "jacobian_index": list(self.jacobian_index),
             "residuals": self.residual_count}
-        return {"order": 2, "hessian": hessian, "gauss_newton": gauss_newton}
+        jacobian = None if self.prediction is None else {
+            "columns": list(self.prediction_columns),
+            "outputs": len(self.prediction.outputs) - len(self.prediction_jacobian),
+            "pairs": [list(p) for p in self.prediction_jacobian]}
+        return {"order": 2, "hessian": hessian, "gauss_newton": gauss_newton,
+                "jacobian": jacobian}
 
 
 @dataclass(frozen=True)
@@ -127,3 +136,6 @@ class KernelSpec:
 
     def residual_inputs(self) -> list:
         return [self.second.residuals.inputs[j] for j in self.second.residual_columns]
+
+    def jacobian_inputs(self) -> list:
+        return [self.second.prediction.inputs[j] for j in self.second.prediction_columns]

@@ -139,6 +139,16 @@ class Kernel:
             raise SymgradError(self._non_finite_cell(data))
         return rss, jtj, jtr
 
+    def jacobian(self, theta, data=None) -> np.ndarray:
+        """The prediction's Jacobian with respect to theta for every row: (rows, params), or
+        (rows, outputs, params) for a model with several outputs (order=2, a Model with a
+        prediction). E.g. the delta method's variance of each prediction, J cov J^T."""
+        meta = self._second("jacobian")
+        n, columns = self._columns(data, meta["columns"])
+        with kernel_call():
+            values = self.module.jacobian(self._theta(theta), n, *columns)
+        return values[:, 0, :] if meta["outputs"] == 1 else values
+
     @property
     def least_squares(self) -> bool:
         """Compiled with order=2 and the loss a sum of squares: ``gauss_newton`` works."""
@@ -186,6 +196,9 @@ class Kernel:
             raise SymgradError("this kernel has no second derivatives: compile it with "
                                "order=2")
         meta = self._meta[kind]
+        if meta is None and kind == "jacobian":
+            raise SymgradError("this kernel was compiled from a bare loss; compile a Model "
+                               "with a prediction for its Jacobian")
         if meta is None and kind == "gauss_newton":
             raise SymgradError("the loss is not a sum of squares (per row, sum of c*r**2): "
                                "no Gauss-Newton quantities; use hessian()")
