@@ -48,6 +48,29 @@ def test_loss_and_gradient_equal_the_cpu_backends(name, loss, params, inputs):
     np.testing.assert_allclose(gpu_grad, cpu_grad, rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("name", ["tanh-net", "bce", "max-min"])
+def test_second_order_kernels_equal_the_reference(name):
+    _, loss, params, inputs = MODELS[IDS.index(name)]
+    params, inputs = params.split(), inputs.split()
+    on_gpu, reference = (symgrad.compile(loss, params, inputs, backend=b, order=2)
+                         for b in ("cuda", "numpy"))
+    theta, data = random_case(params, inputs, rows=29, seed=4)
+    for ours, expected in zip(on_gpu.hessian(theta, data), reference.hessian(theta, data)):
+        np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-13)
+    if reference.least_squares:
+        for ours, expected in zip(on_gpu.gauss_newton(theta, data),
+                                  reference.gauss_newton(theta, data)):
+            np.testing.assert_allclose(ours, expected, rtol=1e-10, atol=1e-13)
+
+
+def test_the_prediction_jacobian_equals_the_reference():
+    model = symgrad.Model.supervised("a*exp(-k*t) + c*sigmoid(t - k)", target="y", inputs=["t"])
+    on_gpu, reference = (symgrad.compile(model, backend=b, order=2) for b in ("cuda", "numpy"))
+    t = {"t": np.linspace(0, 5, 17), "y": np.zeros(17)}
+    np.testing.assert_allclose(on_gpu.jacobian([2.0, 0.3, 0.5], t),
+                               reference.jacobian([2.0, 0.3, 0.5], t), rtol=1e-12)
+
+
 def test_float32_storage_agrees_to_float32_precision():
     on_gpu, on_cpu = pair("(sigmoid(w0*x0 + w1*x1 + b) - y)**2", ["w0", "w1", "b"],
                           ["x0", "x1", "y"], dtype="float32")

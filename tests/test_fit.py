@@ -127,7 +127,7 @@ def test_both_numba_gauss_newton_layouts_equal_the_reference(unrolled, monkeypat
     theta, data = random_case(["a", "k", "c"], ["x", "y"], rows=40_000, seed=5)
     numba, numpy = (symgrad.compile(loss, ["a", "k", "c"], ["x", "y"], backend=b, order=2)
                     for b in ("numba", "numpy"))
-    assert ("_jtj0_1" in numba.source) == unrolled
+    assert ("_jtj = np.zeros" in numba.source) != unrolled
     for ours, reference in zip(numba.gauss_newton(theta, data), numpy.gauss_newton(theta, data)):
         _close(np.asarray(ours), np.asarray(reference))
 
@@ -181,8 +181,6 @@ def test_the_hessian_is_finite_where_a_branch_not_taken_is_not():
      "compile it with order=2"),
     (lambda: symgrad.compile("log(1 + exp(w*x))", ["w"], ["x"], order=2, backend="numpy")
      .gauss_newton([1.0], [[1.0]]), "not a sum of squares"),
-    (lambda: symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], order=2, backend="cuda"),
-     "order=2"),
     (lambda: symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], order=2, backend="numpy")
      .jacobian([1.0], [[1.0, 2.0]]), "Model with a prediction"),
 ])

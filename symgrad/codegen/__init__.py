@@ -57,7 +57,7 @@ BACKENDS = {backend.name: backend for backend in (
             second_order=True),
     Backend("numpy", "symgrad.codegen.numpy_backend", Capabilities(), second_order=True),
     Backend("cuda", "symgrad.codegen.cuda_backend", Capabilities(on_device=True),
-            runtime="symgrad.runtime.cuda_support"),
+            runtime="symgrad.runtime.cuda_support", second_order=True),
 )}
 
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from .printer import (ScalarPrinter, accumulate_lines, column_args, data_check, module_text,
                       nested_calls, param_loads, row_lines, store_lines, sum_names)
-from .spec import KernelSpec
+from ..errors import SymgradError
+from .spec import UNROLLED_JACOBIAN, KernelSpec
 
 HEADER = '''\
 import math
@@ -21,7 +22,7 @@ import math
 import numpy as np
 from numba import cuda, float64
 
-from symgrad.runtime.cuda_support import host_predict, host_sums, threads_for
+from symgrad.runtime.cuda_support import host_predict, host_rows, host_sums, threads_for
 
 '''
 
@@ -49,22 +50,34 @@ class CudaPrinter(ScalarPrinter):
 
 def module_source(spec: KernelSpec) -> str:
     printer = CudaPrinter()
-    sums = len(spec.gradient.outputs) + 1
     outputs = len(spec.prediction.outputs) if spec.prediction is not None else 0
-    constants = f"SUMS = {sums}\nOUTPUTS = {outputs}\nTHREADS = threads_for(SUMS)\n\n\n"
+    constants = sums_constants("", spec.gradient) + second_order_constants(spec) + \
+        f"OUTPUTS = {outputs}\n\n\n"
     source = module_text(spec, printer, HEADER + constants, gradient_function,
-                         prediction_function)
-    return source + "\n\n" + HOST_FUNCTIONS
+                         prediction_function, second_order_functions)
+    return source + "\n\n" + HOST_FUNCTIONS + second_order_hosts(spec)
+
+
+def sums_constants(prefix: str, program) -> str:
+    """A sums kernel's width and threads per block (what its shared memory holds)."""
+    sums = len(program.outputs) + 1
+    return f"{prefix}SUMS = {sums}\n{prefix}THREADS = threads_for({prefix}SUMS)\n"
 
 
 def gradient_function(spec: KernelSpec, printer: CudaPrinter) -> str:
-    program, columns = spec.gradient, spec.gradient_inputs()
+    return sums_function("partial_sums", "", spec.gradient, spec.gradient_inputs(), printer)
+
+
+def sums_function(name: str, prefix: str, program, columns, printer: CudaPrinter) -> str:
+    """Per-block sums of a program's outputs (loss, partials, ...), then the data check;
+    the width and threads are the module's {prefix}SUMS and {prefix}THREADS."""
     sums = sum_names(program.outputs)
+    width, threads = f"{prefix}SUMS", f"{prefix}THREADS"
     lines = [
         "@cuda.jit",
-        f"def partial_sums(_theta, _order, _indexed, _start, _count, _partials"
+        f"def {name}(_theta, _order, _indexed, _start, _count, _partials"
         f"{column_args(columns)}):",
-        "    _shared = cuda.shared.array((THREADS, SUMS), float64)",
+        f"    _shared = cuda.shared.array(({threads}, {width}), float64)",
         "    _tid = cuda.threadIdx.x",
         *param_loads(program, "    "),
         *(f"    {s} = 0.0" for s in sums),
@@ -75,18 +88,98 @@ def gradient_function(spec: KernelSpec, printer: CudaPrinter) -> str:
         f"        _check += {data_check(columns)}",
         *(f"    _shared[_tid, {k}] = {s}" for k, s in enumerate(sums)),
         "    cuda.syncthreads()",
-        "    _width = THREADS // 2",
+        f"    _width = {threads} // 2",
         "    while _width > 0:",
         "        if _tid < _width:",
-        "            for _k in range(SUMS):",
+        f"            for _k in range({width}):",
         "                _shared[_tid, _k] += _shared[_tid + _width, _k]",
         "        cuda.syncthreads()",
         "        _width //= 2",
         "    if _tid == 0:",
-        "        for _k in range(SUMS):",
+        f"        for _k in range({width}):",
         "            _partials[cuda.blockIdx.x, _k] = _shared[0, _k]",
     ]
     return "\n".join(lines) + "\n"
+
+
+def second_order_functions(spec: KernelSpec, printer: CudaPrinter) -> str:
+    """order=2: the Hessian's and the Gauss-Newton sums per block (the latter unrolled, so
+    over at most UNROLLED_JACOBIAN Jacobian columns), the prediction's Jacobian per row."""
+    second = spec.second
+    if second is None:
+        return ""
+    text = ""
+    if second.hessian is not None:
+        text += "\n\n" + sums_function("hessian_partial_sums", "HESSIAN_", second.hessian,
+                                        spec.hessian_inputs(), printer)
+    if second.residuals is not None:
+        if len(second.jacobian_index) > UNROLLED_JACOBIAN:
+            raise SymgradError(f"the cuda backend sums J^T J over at most "
+                               f"{UNROLLED_JACOBIAN} parameters; use numba")
+        text += "\n\n" + sums_function("gauss_newton_partial_sums", "GAUSS_NEWTON_",
+                                        second.gauss_newton_program(),
+                                        spec.residual_inputs(), printer)
+    if second.prediction is not None:
+        text += "\n\n" + jacobian_function(spec, printer)
+    return text
+
+
+def jacobian_function(spec: KernelSpec, printer: CudaPrinter) -> str:
+    second = spec.second
+    program, columns = second.prediction, spec.jacobian_inputs()
+    count = len(program.outputs) - len(second.prediction_jacobian)
+    lines = [
+        "@cuda.jit",
+        f"def jacobian_rows(_theta, _n, _out{column_args(columns)}):",
+        *param_loads(program, "    "),
+        "    for _row in range(cuda.grid(1), _n, cuda.gridsize(1)):",
+        *row_lines(program, columns, printer, "        "),
+        *(f"        _out[_row, {i}, {k}] = {printer.doprint(program.outputs[count + e])}"
+          for e, (i, k) in enumerate(second.prediction_jacobian)),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def second_order_constants(spec: KernelSpec) -> str:
+    second = spec.second
+    if second is None:
+        return ""
+    text = sums_constants("HESSIAN_", second.hessian) if second.hessian is not None else ""
+    if second.residuals is not None:
+        text += sums_constants("GAUSS_NEWTON_", second.gauss_newton_program())
+    return text
+
+
+def second_order_hosts(spec: KernelSpec) -> str:
+    """The host entry points of the second-order kernels."""
+    second = spec.second
+    if second is None:
+        return ""
+    text = ""
+    if second.hessian is not None:
+        text += HOST_SUMS.format(name="hessian_sums", kernel="hessian_partial_sums",
+                                 prefix="HESSIAN_")
+    if second.residuals is not None:
+        text += HOST_SUMS.format(name="gauss_newton_sums", kernel="gauss_newton_partial_sums",
+                                 prefix="GAUSS_NEWTON_")
+    if second.prediction is not None:
+        count = len(second.prediction.outputs) - len(second.prediction_jacobian)
+        text += HOST_JACOBIAN.format(shape=(count, len(spec.params)))
+    return text
+
+
+HOST_SUMS = '''
+
+def {name}(_theta, _n, _chunks, *_columns):
+    return host_sums({kernel}, {prefix}SUMS, {prefix}THREADS, META["dtype"], _theta, _n,
+                     _columns)
+'''
+
+HOST_JACOBIAN = '''
+
+def jacobian(_theta, _n, *_columns):
+    return host_rows(jacobian_rows, {shape}, META["dtype"], _theta, _n, _columns)
+'''
 
 
 def prediction_function(spec: KernelSpec, printer: CudaPrinter) -> str:

@@ -5,7 +5,7 @@ never storing the rows x parameters Jacobian)."""
 from __future__ import annotations
 
 from .printer import column_args, data_check, param_loads, row_lines
-from .spec import KernelSpec, Loops
+from .spec import UNROLLED_JACOBIAN, KernelSpec, Loops
 
 
 def second_order_functions(spec: KernelSpec, printer, sums_function, options: str,
@@ -19,7 +19,7 @@ def second_order_functions(spec: KernelSpec, printer, sums_function, options: st
         "\n\n" + sums_function("hessian_sums", spec.second.hessian, spec.hessian_inputs(),
                                    Loops(), (), printer)
     if spec.second.residuals is not None:
-        text += "\n\n" + gauss_newton_function(spec, printer, options)
+        text += "\n\n" + gauss_newton_function(spec, printer, sums_function, options)
     if spec.second.prediction is not None:
         text += "\n\n" + jacobian_function(spec, printer, row_options)
     return text
@@ -44,23 +44,19 @@ def jacobian_function(spec: KernelSpec, printer, options: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-UNROLLED_JACOBIAN = 40  # J^T J over at most this many columns as straight-line sums; beyond,
-                        # loops (the code would grow as the square)
-
-
-def gauss_newton_function(spec: KernelSpec, printer, options: str) -> str:
-    """Per-chunk RSS, J^T r and J^T J (upper triangle, over the Jacobian's non-zero columns,
-    row-major) and the data check: each row's Jacobian is a few locals, never stored. Up to
-    UNROLLED_JACOBIAN columns every sum is a scalar accumulator (as the Hessian's: they
-    vectorize across rows); beyond, one short array per row and loops over its pairs."""
+def gauss_newton_function(spec: KernelSpec, printer, sums_function, options: str) -> str:
+    """Per-chunk RSS, J^T r and J^T J (upper triangle, row by row, over the Jacobian's
+    non-zero columns) and the data check; each row's Jacobian is never stored. Up to
+    UNROLLED_JACOBIAN columns every sum is a scalar accumulator of one program
+    (``SecondOrder.gauss_newton_program``), as the Hessian's: they vectorize across rows.
+    Beyond, each row's Jacobian is one short array, and loops add its pairs."""
     second = spec.second
+    if len(second.jacobian_index) <= UNROLLED_JACOBIAN:
+        return sums_function("gauss_newton_sums", second.gauss_newton_program(),
+                             spec.residual_inputs(), Loops(), (), printer)
     program, columns = second.residuals, spec.residual_inputs()
     q = len(second.jacobian_index)
-    width = 1 + q + q * q + 1
-    unrolled = q <= UNROLLED_JACOBIAN
-    body = unrolled_products(program, second, printer) if unrolled else \
-        [line for i in range(second.residual_count)
-         for line in residual_lines(program, second, i, printer)]
+    width = 1 + q + q * (q + 1) // 2 + 1
     lines = [
         f"@njit(parallel=True, {options})",
         f"def gauss_newton_sums(_theta, _n, _chunks{column_args(columns)}):",
@@ -69,59 +65,26 @@ def gauss_newton_function(spec: KernelSpec, printer, options: str) -> str:
         "    for _chunk in prange(_chunks):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
-        *(f"        {s} = 0.0" for s in gauss_newton_sums(q, unrolled)),
-        *([] if unrolled else [f"        _jtr = np.zeros({q})",
-                               f"        _jtj = np.zeros(({q}, {q}))",
-                               f"        _jr = np.zeros({q})"]),
+        "        _rss = 0.0",
+        "        _check = 0.0",
+        f"        _jtr = np.zeros({q})",
+        f"        _jtj = np.zeros(({q}, {q}))",
+        f"        _jr = np.zeros({q})",
         "        for _row in range(_start, _stop):",
         *row_lines(program, columns, printer, "            "),
-        *body,
+        *(line for i in range(second.residual_count)
+          for line in residual_lines(program, second, i, printer)),
         f"            _check += {data_check(columns)}",
-        *gauss_newton_stores(q, unrolled),
+        "        _sums[_chunk, 0] = _rss",
+        f"        _sums[_chunk, 1:{1 + q}] = _jtr",
+        f"        _at = {1 + q}",
+        f"        for _a in range({q}):",
+        f"            _sums[_chunk, _at:_at + {q} - _a] = _jtj[_a, _a:]",
+        f"            _at += {q} - _a",
         f"        _sums[_chunk, {width - 1}] = _check",
         "    return _sums",
     ]
     return "\n".join(lines) + "\n"
-
-
-def gauss_newton_sums(q: int, unrolled: bool) -> list[str]:
-    """The scalar accumulators: RSS, the check, and unrolled, J^T r's and J^T J's."""
-    names = ["_rss", "_check"]
-    if unrolled:
-        names += [f"_jtr{a}" for a in range(q)]
-        names += [f"_jtj{a}_{b}" for a in range(q) for b in range(a, q)]
-    return names
-
-
-def gauss_newton_stores(q: int, unrolled: bool) -> list[str]:
-    indent = "        "
-    if not unrolled:
-        return [f"{indent}_sums[_chunk, 0] = _rss",
-                f"{indent}_sums[_chunk, 1:{1 + q}] = _jtr",
-                f"{indent}for _a in range({q}):",
-                f"{indent}    _sums[_chunk, {1 + q} + _a * {q}:{1 + q} + (_a + 1) * {q}] = _jtj[_a]"]
-    return [f"{indent}_sums[_chunk, 0] = _rss",
-            *(f"{indent}_sums[_chunk, {1 + a}] = _jtr{a}" for a in range(q)),
-            *(f"{indent}_sums[_chunk, {1 + q + a * q + b}] = _jtj{a}_{b}"
-              for a in range(q) for b in range(a, q))]
-
-
-def unrolled_products(program, second, printer) -> list[str]:
-    """Each residual and its Jacobian entries as locals, added into RSS, J^T r and J^T J."""
-    count, index = second.residual_count, second.jacobian_index
-    indent = "            "
-    lines = []
-    for i in range(count):
-        entries = {k: program.outputs[count + e] for e, (r, k) in enumerate(second.jacobian)
-                   if r == i}
-        present = [a for a, k in enumerate(index) if k in entries]
-        lines.append(f"{indent}_r = {printer.doprint(program.outputs[i])}")
-        lines += [f"{indent}_j{a} = {printer.doprint(entries[index[a]])}" for a in present]
-        lines.append(f"{indent}_rss += _r * _r")
-        lines += [f"{indent}_jtr{a} += _j{a} * _r" for a in present]
-        lines += [f"{indent}_jtj{a}_{b} += _j{a} * _j{b}" for a in present for b in present
-                  if b >= a]
-    return lines
 
 
 def residual_lines(program, second, i: int, printer) -> list[str]:

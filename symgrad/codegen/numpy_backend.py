@@ -137,7 +137,8 @@ def jacobian_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
 
 
 def gauss_newton_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
-    """RSS, J^T r and J^T J (full) from the whole Jacobian, rows x columns, in numpy."""
+    """RSS, J^T r and J^T J's upper triangle (row by row) from the whole Jacobian, rows x
+    columns, by numpy's matrix product."""
     second = spec.second
     program, columns = second.residuals, spec.residual_inputs()
     count, index = second.residual_count, second.jacobian_index
@@ -155,7 +156,8 @@ def gauss_newton_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
         "        _jtr = sum(_jac[i].T @ _r[i] for i in range(_r.shape[0]))",
         "        _jtj = sum(_jac[i].T @ _jac[i] for i in range(_r.shape[0]))",
         f"        _check = _total({data_check(columns)}, _n)",
-        "        return numpy.concatenate(([numpy.sum(_r * _r)], _jtr, _jtj.ravel(),",
+        f"        _upper = _jtj[numpy.triu_indices({len(index)})]",
+        "        return numpy.concatenate(([numpy.sum(_r * _r)], _jtr, _upper,",
         "                                  [_check]))[None, :]",
     ]
     return "\n".join(lines) + "\n"

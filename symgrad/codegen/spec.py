@@ -8,7 +8,8 @@ the model has a prediction, ``predict(theta, n, *columns)`` returning one value 
 one 2-D matrix per data vector of an inner product, rows x entries.
 With ``order=2`` (``SecondOrder``) it also defines ``hessian_sums(theta, n, chunks, *columns)``
 (per-chunk sums of the loss, gradient and Hessian entries, then the data check), for a
-sum-of-squares loss ``gauss_newton_sums`` (RSS, J^T r, J^T J, then the data check), and for
+sum-of-squares loss ``gauss_newton_sums`` (RSS, J^T r, J^T J's upper triangle row by row,
+then the data check), and for
 a model with a prediction ``jacobian(theta, n, *columns)`` (rows x outputs x parameters).
 ``meta`` is written into the module, so a cached module is usable without deriving again.
 """
@@ -49,6 +50,9 @@ class Loops:
         return tuple(d for d in self.dots if d[0] in names)
 
 
+UNROLLED_JACOBIAN = 40  # J^T J over at most this many columns as straight-line sums
+
+
 @dataclass(frozen=True)
 class SecondOrder:
     """The programs of ``compile(..., order=2)`` (symgrad.curvature), over every parameter
@@ -73,6 +77,31 @@ class SecondOrder:
         """The theta indexes with a non-zero Jacobian entry, ascending: the columns of the
         J^T J the kernel adds up."""
         return tuple(sorted({k for _, k in self.jacobian}))
+
+    def gauss_newton_program(self) -> Program:
+        """One row's share of the Gauss-Newton sums, as a program a backend sums like the
+        gradient's: RSS, J^T r, then J^T J's upper triangle row by row, over
+        ``jacobian_index``. Each residual and Jacobian entry is a named temporary, their
+        products the outputs (for J^T J over up to UNROLLED_JACOBIAN columns: beyond, the
+        code would grow as their square)."""
+        import sympy as sp
+
+        program, count = self.residuals, self.residual_count
+        position = {k: a for a, k in enumerate(self.jacobian_index)}
+        temps = list(program.temps)
+        residuals = [sp.Symbol(f"_r{i}") for i in range(count)]
+        temps += zip(residuals, program.outputs[:count])
+        entries = [{} for _ in range(count)]
+        for e, (i, k) in enumerate(self.jacobian):
+            entries[i][position[k]] = sp.Symbol(f"_j{i}_{position[k]}")
+            temps.append((entries[i][position[k]], program.outputs[count + e]))
+        q = len(position)
+        outputs = [sp.Add(*(r * r for r in residuals))]
+        outputs += [sp.Add(*(row[a] * r for row, r in zip(entries, residuals) if a in row))
+                    for a in range(q)]
+        outputs += [sp.Add(*(row[a] * row[b] for row in entries if a in row and b in row))
+                    for a in range(q) for b in range(a, q)]
+        return Program(program.params, program.inputs, tuple(temps), tuple(outputs))
 
     def meta(self) -> dict:
         """order 2, and each function's layout (None: not compiled)."""

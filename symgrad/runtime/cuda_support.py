@@ -208,7 +208,12 @@ def host_sums(kernel, sums: int, threads: int, dtype: str, theta, n: int, column
 
 
 def host_predict(kernel, outputs: int, dtype: str, theta, n: int, columns) -> np.ndarray:
-    out = cuda.device_array((n, outputs))
+    return host_rows(kernel, (outputs,), dtype, theta, n, columns)
+
+
+def host_rows(kernel, shape: tuple, dtype: str, theta, n: int, columns) -> np.ndarray:
+    """A kernel writing one value of ``shape`` per row, from host arrays: rows x shape."""
+    out = cuda.device_array((n, *shape))
     kernel[blocks_for(n, MAX_THREADS), MAX_THREADS](
         _to_device(theta, dtype), n, out, *(_to_device(c, dtype) for c in columns))
     return out.copy_to_host()

@@ -185,9 +185,10 @@ class Kernel:
         sums, scale = self._sums(self.module.gauss_newton_sums, theta, n, columns)
         index = meta["jacobian_index"]
         q, p = len(index), len(self.params)
-        upper = sums[1 + q:1 + q + q * q].reshape(q, q)
+        upper = np.zeros((q, q))
+        upper[np.triu_indices(q)] = sums[1 + q:-1]
         jtj, jtr = np.zeros((p, p)), np.zeros(p)
-        jtj[np.ix_(index, index)] = (np.triu(upper) + np.triu(upper, 1).T) * scale
+        jtj[np.ix_(index, index)] = (upper + np.triu(upper, 1).T) * scale
         jtr[index] = sums[1:1 + q] * scale
         return float(sums[0] * scale), jtj, jtr, math.isfinite(sums[-1])
 
