@@ -11,9 +11,10 @@ are the host entry points ``symgrad.Kernel`` calls (they copy their arguments ea
 """
 from __future__ import annotations
 
-from .printer import (ScalarPrinter, accumulate_lines, column_args, data_check, module_text,
-                      nested_calls, param_loads, row_lines, store_lines, sum_names)
 from ..errors import SymgradError
+from .printer import (ScalarPrinter, accumulate_lines, column_args, data_check,
+                      jacobian_stores, module_text, nested_calls, param_loads, row_lines,
+                      store_lines, sum_names)
 from .spec import UNROLLED_JACOBIAN, KernelSpec
 
 HEADER = '''\
@@ -127,15 +128,13 @@ def second_order_functions(spec: KernelSpec, printer: CudaPrinter) -> str:
 def jacobian_function(spec: KernelSpec, printer: CudaPrinter) -> str:
     second = spec.second
     program, columns = second.prediction, spec.jacobian_inputs()
-    count = len(program.outputs) - len(second.prediction_jacobian)
     lines = [
         "@cuda.jit",
         f"def jacobian_rows(_theta, _n, _out{column_args(columns)}):",
         *param_loads(program, "    "),
         "    for _row in range(cuda.grid(1), _n, cuda.gridsize(1)):",
         *row_lines(program, columns, printer, "        "),
-        *(f"        _out[_row, {i}, {k}] = {printer.doprint(program.outputs[count + e])}"
-          for e, (i, k) in enumerate(second.prediction_jacobian)),
+        *jacobian_stores(second, printer, "        "),
     ]
     return "\n".join(lines) + "\n"
 
@@ -163,8 +162,7 @@ def second_order_hosts(spec: KernelSpec) -> str:
         text += HOST_SUMS.format(name="gauss_newton_sums", kernel="gauss_newton_partial_sums",
                                  prefix="GAUSS_NEWTON_")
     if second.prediction is not None:
-        count = len(second.prediction.outputs) - len(second.prediction_jacobian)
-        text += HOST_JACOBIAN.format(shape=(count, len(spec.params)))
+        text += HOST_JACOBIAN.format(shape=(second.output_count, len(spec.params)))
     return text
 
 

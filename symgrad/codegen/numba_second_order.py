@@ -4,7 +4,7 @@
 never storing the rows x parameters Jacobian)."""
 from __future__ import annotations
 
-from .printer import column_args, data_check, param_loads, row_lines
+from .printer import column_args, data_check, jacobian_stores, param_loads, row_lines
 from .spec import UNROLLED_JACOBIAN, KernelSpec, Loops
 
 
@@ -29,16 +29,14 @@ def jacobian_function(spec: KernelSpec, printer, options: str) -> str:
     """The prediction's Jacobian for every row: rows x outputs x parameters."""
     second = spec.second
     program, columns = second.prediction, spec.jacobian_inputs()
-    count = len(program.outputs) - len(second.prediction_jacobian)
     lines = [
         f"@njit(parallel=True, {options})",
         f"def jacobian(_theta, _n{column_args(columns)}):",
-        f"    _out = np.zeros((_n, {count}, {len(spec.params)}))",
+        f"    _out = np.zeros((_n, {second.output_count}, {len(spec.params)}))",
         *param_loads(program, "    "),
         "    for _row in prange(_n):",
         *row_lines(program, columns, printer, "        "),
-        *(f"        _out[_row, {i}, {k}] = {printer.doprint(program.outputs[count + e])}"
-          for e, (i, k) in enumerate(second.prediction_jacobian)),
+        *jacobian_stores(second, printer, "        "),
         "    return _out",
     ]
     return "\n".join(lines) + "\n"

@@ -9,8 +9,8 @@ from __future__ import annotations
 from sympy.printing.numpy import NumPyPrinter
 
 from ..primitives import helper_sources
-from .printer import (ScalarPrinter, column_args, data_check, module_text, nested_calls,
-                      statement_lines)
+from .printer import (ScalarPrinter, column_args, data_check, jacobian_stores, module_text,
+                      nested_calls, statement_lines)
 from .spec import KernelSpec
 
 NUMPY_HELPERS = helper_sources("numpy")  # a dialect of its own: helpers take whole columns
@@ -122,15 +122,13 @@ def jacobian_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
     """The prediction's Jacobian for every row: rows x outputs x parameters."""
     second = spec.second
     program, columns = second.prediction, spec.jacobian_inputs()
-    count = len(program.outputs) - len(second.prediction_jacobian)
     lines = [
         f"def jacobian(_theta, _n{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
         *_prologue(program, columns),
         *statement_lines(program, printer, "        "),
-        f"        _out = numpy.zeros((_n, {count}, {len(spec.params)}))",
-        *(f"        _out[:, {i}, {k}] = {printer.doprint(program.outputs[count + e])}"
-          for e, (i, k) in enumerate(second.prediction_jacobian)),
+        f"        _out = numpy.zeros((_n, {second.output_count}, {len(spec.params)}))",
+        *jacobian_stores(second, printer, "        ", row=":"),
         "        return _out",
     ]
     return "\n".join(lines) + "\n"

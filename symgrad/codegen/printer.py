@@ -157,6 +157,14 @@ def store_lines(outputs, printer, indent: str) -> list[str]:
     return [f"{indent}_out[_row, {k}] = {printer.doprint(e)}" for k, e in enumerate(outputs)]
 
 
+def jacobian_stores(second, printer, indent: str, row: str = "_row") -> list[str]:
+    """``_out[row, i, k] = entry`` for each non-zero entry of the prediction's Jacobian
+    (SecondOrder.prediction: the outputs, then the entries)."""
+    outputs, count = second.prediction.outputs, second.output_count
+    return [f"{indent}_out[{row}, {i}, {k}] = {printer.doprint(outputs[count + e])}"
+            for e, (i, k) in enumerate(second.prediction_jacobian)]
+
+
 def sum_names(outputs, check: bool = True) -> list[str]:
     """The running sums of a gradient kernel: one per output (loss, partials), then the data
     check's."""

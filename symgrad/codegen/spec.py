@@ -73,6 +73,12 @@ class SecondOrder:
         return len(self.residuals.outputs) - len(self.jacobian) if self.residuals else 0
 
     @property
+    def output_count(self) -> int:
+        """The prediction's outputs (before its Jacobian entries in ``prediction``)."""
+        return len(self.prediction.outputs) - len(self.prediction_jacobian) \
+            if self.prediction else 0
+
+    @property
     def jacobian_index(self) -> tuple[int, ...]:
         """The theta indexes with a non-zero Jacobian entry, ascending: the columns of the
         J^T J the kernel adds up."""
@@ -113,7 +119,7 @@ class SecondOrder:
             "residuals": self.residual_count}
         jacobian = None if self.prediction is None else {
             "columns": list(self.prediction_columns),
-            "outputs": len(self.prediction.outputs) - len(self.prediction_jacobian),
+            "outputs": self.output_count,
             "pairs": [list(p) for p in self.prediction_jacobian]}
         return {"order": 2, "hessian": hessian, "gauss_newton": gauss_newton,
                 "jacobian": jacobian}
