@@ -109,9 +109,9 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     theta = progress.theta
     f, g, B = quantities(theta)
     progress.passes += 1
-    if not math.isfinite(f):
-        raise SymgradError(f"the loss is {f} at the initial parameters: start elsewhere "
-                           f"(--init)")
+    if not _finite(f, g, B):
+        raise SymgradError(f"the loss or its derivatives are not finite at the initial "
+                           f"parameters (loss {f}): start elsewhere (--init)")
     progress.loss = f
     scale = _diagonal_scale(B, np.zeros(len(theta)))
     radius = None
@@ -131,7 +131,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
         trial = theta + step
         f_trial, g_trial, B_trial = quantities(trial)
         progress.passes += 1
-        actual = f - f_trial if math.isfinite(f_trial) else -math.inf
+        actual = f - f_trial if _finite(f_trial, g_trial, B_trial) else -math.inf
         ratio = actual / predicted
         radius = _new_radius(radius, length, ratio, damping, g @ step, actual)
         if ratio >= ACCEPT:
@@ -140,11 +140,15 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             progress.iterations += 1
             if report:
                 report(progress)
-        if abs(actual) <= tol * tol * f and predicted <= tol * tol * f and ratio <= 2:
+        if abs(actual) <= tol * tol * abs(f) and predicted <= tol * tol * abs(f) and ratio <= 2:
             return _done(progress, "the loss changed by less than tol**2")
         if radius <= tol * _norm(scale, theta):
             return _done(progress, "the step changed the parameters by less than tol")
     progress.reason = f"not converged in {max_iter} iterations"
+
+
+def _finite(*values) -> bool:
+    return all(np.all(np.isfinite(v)) for v in values)
 
 
 def _new_radius(radius, length, ratio, damping, slope, actual) -> float:
@@ -229,9 +233,9 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None)
     theta = progress.theta
     f, g = loss_grad(theta)
     progress.passes += 1
-    if not math.isfinite(f):
-        raise SymgradError(f"the loss is {f} at the initial parameters: start elsewhere "
-                           f"(--init)")
+    if not _finite(f, g):
+        raise SymgradError(f"the loss or its gradient is not finite at the initial "
+                           f"parameters (loss {f}): start elsewhere (--init)")
     progress.loss = f
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
     while progress.iterations < max_iter:
@@ -281,7 +285,7 @@ def _armijo(loss_grad, theta, f, slope, direction, step, progress):
     for _ in range(60):
         f_new, g_new = loss_grad(theta + step * direction)
         progress.passes += 1
-        if math.isfinite(f_new) and f_new <= f + ACCEPT * step * slope:
+        if _finite(f_new, g_new) and f_new <= f + ACCEPT * step * slope:
             return step, f_new, g_new
         step *= 0.5
     return None

@@ -329,6 +329,30 @@ def test_not_converged_within_max_iter_is_said():
     assert "not converged in 2 iterations" in result.reason
 
 
+def test_a_poisson_likelihood_whose_loss_is_negative_converges_by_newton():
+    rng = np.random.default_rng(3)
+    x = rng.uniform(0, 2, size=500)
+    y = rng.poisson(np.exp(0.5 + 0.8 * x)).astype(float)
+    model = Model.supervised("a + b*x", "y", inputs=["x", "y"],
+                             loss=lambda eta, target: sp.exp(eta) - target * eta)
+    result = symgrad.fit(model, data=np.column_stack([x, y]), backend="numpy")
+    assert result.method == "newton" and result.converged and result.loss < 0
+    a, b = result.params
+    rate = np.exp(a + b * x)  # the score equations of Poisson regression hold
+    assert abs(np.sum(rate - y)) < 1e-9 * np.sum(y)
+    assert abs(np.sum(x * (rate - y))) < 1e-9 * np.sum(x * y)
+    # the likelihood's standard errors: the inverse Fisher information
+    fisher = np.array([[np.sum(rate), np.sum(x * rate)], [np.sum(x * rate), np.sum(x * x * rate)]])
+    np.testing.assert_allclose(result.stderr, np.sqrt(np.diag(np.linalg.inv(fisher))),
+                               rtol=1e-8)
+
+
+def test_a_start_where_the_loss_is_not_finite_is_refused():
+    model = Model.supervised("log(w*t)", "y", inputs=["t", "y"])
+    with pytest.raises(SymgradError, match="not finite at the initial parameters"):
+        symgrad.fit(model, data=_decay()[1:], theta0=[-1.0], backend="numpy")
+
+
 def test_parameters_the_data_do_not_determine_get_infinite_errors_and_a_warning():
     model = Model.supervised("a*b*t", "y", inputs=["t", "y"])
     result = symgrad.fit(model, data=_decay(), theta0=[1.0, 2.0], backend="numpy")
