@@ -91,6 +91,7 @@ def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):
     (["--loss", "bce", "--method", "lm"], "method lm needs a loss that is a sum of squares"),
     (["--backend", "cuda"], "Invalid value for '--backend'"),
     (["--init", "z=1"], "--init names 'z'"),
+    (["--loss", "ce"], "only layer chains give"),
 ])
 def test_refusals_are_one_line(decay, args, fragment):
     one_line_error(cli("fit", decay, *MODEL, "--backend", "numpy", *args), fragment)
@@ -99,3 +100,8 @@ def test_refusals_are_one_line(decay, args, fragment):
 def test_out_may_not_overwrite_the_data(decay):
     one_line_error(cli("fit", decay, *MODEL, "--out", decay), "data file")
     assert decay.read_text().startswith("t,y\n")
+
+
+def test_a_layer_chain_is_sent_to_train(decay):
+    one_line_error(cli("fit", decay, "--model", "dense(3) -> tanh -> dense(1)", "--target", "y"),
+                   "layer chains", "symgrad train")

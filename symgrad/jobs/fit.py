@@ -40,7 +40,14 @@ def fit_file(options: FitOptions, report=None,
 
 def _check_options(options: FitOptions) -> None:
     from ..fitting import METHODS
+    from ..layers import is_chain
 
+    if is_chain(options.model):
+        raise SymgradError("fit takes expression models; layer chains (dense(...)) train with "
+                           "symgrad train")
+    if options.loss == "ce":
+        raise SymgradError("--loss ce needs one logit per class, which only layer chains "
+                           "give (symgrad train); fit a two-class model with bce")
     if options.method not in METHODS:
         raise SymgradError(f"unknown method {options.method!r} (choose from "
                            f"{', '.join(METHODS)})")
@@ -126,7 +133,7 @@ def _finished(options: FitOptions, setup, result, quality: str | None) -> FitOut
         "not converged"
     summary = (f"{result.method}: {result.iterations} iterations, {state} "
                f"({result.reason}); loss {_number(result.loss)} (summed over "
-               f"{result.rows} rows){quality or ''}")
+               f"{result.rows} row{'s' * (result.rows != 1)}){quality or ''}")
     return FitOutcome(document=document, fit=result, summary=summary)
 
 
