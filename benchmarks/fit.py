@@ -11,8 +11,9 @@ All in one process, peers side by side on the same data:
    dense rows x 17 Jacobian written by hand in numpy, method "lm" (MINPACK lmder) and
    "trf", xtol=ftol=gtol=1e-12 (scipy's 1e-8 defaults stop short of 1e-8 agreement).
    Agreement: max over parameters of |scipy - symgrad| / |symgrad|.
-   Peak extra memory: before each call the peak resident set is reset (on Linux, "5" written
-   to /proc/self/clear_refs sets VmHWM to the current VmRSS, after gc.collect()); after it,
+   Peak extra memory: before each call, after gc.collect() and glibc's malloc_trim(0) (freed
+   heap pages returned, so they cannot hide a peak), the peak resident set is reset (on Linux,
+   "5" written to /proc/self/clear_refs sets VmHWM to the current VmRSS); after the call,
    VmHWM - VmRSS(before) is the most memory the call held beyond the data already resident
    (the largest over the timed calls).
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import ctypes
 import gc
 import math
 import os
@@ -72,10 +74,17 @@ def _status_kib(field: str) -> int:
     raise KeyError(field)
 
 
+def release_freed_memory() -> None:
+    """Return the pages glibc keeps after free() to the system (a no-op elsewhere)."""
+    gc.collect()
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 def peak_extra(fn):
     """(seconds, peak resident bytes beyond those resident before, result) of one call; the
     bytes are None where /proc/self/clear_refs is unavailable (not Linux)."""
-    gc.collect()
+    release_freed_memory()
     try:
         with open("/proc/self/clear_refs", "w") as refs:
             refs.write("5")

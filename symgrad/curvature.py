@@ -80,6 +80,7 @@ def hessian_program(model: Model) -> tuple[Program, tuple, tuple]:
             if seconds[j] != 0:
                 entries.append(seconds[j])
                 pairs.append((k, j))
+    entries = [common_factors_out(e) for e in expanded(entries, definitions)]
     gradient_index = tuple(k for k, partial in enumerate(partials) if partial != 0)
     roots = (gradient.loss, *(partials[k] for k in gradient_index), *entries)
     return lower_values(model, roots, definitions), gradient_index, tuple(pairs)
@@ -124,6 +125,30 @@ def _square_root(term: sp.Expr) -> sp.Expr | None:
             return None
         roots.append(base ** (exponent // 2))
     return sp.sqrt(coefficient) * sp.Mul(*roots)
+
+
+def common_factors_out(expr: sp.Expr) -> sp.Expr:
+    """A sum's factors common to all its terms, taken out (x0*x1*(a + b) for a*x0*x1 +
+    b*x0*x1), in a sum or in the sums a product multiplies: one level, linear in the
+    terms. Every Hessian entry of a linear predictor then reads c*x_j*x_k with one c
+    shared by all (CSE), where its terms would each repeat the work."""
+    if expr.is_Mul:
+        return sp.Mul(*(common_factors_out(f) if f.is_Add else f for f in expr.args))
+    if not expr.is_Add:
+        return expr
+    shared = None
+    for term in expr.args:
+        powers = {}
+        for factor in sp.Mul.make_args(term):
+            base, exponent = factor.as_base_exp()
+            if exponent.is_Integer and exponent > 0 and not base.is_Number:
+                powers[base] = powers.get(base, 0) + int(exponent)
+        shared = powers if shared is None else \
+            {b: min(e, powers[b]) for b, e in shared.items() if b in powers}
+        if not shared:
+            return expr
+    common = sp.Mul(*(b ** e for b, e in shared.items()))
+    return common * sp.Add(*(term / common for term in expr.args))
 
 
 def expanded(values, definitions) -> tuple[sp.Expr, ...]:

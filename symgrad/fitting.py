@@ -100,6 +100,34 @@ class KernelObjective:
             raise SymgradError(self.kernel._non_finite_cell(self.data))
 
 
+class Remembered:
+    """An objective that keeps its last two answers of each kind (the point a solver stands
+    on and its last trial), so the uncertainties at the optimum cost no extra pass."""
+
+    def __init__(self, objective):
+        self.objective, self.rows = objective, objective.rows
+        self.least_squares, self.has_hessian = objective.least_squares, objective.has_hessian
+        self.answers: dict = {}
+
+    def loss_grad(self, theta):
+        return self._ask("loss_grad", theta)
+
+    def hessian(self, theta):
+        return self._ask("hessian", theta)
+
+    def gauss_newton(self, theta):
+        return self._ask("gauss_newton", theta)
+
+    def _ask(self, kind: str, theta):
+        key = (kind, np.asarray(theta, dtype=np.float64).tobytes())
+        if key not in self.answers:
+            self.answers[key] = getattr(self.objective, kind)(theta)
+            kept = [k for k in self.answers if k[0] == kind]
+            for old in kept[:-2]:
+                del self.answers[old]
+        return self.answers[key]
+
+
 def fit(loss, params=None, inputs=None, data=None, theta0=None, *, method: str = "auto",
         l2: float = 0.0, l2_exclude=(), tol: float = DEFAULT_TOL,
         max_iter: int = DEFAULT_MAX_ITER, backend: str = "numba", report=None) -> Fit:
@@ -126,6 +154,7 @@ def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude
     names = tuple(names)
     _check_settings(method, l2, tol, max_iter)
     method = chosen_method(method, objective, len(names))
+    objective = Remembered(objective)
     penalty = solvers.Penalty(float(l2), _penalty_mask(names, l2_exclude))
     progress = solvers.Progress(theta=np.array(theta0, dtype=np.float64))
     interrupted, signum = False, None

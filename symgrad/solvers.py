@@ -32,6 +32,7 @@ from .errors import SymgradError
 EPS = np.finfo(float).eps
 ACCEPT = 1e-4          # a step is taken when the loss falls by this share of the prediction
 MEMORY = 10            # L-BFGS: pairs (s, y) kept
+MAX_POLISHING = 3       # such steps at most (Newton's convergence is quadratic)
 INITIAL_RADIUS = 1.0  # times the scaled norm of the start (MINPACK's factor)
 
 
@@ -70,6 +71,7 @@ class Progress:
     loss: float = math.inf
     iterations: int = 0
     passes: int = 0           # evaluations over the data
+    polishing: int = 0        # Newton steps taken below the loss's float64 resolution
     converged: bool = False
     reason: str = "not started"
 
@@ -120,14 +122,18 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             return _done(progress, "the gradient is zero")
         scale = _diagonal_scale(B, scale)
         if radius is None:
-            radius = INITIAL_RADIUS * (_norm(scale, theta) or 1.0)
+            radius = initial_radius(B, g, scale, theta)
         step, damping = region_step(B, g, scale, radius)
         length = _norm(scale, step)
         if progress.passes == 1:
             radius = min(radius, length)
         predicted = -(g @ step + 0.5 * step @ B @ step)
         if not (predicted > 4 * EPS * abs(f)):
-            return _done(progress, "no further reduction is possible in float64")
+            polished = _polished(quantities, progress, theta, g, step, damping, scale, report)
+            if polished is None:
+                return _done(progress, "no further reduction is possible in float64")
+            theta, f, g, B = polished
+            continue
         trial = theta + step
         f_trial, g_trial, B_trial = quantities(trial)
         progress.passes += 1
@@ -145,6 +151,38 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
         if radius <= tol * _norm(scale, theta):
             return _done(progress, "the step changed the parameters by less than tol")
     progress.reason = f"not converged in {max_iter} iterations"
+
+
+def initial_radius(B, g, scale, theta) -> float:
+    """The first radius: the scaled size of the start (MINPACK's, with factor 1), or if
+    larger the step to the model's minimum along the scaled gradient (the Cauchy point), so
+    a start at or near zero does not crawl out by doublings."""
+    unit = 1 / np.sqrt(scale)
+    gradient = g * unit
+    curvature = gradient @ (B * np.outer(unit, unit)) @ gradient
+    cauchy = (gradient @ gradient) ** 1.5 / curvature if curvature > 0 else 0.0
+    return max(INITIAL_RADIUS * _norm(scale, theta), cauchy) or 1.0
+
+
+def _polished(quantities, progress, theta, g, step, damping, scale, report):
+    """Below float64's resolution of the loss, a full Newton step is still taken while it
+    shrinks the (scaled) gradient: the optimum's last digits, where the loss no longer says
+    which point is lower. None when it does not (or the step is not Newton's)."""
+    if damping != 0 or progress.polishing >= MAX_POLISHING or not np.any(step):
+        return None
+    trial = theta + step
+    f, g_trial, B = quantities(trial)
+    progress.passes += 1
+    unit = 1 / np.sqrt(scale)
+    if not (_finite(f, g_trial, B) and
+            np.linalg.norm(g_trial * unit) < np.linalg.norm(g * unit)):
+        return None
+    progress.polishing += 1
+    progress.theta, progress.loss = trial, f
+    progress.iterations += 1
+    if report:
+        report(progress)
+    return trial, f, g_trial, B
 
 
 def _finite(*values) -> bool:
