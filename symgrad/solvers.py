@@ -129,7 +129,8 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             radius = min(radius, length)
         predicted = -(g @ step + 0.5 * step @ B @ step)
         if not (predicted > 4 * EPS * abs(f)):
-            polished = _polished(quantities, progress, theta, g, step, damping, scale, report)
+            polished = None if _norm(scale, step) <= tol * _norm(scale, theta) else \
+                _polished(quantities, progress, theta, g, step, damping, scale, report)
             if polished is None:
                 return _done(progress, "no further reduction is possible in float64")
             theta, f, g, B = polished
@@ -165,9 +166,10 @@ def initial_radius(B, g, scale, theta) -> float:
 
 
 def _polished(quantities, progress, theta, g, step, damping, scale, report):
-    """Below float64's resolution of the loss, a full Newton step is still taken while it
-    shrinks the (scaled) gradient: the optimum's last digits, where the loss no longer says
-    which point is lower. None when it does not (or the step is not Newton's)."""
+    """Below float64's resolution of the loss, a full Newton step that still moves the
+    parameters by more than tol is taken while it shrinks the (scaled) gradient: the
+    optimum's last digits, where the loss no longer says which point is lower. None when it
+    does not (or the step is not Newton's)."""
     if damping != 0 or progress.polishing >= MAX_POLISHING or not np.any(step):
         return None
     trial = theta + step
