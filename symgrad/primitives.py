@@ -83,7 +83,7 @@ def softplus(z):
 ''',
         "numba": '''\
 def softplus(z):
-    return max(z, 0.0) + math.log1p(vexp(-abs(z)))
+    return max(z, 0.0) + vlog1p_unit(vexp(-abs(z)))
 ''',
         "numpy": '''\
 def softplus(z):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from symgrad.runtime.numba_support import vexp, vexpm1, vtanh
+from symgrad.runtime.numba_support import vexp, vexpm1, vlog1p_unit, vtanh
 
 POINTS = np.concatenate([np.linspace(-760, 720, 100_001), np.logspace(-300, 2.5, 3000),
                          -np.logspace(-300, 2.5, 3000),
@@ -37,3 +37,12 @@ def test_agrees_with_libm(ours, reference):
     assert not outside.any(), (POINTS[finite][outside][:5], got[finite][outside][:5])
     assert np.array_equal(got[~np.isfinite(expected)], expected[~np.isfinite(expected)])
     assert np.isnan(applied(ours)(np.array([np.nan]))[0])
+
+
+def test_log1p_on_the_unit_interval_agrees_with_libm():
+    points = np.concatenate([np.linspace(0.0, 1.0, 200_001), np.logspace(-320, 0, 5000)])
+    got = applied(vlog1p_unit)(points)
+    expected = np.log1p(points)
+    # the quotient u/(2 + u) rounds twice and the series adds its own: 6 ulp at most here
+    assert np.all(np.abs(got - expected) <= 8 * 2.0**-53 * expected + 1e-323)
+    assert got[0] == 0.0 and np.isnan(applied(vlog1p_unit)(np.array([np.nan]))[0])

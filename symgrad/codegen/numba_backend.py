@@ -47,7 +47,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from symgrad.runtime.numba_support import guarded_step, step_into, vexp, vexpm1, vtanh
+from symgrad.runtime.numba_support import (guarded_step, step_into, vexp, vexpm1, vlog1p_unit,
+                                           vtanh)
 
 '''
 
