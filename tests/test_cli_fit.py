@@ -27,7 +27,7 @@ MODEL = ["--model", "a*exp(-k*t) + c", "--target", "y"]
 
 def test_fit_prints_values_errors_and_a_summary_and_predict_reads_its_file(decay, tmp_path):
     out = tmp_path / "p.json"
-    result = cli("fit", decay, *MODEL, "--out", out, "--quiet")
+    result = cli("fit", decay, *MODEL, "--out", out, "--quiet", "--backend", "numpy")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [line.split(" = ")[0] for line in lines[:3]] == ["a", "c", "k"]
