@@ -118,6 +118,10 @@ class Remembered:
     def gauss_newton(self, theta):
         return self._ask("gauss_newton", theta)
 
+    def knows(self, kind: str, theta) -> bool:
+        """Whether the answer of this kind at theta is kept (costs no pass)."""
+        return (kind, np.asarray(theta, dtype=np.float64).tobytes()) in self.answers
+
     def _ask(self, kind: str, theta):
         key = (kind, np.asarray(theta, dtype=np.float64).tobytes())
         if key not in self.answers:
@@ -200,7 +204,13 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
     theta, size, warnings = progress.theta, len(names), []
     rss = dof = None
     cov = None
-    if objective.least_squares and size <= GAUSS_NEWTON_LIMIT:
+    kind = "gauss_newton" if objective.least_squares and size <= GAUSS_NEWTON_LIMIT else \
+        "hessian" if objective.has_hessian else None
+    if interrupted and kind is not None and not objective.knows(kind, theta):
+        kind = None  # no further pass over the data once the user has said stop
+        warnings.append("no standard errors: interrupted before the last point's curvature "
+                        "was known")
+    if kind == "gauss_newton":
         rss, jtj, _ = objective.gauss_newton(theta)
         dof = objective.rows - size
         if dof > 0:
@@ -209,10 +219,10 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
         else:
             warnings.append(f"no standard errors: {objective.rows} rows for {size} "
                             f"parameters leave no degrees of freedom")
-    elif objective.has_hessian:
+    elif kind == "hessian":
         _, _, hessian = objective.hessian(theta)
         cov = solvers.covariance(hessian + penalty.hessian())
-    else:
+    elif not warnings:
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")
     if cov is None and not warnings:
