@@ -180,7 +180,7 @@ def _run_job(job, options, progress):
               help="mse, sse, bce, or an expression of yhat and the target column.")
 @click.option("--method", type=click.Choice(["auto", "lm", "newton", "lbfgs"]),
               default="auto", show_default=True,
-              help="auto: lm for a sum of squares, else newton; lbfgs beyond 40 parameters "
+              help="auto: lm for a sum of squares, else newton; lbfgs beyond 24 parameters "
               "(400 for a sum of squares).")
 @click.option("--init", metavar="name=value,...", help="Initial parameter values (the "
               "others start at 0.1 * N(0, 1) drawn from --seed).")
@@ -213,7 +213,8 @@ def fit(data, quiet, **options):
 def _report_fit(outcome, out):
     result = outcome.fit
     for name, value, error in zip(result.names, result.params, result.stderr):
-        click.echo(f"{name} = {float(value)!r} \u00b1 {float(error):.6g}")
+        shown = "n/a" if error != error else f"{float(error):.6g}"  # nan: not computed
+        click.echo(f"{name} = {float(value)!r} \u00b1 {shown}")
     click.echo(outcome.summary)
     for warning in result.warnings:
         click.echo(f"symgrad: warning: {warning}", err=True)
@@ -226,8 +227,8 @@ def _report_fit(outcome, out):
         _fail(f"{how} after {result.iterations} iterations; the best parameters so far"
               f"{saved or ' shown'}", 128 + signum)
     if not result.converged:
-        _fail(f"not converged ({result.reason}): raise --max-iter or start elsewhere "
-              f"(--init); the best parameters so far{saved or ' shown'}", 1)
+        _fail(f"not converged ({result.reason}): raise --max-iter, start elsewhere (--init) "
+              f"or check the model; the best parameters so far{saved or ' shown'}", 1)
 
 
 class _FitProgress:

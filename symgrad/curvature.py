@@ -128,9 +128,10 @@ def _square_root(term: sp.Expr) -> sp.Expr | None:
 
 
 def common_factors_out(expr: sp.Expr) -> sp.Expr:
-    """A sum's factors common to all its terms, taken out (x0*x1*(a + b) for a*x0*x1 +
+    """A sum's symbols common to all its terms, taken out (x0*x1*(a + b) for a*x0*x1 +
     b*x0*x1), in a sum or in the sums a product multiplies: one level, linear in the
-    terms. Every Hessian entry of a linear predictor then reads c*x_j*x_k with one c
+    terms. Only symbols: they cancel exactly (a factor that may be 0, a Piecewise selector,
+    would leave a division by it). Every Hessian entry of a linear predictor then reads c*x_j*x_k with one c
     shared by all (CSE), where its terms would each repeat the work."""
     if expr.is_Mul:
         return sp.Mul(*(common_factors_out(f) if f.is_Add else f for f in expr.args))
@@ -141,7 +142,7 @@ def common_factors_out(expr: sp.Expr) -> sp.Expr:
         powers = {}
         for factor in sp.Mul.make_args(term):
             base, exponent = factor.as_base_exp()
-            if exponent.is_Integer and exponent > 0 and not base.is_Number:
+            if exponent.is_Integer and exponent > 0 and base.is_Symbol:
                 powers[base] = powers.get(base, 0) + int(exponent)
         shared = powers if shared is None else \
             {b: min(e, powers[b]) for b, e in shared.items() if b in powers}

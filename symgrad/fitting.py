@@ -156,18 +156,33 @@ def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude
                   tol=DEFAULT_TOL, max_iter=DEFAULT_MAX_ITER, report=None) -> Fit:
     """``fit`` on any solvers.Objective (its sums over the rows, reduction "sum")."""
     names = tuple(names)
+    if not names:
+        raise SymgradError("the model has no parameters to fit")
     _check_settings(method, l2, tol, max_iter)
     method = chosen_method(method, objective, len(names))
-    objective = Remembered(objective)
+    objective = objective if isinstance(objective, Remembered) else Remembered(objective)
     penalty = solvers.Penalty(float(l2), _penalty_mask(names, l2_exclude))
     progress = solvers.Progress(theta=np.array(theta0, dtype=np.float64))
     interrupted, signum = False, None
     try:
-        _run(method, objective, penalty, progress, tol, max_iter, report)
+        with np.errstate(all="ignore"):  # overflow in a trial is a rejected trial, said once
+            _run(method, objective, penalty, progress, tol, max_iter, report)
     except KeyboardInterrupt as stop:  # Ctrl-C, or stopping.Stopped (SIGTERM, SIGHUP)
         interrupted, signum = True, getattr(stop, "signum", None)
         progress.reason = "interrupted"
-    return _finished(objective, names, method, penalty, progress, interrupted, signum)
+    with np.errstate(all="ignore"):
+        return _finished(objective, names, method, penalty, progress, interrupted, signum)
+
+
+def warmed_up(objective, names, theta0, method: str = "auto") -> "Remembered":
+    """The objective, its passes for ``method`` made once at theta0: their kernels compiled
+    now (Numba compiles on a first call; a caller guards this against Ctrl-C, which Numba's
+    compiler does not survive) and their answers kept for the fit's first step."""
+    remembered = Remembered(objective)
+    chosen = chosen_method(method, objective, len(names)) if method in METHODS else "auto"
+    kind = {"lm": "gauss_newton", "newton": "hessian"}.get(chosen, "loss_grad")
+    getattr(remembered, kind)(np.asarray(theta0, dtype=np.float64))
+    return remembered
 
 
 def chosen_method(method: str, objective, size: int) -> str:
@@ -229,11 +244,26 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
         warnings.append("the standard errors are infinite: the parameters are not all "
                         "determined by the data (a singular or near-singular "
                         + ("J^T J)" if rss is not None else "Hessian)"))
+    _unbounded(progress)
     return Fit(params=theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,
-               reason=progress.reason, stderr=solvers.standard_errors(cov, size),
+               reason=progress.reason,
+               stderr=solvers.standard_errors(cov, size, computed=kind is not None),
                covariance=cov, rows=objective.rows, rss=rss, dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
+
+
+UNBOUNDED = 1e100  # a parameter beyond this: the loss fell without bound, no optimum
+
+
+def _unbounded(progress) -> None:
+    """A run that 'converged' with parameters run off towards infinity found no optimum (a
+    loss not bounded below, a bce target outside [0, 1], separable classes without l2)."""
+    largest = float(np.max(np.abs(progress.theta)))
+    if not largest <= UNBOUNDED or not math.isfinite(progress.loss):
+        progress.converged = False
+        progress.reason = (f"the loss has no minimum: it keeps falling as parameters grow "
+                           f"without bound (|theta| up to {largest:.3g})")
 
 
 def _check_settings(method, l2, tol, max_iter) -> None:

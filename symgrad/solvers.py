@@ -33,7 +33,7 @@ EPS = np.finfo(float).eps
 ACCEPT = 1e-4          # a step is taken when the loss falls by this share of the prediction
 MEMORY = 10            # L-BFGS: pairs (s, y) kept
 MAX_POLISHING = 3       # such steps at most (Newton's convergence is quadratic)
-INITIAL_RADIUS = 1.0  # times the scaled norm of the start (MINPACK's factor)
+INITIAL_RADIUS = 100.0  # times the scaled norm of the start (MINPACK's factor, its default)
 
 
 class Objective(Protocol):
@@ -55,7 +55,7 @@ class Penalty:
     mask: np.ndarray
 
     def value(self, theta) -> float:
-        return 0.5 * self.l2 * float(np.sum(self.mask * theta * theta))
+        return 0.5 * self.l2 * float(np.sum(self.mask * theta * theta)) if self.l2 else 0.0
 
     def gradient(self, theta) -> np.ndarray:
         return self.l2 * self.mask * theta
@@ -155,9 +155,9 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
 
 
 def initial_radius(B, g, scale, theta) -> float:
-    """The first radius: the scaled size of the start (MINPACK's, with factor 1), or if
-    larger the step to the model's minimum along the scaled gradient (the Cauchy point), so
-    a start at or near zero does not crawl out by doublings."""
+    """The first radius: MINPACK's, 100 times the scaled size of the start, or if larger
+    the step to the model's minimum along the scaled gradient (the Cauchy point), so a
+    start at or near zero does not crawl out by doublings."""
     unit = 1 / np.sqrt(scale)
     gradient = g * unit
     curvature = gradient @ (B * np.outer(unit, unit)) @ gradient
@@ -222,8 +222,11 @@ def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
 
     low, high = floor, floor + np.linalg.norm(c) / radius
     damping = floor if length(floor) > radius else high
-    if length(floor * (1 + 1e-12) + 1e-300) < radius:  # the hard case: go to the boundary
-        damping = floor * (1 + 1e-12) + 1e-300         # along the lowest eigenvector
+    if lowest < -EPS * len(values) * values[-1] and \
+            length(floor * (1 + 1e-12)) < radius:  # the hard case: to the
+        damping = floor * (1 + 1e-12)                         # boundary along the lowest
+        # eigenvector (indefinite B only: a direction B is flat in, a parameter the loss
+        # does not depend on, is left alone)
         d = -c / (values + damping)
         d[0] += math.sqrt(max(radius ** 2 - d @ d, 0.0))
         return vectors @ d * unit, damping
@@ -344,11 +347,12 @@ def covariance(matrix: np.ndarray) -> np.ndarray | None:
     values, vectors = np.linalg.eigh(matrix * np.outer(unit, unit))
     if values.min() <= len(values) * EPS * values.max():
         return None
-    inverse = (vectors / values) @ vectors.T
-    return inverse * np.outer(unit, unit)
+    inverse = (vectors / values) @ vectors.T * np.outer(unit, unit)
+    return inverse if np.all(np.isfinite(inverse)) else None
 
 
-def standard_errors(cov: np.ndarray | None, size: int) -> np.ndarray:
+def standard_errors(cov: np.ndarray | None, size: int, computed: bool = True) -> np.ndarray:
+    """sqrt(diag(cov)); inf where cov is singular, nan where it was not computed."""
     if cov is None:
-        return np.full(size, np.inf)
+        return np.full(size, np.inf if computed else np.nan)
     return np.sqrt(np.maximum(np.diag(cov), 0.0))

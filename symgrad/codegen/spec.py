@@ -50,7 +50,7 @@ class Loops:
         return tuple(d for d in self.dots if d[0] in names)
 
 
-UNROLLED_JACOBIAN = 40  # J^T J over at most this many columns as straight-line sums
+UNROLLED_JACOBIAN = 24  # J^T J over at most this many columns as straight-line sums
 
 
 @dataclass(frozen=True)

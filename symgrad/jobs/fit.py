@@ -22,6 +22,7 @@ from .options import FitOptions, FitOutcome
 from .setups import checked_header, expression_setup, input_files, scalar_setup
 
 LEAST_SQUARES_LOSSES = ("mse", "sse")
+SEPARABLE = 1e-12  # bce per row below this, without l2: the classes are separated
 
 
 def fit_file(options: FitOptions, report=None,
@@ -58,18 +59,32 @@ def _check_options(options: FitOptions) -> None:
 
 def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: bool):
     from ..data import open_csv
-    from ..fitting import KernelObjective, fit_objective
+    from ..fitting import KernelObjective, fit_objective, warmed_up
     from ..stopping import saving_on_stop
 
     setup = expression_setup(options, open_csv(options.data))
+    _check_targets(options, setup.data)
     saved = f"; initial parameters saved to {options.out}" if options.out else ""
     with saving_on_stop(lambda: _finished(options, setup, _unstarted(setup), None),
                         f"while compiling{saved}" if exit_if_interrupted_compiling else None):
         kernel = setup.build()
-        objective = KernelObjective(kernel, setup.data)
+        objective = warmed_up(KernelObjective(kernel, setup.data), kernel.params,
+                              setup.theta0, options.method)
     result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
                            report=report)
+    if options.loss == "bce" and result.loss < SEPARABLE * result.rows and not options.l2:
+        warn("the loss is ~0: the classes are separable and the coefficients grow without "
+             "bound; add --l2 (e.g. --l2 1) for a finite answer")
     return _finished(options, setup, result, _quality(options, kernel, setup.data, result))
+
+
+def _check_targets(options: FitOptions, data) -> None:
+    """bce compares a probability with targets in [0, 1]: anything else has no optimum."""
+    target = data[:, -1]
+    outside = np.flatnonzero((target < 0) | (target > 1))
+    if options.loss == "bce" and outside.size:
+        raise SymgradError(f"--loss bce needs targets in [0, 1]; {options.target!r} is "
+                           f"{float(target[outside[0]])!r} in data row {outside[0] + 1}")
 
 
 def _fit_on_dask(options: FitOptions, files, report):
@@ -129,11 +144,11 @@ def _finished(options: FitOptions, setup, result, quality: str | None) -> FitOut
     document = fit_document(options, setup, result)
     if options.out:
         write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
-    state = "converged" if result.converged else "interrupted" if result.interrupted else \
-        "not converged"
-    summary = (f"{result.method}: {result.iterations} iterations, {state} "
-               f"({result.reason}); loss {_number(result.loss)} (summed over "
-               f"{result.rows} row{'s' * (result.rows != 1)}){quality or ''}")
+    state = f"converged ({result.reason})" if result.converged else "interrupted" \
+        if result.interrupted else f"stopped: {result.reason}"
+    summary = (f"{result.method}: {result.iterations} iterations, {state}; loss "
+               f"{float(result.loss):.10g} (summed over {result.rows} "
+               f"row{'s' * (result.rows != 1)}){quality or ''}")
     return FitOutcome(document=document, fit=result, summary=summary)
 
 

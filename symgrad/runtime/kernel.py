@@ -20,7 +20,7 @@ from ..errors import SymgradError
 from ..trainable import Capabilities
 
 ROWS_PER_CHUNK = 16_384
-HESSIAN_LIMIT = 40  # parameters: beyond, compile(order=2) writes no Hessian (its code grows
+HESSIAN_LIMIT = 24  # parameters: beyond, compile(order=2) writes no Hessian (its code grows
                     # as their square; symgrad.curvature)
 
 
