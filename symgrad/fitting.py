@@ -281,8 +281,8 @@ def _penalty_mask(names, excluded) -> np.ndarray:
     excluded = [str(e) for e in excluded]
     unknown = [e for e in excluded if e not in names]
     if unknown:
-        raise SymgradError(f"l2_exclude names {unknown[0]!r}, which is not a parameter "
-                           f"({', '.join(names)})")
+        raise SymgradError(f"l2_exclude (--l2-exclude) names {unknown[0]!r}, which is not "
+                           f"a parameter ({', '.join(names)})")
     return np.array([0.0 if n in excluded else 1.0 for n in names])
 
 
