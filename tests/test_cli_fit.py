@@ -87,7 +87,7 @@ def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):
     (["--method", "gauss"], "Invalid value for '--method'"),
     (["--l2", "-1"], "Invalid value for '--l2'"),
     (["--tol", "0"], "Invalid value for '--tol'"),
-    (["--l2", "1", "--l2-exclude", "b"], "l2_exclude names 'b', which is not a parameter"),
+    (["--l2", "1", "--l2-exclude", "b"], "(--l2-exclude) names 'b', which is not a parameter"),
     (["--loss", "log(cosh(yhat - y))", "--method", "lm"],
      "method lm needs a loss that is a sum of squares"),
     (["--loss", "bce"], "--loss bce needs targets in [0, 1]; 'y' is 2.8"),
