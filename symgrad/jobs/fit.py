@@ -125,18 +125,19 @@ def _unstarted(setup):
 
 
 def _quality(options: FitOptions, kernel, data, result) -> str:
-    """R^2 for a least-squares loss, accuracy for bce; else nothing."""
+    """R^2 for mse or sse (from the fit's RSS: no pass, no predict kernel to compile),
+    accuracy for bce; else nothing."""
     if options.loss not in (*LEAST_SQUARES_LOSSES, "bce") or result.interrupted:
         return ""
     target = data[:, -1]
-    predicted = kernel.predict(result.params, data)
     if options.loss == "bce":
+        predicted = kernel.predict(result.params, data)
         accuracy = float(np.mean((predicted > 0.5) == (target > 0.5)))
         return f", accuracy {accuracy:.4g}"
     spread = float(np.sum((target - target.mean()) ** 2))
-    if spread == 0:
+    if spread == 0 or result.rss is None:
         return ""
-    return f", R^2 {1 - float(np.sum((target - predicted) ** 2)) / spread:.6g}"
+    return f", R^2 {1 - result.rss / spread:.6g}"
 
 
 def _finished(options: FitOptions, setup, result, quality: str | None) -> FitOutcome:
