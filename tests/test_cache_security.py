@@ -24,7 +24,7 @@ import symgrad
 f = symgrad.compile({LOSS!r}, ["w", "b"], ["x", "y"])
 loss, grad = f(np.array([0.5, -0.25]), np.array([[1.0, 0.0], [2.0, 1.0], [-1.0, 1.0]]))
 print(json.dumps({{"hit": f.cache_hit, "loss": loss, "grad": grad.tolist(),
-                   "cache_hits": sum(f.module.loss_and_gradient.stats.cache_hits.values())}}))
+                   "cache_hits": sum(f.module._loss_and_gradient.stats.cache_hits.values())}}))
 """
 
 
@@ -219,5 +219,6 @@ def test_only_the_generated_modules_own_functions_cache_through_signed_files():
     from symgrad.codegen.signed_numba_cache import SignedFunctionCache
 
     module = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"]).module
-    assert isinstance(module.train_epochs._cache, SignedFunctionCache)
+    assert isinstance(module._train_epochs._cache, SignedFunctionCache)
+    assert isinstance(module._loss_and_gradient._cache, SignedFunctionCache)
     assert not isinstance(module.guarded_step._cache, SignedFunctionCache)

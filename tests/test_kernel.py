@@ -4,6 +4,7 @@ name the generated code uses works as a parameter; what the library refuses is a
 SymgradError; compiling and calling from several threads."""
 import math
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -144,7 +145,9 @@ def test_predict_and_source():
         f = symgrad.compile(model, backend=backend)
         expected = 1 / (1 + np.exp(-(0.3 * data[:, 0] - 0.1)))
         np.testing.assert_allclose(f.predict([-0.1, 0.3], data), expected, rtol=1e-14)
-        assert "def loss_and_gradient" in f.source and "def predict" in f.source
+        # numba: serial functions (the threads' share), wrapped by the names the Kernel calls
+        assert re.search(r"def _?loss_and_gradient\(", f.source)
+        assert re.search(r"def _?predict\(", f.source)
         assert f.params == ("b", "w") and f.inputs == ("x", "y")
 
 
@@ -281,21 +284,22 @@ def test_compile_is_thread_safe(tmp_path, monkeypatch, warm):
     assert all(r[0] == results[0][0] and np.array_equal(r[1], results[0][1]) for r in results)
 
 
-def test_two_threads_on_numbas_workqueue_layer_do_not_abort(tmp_path):
-    script = """
-import threading, numpy as np, symgrad
-f = symgrad.compile("(sigmoid(w*x + b) - y)**2", ["w", "b"], ["x", "y"])
-data = np.random.default_rng(0).normal(size=(200_000, 2))
-values = []
-def work():
-    for _ in range(20):
-        values.append(f(np.array([0.1, 0.2]), data)[0])
-threads = [threading.Thread(target=work) for _ in range(2)]
-[t.start() for t in threads]; [t.join() for t in threads]
-import numba
-print(len(values), len(set(values)), numba.threading_layer())
-"""
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                            timeout=300, env={**os.environ, "NUMBA_THREADING_LAYER": "workqueue"})
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["40", "1", "workqueue"]
+def test_two_threads_calling_one_kernel_at_once_get_the_same_answer():
+    """Each call shares its chunks among symgrad's threads: calls from two threads at once
+    (four chunks each, interleaved in one pool) give the same bits as a call alone."""
+    f = symgrad.compile("(sigmoid(w*x + b) - y)**2", ["w", "b"], ["x", "y"])
+    data = np.random.default_rng(0).normal(size=(4 * 16_384, 2))
+    alone = f(np.array([0.1, 0.2]), data)
+    values, errors = [], []
+
+    def work():
+        try:
+            for _ in range(20):
+                values.append(f(np.array([0.1, 0.2]), data))
+        except Exception as err:  # noqa: BLE001 - the test reports whatever a thread hit
+            errors.append(repr(err))
+    threads = [threading.Thread(target=work) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert not errors and len(values) == 40
+    assert all(v[0] == alone[0] and np.array_equal(v[1], alone[1]) for v in values)

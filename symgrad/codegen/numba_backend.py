@@ -1,6 +1,8 @@
-"""The Numba CPU backend: one fused, parallel, vectorizing kernel per model.
+"""The Numba CPU backend: one fused, vectorizing kernel per model, its chunks run in threads.
 
-Layout: the rows are split into chunks, one ``prange`` iteration each; inside a chunk a plain
+Layout: the rows are split into chunks; a serial compiled function runs a range of them, and
+symgrad.runtime.numba_driver shares a call's chunks among threads (one compiled version for
+every data layout; a small call stays in the caller's thread). Inside a chunk a plain
 row loop runs the CSE'd forward + reverse program as straight-line scalar code and adds the
 loss and every partial into scalar accumulators (per-chunk partial sums: race-free; the caller
 adds the chunks). The columns arrive as separate 1-D arrays (views of the caller's data: C, F
@@ -21,8 +23,10 @@ from .spec import KernelSpec
 # Options of every generated kernel. Fast-math: reassociation, contraction and signed zeros
 # only (no nnan/ninf: inf and nan keep their meaning). error_model "numpy": x/0 is inf or nan
 # as in IEEE arithmetic, not a ZeroDivisionError, so a division does not stop vectorization.
-KERNEL_OPTIONS = 'cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"}'
-LOOP_OPTIONS = 'cache=True, error_model="numpy"'   # loops whose sums must keep their order
+# nogil: symgrad.runtime.numba_driver runs a call's chunks in several threads.
+KERNEL_OPTIONS = ('nogil=True, cache=True, error_model="numpy", '
+                  'fastmath={"reassoc", "contract", "nsz"}')
+LOOP_OPTIONS = 'nogil=True, cache=True, error_model="numpy"'  # sums that must keep their order
 
 NUMBA_HELPERS = {**HELPERS, **helper_sources("numba")}  # branch-free where python's branch
 
@@ -45,8 +49,9 @@ HEADER = '''\
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
+from symgrad.runtime.numba_driver import General, chunked_rows, chunked_sums
 from symgrad.runtime.numba_support import (guarded_step, step_into, vexp, vexpm1, vlog1p_unit,
                                            vtanh)
 
@@ -67,17 +72,19 @@ def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
 
 def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
     """Per-chunk sums of a program's outputs over the rows (loss, partials, ...: one column
-    each), then each vector block's partials, then the data check."""
+    each), then each vector block's partials, then the data check: a serial function filling
+    chunks first..last-1, and ``name``, the call that shares the chunks among threads
+    (symgrad.runtime.numba_driver)."""
     scalars, adjoints = split_outputs(program, loops)
     sums = sum_names(scalars)
     width = len(sums) + sum(len(v) for v in loops.vectors)
     lines = [
-        f"@njit(parallel=True, {KERNEL_OPTIONS})",
-        f"def {name}(_theta, _n, _chunks{column_args(columns)}{matrix_args(matrices)}):",
-        f"    _sums = np.zeros((_chunks, {width}))",
+        f"@njit({KERNEL_OPTIONS})",
+        f"def _{name}(_theta, _n, _chunks, _first, _last, _sums"
+        f"{column_args(columns)}{matrix_args(matrices)}):",
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
-        "    for _chunk in prange(_chunks):",
+        "    for _chunk in range(_first, _last):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
         *(f"        {s} = 0.0" for s in sums),
@@ -91,7 +98,9 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
         *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums[:-1])),
         *block_stores(loops, len(sums) - 1, "        "),
         f"        _sums[_chunk, {width - 1}] = _check",
-        "    return _sums",
+        "",
+        "",
+        f"{name} = chunked_sums(_{name}, {width})",
     ]
     return "\n".join(lines) + "\n"
 
@@ -103,17 +112,18 @@ def second_order_sums(spec: KernelSpec, printer: NumbaPrinter) -> str:
 def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     program, columns, loops = spec.prediction, spec.prediction_inputs(), spec.loops
     lines = [
-        f"@njit(parallel=True, {LOOP_OPTIONS})",
-        f"def predict(_theta, _n{column_args(columns)}"
+        f"@njit({LOOP_OPTIONS})",
+        f"def _predict(_theta, _start, _stop, _out{column_args(columns)}"
         f"{matrix_args(spec.matrix_ids(program))}):",
-        f"    _out = np.empty((_n, {len(program.outputs)}))",
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
-        "    for _row in prange(_n):",
+        "    for _row in range(_start, _stop):",
         *row_lines(program, columns, printer, "        ",
                    dot_lines(loops, loops.used(program), "        ")),
         *store_lines(program.outputs, printer, "        "),
-        "    return _out",
+        "",
+        "",
+        f"predict = chunked_rows(_predict, ({len(program.outputs)},))",
     ]
     return "\n".join(lines) + "\n"
 
@@ -217,7 +227,7 @@ def training_function(spec: KernelSpec) -> str:
                         [f"np.sum(_sums[{first + v}]) * 0.0" for v in range(len(loops.vectors))])
     lines = [
         f"@njit({LOOP_OPTIONS})",
-        f"def train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
+        f"def _train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
         f"_counters{columns}):",
         "    _n = _orders.shape[1]",
         "    _grad = np.zeros(_theta.shape[0])",
@@ -243,5 +253,8 @@ def training_function(spec: KernelSpec) -> str:
         "            _total += _sums[0]",
         "        _history[_epoch] = _total / _n if _mean else _total",
         "        _counters[0] += 1",
+        "",
+        "",
+        "train_epochs = General(_train_epochs)",
     ]
     return "\n".join(lines) + "\n"

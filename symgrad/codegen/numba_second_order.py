@@ -30,14 +30,15 @@ def jacobian_function(spec: KernelSpec, printer, options: str) -> str:
     second = spec.second
     program, columns = second.prediction, spec.jacobian_inputs()
     lines = [
-        f"@njit(parallel=True, {options})",
-        f"def jacobian(_theta, _n{column_args(columns)}):",
-        f"    _out = np.zeros((_n, {second.output_count}, {len(spec.params)}))",
+        f"@njit({options})",
+        f"def _jacobian(_theta, _start, _stop, _out{column_args(columns)}):",
         *param_loads(program, "    "),
-        "    for _row in prange(_n):",
+        "    for _row in range(_start, _stop):",
         *row_lines(program, columns, printer, "        "),
         *jacobian_stores(second, printer, "        "),
-        "    return _out",
+        "",
+        "",
+        f"jacobian = chunked_rows(_jacobian, ({second.output_count}, {len(spec.params)}))",
     ]
     return "\n".join(lines) + "\n"
 
@@ -56,11 +57,11 @@ def gauss_newton_function(spec: KernelSpec, printer, sums_function, options: str
     q = len(second.jacobian_index)
     width = 1 + q + q * (q + 1) // 2 + 1
     lines = [
-        f"@njit(parallel=True, {options})",
-        f"def gauss_newton_sums(_theta, _n, _chunks{column_args(columns)}):",
-        f"    _sums = np.zeros((_chunks, {width}))",
+        f"@njit({options})",
+        f"def _gauss_newton_sums(_theta, _n, _chunks, _first, _last, _sums"
+        f"{column_args(columns)}):",
         *param_loads(program, "    "),
-        "    for _chunk in prange(_chunks):",
+        "    for _chunk in range(_first, _last):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
         "        _rss = 0.0",
@@ -80,7 +81,9 @@ def gauss_newton_function(spec: KernelSpec, printer, sums_function, options: str
         f"            _sums[_chunk, _at:_at + {q} - _a] = _jtj[_a, _a:]",
         f"            _at += {q} - _a",
         f"        _sums[_chunk, {width - 1}] = _check",
-        "    return _sums",
+        "",
+        "",
+        f"gauss_newton_sums = chunked_sums(_gauss_newton_sums, {width})",
     ]
     return "\n".join(lines) + "\n"
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SymgradError
 from .params_file import read_params
 
 
@@ -22,18 +23,35 @@ def predict_file(params_path: str, data_path: str) -> str:
 
 
 def _expression_predictions(document, table) -> list:
-    from ..compiler import compile
-    from ..model import Model
+    """The kernel train (or fit) compiled for this model, from the kernel cache: the same
+    recipe over the same columns builds the same model, so its key is the same."""
+    from ..recipe import training_kernel, training_model
 
-    names, features = list(document["params"]), document["features"]
-    model = Model.supervised(document["model"], target=document["target"], loss="mse",
-                             params=names, inputs=features)
-    theta = np.array([document["params"][n] for n in names], dtype=np.float64)
+    names, features, target = document["params"], document["features"], document["target"]
+    recipe = _training_recipe(document)
+    model, _ = training_model(recipe, [*features, target])
+    wanted = [p.name for p in model.params]
+    if set(wanted) != set(names):
+        raise SymgradError(f"the file's parameters ({', '.join(names)}) are not the model's "
+                           f"({', '.join(wanted)})")
+    kernel = training_kernel(recipe, model)
+    theta = np.array([document["params"][p] for p in kernel.params], dtype=np.float64)
     # no feature: the (unread) target column tells the kernel how many rows to predict
-    data = {n: table.columns[n] for n in features} or \
-        {document["target"]: np.zeros(table.rows)}
-    values = compile(model).predict(theta, data)
+    data = {n: table.columns[n] for n in features}
+    data[target] = np.zeros(table.rows)
+    values = kernel.predict(theta, data)
     return [repr(float(v)) for v in values]
+
+
+def _training_recipe(document):
+    """The recipe train (``reduction`` as the kernel applied it) or fit (order 2) compiled."""
+    from ..recipe import ModelRecipe
+
+    return ModelRecipe(model=document["model"], target=document["target"],
+                       features=tuple(document["features"]),
+                       loss=document.get("loss", "mse"),
+                       reduction=document.get("reduction", "mean"),
+                       order=2 if "method" in document else 1)
 
 
 def _chain_predictions(document, table) -> list:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import sys
-import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
 
@@ -20,25 +19,24 @@ from ..errors import SymgradError
 from ..trainable import Capabilities
 
 ROWS_PER_CHUNK = 16_384
+MAX_CHUNKS = 64
 HESSIAN_LIMIT = 24  # parameters: beyond, compile(order=2) writes no Hessian (its code grows
                     # as their square; symgrad.curvature)
 
 
+def chunks_for(n: int) -> int:
+    """Into how many chunks a kernel cuts n rows: one below 2 x ROWS_PER_CHUNK (a small call
+    runs in the caller's thread alone), at most MAX_CHUNKS. The per-chunk sums are added in
+    order, so the result depends on n alone, never on the number of threads."""
+    return max(1, min(n // ROWS_PER_CHUNK, MAX_CHUNKS))
+
+
 @contextmanager
 def kernel_call():
-    """Around a call into a generated module.
-
-    Numba's workqueue threading layer (its fallback where neither TBB nor OpenMP loads) aborts
-    the process when two threads launch parallel kernels at once, so calls are serialized
-    until the layer is known to be another one. A Numba compile error on a first call is a
+    """Around a call into a generated module: a Numba compile error on a first call is a
     SymgradError naming what Numba refused (one line)."""
     try:
-        if _THREAD_SAFE_LAYER:
-            yield
-            return
-        with _PARALLEL_LOCK:
-            yield
-            _note_threading_layer()
+        yield
     except Exception as err:
         numba = sys.modules.get("numba")
         if numba is not None and isinstance(err, numba.core.errors.NumbaError):
@@ -51,19 +49,6 @@ def _first_line(err: Exception) -> str:
     import re
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
     return next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
-
-
-def _note_threading_layer() -> None:
-    global _THREAD_SAFE_LAYER
-    numba = sys.modules.get("numba")
-    try:
-        _THREAD_SAFE_LAYER = numba is not None and numba.threading_layer() != "workqueue"
-    except ValueError:  # no parallel kernel has run yet
-        pass
-
-
-_PARALLEL_LOCK = threading.RLock()
-_THREAD_SAFE_LAYER = False
 
 
 class Kernel:
@@ -111,7 +96,7 @@ class Kernel:
 
     def _sums(self, function, theta, n: int, columns) -> tuple[np.ndarray, float]:
         """(a generated function's per-chunk sums added up, the reduction's scale)."""
-        chunks = max(1, min(n // ROWS_PER_CHUNK, 64))
+        chunks = chunks_for(n)
         with kernel_call():
             sums = function(theta, n, chunks, *columns).sum(axis=0)
         return sums, 1.0 / n if self.reduction == "mean" else 1.0

@@ -1,0 +1,133 @@
+"""How symgrad calls its generated Numba functions: one compiled version for every layout of
+the data, and the rows shared among threads.
+
+**One version.** Numba compiles a function once per argument types, and the columns of a
+C-ordered matrix (strided), of a Fortran-ordered one (contiguous) and of a dict (separate
+arrays) are three types: each new layout cost a second or more of compiling on the user's
+first call. ``General`` compiles only the signature with every array's layout "any" (Numba's
+'A'), then stops Numba compiling more, so an array of any layout converts to that version. A
+new dtype (float32 data) compiles once more, and that version is cached on disk like the first.
+
+**Threads.** The generated functions are serial and release the GIL: Numba's
+``parallel=True`` took 2-3 s to compile per function, four times a serial one, and woke a
+second thread even for ten rows. ``chunked_sums`` and ``chunked_rows`` share a call's chunks
+among a pool of threads, the caller's thread taking the first share; a call of one chunk
+(fewer than 2 x ROWS_PER_CHUNK rows, symgrad.runtime.kernel) runs in the caller's thread
+alone. The chunk boundaries depend only on the row count, and the chunks' sums are added in
+order, so a result is the same to the bit whatever the number of threads.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+from numba import typeof, types
+
+from .kernel import chunks_for
+
+_LOCK = threading.Lock()
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def thread_count() -> int:
+    """$NUMBA_NUM_THREADS (as for Numba's own parallel code), else the CPUs this process may
+    use."""
+    configured = os.environ.get("NUMBA_NUM_THREADS", "").strip()
+    if configured.isdigit() and int(configured) > 0:
+        return int(configured)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+class General:
+    """A Numba function called through its one general version: ``General(f)(*args)``."""
+
+    def __init__(self, dispatcher):
+        self.dispatcher = dispatcher
+        self.compiled: set[tuple] = set()
+
+    def __call__(self, *args):
+        self.ready(args)
+        return self.dispatcher(*args)
+
+    def ready(self, args) -> None:
+        """Compile (or load from the cache) the general version for these arguments' dtypes,
+        once; in the calling thread."""
+        kinds = tuple(_kind(a) for a in args)
+        if kinds in self.compiled:
+            return
+        with _LOCK:
+            if kinds not in self.compiled:
+                self.dispatcher.disable_compile(False)
+                self.dispatcher.compile(tuple(_general_type(a) for a in args))
+                self.dispatcher.disable_compile(True)  # other layouts convert to this version
+                self.compiled.add(kinds)
+
+
+def _kind(value):
+    if isinstance(value, np.ndarray):
+        return value.dtype.num, value.ndim, value.flags.writeable
+    return type(value)
+
+
+def _general_type(value):
+    numba_type = typeof(value)
+    return numba_type.copy(layout="A") if isinstance(numba_type, types.Array) else numba_type
+
+
+def chunked_sums(function, width: int):
+    """``sums(theta, n, chunks, *columns)``: the (chunks, width) per-chunk sums of a generated
+    ``function(theta, n, chunks, first, last, sums, *columns)``, which fills rows first..last-1
+    of ``sums``."""
+    general = General(function)
+
+    def sums(theta, n: int, chunks: int, *columns) -> np.ndarray:
+        out = np.empty((chunks, width))
+        general.ready((theta, n, chunks, 0, chunks, out, *columns))
+        _in_threads(lambda first, last: function(theta, n, chunks, first, last, out, *columns),
+                    chunks)
+        return out
+    return sums
+
+
+def chunked_rows(function, shape: tuple[int, ...]):
+    """``values(theta, n, *columns)``: an (n, *shape) array (zeros where ``function`` writes
+    nothing) filled by a generated ``function(theta, start, stop, out, *columns)`` for rows
+    start..stop-1, cut into chunks as the sums are."""
+    general = General(function)
+
+    def values(theta, n: int, *columns) -> np.ndarray:
+        out = np.zeros((n, *shape))
+        general.ready((theta, 0, n, out, *columns))
+        pieces = chunks_for(n)
+        _in_threads(lambda first, last: function(theta, first * n // pieces,
+                                                 last * n // pieces, out, *columns), pieces)
+        return out
+    return values
+
+
+def _in_threads(task, count: int) -> None:
+    """task(first, last) over 0..count-1 in contiguous shares, one per thread; the calling
+    thread takes the first."""
+    shares = min(count, thread_count())
+    bounds = [k * count // shares for k in range(shares + 1)]
+    if shares == 1:
+        task(0, count)
+        return
+    futures = [_pool().submit(task, bounds[k], bounds[k + 1]) for k in range(1, shares)]
+    try:
+        task(bounds[0], bounds[1])
+    finally:
+        for future in futures:
+            future.result()
+
+
+def _pool() -> ThreadPoolExecutor:
+    with _LOCK:
+        if not _POOL:
+            _POOL.append(ThreadPoolExecutor(max_workers=max(1, thread_count() - 1),
+                                            thread_name_prefix="symgrad-kernel"))
+        return _POOL[0]
