@@ -19,7 +19,8 @@ from .. import __version__
 from ..errors import SymgradError, warn
 from ..files import write_atomically
 from .options import FitOptions, FitOutcome
-from .setups import checked_header, expression_setup, input_files, scalar_setup
+from .setups import (checked_header, compiling_predict, expression_setup, input_files,
+                     scalar_setup)
 
 LEAST_SQUARES_LOSSES = ("mse", "sse")
 SEPARABLE = 1e-12  # bce per row below this, without l2: the classes are separated
@@ -70,8 +71,9 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
         kernel = setup.build()
         objective = warmed_up(KernelObjective(kernel, setup.data), kernel.params,
                               setup.theta0, options.method)
-    result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
-                           report=report)
+    with compiling_predict(kernel, setup.data, setup.theta0):
+        result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
+                               report=report)
     if options.loss == "bce" and result.loss < SEPARABLE * result.rows and not options.l2:
         warn("the loss is ~0: the classes are separable and the coefficients grow without "
              "bound; add --l2 (e.g. --l2 1) for a finite answer")

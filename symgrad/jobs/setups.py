@@ -6,6 +6,8 @@ expression model's run needs besides its data, shared with the Dask engine.
 """
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -129,3 +131,28 @@ def _chain_targets(options, table, width: int, source):
     if options.loss != "ce":
         return table.columns[options.target], None
     return encoded_labels(source, options.target, table.rows, width)
+
+
+@contextmanager
+def compiling_predict(kernel, data, theta):
+    """While the body runs (training, fitting: compiled code that releases the GIL), compile
+    the kernel's ``predict`` in a background thread, so that ``symgrad predict`` on the saved
+    parameters finds it in the kernel cache and compiles nothing. Joined on exit; a failure
+    there is left for predict itself to report."""
+    from ..runtime.kernel import Kernel
+
+    if not (isinstance(kernel, Kernel) and kernel.has_prediction and data is not None):
+        yield
+        return
+
+    def compile_predict():
+        try:
+            kernel.predict(theta, data[:1])
+        except Exception:  # noqa: BLE001 - predict reports it when it runs
+            pass
+    thread = threading.Thread(target=compile_predict, name="symgrad-predict-compile")
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()

@@ -20,8 +20,8 @@ from ..files import write_atomically
 from ..recipe import training_model
 from .options import TrainOptions, TrainOutcome
 from .params_file import params_document
-from .setups import (Setup, chain_setup, checked_header, expression_setup, input_files,
-                     scalar_setup)
+from .setups import (Setup, chain_setup, checked_header, compiling_predict, expression_setup,
+                     input_files, scalar_setup)
 
 
 def train_file(options: TrainOptions, progress: Callable[[int, float], None] | None = None,
@@ -60,8 +60,9 @@ def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compilin
                         f"while compiling{saved}" if exit_if_interrupted_compiling else None):
         kernel = setup.build()
         compile_training(kernel, setup.data, options.batch_size)
-    result = train(kernel, setup.data, setup.theta0, opt, options.epochs, options.batch_size,
-                   options.shuffle, options.seed, progress)
+    with compiling_predict(kernel, setup.data, setup.theta0):
+        result = train(kernel, setup.data, setup.theta0, opt, options.epochs,
+                       options.batch_size, options.shuffle, options.seed, progress)
     return finished(options, setup, result)
 
 

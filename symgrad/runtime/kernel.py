@@ -135,6 +135,11 @@ class Kernel:
         return values[:, 0, :] if meta["outputs"] == 1 else values
 
     @property
+    def has_prediction(self) -> bool:
+        """Compiled from a Model with a prediction: ``predict`` works."""
+        return bool(self._meta["has_prediction"])
+
+    @property
     def least_squares(self) -> bool:
         """Compiled with order=2 and the loss a sum of squares: ``gauss_newton`` works."""
         return self._meta.get("gauss_newton") is not None

@@ -1,0 +1,129 @@
+"""symgrad.runtime.numba_driver: one compiled version for every data layout, and the rows
+shared among threads without changing a bit of the result."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import symgrad
+from symgrad.runtime import numba_driver
+from symgrad.runtime.kernel import ROWS_PER_CHUNK
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def fresh_kernel(tag: str):
+    """A model no other test compiles, so its module counts only this test's compiles."""
+    return symgrad.compile(symgrad.Model.supervised(f"sigmoid(w*x0 + v_{tag}*x1 + b)",
+                                                    target="y", loss="mse",
+                                                    inputs=["x0", "x1"]))
+
+
+def layouts(data: np.ndarray, inputs) -> dict:
+    wide = np.zeros((data.shape[0] * 2, data.shape[1]))
+    wide[::2] = data
+    return {"C": data, "F": np.asfortranarray(data), "strided rows": wide[::2],
+            "dict": {name: data[:, j].copy() for j, name in enumerate(inputs)}}
+
+
+def test_one_compiled_version_serves_every_layout():
+    f = fresh_kernel("layouts")
+    data = np.random.default_rng(0).normal(size=(500, 3))
+    theta = np.array([0.1, -0.2, 0.3])
+    results = {name: f(theta, value) for name, value in layouts(data, f.inputs).items()}
+    predictions = {name: f.predict(theta, value) for name, value in layouts(data, f.inputs).items()}
+    assert len(f.module._loss_and_gradient.signatures) == 1
+    assert len(f.module._predict.signatures) == 1
+    first = results["C"]
+    for loss, grad in results.values():  # one compiled function: the same bits
+        assert loss == first[0] and np.array_equal(grad, first[1])
+    for values in predictions.values():
+        assert np.array_equal(values, predictions["C"])
+
+
+def test_float32_data_compiles_one_more_version_and_agrees():
+    f = fresh_kernel("float32")
+    data = np.random.default_rng(1).normal(size=(300, 3))
+    theta = np.array([0.4, 0.2, -0.3])
+    f(theta, data)
+    single = data.astype(np.float32)
+    loss32, grad32 = f(theta, single)
+    f(theta, np.asfortranarray(single))
+    assert len(f.module._loss_and_gradient.signatures) == 2
+    loss, grad = f(theta, single.astype(np.float64))  # the same values, widened exactly
+    assert loss32 == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(grad32, grad, rtol=1e-12)
+
+
+@pytest.mark.parametrize("rows", [5 * ROWS_PER_CHUNK + 17, 64 * ROWS_PER_CHUNK + 3])
+def test_the_thread_count_does_not_change_a_bit(monkeypatch, rows):
+    f = fresh_kernel("threads")
+    data = np.random.default_rng(2).normal(size=(rows, 3))
+    theta = np.array([0.3, -0.1, 0.2])
+    answers = []
+    for threads in ("1", "2", "3", "7"):
+        monkeypatch.setenv("NUMBA_NUM_THREADS", threads)
+        answers.append((f(theta, data), f.predict(theta, data)))
+    (loss, grad), values = answers[0]
+    for (other_loss, other_grad), other_values in answers[1:]:
+        assert other_loss == loss and np.array_equal(other_grad, grad)
+        assert np.array_equal(other_values, values)
+
+
+def test_the_small_call_path_agrees_with_the_threaded_path():
+    """Pieces below two chunks run serially in the caller's thread; their sums, weighted by
+    their rows, equal one threaded call over all the rows to 1e-12."""
+    f = fresh_kernel("pieces")
+    rows = 7 * ROWS_PER_CHUNK + 5
+    data = np.random.default_rng(3).normal(size=(rows, 3))
+    theta = np.array([0.2, 0.5, -0.4])
+    loss, grad = f(theta, data)
+    cuts = list(range(0, rows, 2 * ROWS_PER_CHUNK - 1)) + [rows]
+    pieces = [(b - a, f(theta, data[a:b])) for a, b in zip(cuts, cuts[1:])]
+    assert all(n < 2 * ROWS_PER_CHUNK for n, _ in pieces)
+    assert sum(n * piece[0] for n, piece in pieces) / rows == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(sum(n * piece[1] for n, piece in pieces) / rows, grad,
+                               rtol=1e-12)
+
+
+def test_a_small_call_never_wakes_a_thread(monkeypatch):
+    f = fresh_kernel("small")
+    data = np.random.default_rng(4).normal(size=(10, 3))
+
+    def no_pool():
+        raise AssertionError("a 10-row call used the thread pool")
+    monkeypatch.setattr(numba_driver, "_pool", no_pool)
+    monkeypatch.setenv("NUMBA_NUM_THREADS", "4")
+    loss, grad = f(np.array([0.1, 0.2, 0.3]), data)
+    assert np.isfinite(loss) and f.predict(np.array([0.1, 0.2, 0.3]), data).shape == (10,)
+
+
+@pytest.mark.parametrize("value, expected", [("3", 3), ("", None), ("zero", None), ("0", None)])
+def test_the_thread_count_follows_numba_num_threads(monkeypatch, value, expected):
+    monkeypatch.setenv("NUMBA_NUM_THREADS", value)
+    count = numba_driver.thread_count()
+    assert count == expected if expected else count >= 1
+
+
+def test_predict_after_train_compiles_nothing(tmp_path):
+    """train compiles the model's predict while it trains; predict then loads every function
+    it runs from the kernel cache: no file in the cache is written or changed."""
+    cache, out = tmp_path / "cache", tmp_path / "params.json"
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(cache)}
+    data = ROOT / "examples" / "data" / "sensor.csv"
+    command = [sys.executable, "-m", "cli"]
+    subprocess.run([*command, "train", str(data), "--model", "sigmoid(w0*x0 + w1*x1 + b)",
+                    "--target", "y", "--epochs", "50", "--out", str(out)], env=env, check=True,
+                   capture_output=True, cwd=ROOT)
+    before = {p.name: p.stat().st_mtime_ns for p in cache.rglob("*")}
+    assert any(name.startswith(("numba_", )) and "_predict" in name for name in before)
+    done = subprocess.run([*command, "predict", str(out), str(data)], env=env, check=True,
+                          capture_output=True, text=True, cwd=ROOT)
+    assert done.stdout.splitlines()[0] == "x0,x1,prediction"
+    assert len(done.stdout.splitlines()) == 13
+    assert {p.name: p.stat().st_mtime_ns for p in cache.rglob("*")} == before
