@@ -13,6 +13,8 @@ probes with ``hasattr``):
     on_device        ``device_run(columns, n, batch, optimizer, theta, mean)``: a run whose
                      data, parameters and optimizer state stay on a GPU
     fused_sgd        ``fused_step(optimizer)``: plain SGD folded into the gradient's GEMMs
+    compiles_in_background  functions compile on their first call, and that call may run in
+                     another thread while compiled code runs (train compiles predict so)
 """
 from __future__ import annotations
 
@@ -29,6 +31,7 @@ class Capabilities:
     compiled_step: bool = False
     on_device: bool = False
     fused_sgd: bool = False
+    compiles_in_background: bool = False
 
 
 @runtime_checkable

@@ -141,7 +141,8 @@ def compiling_predict(kernel, data, theta):
     there is left for predict itself to report."""
     from ..runtime.kernel import Kernel
 
-    if not (isinstance(kernel, Kernel) and kernel.has_prediction and data is not None):
+    if not (isinstance(kernel, Kernel) and kernel.capabilities.compiles_in_background
+            and kernel.has_prediction and data is not None):
         yield
         return
 
