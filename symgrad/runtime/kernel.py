@@ -75,12 +75,17 @@ class Kernel:
         return f"<symgrad Kernel params={list(self.params)} inputs={list(self.inputs)}>"
 
     def __call__(self, theta, data=None):
+        return self._checked(self.columns, self.evaluate, theta, data)
+
+    def _checked(self, columns_of, evaluate, theta, data) -> tuple:
+        """``evaluate``'s values on validated theta and columns (``columns_of(data)``), with
+        a SymgradError naming the first non-finite cell if the data were not finite."""
         theta = self._theta(theta)
-        n, columns = self.columns(data)
-        loss, grad, finite = self.evaluate(theta, n, columns)
+        n, columns = columns_of(data)
+        *values, finite = evaluate(theta, n, columns)
         if not finite:
             raise SymgradError(self._non_finite_cell(data))
-        return loss, grad
+        return tuple(values)
 
     def columns(self, data) -> tuple[int, list]:
         """(rows, the validated 1-D column views the gradient kernel reads, then the 2-D data
@@ -106,23 +111,14 @@ class Kernel:
     def hessian(self, theta, data=None) -> tuple[float, np.ndarray, np.ndarray]:
         """(loss, grad, H): the loss, its gradient and its exact Hessian (params x params,
         symmetric) in one pass over the data, reduced as the loss is (mean or sum)."""
-        theta = self._theta(theta)
-        n, columns = self.hessian_columns(data)
-        loss, grad, hessian, finite = self.evaluate_hessian(theta, n, columns)
-        if not finite:
-            raise SymgradError(self._non_finite_cell(data))
-        return loss, grad, hessian
+        return self._checked(self.hessian_columns, self.evaluate_hessian, theta, data)
 
     def gauss_newton(self, theta, data=None) -> tuple[float, np.ndarray, np.ndarray]:
         """(RSS, J^T J, J^T r) of a loss that is a sum of squares of residuals r (per row,
         loss = sum r_i**2; J = dr/dtheta), in one pass over the data without storing J,
         reduced as the loss is: with ``reduction="mean"`` each is divided by the rows."""
-        theta = self._theta(theta)
-        n, columns = self.gauss_newton_columns(data)
-        rss, jtj, jtr, finite = self.evaluate_gauss_newton(theta, n, columns)
-        if not finite:
-            raise SymgradError(self._non_finite_cell(data))
-        return rss, jtj, jtr
+        return self._checked(self.gauss_newton_columns, self.evaluate_gauss_newton, theta,
+                             data)
 
     def jacobian(self, theta, data=None) -> np.ndarray:
         """The prediction's Jacobian with respect to theta for every row: (rows, params), or
