@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Mapping
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -31,18 +30,28 @@ def chunks_for(n: int) -> int:
     return max(1, min(n // ROWS_PER_CHUNK, MAX_CHUNKS))
 
 
-@contextmanager
-def kernel_call():
+class _KernelCall:
     """Around a call into a generated module: a Numba compile error on a first call is a
-    SymgradError naming what Numba refused (one line)."""
-    try:
-        yield
-    except Exception as err:
-        numba = sys.modules.get("numba")
+    SymgradError naming what Numba refused (one line). A class, not a generator: it is
+    entered on every call, and small calls are a few microseconds."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, err, traceback):
+        numba = sys.modules.get("numba") if err is not None else None
         if numba is not None and isinstance(err, numba.core.errors.NumbaError):
             raise SymgradError(f"Numba could not compile the kernel: {_first_line(err)}") \
                 from None
-        raise
+        return False
+
+
+def kernel_call() -> _KernelCall:
+    """The context every call into generated code runs in (see _KernelCall)."""
+    return _KERNEL_CALL
+
+
+_KERNEL_CALL = _KernelCall()
 
 
 def _first_line(err: Exception) -> str:
@@ -70,6 +79,7 @@ class Kernel:
         self.reduction: str = meta["reduction"]
         self.dtype = np.dtype(meta["dtype"])
         self._meta = meta
+        self._nonzero = np.array(meta["nonzero"], dtype=np.intp)
 
     def __repr__(self):
         return f"<symgrad Kernel params={list(self.params)} inputs={list(self.inputs)}>"
@@ -96,14 +106,15 @@ class Kernel:
         """(loss, grad, data were finite) on validated columns: the training loop's call."""
         sums, scale = self._sums(self.module.loss_and_gradient, theta, n, columns)
         grad = np.zeros(len(self.params), dtype=self.dtype)
-        grad[self._meta["nonzero"]] = sums[1:-1] * scale
+        grad[self._nonzero] = sums[1:-1] * scale
         return float(sums[0] * scale), grad, math.isfinite(sums[-1])
 
     def _sums(self, function, theta, n: int, columns) -> tuple[np.ndarray, float]:
         """(a generated function's per-chunk sums added up, the reduction's scale)."""
         chunks = chunks_for(n)
         with kernel_call():
-            sums = function(theta, n, chunks, *columns).sum(axis=0)
+            sums = function(theta, n, chunks, *columns)
+        sums = sums[0] if chunks == 1 else sums.sum(axis=0)
         return sums, 1.0 / n if self.reduction == "mean" else 1.0
 
     # --- second order (compile(..., order=2)) ---------------------------------------------
@@ -235,9 +246,9 @@ class Kernel:
         if theta.ndim != 1 or theta.shape[0] != len(self.params):
             raise SymgradError(f"theta has shape {theta.shape}; expected ({len(self.params)},) "
                                f"for params {', '.join(self.params)}")
-        bad = np.flatnonzero(~np.isfinite(theta))
-        if bad.size:
-            raise SymgradError(f"theta[{bad[0]}] ({self.params[bad[0]]}) is {theta[bad[0]]}")
+        if not np.isfinite(theta).all():
+            bad = np.flatnonzero(~np.isfinite(theta))[0]
+            raise SymgradError(f"theta[{bad}] ({self.params[bad]}) is {theta[bad]}")
         return theta
 
     def _columns(self, data, wanted, matrices=()):

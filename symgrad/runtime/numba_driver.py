@@ -50,6 +50,11 @@ class General:
         self.compiled: set[tuple] = set()
 
     def __call__(self, *args):
+        if self.compiled:  # Numba compiles nothing itself now: a call it cannot convert
+            try:           # raises TypeError
+                return self.dispatcher(*args)
+            except TypeError:
+                pass
         self.ready(args)
         return self.dispatcher(*args)
 
@@ -86,8 +91,9 @@ def chunked_sums(function, width: int):
 
     def sums(theta, n: int, chunks: int, *columns) -> np.ndarray:
         out = np.empty((chunks, width))
-        general.ready((theta, n, chunks, 0, chunks, out, *columns))
-        _in_threads(lambda first, last: function(theta, n, chunks, first, last, out, *columns),
+        if chunks > 1:  # compile in the caller's thread, before the threads start
+            general.ready((theta, n, chunks, 0, chunks, out, *columns))
+        _in_threads(lambda first, last: general(theta, n, chunks, first, last, out, *columns),
                     chunks)
         return out
     return sums
@@ -100,11 +106,11 @@ def chunked_rows(function, shape: tuple[int, ...]):
     general = General(function)
 
     def values(theta, n: int, *columns) -> np.ndarray:
-        out = np.zeros((n, *shape))
-        general.ready((theta, 0, n, out, *columns))
-        pieces = chunks_for(n)
-        _in_threads(lambda first, last: function(theta, first * n // pieces,
-                                                 last * n // pieces, out, *columns), pieces)
+        out, pieces = np.zeros((n, *shape)), chunks_for(n)
+        if pieces > 1:  # compile in the caller's thread, before the threads start
+            general.ready((theta, 0, n, out, *columns))
+        _in_threads(lambda first, last: general(theta, first * n // pieces,
+                                                last * n // pieces, out, *columns), pieces)
         return out
     return values
 
@@ -112,7 +118,7 @@ def chunked_rows(function, shape: tuple[int, ...]):
 def _in_threads(task, count: int) -> None:
     """task(first, last) over 0..count-1 in contiguous shares, one per thread; the calling
     thread takes the first."""
-    shares = min(count, thread_count())
+    shares = 1 if count == 1 else min(count, thread_count())
     bounds = [k * count // shares for k in range(shares + 1)]
     if shares == 1:
         task(0, count)
