@@ -42,12 +42,14 @@ def compile(loss, params=None, inputs=None, *, backend: str = "numba",
                          reduction=reduction, dtype=dtype, order=order)
 
 
-def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list[str], *,
+def compile_keyed(key_material: str, build_loss, params: list[str] | None,
+                  inputs: list[str] | None, *,
                   backend: str = "numba", reduction: str = "mean",
                   dtype: str = "float64", order: int = 1) -> "Kernel":
     """``compile`` for callers that can name their loss without building it: ``key_material``
     identifies it, and ``build_loss()`` (a Model, expression or string) runs only on a cache
-    miss, so a hit imports no SymPy."""
+    miss, so a hit imports no SymPy. ``params`` and ``inputs`` None: the Model's own, which
+    the key material must then determine."""
     _check_option("backend", backend, tuple(BACKENDS))
     _check_option("reduction", reduction, REDUCTIONS)
     _check_option("dtype", dtype, DTYPES)
@@ -63,7 +65,10 @@ def compile_keyed(key_material: str, build_loss, params: list[str], inputs: list
     def build() -> str:
         from .codegen.printer import source_with_safe_names
 
-        lowered = lower_model(build_loss(), params, inputs, loops=target.loops, order=order)
+        loss = build_loss()
+        names = (params, inputs) if params is not None else \
+            ([p.name for p in loss.params], [s.name for s in loss.inputs])
+        lowered = lower_model(loss, *names, loops=target.loops, order=order)
         generator = target.module()
 
         def generate(renames) -> str:

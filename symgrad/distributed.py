@@ -131,9 +131,9 @@ def _worker_kernel(recipe: ModelRecipe, header):
     """The kernel for this recipe and header, compiled once per worker process."""
     key = (recipe, header)
     if key not in _WORKER_KERNELS:
-        from .recipe import training_kernel, training_model
-        model, _ = training_model(recipe, header)
-        _WORKER_KERNELS[key] = (training_kernel(recipe, model), [s.name for s in model.inputs])
+        from .recipe import recipe_kernel
+        kernel = recipe_kernel(recipe, header)
+        _WORKER_KERNELS[key] = (kernel, list(kernel.inputs))
     return _WORKER_KERNELS[key]
 
 

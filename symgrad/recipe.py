@@ -137,12 +137,22 @@ def _one_edit_apart(a: str, b: str) -> bool:
     return longer[start + 1:] == shorter[start:]
 
 
-def training_kernel(recipe: ModelRecipe, model):
-    """The compiled Kernel that trains ``model`` (built from this recipe)."""
-    from .compiler import compile
+def recipe_kernel(recipe: ModelRecipe, header):
+    """The compiled Kernel of the model this recipe builds over ``header`` (its inputs: the
+    features, then the target). Keyed by the recipe's strings and the header, not by the
+    model: a cache hit builds no model, so it imports no SymPy and derives nothing. The model
+    depends on nothing else, and its checks (misspelt columns, ...) passed when it was
+    built."""
+    import json
 
-    return compile(model, backend=recipe.backend, reduction=recipe.kernel_reduction,
-                   order=recipe.order)
+    from .compiler import compile_keyed
+
+    features = None if recipe.features is None else list(recipe.features)
+    material = "recipe:" + json.dumps([recipe.model, recipe.target, features, recipe.loss,
+                                        list(header)])
+    return compile_keyed(material, lambda: training_model(recipe, header)[0], None, None,
+                         backend=recipe.backend, reduction=recipe.kernel_reduction,
+                         order=recipe.order)
 
 
 def row_loss(loss: str, prediction, target):

@@ -127,3 +127,24 @@ def test_predict_after_train_compiles_nothing(tmp_path):
     assert done.stdout.splitlines()[0] == "x0,x1,prediction"
     assert len(done.stdout.splitlines()) == 13
     assert {p.name: p.stat().st_mtime_ns for p in cache.rglob("*")} == before
+
+
+def test_a_warm_expression_model_trains_fits_and_predicts_without_sympy(tmp_path):
+    """The CLI keys an expression model's kernel by its recipe and the CSV header: on a cache
+    hit no model is built, so SymPy is never imported (the first run builds it)."""
+    data = str(ROOT / "examples" / "data" / "sensor.csv")
+    out = str(tmp_path / "params.json")
+    script = ("import sys\n"
+              "from symgrad.jobs import TrainOptions, train_file\n"
+              "from symgrad.jobs.fit import fit_file\n"
+              "from symgrad.jobs.options import FitOptions\n"
+              "from symgrad.jobs.predict import predict_file\n"
+              f"train_file(TrainOptions(data={data!r}, model='sigmoid(w0*x0 + w1*x1 + b)', "
+              f"target='y', epochs=10, out={out!r}))\n"
+              f"lines = predict_file({out!r}, {data!r}).splitlines()\n"
+              f"fit_file(FitOptions(data={data!r}, model='w0*x0 + w1*x1 + b', target='y'))\n"
+              "print(len(lines), 'sympy' in sys.modules)\n")
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(tmp_path / "cache")}
+    runs = [subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                           env=env, timeout=300, cwd=ROOT) for _ in range(2)]
+    assert [run.stdout.strip() for run in runs] == ["13 True", "13 False"], runs[1].stderr

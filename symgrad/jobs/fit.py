@@ -19,6 +19,7 @@ from .. import __version__
 from ..errors import SymgradError, warn
 from ..files import write_atomically
 from .options import FitOptions, FitOutcome
+from .params_file import kernel_key
 from .setups import (checked_header, compiling_predict, expression_setup, input_files,
                      scalar_setup)
 
@@ -92,15 +93,14 @@ def _check_targets(options: FitOptions, data) -> None:
 def _fit_on_dask(options: FitOptions, files, report):
     from ..distributed import DaskData, DaskObjective, dask_client
     from ..fitting import fit_objective
-    from ..recipe import training_kernel, training_model
+    from ..recipe import recipe_kernel
 
     if options.backend != "numba":
         raise SymgradError("--engine dask runs the numba backend on its workers")
     recipe = replace(options.recipe, data=files[0])  # every worker builds the same kernel
     header = checked_header(files[0], options.target)
-    model, features = training_model(recipe, header)
-    setup = scalar_setup(options, model, features)
-    kernel = training_kernel(recipe, model)  # on the driver too: what the sums hold
+    kernel = recipe_kernel(recipe, header)  # on the driver too: what the sums hold
+    setup = scalar_setup(options, kernel, header)
     with dask_client(options.scheduler, options.workers) as client:
         data = DaskData(client, files, recipe, header)
         objective = DaskObjective(data, len(kernel.params), kernel.least_squares,
@@ -167,6 +167,7 @@ def fit_document(options: FitOptions, setup, result) -> dict:
         "target": options.target,
         "features": list(setup.features),
         **setup.described(result.params),
+        **kernel_key(options, setup),
         "backend": options.backend,
         "engine": options.engine,
         "seed": options.seed,

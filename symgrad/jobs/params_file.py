@@ -32,6 +32,7 @@ def params_document(options, setup, result) -> dict:
         "target": options.target,
         "features": list(setup.features),
         **setup.described(result.params),
+        **kernel_key(options, setup),
         "optimizer": {"name": options.optimizer, "lr": options.lr, "momentum": options.momentum},
         "batch_size": options.batch_size or "full",
         "shuffle": options.shuffle,
@@ -47,6 +48,16 @@ def params_document(options, setup, result) -> dict:
         "diverged_epoch": None if result.diverged_epoch is None else result.diverged_epoch + 1,
         "interrupted": result.interrupted,
     }
+
+
+def kernel_key(options, setup) -> dict:
+    """What predict needs, besides the model, to find the run's kernel in the cache (an
+    expression model's is keyed by its recipe and the CSV header): the header, and
+    --features as given (null: the columns the model names)."""
+    if not setup.header:
+        return {}
+    features = None if options.features is None else list(options.features)
+    return {"kernel_key": {"columns": list(setup.header), "features": features}}
 
 
 def read_params(path: str) -> dict:

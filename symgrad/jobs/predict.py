@@ -23,35 +23,46 @@ def predict_file(params_path: str, data_path: str) -> str:
 
 
 def _expression_predictions(document, table) -> list:
-    """The kernel train (or fit) compiled for this model, from the kernel cache: the same
-    recipe over the same columns builds the same model, so its key is the same."""
-    from ..recipe import training_kernel, training_model
+    """The kernel train (or fit) compiled for this model: the same recipe and header give
+    the same cache key, so it is loaded, not built."""
+    from ..recipe import recipe_kernel
 
+    kernel = recipe_kernel(*_training_recipe(document))
     names, features, target = document["params"], document["features"], document["target"]
-    recipe = _training_recipe(document)
-    model, _ = training_model(recipe, [*features, target])
-    wanted = [p.name for p in model.params]
-    if set(wanted) != set(names):
-        raise SymgradError(f"the file's parameters ({', '.join(names)}) are not the model's "
-                           f"({', '.join(wanted)})")
-    kernel = training_kernel(recipe, model)
-    theta = np.array([document["params"][p] for p in kernel.params], dtype=np.float64)
+    if set(kernel.params) != set(names) or list(kernel.inputs[:-1]) != list(features):
+        raise SymgradError(f"the file's parameters ({', '.join(names)}) and features "
+                           f"({', '.join(features)}) are not the model's "
+                           f"({', '.join(kernel.params)}; {', '.join(kernel.inputs[:-1])})")
+    theta = np.array([names[p] for p in kernel.params], dtype=np.float64)
     # no feature: the (unread) target column tells the kernel how many rows to predict
     data = {n: table.columns[n] for n in features}
     data[target] = np.zeros(table.rows)
-    values = kernel.predict(theta, data)
-    return [repr(float(v)) for v in values]
+    return [repr(float(v)) for v in kernel.predict(theta, data)]
 
 
 def _training_recipe(document):
-    """The recipe train (``reduction`` as the kernel applied it) or fit (order 2) compiled."""
+    """(recipe, header) as train (``reduction`` as the kernel applied it) or fit (order 2)
+    keyed its kernel; from a file without a kernel_key, the features and target."""
     from ..recipe import ModelRecipe
 
-    return ModelRecipe(model=document["model"], target=document["target"],
-                       features=tuple(document["features"]),
-                       loss=document.get("loss", "mse"),
-                       reduction=document.get("reduction", "mean"),
-                       order=2 if "method" in document else 1)
+    key = document.get("kernel_key")
+    if _valid_key(key):
+        header, features = key["columns"], key["features"]
+    else:
+        header, features = [*document["features"], document["target"]], document["features"]
+    recipe = ModelRecipe(model=document["model"], target=document["target"],
+                         features=None if features is None else tuple(features),
+                         loss=document.get("loss", "mse"),
+                         reduction=document.get("reduction", "mean"),
+                         order=2 if "method" in document else 1)
+    return recipe, header
+
+
+def _valid_key(key) -> bool:
+    def strings(value):
+        return isinstance(value, list) and all(isinstance(v, str) for v in value)
+    return isinstance(key, dict) and strings(key.get("columns")) and \
+        (key.get("features") is None or strings(key.get("features")))
 
 
 def _chain_predictions(document, table) -> list:

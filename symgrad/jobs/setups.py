@@ -1,7 +1,7 @@
 """What a training run needs, built from the options and the CSV file: ``Setup``.
 
 One builder per kind of model: ``expression_setup`` (a SymPy expression, compiled by the
-ordinary pipeline) and ``chain_setup`` (a layer chain); ``scalar_setup`` is what an
+ordinary pipeline, keyed by its recipe) and ``chain_setup`` (a layer chain); ``scalar_setup`` is what an
 expression model's run needs besides its data, shared with the Dask engine.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SymgradError, warn
-from ..recipe import training_kernel, training_model
+from ..recipe import recipe_kernel
 from .initial import initial_params
 from .labels import encoded_labels
 
@@ -28,6 +28,7 @@ class Setup:
     reduction: str
     features: list[str]
     described: Callable[[np.ndarray], dict]  # theta -> {"params": ..., and extra fields}
+    header: tuple[str, ...] = ()            # the CSV's columns (an expression model's key)
 
 
 def input_files(options) -> list[str]:
@@ -57,25 +58,27 @@ def checked_header(source, target: str) -> tuple[str, ...]:
 
 
 def expression_setup(options, source) -> Setup:
-    """An expression model: the CSV columns it names, its kernel built from the recipe."""
+    """An expression model: its kernel from the recipe and the CSV header (a cache hit
+    builds no model), then the CSV columns it reads."""
     from ..data import read_csv
 
-    recipe = options.recipe
-    model, features = training_model(recipe, checked_header(source, options.target))
+    header = checked_header(source, options.target)
+    kernel = recipe_kernel(options.recipe, header)
+    features = list(kernel.inputs[:-1])
     if not features:
         warn(f"the model reads no column of {options.data} besides the target: it fits a "
              f"constant")
     table = read_csv(source, [*features, options.target])
-    return scalar_setup(options, model, features,
-                        data=table.matrix([s.name for s in model.inputs]),
-                        build=lambda: training_kernel(recipe, model))
+    return scalar_setup(options, kernel, header, data=table.matrix(list(kernel.inputs)))
 
 
-def scalar_setup(options, model, features, data=None, build=None) -> Setup:
-    """An expression model's Setup: scalar parameters, started from --init and --seed."""
-    names = [p.name for p in model.params]
+def scalar_setup(options, kernel, header, data=None) -> Setup:
+    """An expression model's Setup: scalar parameters (the kernel's), started from --init
+    and --seed; its features are the kernel's inputs but the last (the target)."""
+    names = list(kernel.params)
     return Setup(data=data, theta0=initial_params(names, options.init, options.seed),
-                 build=build, reduction=options.recipe.kernel_reduction, features=features,
+                 build=lambda: kernel, reduction=options.recipe.kernel_reduction,
+                 features=list(kernel.inputs[:-1]), header=tuple(header),
                  described=lambda theta: {"params": {n: float(v) for n, v in zip(names, theta)}})
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import SymgradError
 from ..files import write_atomically
-from ..recipe import training_model
+from ..recipe import recipe_kernel
 from .options import TrainOptions, TrainOutcome
 from .params_file import params_document
 from .setups import (Setup, chain_setup, checked_header, compiling_predict, expression_setup,
@@ -76,7 +76,7 @@ def dask_train(options: TrainOptions, progress=None) -> TrainOutcome:
     files = data_files(options.data)
     recipe = replace(options.recipe, data=files[0])  # every worker builds the same kernel
     header = checked_header(files[0], options.target)
-    setup = scalar_setup(options, *training_model(recipe, header))
+    setup = scalar_setup(options, recipe_kernel(recipe, header), header)
     opt = optimizer(options.optimizer, options.lr, options.momentum)
     with dask_client(options.scheduler, options.workers) as client:
         data = DaskData(client, files, recipe, header)
