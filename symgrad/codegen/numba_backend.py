@@ -228,14 +228,13 @@ def training_function(spec: KernelSpec) -> str:
     lines = [
         f"@njit({LOOP_OPTIONS})",
         f"def _train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
-        f"_counters{columns}):",
+        f"_counters, _grad{columns}):",
         "    _n = _orders.shape[1]",
-        "    _grad = np.zeros(_theta.shape[0])",
         "    for _epoch in range(_history.shape[0]):",
         "        _order = _orders[_epoch % _orders.shape[0]]",
         "        _total = 0.0",
         "        for _start in range(0, _n, _batch):",
-        "            _stop = min(_start + _batch, _n)",
+        "            _stop = _start + _batch if _start + _batch < _n else _n",
         f"            _sums = batch_sums(_theta, _order, _start, _stop{columns})",
         "            _scale = 1.0 / (_stop - _start) if _mean else 1.0",
         *(f"            _grad[{k}] = _sums[{j + 1}] * _scale"

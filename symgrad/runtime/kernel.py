@@ -211,7 +211,8 @@ class Kernel:
         """Whole epochs in compiled code (capability ``compiled_epochs``): see the Numba
         backend's ``train_epochs`` for the counters. Serial code: no ``kernel_call`` lock."""
         self.module.train_epochs(theta, state, optimizer.hyper(), optimizer.KIND, orders, batch,
-                                 self.reduction == "mean", history, counters, *columns)
+                                 self.reduction == "mean", history, counters,
+                                 np.zeros(len(theta)), *columns)  # the gradient's scratch
 
     def step_into(self, kind: int, theta, grad, state, hyper, step: int, theta_out,
                   state_out) -> bool:

@@ -47,6 +47,14 @@ def _bits_as_float(typingctx, bits):
 
 
 @njit(inline="always")
+def _clamp(x, low, high):
+    """x within [low, high] as selects (NaN stays NaN): Python's min and max are Numba
+    overloads compiled afresh in every process that compiles a kernel (0.1 s each)."""
+    x = low if x < low else x
+    return high if x > high else x
+
+
+@njit(inline="always")
 def _power_of_two(k):
     return _bits_as_float((k + 1023) << 52)
 
@@ -56,7 +64,8 @@ def _reduced(x):
     """(k, r) with x = k*ln2 + r (Cody-Waite, two-part ln2): |r| <= ln2/2, except that k stops
     at 1023 (2^k must be a double), where r < ln2 and the series errs by < 4e-14 relative,
     inside the |x| * 2^-53 that fast-math allows there anyway."""
-    k = min(math.floor(x * LOG2E + 0.5), 1023.0)
+    k = math.floor(x * LOG2E + 0.5)
+    k = k if k < 1023.0 else 1023.0
     return k, (x - k * LN2_HI) - k * LN2_LO
 
 
@@ -74,10 +83,10 @@ def _exp_minus_one_series(r):
 
 @njit(inline="always")
 def vexp(x):
-    clamped = min(max(x, -746.0), 710.0)
+    clamped = _clamp(x, -746.0, 710.0)
     k, r = _reduced(clamped)
     p = 1.0 + _exp_minus_one_series(r)
-    normal = max(np.int64(k), -1022)  # subnormal results: 2^k as 2^-1022 * 2^(k + 1022)
+    normal = np.int64(k) if k > -1022.0 else np.int64(-1022)  # subnormal: 2^-1022 * 2^(k + 1022)
     value = p * _power_of_two(normal) * _power_of_two(np.int64(k) - normal)
     value = math.inf if x > EXP_OVERFLOW else value
     value = 0.0 if x < EXP_UNDERFLOW else value
@@ -89,7 +98,7 @@ def vexpm1(x):
     """exp(x) - 1 without cancellation: 2^k*series(r) + (2^k - 1), where k = 0 (and the
     series is the answer) for |x| <= ln2/2. Below -50 the result is -1 to the last bit, so x is
     clamped there (2^k stays normal)."""
-    clamped = min(max(x, -50.0), 710.0)
+    clamped = _clamp(x, -50.0, 710.0)
     k, r = _reduced(clamped)
     scale = _power_of_two(np.int64(k))
     value = _exp_minus_one_series(r) * scale + (scale - 1.0)
