@@ -83,7 +83,7 @@ def softplus(z):
 ''',
         "numba": '''\
 def softplus(z):
-    return max(z, 0.0) + vlog1p_unit(vexp(-abs(z)))
+    return (0.0 if 0.0 > z else z) + vlog1p_unit(vexp(-abs(z)))  # max(z, 0.0), NaN kept
 ''',
         "numpy": '''\
 def softplus(z):
@@ -114,7 +114,7 @@ def elu(z, alpha):
 ''',
         "numba": '''\
 def elu(z, alpha):
-    return z if z > 0.0 else alpha * vexpm1(min(z, 0.0))
+    return z if z > 0.0 else alpha * vexpm1(0.0 if 0.0 < z else z)  # min(z, 0.0)
 ''',
         "numpy": '''\
 def elu(z, alpha):

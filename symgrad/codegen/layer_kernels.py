@@ -117,7 +117,7 @@ LOSS_ROWS = {  # row i of O (+ b): its loss added to ``loss``, each g = dL/dO[i,
     "ce": '''\
 m = -math.inf
 for j in range(width):
-    m = {larger}
+    m = O[i, j] + b[j] if O[i, j] + b[j] > m else m
 total = 0.0
 for j in range(width):
     e = {exp}(O[i, j] + b[j] - m)
@@ -154,14 +154,13 @@ class LossDialect(NamedTuple):
     """What one dialect's loss kernels differ in; the rows' bodies are the same."""
     header: str
     printer: type            # its exp_function is the kernels' exp
-    larger: str              # the larger of two floats, {0} and {1}
     sum_bias: str            # after dO[i, j] = g: the line adding g to db, where a kernel sums
     decorator: str
     kernel: str              # a kernel around one row's body: {name}, {body}
 
 
 NUMBA_LOSS = LossDialect(
-    header=HEADER + "\n", printer=NumbaPrinter, larger="max({0}, {1})",
+    header=HEADER + "\n", printer=NumbaPrinter,
     sum_bias="\n    db[j] += g", decorator=JIT, kernel='''\
 def {name}(O, b, y, dO, db, scale):
     db[:] = 0.0
@@ -172,8 +171,8 @@ def {name}(O, b, y, dO, db, scale):
     return loss
 ''')
 
-CUDA_LOSS = LossDialect(  # numba.cuda has no builtin max of floats: the conditional instead
-    header=CUDA_HEADER + "\n", printer=CudaPrinter, larger="{1} if {1} > {0} else {0}",
+CUDA_LOSS = LossDialect(
+    header=CUDA_HEADER + "\n", printer=CudaPrinter,
     sum_bias="", decorator="@cuda.jit", kernel='''\
 def {name}(O, b, y, row_loss, dO, scale, flags):
     if flags[0] != 0:
@@ -195,9 +194,10 @@ def loss_source(dialect: str = "numba") -> str:
 
 
 def loss_kernel(name: str, dialect: str) -> str:
-    """One loss's kernel: its row body, with the dialect's exp, maximum and bias sums."""
+    """One loss's kernel: its row body, with the dialect's exp and bias sums. Maxima are
+    conditionals: numba.cuda has no builtin max of floats, and Numba's CPU max is an
+    overload compiled afresh in every process."""
     spelled = LOSS_DIALECTS[dialect]
-    body = LOSS_ROWS[name].format(larger=spelled.larger.format("m", "O[i, j] + b[j]"),
-                                  exp=spelled.printer.exp_function, sum_bias=spelled.sum_bias)
+    body = LOSS_ROWS[name].format(exp=spelled.printer.exp_function, sum_bias=spelled.sum_bias)
     kernel = spelled.kernel.format(name=name, body=textwrap.indent(body, " " * 8).rstrip("\n"))
     return f"{spelled.decorator}\n{kernel}"
