@@ -72,13 +72,13 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
         kernel = setup.build()
         objective = warmed_up(KernelObjective(kernel, setup.data), kernel.params,
                               setup.theta0, options.method)
-    with compiling_predict(kernel, setup.data, setup.theta0):
+    with compiling_predict(kernel, setup.data, setup.theta0):  # joined after --out is saved
         result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
                                report=report)
-    if options.loss == "bce" and result.loss < SEPARABLE * result.rows and not options.l2:
-        warn("the loss is ~0: the classes are separable and the coefficients grow without "
-             "bound; add --l2 (e.g. --l2 1) for a finite answer")
-    return _finished(options, setup, result, _quality(options, kernel, setup.data, result))
+        if options.loss == "bce" and result.loss < SEPARABLE * result.rows and not options.l2:
+            warn("the loss is ~0: the classes are separable and the coefficients grow "
+                 "without bound; add --l2 (e.g. --l2 1) for a finite answer")
+        return _finished(options, setup, result, _quality(options, kernel, setup.data, result))
 
 
 def _check_targets(options: FitOptions, data) -> None:

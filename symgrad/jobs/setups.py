@@ -140,8 +140,9 @@ def _chain_targets(options, table, width: int, source):
 def compiling_predict(kernel, data, theta):
     """While the body runs (training, fitting: compiled code that releases the GIL), compile
     the kernel's ``predict`` in a background thread, so that ``symgrad predict`` on the saved
-    parameters finds it in the kernel cache and compiles nothing. Joined on exit; a failure
-    there is left for predict itself to report."""
+    parameters finds it in the kernel cache and compiles nothing. Joined when the body ends:
+    the jobs save --out inside it, so a Ctrl-C during the join loses nothing. A failure of
+    the compile is left for predict itself to report."""
     from ..runtime.kernel import Kernel
 
     if not (isinstance(kernel, Kernel) and kernel.capabilities.compiles_in_background

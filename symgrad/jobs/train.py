@@ -60,10 +60,10 @@ def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compilin
                         f"while compiling{saved}" if exit_if_interrupted_compiling else None):
         kernel = setup.build()
         compile_training(kernel, setup.data, options.batch_size)
-    with compiling_predict(kernel, setup.data, setup.theta0):
+    with compiling_predict(kernel, setup.data, setup.theta0):  # joined after --out is saved
         result = train(kernel, setup.data, setup.theta0, opt, options.epochs,
                        options.batch_size, options.shuffle, options.seed, progress)
-    return finished(options, setup, result)
+        return finished(options, setup, result)
 
 
 def dask_train(options: TrainOptions, progress=None) -> TrainOutcome:
