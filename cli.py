@@ -11,6 +11,7 @@ import sys
 import click
 
 FORMATS = ("text", "latex", "python", "json")
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
 
 
 def _fail(message: str, status: int = 2):
@@ -93,8 +94,12 @@ def _batch_size(_ctx, _param, value):
     return int(value)
 
 
+DELIMITER_HELP = "The CSV's field separator: one character, or 'tab' (default: a tab for " \
+    "*.tsv files, else a comma)."
+
+
 def _model_options(command):
-    """DATA and the options naming the model and its columns (train and fit)."""
+    """DATA and the options naming the model, its columns and how it is judged (train, fit)."""
     options = [
         click.argument("data", type=click.Path(dir_okay=False)),
         click.option("--model", required=True,
@@ -102,6 +107,15 @@ def _model_options(command):
         click.option("--target", required=True, help="The CSV column to predict."),
         click.option("--features", callback=_names_option, metavar="a,b,...",
                      help="Input columns (default: the columns the model names)."),
+        click.option("--delimiter", metavar="CHAR", help=DELIMITER_HELP),
+        click.option("--validation", metavar="F|FILE", help="Hold out a fraction F of the rows "
+                     "(drawn from --seed; stratified by class for bce/ce), or validate on "
+                     "FILE (same columns); metrics for both parts."),
+        click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
+                     help="Draw the loss curve (and, for fit on one column, the data and the "
+                     "fitted curve); needs matplotlib (pip install 'symgrad[plot]')."),
+        click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
+                     show_default=True, help="What the kernels compute in."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -135,11 +149,17 @@ def _output_options(dask_runs: str):
 @click.option("--reduction", type=click.Choice(["mean", "sum"]), default="mean",
               show_default=True)
 @click.option("--init", metavar="name=value,...", help="Initial parameter values.")
-@click.option("--optimizer", type=click.Choice(["sgd", "momentum", "nesterov", "adam"]),
-              default="sgd", show_default=True)
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True)
 @click.option("--lr", type=float, default=0.01, show_default=True, help="Learning rate.")
-@click.option("--momentum", type=float, default=0.9, show_default=True)
+@click.option("--momentum", type=float, default=0.9, show_default=True,
+              help="For momentum and nesterov.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), metavar="F",
+              help="L2 weight decay as PyTorch defines it (decoupled for adamw); default 0, "
+              "adamw 0.01.")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--early-stopping", type=click.IntRange(min=1), metavar="N",
+              help="With --validation: stop once the validation loss has not improved for N "
+              "epochs, and keep the best epoch's parameters.")
 @click.option("--batch-size", callback=_batch_size, default="full", show_default=True,
               metavar="N|full")
 @click.option("--shuffle/--no-shuffle", default=False, show_default=True)
@@ -261,8 +281,7 @@ def _report(outcome, out, quiet):
         _fail(f"diverged at epoch {document['diverged_epoch']} (loss became NaN or inf); "
               f"kept the last finite parameters{saved}", 1)
     if not quiet:
-        click.echo(f"trained {document['epochs']} epochs, final loss "
-                   f"{document['final_loss']!r}{saved}", err=True)
+        click.echo(f"{outcome.summary}{saved}", err=True)
 
 
 def _shape(nested) -> tuple:
@@ -309,21 +328,47 @@ class _Progress:
 @click.argument("params", type=click.Path(dir_okay=False))
 @click.argument("data", type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), help="Write the CSV here, not stdout.")
-def predict(params, data, out):
-    """Apply a trained PARAMS.json to DATA: prints CSV with a last column 'prediction'."""
+@click.option("--proba", is_flag=True, help="Classifiers: add a column p_<label> per class "
+              "(bce: the positive class's).")
+@click.option("--delimiter", metavar="CHAR", help=DELIMITER_HELP)
+def predict(params, data, out, proba, delimiter):
+    """Apply a trained PARAMS.json to DATA: prints CSV with a column 'prediction'."""
     from symgrad.errors import SymgradError
     from symgrad.files import refuse_overwriting, write_atomically
     from symgrad.jobs import predict_file
 
     try:
         refuse_overwriting(out, {"data file": data, "params file": params})
-        text = predict_file(params, data)
+        text = predict_file(params, data, proba, delimiter)
         if out:
             write_atomically(out, text)
         else:
             click.echo(text, nl=False)
     except SymgradError as err:
         _fail(str(err))
+
+
+@main.command()
+@click.argument("params", type=click.Path(dir_okay=False))
+@click.argument("data", type=click.Path(dir_okay=False))
+@click.option("--delimiter", metavar="CHAR", help=DELIMITER_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print the scores as a JSON object.")
+def score(params, data, delimiter, as_json):
+    """Score a trained PARAMS.json on a labelled DATA file: the mean loss per row and, by the
+    loss, R^2 and RMSE or accuracy and log-loss."""
+    from symgrad.errors import SymgradError
+    from symgrad.jobs import score_file
+
+    try:
+        scores = score_file(params, data, delimiter)
+    except SymgradError as err:
+        _fail(str(err))
+    if as_json:
+        import json
+        click.echo(json.dumps(scores))
+        return
+    for name, value in scores.items():
+        click.echo(f"{name} {value!r}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,11 @@ digits, fraction, exponent; not '1_000' or other scripts' digits). Lines are the
 line numbers (the header is line 1). Non-finite values (nan, inf) are refused the same way;
 blank lines are skipped; the text is UTF-8, with or without a BOM.
 
+The delimiter is the source's: a comma, or a tab for a file named ``*.tsv``, unless given
+(``open_csv(path, delimiter=";")``, the CLI's ``--delimiter``). A header of one column that
+holds another likely delimiter (a tab, ';', '|') is named in the error that the target is not
+found, with the option that reads it.
+
 ``csv_text(header, rows)`` writes CSV: the csv module's quoting, a '\\n' after every row.
 """
 from __future__ import annotations
@@ -41,6 +46,8 @@ from .errors import SymgradError
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 NOT_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)  # as float() spells them
 LINE_END = re.compile(rb"\r\n?|\n")
+OTHER_DELIMITERS = ("\t", ";", "|")
+NOT_DELIMITERS = set('".+-_`\'\\') | {"\r", "\n"}
 
 
 @dataclass(frozen=True)
@@ -63,6 +70,7 @@ class CsvSource:
     """A CSV file's contents, read once: what the readers here take in place of a path."""
     name: str    # the file as the user named it
     data: bytes = field(repr=False)  # the file as read (UTF-8, perhaps with a BOM)
+    delimiter: str = ","
 
     @cached_property
     def text(self) -> str:
@@ -76,11 +84,30 @@ class CsvSource:
         return _decoded(self.name, self.data[:end.end()] if end else self.data)
 
 
-def open_csv(path: str) -> CsvSource:
-    """Read a CSV file (a FIFO too) once; SymgradError if it cannot be read."""
+def default_delimiter(path: str) -> str:
+    """A tab for a file named *.tsv (any case), else a comma."""
+    return "\t" if str(path).lower().endswith(".tsv") else ","
+
+
+def checked_delimiter(delimiter: str | None, path: str = "") -> str:
+    """The delimiter to read ``path`` with: as given ('tab' and '\\t' mean a tab), else the
+    file name's default; SymgradError for one that cannot separate numbers."""
+    if delimiter is None:
+        return default_delimiter(path)
+    delimiter = {"tab": "\t", "\\t": "\t"}.get(delimiter.lower(), delimiter)
+    if len(delimiter) != 1 or delimiter.isalnum() or delimiter in NOT_DELIMITERS:
+        raise SymgradError(f"--delimiter must be one character that is not part of a number "
+                           f"or a quote (',', ';', '|', 'tab', ...), got {delimiter!r}")
+    return delimiter
+
+
+def open_csv(path: str, delimiter: str | None = None) -> CsvSource:
+    """Read a CSV file (a FIFO too) once; SymgradError if it cannot be read. ``delimiter``:
+    see checked_delimiter."""
+    delimiter = checked_delimiter(delimiter, path)
     try:
         with open(path, "rb") as handle:
-            return CsvSource(name=path, data=handle.read())
+            return CsvSource(name=path, data=handle.read(), delimiter=delimiter)
     except FileNotFoundError:
         raise SymgradError(f"{path}: no such file") from None
     except IsADirectoryError:
@@ -93,10 +120,12 @@ def _source(source: str | CsvSource) -> CsvSource:
     return source if isinstance(source, CsvSource) else open_csv(source)
 
 
-def _first_line_of(path: str) -> CsvSource:
+def first_line_of(path: str) -> CsvSource:
+    """Line 1 of a file, read alone, as a source (its delimiter by its name)."""
     try:
         with open(path, "rb") as handle:
-            return CsvSource(name=path, data=handle.readline())
+            return CsvSource(name=path, data=handle.readline(),
+                             delimiter=default_delimiter(path))
     except OSError:
         return open_csv(path)  # the same one-line error open_csv gives
 
@@ -111,12 +140,13 @@ def _decoded(name: str, data: bytes) -> str:
 def read_header(source: str | CsvSource) -> tuple[str, ...]:
     """The column names of a CSV file (its first line; given a path, only that line is read,
     so the driver of a Dask run does not read whole partitions)."""
-    source = _first_line_of(source) if isinstance(source, str) else source
+    source = first_line_of(source) if isinstance(source, str) else source
     first, name = source.first_line, source.name
     if not first.strip():
         raise SymgradError(f"{name} is empty" if not first else f"{name} line 1 is empty")
     try:
-        header = tuple(cell.strip() for cell in next(csv.reader([first])))
+        header = tuple(cell.strip() for cell in
+                       next(csv.reader([first], delimiter=source.delimiter)))
     except csv.Error as err:  # a name over csv.field_size_limit(), say
         raise SymgradError(f"{name} line 1: {err}") from None
     if any(not cell for cell in header):
@@ -149,8 +179,18 @@ def read_csv(source: str | CsvSource, numeric: Sequence[str]) -> Table:
 def _require_columns(source: CsvSource, header, names) -> None:
     missing = [n for n in names if n not in header]
     if missing:
-        raise SymgradError(f"{source.name} has no column {missing[0]!r} "
-                           f"(columns: {', '.join(header)})")
+        raise SymgradError(no_column(source, header, missing[0]))
+
+
+def no_column(source: CsvSource, header, name: str, what: str = "column") -> str:
+    """'a.csv has no column 'y' (columns: ...)', naming the delimiter that would read a header
+    of one column holding a tab, ';' or '|'."""
+    message = f"{source.name} has no {what} {name!r} (columns: {', '.join(header)})"
+    others = [d for d in OTHER_DELIMITERS if d != source.delimiter and d in header[0]]
+    if len(header) == 1 and others:
+        option = "tab" if others[0] == "\t" else others[0]
+        message += f"; its header reads as one column: read it with --delimiter '{option}'"
+    return message
 
 
 def _numbers(source: CsvSource, header, usecols) -> np.ndarray:
@@ -165,10 +205,11 @@ def _read_numpy(source: CsvSource, header, usecols) -> np.ndarray:
     lines = _data_lines(source)
     if not lines:
         return np.empty((0, len(usecols)))
-    if '"' not in "".join(lines[:1000]) and any(l.count(",") != len(header) - 1 for l in lines):
+    comma = source.delimiter
+    if '"' not in "".join(lines[:1000]) and any(l.count(comma) != len(header) - 1 for l in lines):
         _raise_first_error(source, header, usecols)
     try:
-        values = np.loadtxt(lines, delimiter=",", usecols=usecols, dtype=np.float64,
+        values = np.loadtxt(lines, delimiter=comma, usecols=usecols, dtype=np.float64,
                             ndmin=2, comments=None, quotechar='"')
     except ValueError:
         _raise_first_error(source, header, usecols)
@@ -186,6 +227,7 @@ def _read_pyarrow(source: CsvSource, header, usecols) -> np.ndarray:
         table = pacsv.read_csv(
             pa.BufferReader(source.data),
             read_options=pacsv.ReadOptions(column_names=list(header), skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=source.delimiter),
             convert_options=pacsv.ConvertOptions(
                 include_columns=names, column_types={n: pa.float64() for n in names}))
     except (pa.ArrowInvalid, pa.ArrowTypeError):
@@ -201,7 +243,7 @@ def _data_lines(source: CsvSource) -> list[str]:
 def _rows(source: CsvSource, header) -> Iterator[tuple[str, list[str]]]:
     """(where, fields) for each data row, 'a.csv line 3' naming it; blank lines skipped,
     SymgradError for a row with the wrong number of fields."""
-    rows = csv.reader(io.StringIO(source.text, newline=""))
+    rows = csv.reader(io.StringIO(source.text, newline=""), delimiter=source.delimiter)
     try:
         next(rows, None)
         for fields in rows:

@@ -60,14 +60,15 @@ def _write_in_place(path, target: Path, payload: bytes) -> None:
         raise SymgradError(f"cannot write {path}: {err.strerror or err}") from None
 
 
-def refuse_overwriting(out: str | None, inputs) -> None:
-    """SymgradError if ``out`` is empty, cannot be written, or is the same file as one of
-    ``inputs`` ({role: path} or (role, path) pairs), before anything is read or written."""
+def refuse_overwriting(out: str | None, inputs, option: str = "--out") -> None:
+    """SymgradError if ``out`` (given as ``option``) is empty, cannot be written, or is the
+    same file as one of ``inputs`` ({role: path} or (role, path) pairs), before anything is
+    read or written."""
     if out is None:
         return
     if not out.strip():
-        raise SymgradError("--out is an empty path")
-    _check_directory_of(out)
+        raise SymgradError(f"{option} is an empty path")
+    _check_directory_of(out, option)
     try:
         written = os.stat(out)
     except OSError:
@@ -78,21 +79,21 @@ def refuse_overwriting(out: str | None, inputs) -> None:
         except OSError:
             continue
         if (written.st_dev, written.st_ino) == (read.st_dev, read.st_ino):
-            raise SymgradError(f"--out {out} is the {role} {path}: refusing to overwrite it")
+            raise SymgradError(f"{option} {out} is the {role} {path}: refusing to overwrite it")
 
 
-def _check_directory_of(out: str) -> None:
-    """Refuse, before any work is done, an --out that could never be written: a directory,
+def _check_directory_of(out: str, option: str) -> None:
+    """Refuse, before any work is done, an output that could never be written: a directory,
     or a file in a folder that does not exist or cannot be written."""
     if os.path.isdir(out):
-        raise SymgradError(f"--out {out} is a directory")
+        raise SymgradError(f"{option} {out} is a directory")
     if os.path.islink(out) and not os.path.exists(out):
-        raise SymgradError(f"--out {out} is a broken or looping symbolic link")
+        raise SymgradError(f"{option} {out} is a broken or looping symbolic link")
     folder = os.path.dirname(os.path.realpath(out))
     if not os.path.isdir(folder):
-        raise SymgradError(f"cannot write --out {out}: no folder {folder}")
+        raise SymgradError(f"cannot write {option} {out}: no folder {folder}")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise SymgradError(f"cannot write --out {out}: the folder {folder} is not writable")
+        raise SymgradError(f"cannot write {option} {out}: the folder {folder} is not writable")
 
 
 def _mode_for(target: Path) -> int:

@@ -29,13 +29,13 @@ from typing import Callable
 import numpy as np
 
 from .errors import SymgradError
+from .history import History
 from .optim import SGD, Optimizer
 from .trainable import Trainable
 
 PARALLEL_BATCH = 32_768   # rows per step from which one parallel kernel call beats a serial loop
 TARGET_SECONDS = 0.1      # wall time of one compiled call
 MAX_ORDER_CELLS = 4_000_000
-KEPT_EPOCHS = 1_000_000   # History keeps every epoch's loss up to this many epochs
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,9 @@ class TrainResult:
     completed: int | None = None            # epochs completed (default: len(history))
     stop_signal: int | None = None          # the signal that interrupted it (SIGINT: Ctrl-C)
     history_epochs: np.ndarray | None = None  # 1-based epoch of each history value
+    validation_history: np.ndarray | None = None  # with validation data: (epoch, loss) rows
+    best_epoch: int | None = None           # with validation data: its lowest loss (1-based)
+    stopped_early: bool = False             # early stopping ended the run
 
     @property
     def epochs(self) -> int:
@@ -61,60 +64,22 @@ class TrainResult:
         return np.arange(1, len(self.history) + 1)
 
 
-class History:
-    """Per-epoch losses in bounded memory: every epoch while there are at most ``capacity``;
-    past that every k-th epoch (k doubling as needed) and always the last, so a run of 10^10
-    epochs keeps at most ``capacity`` + 1 values. Appending is amortized O(1) per epoch."""
-
-    def __init__(self, capacity: int = KEPT_EPOCHS):
-        self.capacity, self.stride, self.count, self.size = capacity, 1, 0, 0
-        self.epochs, self.losses = np.empty(64, np.int64), np.empty(64)
-        self.last = np.nan
-
-    def extend(self, losses: np.ndarray) -> None:
-        """Record the losses of the next len(losses) epochs."""
-        if not len(losses):
-            return
-        first = self.count + 1
-        offset = (-first) % self.stride  # the first new epoch that is a multiple of stride
-        kept = losses[offset::self.stride]
-        self._append(first + offset + self.stride * np.arange(len(kept)), kept)
-        self.count += len(losses)
-        self.last = float(losses[-1])
-        while self.size > self.capacity:
-            self._thin()
-
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(1-based epoch numbers, losses), the last epoch always included."""
-        epochs, losses = self.epochs[:self.size].copy(), self.losses[:self.size].copy()
-        if self.count and (not self.size or epochs[-1] != self.count):
-            return np.append(epochs, self.count), np.append(losses, self.last)
-        return epochs, losses
-
-    def _append(self, epochs: np.ndarray, losses: np.ndarray) -> None:
-        end = self.size + len(epochs)
-        if end > len(self.epochs):
-            room = max(end, 2 * len(self.epochs))
-            self.epochs = np.resize(self.epochs, room)
-            self.losses = np.resize(self.losses, room)
-        self.epochs[self.size:end], self.losses[self.size:end] = epochs, losses
-        self.size = end
-
-    def _thin(self) -> None:
-        self.stride *= 2
-        keep = np.flatnonzero(self.epochs[:self.size] % self.stride == 0)
-        self.epochs[:len(keep)] = self.epochs[keep]
-        self.losses[:len(keep)] = self.losses[keep]
-        self.size = len(keep)
-
-
 def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: int | None = None,
           shuffle: bool = False, seed: int = 0,
-          progress: Callable[[int, float], None] | None = None) -> TrainResult:
-    """Train ``theta0`` on ``data`` for ``epochs`` epochs; batch_size None means full batch."""
+          progress: Callable[[int, float], None] | None = None,
+          validation=None, patience: int | None = None) -> TrainResult:
+    """Train ``theta0`` on ``data`` for ``epochs`` epochs; batch_size None means full batch.
+
+    With ``validation`` (data like ``data``), the loss on it is taken after every epoch
+    (``validation_history``, ``best_epoch``); with ``patience`` too, training stops once it
+    has not improved for that many epochs, and ``params`` are those of the best epoch
+    (early stopping; whatever ended the run)."""
     _check_arguments(kernel, optimizer, epochs, batch_size, seed)
+    if patience is not None and (validation is None or isinstance(patience, bool) or
+                                 not isinstance(patience, (int, np.integer)) or patience < 1):
+        raise SymgradError("patience must be an integer >= 1, with validation data")
     try:
-        theta = np.array(theta0, dtype=np.float64)
+        theta = np.array(theta0, dtype=getattr(kernel, "dtype", np.float64))  # float32 kernels: float32
     except (TypeError, ValueError):
         raise SymgradError("theta0 must be a sequence of numbers") from None
     if theta.shape != (len(kernel.params),):
@@ -125,18 +90,55 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
                np.random.default_rng(seed) if shuffle else None)
     engine = run.device if kernel.capabilities.on_device else \
         run.compiled if _compiled_engine(kernel, batch) else run.stepwise
+    watch = None if validation is None else _Validation(kernel, validation, patience)
     interrupted, stop_signal = False, None
     try:
-        while run.done < epochs and run.diverged is None:
-            engine(min(run.chunk, epochs - run.done))
+        while run.done < epochs and run.diverged is None and not (watch and watch.stopped):
+            engine(1 if watch else min(run.chunk, epochs - run.done))
+            if watch is not None and run.done > watch.epochs:
+                watch.check(run.theta, run.done)
             if progress is not None and run.done:
                 progress(run.done, run.history.last)
     except KeyboardInterrupt as stop:  # Ctrl-C, or stopping.Stopped for SIGTERM / SIGHUP
         interrupted, stop_signal = True, getattr(stop, "signum", signal.SIGINT)
     numbers, losses = run.history.arrays()
-    return TrainResult(params=run.theta, history=losses, steps=run.steps,
-                       diverged_epoch=run.diverged, interrupted=interrupted, completed=run.done,
-                       history_epochs=numbers, stop_signal=stop_signal)
+    result = TrainResult(params=run.theta, history=losses, steps=run.steps,
+                         diverged_epoch=run.diverged, interrupted=interrupted,
+                         completed=run.done, history_epochs=numbers, stop_signal=stop_signal)
+    return result if watch is None else watch.finished(result)
+
+
+class _Validation:
+    """The loss on validation data after each epoch; the best epoch and its parameters."""
+
+    def __init__(self, kernel, data, patience: int | None):
+        self.kernel, self.patience = kernel, patience
+        self.n, self.columns = kernel.columns(data)
+        self.history, self.epochs = History(), 0
+        self.best, self.best_epoch, self.best_theta = np.inf, None, None
+
+    @property
+    def stopped(self) -> bool:
+        return self.patience is not None and self.best_epoch is not None and \
+            self.epochs - self.best_epoch >= self.patience
+
+    def check(self, theta: np.ndarray, epoch: int) -> None:
+        """Record the loss at the parameters after ``epoch`` (nan counts as no better)."""
+        loss = float(self.kernel.evaluate(theta, self.n, self.columns)[0])
+        self.history.extend(np.array([loss]))
+        self.epochs = epoch
+        if loss < self.best or self.best_epoch is None:
+            self.best, self.best_epoch, self.best_theta = loss, epoch, theta.copy()
+
+    def finished(self, result: TrainResult) -> TrainResult:
+        """The result with the validation record; early stopping: the best parameters."""
+        from dataclasses import replace
+
+        kept = np.column_stack(self.history.arrays())
+        best = self.best_theta if self.patience is not None and \
+            self.best_theta is not None else result.params
+        return replace(result, params=best, validation_history=kept,
+                       best_epoch=self.best_epoch, stopped_early=self.stopped)
 
 
 def _check_arguments(kernel, optimizer, epochs, batch_size, seed) -> None:
@@ -155,20 +157,23 @@ def _check_arguments(kernel, optimizer, epochs, batch_size, seed) -> None:
 
 
 def compile_training(kernel, data, batch_size: int | None = None,
-                     optimizer: Optimizer | None = None) -> None:
-    """Compile now what ``train`` will run on this data (Numba compiles on first call)."""
+                     optimizer: Optimizer | None = None, validating: bool = False) -> None:
+    """Compile now what ``train`` will run on this data (Numba compiles on first call);
+    ``validating``: the loss on validation data too."""
     from .runtime.kernel import kernel_call
 
     n, columns = kernel.columns(data)
     batch = n if batch_size is None else min(batch_size, n)
     with kernel_call():
         _compile_engine(kernel, batch, n, columns, optimizer or SGD())
+        if validating:
+            kernel.evaluate(np.zeros(len(kernel.params)), 1, [c[:1] for c in columns])
 
 
 def _compile_engine(kernel, batch: int, n: int, columns, optimizer: Optimizer) -> None:
     """One call of each compiled function train will use, on zeros (nothing is trained)."""
-    zeros = np.zeros(len(kernel.params))
-    state = optimizer.new_state(len(zeros))
+    zeros = np.zeros(len(kernel.params), kernel.dtype)
+    state = optimizer.new_state(len(zeros)).astype(kernel.dtype)
     if _compiled_engine(kernel, batch):
         kernel.train_epochs(zeros, state, optimizer, np.zeros((1, n), dtype=np.int64), batch,
                             np.empty(0), np.zeros(3, dtype=np.int64), columns)
@@ -212,7 +217,7 @@ class _Run:
         self.kernel, self.columns, self.n, self.batch = kernel, columns, n, batch
         self.optimizer, self.theta, self.rng = optimizer, theta, rng
         self.history, self.losses = History(), np.empty(0)
-        self.state = optimizer.new_state(len(theta))
+        self.state = optimizer.new_state(len(theta)).astype(theta.dtype)  # theta's type
         self.done, self.steps, self.diverged, self.chunk = 0, 0, None, 1
         self.update = _updater(kernel, optimizer)
         self.fused = kernel.fused_step(optimizer) if kernel.capabilities.fused_sgd else None

@@ -12,7 +12,8 @@ the CLI only prints it and picks the exit status. One concern per module:
     initial      --init parsed, the other parameters drawn from --seed
     labels       a cross-entropy target's class labels as indices
     params_file  PARAMS.json: written by train, read back (and checked) by predict
-    predict      predict_file
+    predict      predict_file and score_file
+    evaluation   the validation split and the metrics train and fit report
     derive       derivation
 
 Importing this package loads neither SymPy, Numba nor Dask; the jobs import them when run.
@@ -21,9 +22,10 @@ from .derive import derivation
 from .fit import fit_file
 from .options import FitOptions, FitOutcome, TrainOptions, TrainOutcome
 from .params_file import read_params
-from .predict import predict_file
+from .predict import predict_file, score_file
 from .setups import checked_header
 from .train import train_file
 
 __all__ = ["FitOptions", "FitOutcome", "TrainOptions", "TrainOutcome", "checked_header",
-           "derivation", "fit_file", "predict_file", "read_params", "train_file"]
+           "derivation", "fit_file", "predict_file", "read_params", "score_file",
+           "train_file"]

@@ -18,8 +18,9 @@ import numpy as np
 from .. import __version__
 from ..errors import SymgradError, warn
 from ..files import write_atomically
+from .evaluation import metrics_summary, run_metrics, validation_split
 from .options import FitOptions, FitOutcome
-from .params_file import kernel_key
+from .params_file import evaluation_record, kernel_key
 from .setups import (checked_header, compiling_predict, expression_setup, input_files,
                      scalar_setup)
 
@@ -35,10 +36,21 @@ def fit_file(options: FitOptions, report=None,
 
     _check_options(options)
     files = input_files(options)
+    steps = []
+
+    def recording(progress):
+        steps.append([progress.iterations, float(progress.loss)])
+        if report is not None:
+            report(progress)
     with stop_signals_raise():
         if options.engine == "dask":
-            return _fit_on_dask(options, files, report)
-        return _fit_locally(options, report, exit_if_interrupted_compiling)
+            outcome, fitted = _fit_on_dask(options, files, recording), None
+        else:
+            outcome, fitted = _fit_locally(options, recording, exit_if_interrupted_compiling)
+    if options.plot:
+        from .plots import plot_fit
+        plot_fit(options.plot, steps, fitted)
+    return outcome
 
 
 def _check_options(options: FitOptions) -> None:
@@ -64,21 +76,36 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
     from ..fitting import KernelObjective, fit_objective, warmed_up
     from ..stopping import saving_on_stop
 
-    setup = expression_setup(options, open_csv(options.data))
-    _check_targets(options, setup.data)
+    setup = expression_setup(options, open_csv(options.data, options.delimiter))
+    split = validation_split(options, setup)
+    data = split.train.data
+    _check_targets(options, data)
     saved = f"; initial parameters saved to {options.out}" if options.out else ""
-    with saving_on_stop(lambda: _finished(options, setup, _unstarted(setup), None),
+    with saving_on_stop(lambda: _finished(options, setup, _unstarted(setup)),
                         f"while compiling{saved}" if exit_if_interrupted_compiling else None):
         kernel = setup.build()
-        objective = warmed_up(KernelObjective(kernel, setup.data), kernel.params,
-                              setup.theta0, options.method)
-    with compiling_predict(kernel, setup.data, setup.theta0):  # joined after --out is saved
+        objective = warmed_up(KernelObjective(kernel, data), kernel.params, setup.theta0,
+                              options.method)
+    with compiling_predict(kernel, data, setup.theta0):  # joined after --out is saved
         result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
                                report=report)
         if options.loss == "bce" and result.loss < SEPARABLE * result.rows and not options.l2:
             warn("the loss is ~0: the classes are separable and the coefficients grow "
                  "without bound; add --l2 (e.g. --l2 1) for a finite answer")
-        return _finished(options, setup, result, _quality(options, kernel, setup.data, result))
+        metrics = None if result.interrupted else \
+            run_metrics(kernel, setup, split, result.params, options.loss)
+        outcome = _finished(options, setup, result, evaluation_record(split, metrics))
+    return outcome, _fitted(options, kernel, setup, split, result)
+
+
+def _fitted(options, kernel, setup, split, result):
+    """plot_fit's data and curve, for --plot on a model of one input column."""
+    from .plots import fitted_curve
+
+    if not options.plot or len(setup.features) != 1 or result.interrupted:
+        return None
+    return fitted_curve(kernel, result.params, split.train, split.validation,
+                        [setup.features[0], options.target])
 
 
 def _check_targets(options: FitOptions, data) -> None:
@@ -97,6 +124,8 @@ def _fit_on_dask(options: FitOptions, files, report):
 
     if options.backend != "numba":
         raise SymgradError("--engine dask runs the numba backend on its workers")
+    if options.validation is not None:
+        raise SymgradError("--validation runs on one machine (--engine local)")
     recipe = replace(options.recipe, data=files[0])  # every worker builds the same kernel
     header = checked_header(files[0], options.target)
     kernel = recipe_kernel(recipe, header)  # on the driver too: what the sums hold
@@ -107,7 +136,7 @@ def _fit_on_dask(options: FitOptions, files, report):
                                   kernel.has_hessian)
         result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
                                report=report)
-    return _finished(options, setup, result, None)
+    return _finished(options, setup, result)
 
 
 def _settings(options: FitOptions) -> dict:
@@ -126,32 +155,20 @@ def _unstarted(setup):
                covariance=None, rows=0, interrupted=True)
 
 
-def _quality(options: FitOptions, kernel, data, result) -> str:
-    """R^2 for mse or sse (from the fit's RSS: no pass, no predict kernel to compile),
-    accuracy for bce; else nothing."""
-    if options.loss not in (*LEAST_SQUARES_LOSSES, "bce") or result.interrupted:
-        return ""
-    target = data[:, -1]
-    if options.loss == "bce":
-        predicted = kernel.predict(result.params, data)
-        accuracy = float(np.mean((predicted > 0.5) == (target > 0.5)))
-        return f", accuracy {accuracy:.4g}"
-    spread = float(np.sum((target - target.mean()) ** 2))
-    if spread == 0 or result.rss is None:
-        return ""
-    return f", R^2 {1 - result.rss / spread:.6g}"
-
-
-def _finished(options: FitOptions, setup, result, quality: str | None) -> FitOutcome:
-    """Write --out (atomically) and describe how the fit ended."""
-    document = fit_document(options, setup, result)
+def _finished(options: FitOptions, setup, result, evaluation: dict | None = None) -> FitOutcome:
+    """Write --out (atomically) and describe how the fit ended. ``evaluation``: PARAMS.json's
+    "validation" and "metrics" (params_file.evaluation_record)."""
+    evaluation = evaluation or {}
+    document = {**fit_document(options, setup, result), **evaluation}
     if options.out:
         write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
     state = f"converged ({result.reason})" if result.converged else "interrupted" \
         if result.interrupted else f"stopped: {result.reason}"
     summary = (f"{result.method}: {result.iterations} iterations, {state}; loss "
                f"{float(result.loss):.10g} (summed over {result.rows} "
-               f"row{'s' * (result.rows != 1)}){quality or ''}")
+               f"row{'s' * (result.rows != 1)})")
+    if evaluation.get("metrics"):
+        summary += f"; {metrics_summary(evaluation['metrics'])}"
     return FitOutcome(document=document, fit=result, summary=summary)
 
 
@@ -167,6 +184,7 @@ def fit_document(options: FitOptions, setup, result) -> dict:
         "target": options.target,
         "features": list(setup.features),
         **setup.described(result.params),
+        **setup.labelled,
         **kernel_key(options, setup),
         "backend": options.backend,
         "engine": options.engine,

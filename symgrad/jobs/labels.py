@@ -1,4 +1,13 @@
-"""Class labels of a cross-entropy target column, encoded as indices in a stable order."""
+"""A target column as its loss reads it: numbers, or class labels encoded as indices.
+
+``read_targets`` gives (values per row as float64, the class labels or None):
+- ce: every label a class, in sorted order (see _label_order), as indices 0..k-1;
+- bce: numbers as they are (0/1, or probabilities); two text labels ('no'/'yes') as 0 and 1
+  in sorted order, the labels kept so that predict prints them;
+- any other loss: numbers.
+Given ``classes`` (a trained model's, for a validation file or ``symgrad score``), labels map
+to those indices, and a label not among them is an error.
+"""
 from __future__ import annotations
 
 import numpy as np
@@ -6,20 +15,69 @@ import numpy as np
 from ..errors import SymgradError
 
 
-def encoded_labels(source, column: str, rows: int, width: int):
-    """(class indices as float64, the classes): labels in sorted order (see _label_order),
-    one class per output of a last layer of ``width``."""
+def read_targets(source, column: str, loss: str, rows: int, classes=None):
+    """(targets as float64, class labels or None) of ``column``, for ``loss``."""
+    from ..data import read_csv
+
+    if loss == "ce" or (loss == "bce" and classes is not None):
+        return encoded_labels(source, column, rows, classes)
+    try:
+        return read_csv(source, [column]).columns[column], None
+    except SymgradError:
+        if loss != "bce" or not _text_labels(source, column):
+            raise
+    values, classes = encoded_labels(source, column, rows)
+    if len(classes) != 2:
+        raise SymgradError(f"--loss bce needs two classes; {column!r} has {len(classes)} "
+                           f"({_listed(classes)}): for more, use ce with a layer chain "
+                           f"ending in one output per class")
+    return values, classes
+
+
+def encoded_labels(source, column: str, rows: int, classes=None):
+    """(class indices as float64, the classes): labels in sorted order, or ``classes``."""
     from ..data import read_labels
 
     labels = read_labels(source, column)
     if len(labels) != rows:
         raise SymgradError(f"{source.name}: {len(labels)} labels for {rows} rows")
-    classes = sorted(set(labels), key=_label_order)
+    if classes is None:
+        classes = sorted(set(labels), key=_label_order)
+    index = {label: k for k, label in enumerate(classes)}
+    unknown = next((label for label in labels if label not in index), None)
+    if unknown is not None:
+        raise SymgradError(f"{source.name}: {column!r} holds {unknown!r}, not one of the "
+                           f"classes trained on ({_listed(classes)})")
+    return np.array([index[label] for label in labels], dtype=np.float64), list(classes)
+
+
+def check_class_count(classes, width: int, column: str) -> None:
+    """A layer chain's last layer has one output per class."""
     if len(classes) != width:
         raise SymgradError(f"the last layer has width {width} but {column!r} has "
-                           f"{len(classes)} classes ({', '.join(classes[:10])})")
-    index = {label: k for k, label in enumerate(classes)}
-    return np.array([index[label] for label in labels], dtype=np.float64), classes
+                           f"{len(classes)} classes ({_listed(classes)})")
+
+
+def _text_labels(source, column: str) -> bool:
+    """Whether the column holds labels, none of them a number."""
+    from ..data import read_labels
+
+    labels = read_labels(source, column)
+    return bool(labels) and not any(is_number(label) for label in labels)
+
+
+def is_number(label: str) -> bool:
+    """Whether Python's float() reads the text."""
+    try:
+        float(label)
+    except ValueError:
+        return False
+    return True
+
+
+def _listed(classes) -> str:
+    shown = ", ".join(classes[:10])
+    return shown + (", ..." if len(classes) > 10 else "")
 
 
 def _label_order(label: str):

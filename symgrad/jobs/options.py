@@ -27,6 +27,10 @@ class RunOptions:
     engine: str = "local"               # or "dask": over a Dask cluster, one file a partition
     scheduler: str | None = None        # dask: a running scheduler's address
     workers: int | None = None          # dask: local worker processes (default: one per CPU)
+    validation: str | None = None       # a fraction of the rows (as text), or a CSV file
+    delimiter: str | None = None        # None: a tab for *.tsv, else a comma
+    plot: str | None = None             # a PNG of the loss curve (and a 1-D fit's curve)
+    dtype: str = "float64"              # what the kernels compute in
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,8 @@ class TrainOptions(RunOptions):
     epochs: int = 100
     batch_size: int | None = None  # None: full batch
     shuffle: bool = False
+    weight_decay: float | None = None  # None: the optimizer's default (AdamW's 0.01, else 0)
+    early_stopping: int | None = None  # patience in epochs (needs validation)
 
     @property
     def recipe(self) -> ModelRecipe:
@@ -53,6 +59,7 @@ class TrainOutcome:
     status: str                 # "trained", "diverged" or "interrupted"
     params: dict = field(default_factory=dict)
     signal: int = signal.SIGINT  # for "interrupted": the signal (SIGINT: Ctrl-C)
+    summary: str = ""           # "trained N epochs, final loss ...; train loss ..., ..."
 
     @property
     def stopped_by(self) -> str:

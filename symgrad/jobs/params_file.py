@@ -19,11 +19,12 @@ from ..errors import SymgradError
 HISTORY_POINTS = 1000
 
 
-def params_document(options, setup, result) -> dict:
+def params_document(options, setup, result, split=None, metrics=None) -> dict:
     """The self-contained PARAMS.json: everything predict needs, and the run's record."""
-    history, epochs = result.history, result.epoch_numbers
-    keep = np.unique(np.linspace(0, len(history) - 1, min(len(history), HISTORY_POINTS))
-                     .round().astype(int)) if len(history) else []
+    from ..optim import optimizer
+
+    chosen = optimizer(options.optimizer, options.lr, options.momentum, options.weight_decay)
+    history = result.history
     return {
         "symgrad_version": __version__,
         "model": options.model,
@@ -32,8 +33,9 @@ def params_document(options, setup, result) -> dict:
         "target": options.target,
         "features": list(setup.features),
         **setup.described(result.params),
+        **setup.labelled,
         **kernel_key(options, setup),
-        "optimizer": {"name": options.optimizer, "lr": options.lr, "momentum": options.momentum},
+        "optimizer": {"name": options.optimizer, **vars(chosen)},
         "batch_size": options.batch_size or "full",
         "shuffle": options.shuffle,
         "seed": options.seed,
@@ -43,11 +45,47 @@ def params_document(options, setup, result) -> dict:
         "epochs_requested": options.epochs,
         "steps": result.steps,
         "final_loss": float(history[-1]) if len(history) else None,
-        "history": [[int(epochs[k]), float(history[k])] for k in keep],
+        "history": history_rows(result),
         "diverged": result.diverged_epoch is not None,
         "diverged_epoch": None if result.diverged_epoch is None else result.diverged_epoch + 1,
         "interrupted": result.interrupted,
+        **evaluation_record(split, metrics),
+        **early_stopping_record(options, result),
     }
+
+
+def history_rows(result) -> list:
+    """At most HISTORY_POINTS rows [epoch, training loss], and the validation loss of that
+    epoch where there is one (null where it was not taken: an interrupted last epoch)."""
+    history, epochs = result.history, result.epoch_numbers
+    keep = np.unique(np.linspace(0, len(history) - 1, min(len(history), HISTORY_POINTS))
+                     .round().astype(int)) if len(history) else []
+    rows = [[int(epochs[k]), float(history[k])] for k in keep]
+    if result.validation_history is None:
+        return rows
+    held = {int(e): float(v) for e, v in result.validation_history}
+    return [[epoch, loss, _finite(held.get(epoch))] for epoch, loss in rows]
+
+
+def evaluation_record(split, metrics) -> dict:
+    """PARAMS.json's "validation" (how the rows were held out) and "metrics"."""
+    record = {} if split is None or split.record is None else {"validation": split.record}
+    if metrics is not None:
+        record["metrics"] = {part: {k: _finite(v) for k, v in values.items()}
+                             for part, values in metrics.items()}
+    return record
+
+
+def early_stopping_record(options, result) -> dict:
+    if getattr(options, "early_stopping", None) is None:
+        return {}
+    return {"early_stopping": {"patience": options.early_stopping,
+                               "stopped": result.stopped_early,
+                               "best_epoch": result.best_epoch}}
+
+
+def _finite(value):
+    return value if value is not None and np.isfinite(value) else None
 
 
 def kernel_key(options, setup) -> dict:

@@ -1,31 +1,96 @@
-"""The predict job: ``predict_file`` applies a PARAMS.json to a CSV file and returns CSV text."""
+"""The predict and score jobs: ``predict_file`` applies a PARAMS.json to a CSV file and
+returns CSV text; ``score_file`` measures it on a labelled file (symgrad.metrics).
+
+Both rebuild the trained model from the document (``Trained``): an expression model's kernel
+is the one train or fit compiled (the same recipe and header give the same cache key), a
+layer chain's is rebuilt from its text.
+"""
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import SymgradError
+from ..metrics import metric_kind, scores, softmax
 from .params_file import read_params
 
 
-def predict_file(params_path: str, data_path: str) -> str:
-    """CSV text: the feature columns and a last column ``prediction``, one line per row
-    (numbers as repr, so float64 round-trips; names and labels quoted where CSV needs it)."""
-    from ..data import csv_text, read_csv
-    from ..layers import is_chain
+@dataclass(frozen=True)
+class Trained:
+    """A PARAMS.json's model: the kernel it trained, its parameters, and how its data and
+    outputs are laid out."""
+    document: dict
+    kernel: object
+    theta: np.ndarray
+    setup: object         # what reads a labelled file: read_rows, outputs (jobs.setups.Setup)
+
+    @property
+    def features(self) -> list[str]:
+        return self.document["features"]
+
+    @property
+    def classes(self) -> list[str] | None:
+        return self.document.get("classes")
+
+    @property
+    def kind(self) -> str:
+        return metric_kind(self.document.get("loss", "mse"))
+
+    def outputs(self, data: np.ndarray) -> np.ndarray:
+        return self.setup.outputs(self.kernel, self.theta, data)
+
+
+def predict_file(params_path: str, data_path: str, proba: bool = False,
+                 delimiter: str | None = None) -> str:
+    """CSV text: the feature columns and a column ``prediction`` (a class label for a
+    classifier with labels), then with ``proba`` one column ``p_<label>`` per class (bce:
+    the positive class only); numbers as repr, so float64 round-trips."""
+    from ..data import csv_text, open_csv, read_csv
+
+    trained = trained_model(read_params(params_path))
+    if proba and trained.kind == "regression":
+        raise SymgradError(f"--proba is for classifiers (--loss bce or ce); {params_path} "
+                           f"was trained with --loss {trained.document.get('loss', 'mse')}")
+    table = read_csv(open_csv(data_path, delimiter), trained.features)
+    data = np.zeros((table.rows, len(trained.features) + 1), order="F")  # no target: zeros
+    data[:, :-1] = table.matrix(trained.features)
+    outputs = trained.outputs(data)
+    columns = [map(repr, table.columns[n].tolist()) for n in trained.features]
+    header, cells = [*trained.features, "prediction"], [_predictions(trained, outputs)]
+    if proba:
+        names, probabilities = _probabilities(trained, outputs)
+        header += names
+        cells += [[repr(float(p)) for p in column] for column in probabilities.T]
+    return csv_text(header, zip(*columns, *cells))
+
+
+def score_file(params_path: str, data_path: str, delimiter: str | None = None) -> dict:
+    """{"rows": n, "loss": the mean per-row loss, and the metrics of the loss's kind}."""
+    from ..data import open_csv
+    from .evaluation import Part, part_metrics
+    from .setups import checked_header
 
     document = read_params(params_path)
-    features = document["features"]
-    table = read_csv(data_path, features)
-    predictions = (_chain_predictions if is_chain(document["model"]) else
-                   _expression_predictions)(document, table)
-    columns = [map(repr, table.columns[n].tolist()) for n in features]
-    return csv_text([*features, "prediction"], zip(*columns, predictions))
+    trained = trained_model(document)
+    source = open_csv(data_path, delimiter)
+    checked_header(source, document["target"])
+    data, targets = trained.setup.read_rows(source)
+    part = Part(data, targets)
+    metrics = part_metrics(trained.kernel, trained.setup.outputs, part, trained.theta,
+                           document.get("loss", "mse"))
+    return {"rows": part.rows, **metrics}
 
 
-def _expression_predictions(document, table) -> list:
-    """The kernel train (or fit) compiled for this model: the same recipe and header give
-    the same cache key, so it is loaded, not built."""
+def trained_model(document: dict) -> Trained:
+    from ..layers import is_chain
+
+    return (_chain_model if is_chain(document["model"]) else _expression_model)(document)
+
+
+def _expression_model(document) -> Trained:
     from ..recipe import recipe_kernel
+    from .setups import Setup, expression_rows
 
     kernel = recipe_kernel(*_training_recipe(document))
     names, features, target = document["params"], document["features"], document["target"]
@@ -34,10 +99,13 @@ def _expression_predictions(document, table) -> list:
                            f"({', '.join(features)}) are not the model's "
                            f"({', '.join(kernel.params)}; {', '.join(kernel.inputs[:-1])})")
     theta = np.array([names[p] for p in kernel.params], dtype=np.float64)
-    # no feature: the (unread) target column tells the kernel how many rows to predict
-    data = {n: table.columns[n] for n in features}
-    data[target] = np.zeros(table.rows)
-    return [repr(float(v)) for v in kernel.predict(theta, data)]
+    loss, classes = document.get("loss", "mse"), document.get("classes")
+    setup = Setup(data=None, theta0=theta, build=None, reduction=kernel.reduction,
+                  features=features, described=dict,
+                  read_rows=lambda source: expression_rows(source, features, target, loss,
+                                                           classes)[:2],
+                  outputs=lambda built, theta, data: built.predict(theta, data))
+    return Trained(document, kernel, theta, setup)
 
 
 def _training_recipe(document):
@@ -65,16 +133,36 @@ def _valid_key(key) -> bool:
         (key.get("features") is None or strings(key.get("features")))
 
 
-def _chain_predictions(document, table) -> list:
-    """Values for mse; for ce the class label (as it appeared in training) of the top logit."""
+def _chain_model(document) -> Trained:
+    """A layer chain, rebuilt from its text with the file's parameters."""
     from ..layers import flatten, parse_chain
-    from ..layers.chain_model import ChainModel
+    from .options import TrainOptions
+    from .setups import chain_rows
 
     chain, features = parse_chain(document["model"]), document["features"]
     theta = flatten(chain, len(features), document["params"])
-    model = ChainModel(chain, features, document.get("loss", "mse"))
-    outputs = model.outputs(theta, table.matrix(features))
-    if document.get("loss") == "ce":
-        classes = document["classes"]  # one per output: read_params checked
-        return [classes[k] for k in np.argmax(outputs.reshape(table.rows, -1), axis=1)]
+    options = TrainOptions(data="", model=document["model"], target=document["target"],
+                           features=tuple(features), loss=document.get("loss", "mse"))
+    setup = chain_rows(options, chain, features, document.get("classes"))
+    return Trained(document, setup.build(), theta, setup)
+
+
+def _predictions(trained: Trained, outputs: np.ndarray) -> list[str]:
+    """Values; a classifier's labels where it has them: the top logit's class for ce, the
+    class of probability > 0.5 for bce."""
+    classes = trained.classes
+    if trained.kind == "multiclass":
+        return [classes[k] for k in np.argmax(outputs.reshape(len(outputs), -1), axis=1)]
+    if trained.kind == "binary" and classes is not None:
+        return [classes[int(p > 0.5)] for p in outputs]
     return [repr(float(v)) for v in outputs]
+
+
+def _probabilities(trained: Trained, outputs: np.ndarray):
+    """(column names, rows x columns): p_<label> of each class for ce; for bce the positive
+    class's (p_1, or p_<the second label> for text labels)."""
+    classes = trained.classes
+    if trained.kind == "multiclass":
+        return [f"p_{c}" for c in classes], softmax(outputs.reshape(len(outputs), -1))
+    positive = classes[1] if classes is not None else "1"
+    return [f"p_{positive}"], outputs.reshape(-1, 1)

@@ -6,6 +6,7 @@ expression model's run needs besides its data, shared with the Dask engine.
 """
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import numpy as np
 from ..errors import SymgradError, warn
 from ..recipe import recipe_kernel
 from .initial import initial_params
-from .labels import encoded_labels
+from .labels import check_class_count, is_number, read_targets
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,15 @@ class Setup:
     features: list[str]
     described: Callable[[np.ndarray], dict]  # theta -> {"params": ..., and extra fields}
     header: tuple[str, ...] = ()            # the CSV's columns (an expression model's key)
+    targets: np.ndarray | None = None       # per row of data: a value, 0/1 or a class index
+    classes: list[str] | None = None        # the labels the class indices stand for
+    read_rows: Callable | None = None       # another CSV source -> (its data, its targets)
+    outputs: Callable | None = None         # (kernel, theta, data) -> the model's outputs
+
+    @property
+    def labelled(self) -> dict:
+        """PARAMS.json's "classes", where the targets are class labels."""
+        return {} if self.classes is None else {"classes": list(self.classes)}
 
 
 def input_files(options) -> list[str]:
@@ -40,53 +50,76 @@ def input_files(options) -> list[str]:
     if options.engine == "dask":
         from ..distributed import data_files
         files = data_files(options.data)
-    refuse_overwriting(options.out, [("data file", path) for path in files])
+    inputs = [("data file", path) for path in files]
+    if options.validation is not None and not is_number(options.validation):
+        inputs.append(("validation file", options.validation))
+    refuse_overwriting(options.out, inputs)
+    refuse_overwriting(options.plot, inputs + [("--out file", options.out or "")], "--plot")
+    if options.plot and options.out and \
+            os.path.realpath(options.plot) == os.path.realpath(options.out):
+        raise SymgradError(f"--plot and --out are the same file ({options.out})")
     return files
 
 
 def checked_header(source, target: str) -> tuple[str, ...]:
     """The CSV header of ``source`` (a path, or an open_csv already read), which must name the
     target column."""
-    from ..data import read_header
+    from ..data import first_line_of, no_column, read_header
 
     header = read_header(source)
     if target not in header:
-        name = source if isinstance(source, str) else source.name
-        raise SymgradError(f"{name} has no target column {target!r} "
-                           f"(columns: {', '.join(header)})")
+        source = first_line_of(source) if isinstance(source, str) else source
+        raise SymgradError(no_column(source, header, target, "target column"))
     return header
 
 
 def expression_setup(options, source) -> Setup:
     """An expression model: its kernel from the recipe and the CSV header (a cache hit
     builds no model), then the CSV columns it reads."""
-    from ..data import read_csv
-
     header = checked_header(source, options.target)
     kernel = recipe_kernel(options.recipe, header)
     features = list(kernel.inputs[:-1])
     if not features:
         warn(f"the model reads no column of {options.data} besides the target: it fits a "
              f"constant")
-    table = read_csv(source, [*features, options.target])
-    return scalar_setup(options, kernel, header, data=table.matrix(list(kernel.inputs)))
+    data, targets, classes = expression_rows(source, features, options.target, options.loss)
+    return scalar_setup(options, kernel, header, data=data, targets=targets, classes=classes,
+                        read_rows=lambda other: expression_rows(
+                            other, features, options.target, options.loss, classes)[:2])
 
 
-def scalar_setup(options, kernel, header, data=None) -> Setup:
+def expression_rows(source, features, target: str, loss: str, classes=None):
+    """(the kernel's data: features then the target, the targets, the class labels or None)
+    of a CSV source."""
+    from ..data import read_csv
+
+    if loss not in ("bce", "ce"):
+        table = read_csv(source, [*features, target])
+        return table.matrix([*features, target]), table.columns[target], None
+    table = read_csv(source, features)
+    targets, classes = read_targets(source, target, loss, table.rows, classes)
+    data = np.empty((table.rows, len(features) + 1), order="F")
+    data[:, :-1], data[:, -1] = table.matrix(features), targets
+    return data, targets, classes
+
+
+def scalar_setup(options, kernel, header, data=None, **rows) -> Setup:
     """An expression model's Setup: scalar parameters (the kernel's), started from --init
-    and --seed; its features are the kernel's inputs but the last (the target)."""
+    and --seed; its features are the kernel's inputs but the last (the target). ``rows``:
+    the targets, classes and read_rows of the data (none on the Dask engine)."""
     names = list(kernel.params)
     return Setup(data=data, theta0=initial_params(names, options.init, options.seed),
                  build=lambda: kernel, reduction=options.recipe.kernel_reduction,
                  features=list(kernel.inputs[:-1]), header=tuple(header),
-                 described=lambda theta: {"params": {n: float(v) for n, v in zip(names, theta)}})
+                 described=lambda theta: {"params": {n: float(v) for n, v in zip(names, theta)}},
+                 outputs=lambda built, theta, matrix: built.predict(theta, matrix), **rows)
 
 
 def chain_setup(options, source) -> Setup:
     """A layer chain: features default to every column but the target, in file order."""
-    from ..data import read_csv
-    from ..layers import init_params, parse_chain, unflatten
-    from ..layers.chain_model import ChainModel
+    from dataclasses import replace
+
+    from ..layers import init_params, parse_chain
 
     chain = parse_chain(options.model)
     _check_chain_options(options, chain)
@@ -94,18 +127,44 @@ def chain_setup(options, source) -> Setup:
     if options.loss == "mse" and chain.dense[-1].width != 1:
         raise SymgradError(f"mse needs a last layer of width 1 (one target column); "
                            f"{chain.text!r} ends with width {chain.dense[-1].width}")
-    table = read_csv(source, features if options.loss == "ce" else [*features, options.target])
-    targets, classes = _chain_targets(options, table, chain.dense[-1].width, source)
-    extra = {"classes": classes} if classes is not None else {}
+    data, targets, classes = _chain_reader(options, chain, features)(source)
+    return replace(chain_rows(options, chain, features, classes), data=data, targets=targets,
+                   theta0=init_params(chain, len(features), options.seed))
+
+
+def chain_rows(options, chain, features, classes=None) -> Setup:
+    """A layer chain's Setup without data: how it reads a labelled file (with ``classes``,
+    those of its training file), compiles and predicts."""
+    from ..layers import unflatten
+    from ..layers.chain_model import ChainModel
+
+    model = ChainModel(chain, features, options.loss, options.backend)
+    read = _chain_reader(options, chain, features, model)
 
     def described(theta):
         named = unflatten(chain, len(features), theta)
-        return {"params": {k: v.tolist() for k, v in named.items()}, **extra}
+        return {"params": {k: v.tolist() for k, v in named.items()}}
+    return Setup(data=None, theta0=np.empty(0), build=model.compile, reduction="mean",
+                 features=list(features), described=described, classes=classes,
+                 read_rows=lambda other: read(other, classes)[:2],
+                 outputs=lambda _kernel, theta, data: model.outputs(
+                     theta, data[:, :len(features)]))
 
-    model = ChainModel(chain, features, options.loss, options.backend)
-    return Setup(data=model.matrix(table.matrix(features), targets),
-                 theta0=init_params(chain, len(features), options.seed),
-                 build=model.compile, reduction="mean", features=features, described=described)
+
+def _chain_reader(options, chain, features, model=None):
+    """other, classes=None -> (the chain's data matrix, targets, class labels) of a file."""
+    from ..data import read_csv
+    from ..layers.chain_model import ChainModel
+
+    model = model or ChainModel(chain, features, options.loss, options.backend)
+
+    def read(other, classes=None):
+        table = read_csv(other, features)
+        targets, classes = read_targets(other, options.target, options.loss, table.rows, classes)
+        if options.loss == "ce":
+            check_class_count(classes, model.width, options.target)
+        return model.matrix(table.matrix(features), targets), targets, classes
+    return read
 
 
 def _check_chain_options(options, chain) -> None:
@@ -126,14 +185,10 @@ def _chain_features(options, header) -> list[str]:
         [c for c in header if c != options.target]
     if not features:
         raise SymgradError(f"{options.data} has no feature columns besides {options.target!r}")
+    if options.target in features:
+        raise SymgradError(f"{options.data}: column {options.target!r} is asked for twice "
+                           f"(the target as a feature)")
     return features
-
-
-def _chain_targets(options, table, width: int, source):
-    """(target values, class labels or None): ce labels become indices in sorted order."""
-    if options.loss != "ce":
-        return table.columns[options.target], None
-    return encoded_labels(source, options.target, table.rows, width)
 
 
 @contextmanager

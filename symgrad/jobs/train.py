@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import SymgradError
 from ..files import write_atomically
 from ..recipe import recipe_kernel
+from .evaluation import Split, metrics_summary, run_metrics, validation_split
 from .options import TrainOptions, TrainOutcome
 from .params_file import params_document
 from .setups import (Setup, chain_setup, checked_header, compiling_predict, expression_setup,
@@ -37,10 +38,18 @@ def train_file(options: TrainOptions, progress: Callable[[int, float], None] | N
     from ..stopping import stop_signals_raise
 
     input_files(options)
+    if options.early_stopping is not None and options.validation is None:
+        raise SymgradError("--early-stopping needs --validation (a fraction or a file): it "
+                           "stops when the validation loss stops improving")
     with stop_signals_raise():
         if options.engine == "dask":
-            return dask_train(options, progress)
-        return _train_locally(options, progress, exit_if_interrupted_compiling)
+            outcome = dask_train(options, progress)
+        else:
+            outcome = _train_locally(options, progress, exit_if_interrupted_compiling)
+    if options.plot:
+        from .plots import plot_training
+        plot_training(options.plot, outcome.document["history"])
+    return outcome
 
 
 def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compiling: bool):
@@ -50,20 +59,26 @@ def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compilin
     from ..stopping import saving_on_stop
     from ..training import TrainResult, compile_training, train
 
-    source = open_csv(options.data)
+    source = open_csv(options.data, options.delimiter)
     setup = (chain_setup if is_chain(options.model) else expression_setup)(options, source)
-    opt = optimizer(options.optimizer, options.lr, options.momentum)
+    split = validation_split(options, setup)
+    held = split.validation
+    opt = optimizer(options.optimizer, options.lr, options.momentum, options.weight_decay)
     untrained = TrainResult(params=setup.theta0, history=np.empty(0), steps=0,
                             diverged_epoch=None, interrupted=True)
     saved = f"; initial parameters saved to {options.out}" if options.out else ""
-    with saving_on_stop(lambda: finished(options, setup, untrained),
+    with saving_on_stop(lambda: finished(options, setup, untrained, split),
                         f"while compiling{saved}" if exit_if_interrupted_compiling else None):
         kernel = setup.build()
-        compile_training(kernel, setup.data, options.batch_size)
-    with compiling_predict(kernel, setup.data, setup.theta0):  # joined after --out is saved
-        result = train(kernel, setup.data, setup.theta0, opt, options.epochs,
-                       options.batch_size, options.shuffle, options.seed, progress)
-        return finished(options, setup, result)
+        compile_training(kernel, split.train.data, options.batch_size, opt, held is not None)
+    with compiling_predict(kernel, split.train.data, setup.theta0):  # joined after --out
+        result = train(kernel, split.train.data, setup.theta0, opt, options.epochs,
+                       options.batch_size, options.shuffle, options.seed, progress,
+                       validation=None if held is None else held.data,
+                       patience=options.early_stopping)
+        metrics = None if result.interrupted else \
+            run_metrics(kernel, setup, split, result.params, options.loss)
+        return finished(options, setup, result, split, metrics)
 
 
 def dask_train(options: TrainOptions, progress=None) -> TrainOutcome:
@@ -77,7 +92,7 @@ def dask_train(options: TrainOptions, progress=None) -> TrainOutcome:
     recipe = replace(options.recipe, data=files[0])  # every worker builds the same kernel
     header = checked_header(files[0], options.target)
     setup = scalar_setup(options, recipe_kernel(recipe, header), header)
-    opt = optimizer(options.optimizer, options.lr, options.momentum)
+    opt = optimizer(options.optimizer, options.lr, options.momentum, options.weight_decay)
     with dask_client(options.scheduler, options.workers) as client:
         data = DaskData(client, files, recipe, header)
         result = train_on_dask(data, setup.theta0, opt, options.epochs,
@@ -97,14 +112,28 @@ def _check_dask_options(options: TrainOptions) -> None:
                            "--batch-size and --shuffle")
     if options.backend != "numba":
         raise SymgradError("--engine dask runs the numba backend on its workers")
+    if options.validation is not None:
+        raise SymgradError("--validation runs on one machine (--engine local)")
 
 
-def finished(options: TrainOptions, setup: Setup, result) -> TrainOutcome:
+def finished(options: TrainOptions, setup: Setup, result, split: Split | None = None,
+             metrics: dict | None = None) -> TrainOutcome:
     """Write --out (atomically) and describe how the run ended."""
-    document = params_document(options, setup, result)
+    document = params_document(options, setup, result, split, metrics)
     if options.out:
         write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
     status = "interrupted" if result.interrupted else \
         "diverged" if result.diverged_epoch is not None else "trained"
     return TrainOutcome(document=document, status=status, params=document["params"],
-                        signal=result.stop_signal or signal.SIGINT)
+                        signal=result.stop_signal or signal.SIGINT,
+                        summary=_summary(document, result, metrics))
+
+
+def _summary(document: dict, result, metrics: dict | None) -> str:
+    """'trained 100 epochs, final loss 0.01; train loss ..., validation loss ...' and, when
+    early stopping ended the run, the epoch whose parameters were kept."""
+    line = f"trained {document['epochs']} epochs, final loss {document['final_loss']!r}"
+    if result.best_epoch is not None and "early_stopping" in document:
+        stopped = "stopped early" if result.stopped_early else "no early stop"
+        line += f" ({stopped}: kept epoch {result.best_epoch}, the best validation loss)"
+    return line + (f"; {metrics_summary(metrics)}" if metrics else "")

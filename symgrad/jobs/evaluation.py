@@ -1,0 +1,131 @@
+"""Held-out evaluation of a run: the validation split (``split_rows``, ``Split``) and the
+metrics train and fit report (``run_metrics``, ``metrics_summary``).
+
+``--validation F`` holds out a random fraction F of the rows, drawn from ``--seed``; for a
+classifier (bce with 0/1 or text labels, ce) each class gives round(F * its rows) of them, so
+both parts keep the class proportions. ``--validation FILE`` reads another file with the same
+columns (and, for a classifier, the training file's classes). The split is recorded in
+PARAMS.json (the fraction and seed, or the file) so that a run can be repeated.
+
+Metrics (symgrad.metrics) are reported for each part: ``loss``, the mean per-row loss at the
+final parameters, and by the loss's kind r2 and rmse, or accuracy and log_loss.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SymgradError
+from ..metrics import metric_kind, scores
+
+
+@dataclass(frozen=True)
+class Part:
+    """Rows of a data set: the kernel's matrix and the targets per row."""
+    data: np.ndarray
+    targets: np.ndarray
+
+    @property
+    def rows(self) -> int:
+        return len(self.targets)
+
+
+@dataclass(frozen=True)
+class Split:
+    train: Part
+    validation: Part | None = None
+    record: dict | None = None      # PARAMS.json's "validation"
+
+
+def validation_split(options, setup) -> Split:
+    """The rows to train on and to validate with, as ``options.validation`` asks."""
+    whole = Part(setup.data, setup.targets)
+    value = options.validation
+    if value is None:
+        return Split(whole)
+    fraction = _fraction(value)
+    if fraction is None:
+        return _validation_file(options, setup, whole, value)
+    stratified = metric_kind(options.loss) != "regression" and _is_labels(setup.targets)
+    train, held = split_rows(whole.rows, fraction, options.seed,
+                             setup.targets if stratified else None)
+    record = {"fraction": fraction, "seed": options.seed, "stratified": stratified,
+              "rows": len(held)}
+    return Split(_rows_of(whole, train), _rows_of(whole, held), record)
+
+
+def split_rows(n: int, fraction: float, seed: int, labels=None):
+    """(training rows, validation rows), each sorted: round(fraction * n) rows held out at
+    random (numpy's default_rng(seed)), or round(fraction * count) of each label's rows."""
+    rng = np.random.default_rng(seed)
+    groups = [np.arange(n)] if labels is None else \
+        [np.flatnonzero(labels == value) for value in np.unique(labels)]
+    held = np.concatenate([rng.permutation(rows)[:round(fraction * len(rows))]
+                           for rows in groups])
+    if len(held) == 0 or len(held) == n:
+        raise SymgradError(f"--validation {fraction} of {n} rows leaves "
+                           f"{'no validation' if len(held) == 0 else 'no training'} rows")
+    mask = np.zeros(n, dtype=bool)
+    mask[held] = True
+    return np.flatnonzero(~mask), np.flatnonzero(mask)
+
+
+def _fraction(value: str) -> float | None:
+    """The fraction --validation names, or None for a file name."""
+    try:
+        fraction = float(value)
+    except ValueError:
+        return None
+    if not 0.0 < fraction < 1.0:
+        raise SymgradError(f"--validation takes a fraction between 0 and 1 (exclusive) or a "
+                           f"CSV file, got {value}")
+    return fraction
+
+
+def _validation_file(options, setup, whole: Part, path: str) -> Split:
+    from ..data import open_csv
+    from .setups import checked_header
+
+    source = open_csv(path, options.delimiter)
+    checked_header(source, options.target)
+    data, targets = setup.read_rows(source)
+    return Split(whole, Part(data, targets), {"file": path, "rows": len(targets)})
+
+
+def _is_labels(targets: np.ndarray) -> bool:
+    """Class indices or 0/1 labels, not probabilities."""
+    return bool(np.all(targets == np.round(targets)))
+
+
+def _rows_of(part: Part, rows: np.ndarray) -> Part:
+    return Part(np.asfortranarray(part.data[rows]), part.targets[rows])
+
+
+def run_metrics(kernel, setup, split: Split, theta, loss: str) -> dict:
+    """{"train": {...}, "validation": {...}} (validation only with a split): each the loss
+    and the metrics its kind has."""
+    parts = {"train": split.train, "validation": split.validation}
+    return {name: part_metrics(kernel, setup.outputs, part, theta, loss)
+            for name, part in parts.items() if part is not None}
+
+
+def part_metrics(kernel, outputs, part: Part, theta, loss: str) -> dict:
+    """The mean per-row loss of a part and the scores of the model's outputs on it."""
+    n, columns = kernel.columns(part.data)
+    with np.errstate(all="ignore"):  # a diverged run's scores are inf or nan, not warnings
+        value = float(kernel.evaluate(np.asarray(theta, np.float64), n, columns)[0])
+        if kernel.reduction == "sum":
+            value /= n
+        return {"loss": value, **scores(metric_kind(loss), part.targets,
+                                        outputs(kernel, theta, part.data))}
+
+
+NAMES = {"loss": "loss", "accuracy": "accuracy", "log_loss": "log-loss", "r2": "R^2",
+         "rmse": "RMSE"}
+
+
+def metrics_summary(metrics: dict) -> str:
+    """'train loss 0.1, R^2 0.98, RMSE 0.3; validation loss ...' (6 significant digits)."""
+    return "; ".join(f"{part} " + ", ".join(f"{NAMES[k]} {v:.6g}" for k, v in values.items())
+                     for part, values in metrics.items())

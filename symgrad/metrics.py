@@ -1,0 +1,69 @@
+"""Scores of predictions against targets, as scikit-learn defines them (numpy only).
+
+``scores(kind, targets, outputs)`` is what ``symgrad train``, ``fit`` and ``score`` report
+beside the loss, by the kind of the loss (``metric_kind``):
+
+    regression   r2 (1 - RSS/TSS; 0/0 -> 1 for a constant target met exactly, x/0 -> 0), rmse
+    binary       accuracy (probability > 0.5 is class 1) and log_loss; targets 0 or 1
+                 (bce with soft targets in (0, 1) has neither)
+    multiclass   accuracy (the largest logit's class) and log_loss of the softmax
+
+log_loss clips probabilities to [eps, 1 - eps], eps = float64's machine epsilon, as
+``sklearn.metrics.log_loss`` does, so one confident miss is large but finite.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+EPS = float(np.finfo(np.float64).eps)
+
+
+def metric_kind(loss: str) -> str:
+    """'binary' for bce, 'multiclass' for ce, else 'regression' (any other loss)."""
+    return {"bce": "binary", "ce": "multiclass"}.get(loss, "regression")
+
+
+def scores(kind: str, targets: np.ndarray, outputs: np.ndarray) -> dict[str, float]:
+    """The metrics of ``kind`` (see the module docstring): targets per row (a value, 0/1, a
+    class index); outputs per row (a prediction, a probability, a row of logits)."""
+    targets, outputs = np.asarray(targets, np.float64), np.asarray(outputs, np.float64)
+    if kind == "regression":
+        return {"r2": r2(targets, outputs), "rmse": rmse(targets, outputs)}
+    if kind == "binary":
+        if not np.isin(targets, (0.0, 1.0)).all():
+            return {}
+        probabilities = np.column_stack([1.0 - outputs, outputs])
+    else:
+        probabilities = softmax(outputs.reshape(len(targets), -1))
+    classes = targets.astype(np.int64)
+    return {"accuracy": accuracy(classes, probabilities),
+            "log_loss": log_loss(classes, probabilities)}
+
+
+def r2(targets: np.ndarray, predictions: np.ndarray) -> float:
+    residual = float(np.sum((targets - predictions) ** 2))
+    spread = float(np.sum((targets - targets.mean()) ** 2))
+    if spread == 0.0:
+        return 1.0 if residual == 0.0 else 0.0
+    return 1.0 - residual / spread
+
+
+def rmse(targets: np.ndarray, predictions: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((targets - predictions) ** 2)))
+
+
+def accuracy(classes: np.ndarray, probabilities: np.ndarray) -> float:
+    """The share of rows whose most probable class is theirs (ties: the lower class)."""
+    return float(np.mean(np.argmax(probabilities, axis=1) == classes))
+
+
+def log_loss(classes: np.ndarray, probabilities: np.ndarray) -> float:
+    """Mean -log p(true class), probabilities clipped to [EPS, 1 - EPS]."""
+    chosen = probabilities[np.arange(len(classes)), classes]
+    return float(-np.mean(np.log(np.clip(chosen, EPS, 1.0 - EPS))))
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, the largest logit subtracted first (no overflow)."""
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
