@@ -229,3 +229,36 @@ def test_library_train_refuses_a_negative_seed():
     f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy")
     with pytest.raises(SymgradError, match="seed must be an integer >= 0"):
         symgrad.train(f, np.ones((3, 2)), [0.0], symgrad.SGD(0.1), 1, shuffle=True, seed=-1)
+
+
+def test_validation_and_early_stopping_agree_across_engines_and_stop_at_the_best():
+    """The validation loss after each epoch (compiled engine, numba) equals a plain loop's
+    (stepwise engine, numpy backend); early stopping ends patience epochs after the best and
+    returns the best epoch's parameters."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    train_rows = np.column_stack([x[:20], 3 * x[:20] + rng.normal(size=20)])
+    held_rows = np.column_stack([x[20:], 3 * x[20:] + rng.normal(size=20)])
+    model = symgrad.Model.supervised("w*x + b", target="y", loss="mse", inputs=["x"])
+    runs = {}
+    for backend in BACKENDS:
+        f = symgrad.compile(model, backend=backend)
+        runs[backend] = train(f, train_rows, [0.0, 0.0], Momentum(lr=0.2, momentum=0.9),
+                              epochs=400, batch_size=5, validation=held_rows, patience=10)
+    fast, plain = runs["numba"], runs["numpy"]
+    np.testing.assert_allclose(fast.validation_history, plain.validation_history, rtol=1e-10)
+    assert fast.best_epoch == plain.best_epoch and fast.stopped_early
+    epochs, losses = fast.validation_history.T
+    best = int(np.argmin(losses))
+    assert epochs[best] == fast.best_epoch and fast.epochs == fast.best_epoch + 10 < 400
+    again = train(symgrad.compile(model), train_rows, [0.0, 0.0],
+                  Momentum(lr=0.2, momentum=0.9), epochs=fast.best_epoch, batch_size=5)
+    np.testing.assert_array_equal(again.params, fast.params)
+    f = symgrad.compile(model)
+    loss = f(fast.params, held_rows)[0]
+    assert loss == pytest.approx(losses[best], rel=1e-12)
+
+
+def test_patience_needs_validation_data():
+    with pytest.raises(SymgradError, match="patience"):
+        train(hours_kernel(), HOURS, [1.0], SGD(lr=0.01), epochs=3, patience=2)
