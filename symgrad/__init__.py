@@ -24,6 +24,7 @@ _EXPORTS = {
     "closed_forms": "views", "render": "views",
     "compile": "compiler", "Kernel": "runtime.kernel",
     "SGD": "optim", "Momentum": "optim", "Nesterov": "optim", "Adam": "optim",
+    "AdamW": "optim", "RMSprop": "optim", "Adagrad": "optim",
     "train": "training", "TrainResult": "training", "read_csv": "data",
     "fit": "fitting", "Fit": "fitting",
 }

@@ -9,13 +9,19 @@ hence ``** 0.5``: numba.cuda has no ``np.sqrt``). ``Optimizer.step`` applies it 
 vector and its state, and commits nothing when the result is not finite: the training loops'
 divergence guard.
 
-Forms (all as in PyTorch for a constant learning rate; ``wd`` adds wd*theta to the gradient):
+Forms (all as in PyTorch for a constant learning rate, with PyTorch's defaults; g is the
+gradient plus wd*theta, PyTorch's L2 weight decay, for all but AdamW; docs/optimizers.md):
 - SGD:       theta -= lr*g
 - Momentum:  d = beta*d - lr*g; theta += d  (the lectures' form; PyTorch's v = beta*v + g,
              theta -= lr*v is the same sequence of iterates, d = -lr*v)
 - Nesterov:  d = beta*d - lr*g; theta += beta*d - lr*g  (PyTorch's nesterov=True)
 - Adam:      m = b1*m + (1-b1)*g; v = b2*v + (1-b2)*g^2;
              theta -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)   (bias-corrected)
+- RMSprop:   s = alpha*s + (1-alpha)*g^2; theta -= lr*g / (sqrt(s) + eps)
+             (PyTorch's momentum=0, centered=False; s is the m row)
+- Adagrad:   s = s + g^2; theta -= lr*g / (sqrt(s) + eps)  (lr_decay=0, initial sum 0)
+- AdamW:     theta *= 1 - lr*wd (decoupled decay: g is the raw gradient), then Adam's step;
+             Adam's rule with the decay in the hyper slot DECOUPLED_DECAY, so KIND is Adam's
 """
 from __future__ import annotations
 
@@ -26,9 +32,10 @@ import numpy as np
 
 from .errors import SymgradError
 
-# hyper layout: [lr, momentum, beta1, beta2, eps, weight_decay]
-LR, MOMENTUM, BETA1, BETA2, EPS, WEIGHT_DECAY = range(6)
-HYPER_SIZE = 6
+# hyper layout: [lr, momentum, beta1, beta2, eps, weight_decay (L2: added to the gradient),
+# alpha (RMSprop's smoothing), decoupled_decay (AdamW's: theta shrinks by lr*decay)]
+LR, MOMENTUM, BETA1, BETA2, EPS, WEIGHT_DECAY, ALPHA, DECOUPLED_DECAY = range(8)
+HYPER_SIZE = 8
 STATE_ROWS = 2  # every state is (m, v) rows: compiled loops take one layout (see UpdateRule)
 
 
@@ -48,12 +55,27 @@ def nesterov_rule(theta, grad, m, v, hyper, step):
 
 
 def adam_rule(theta, grad, m, v, hyper, step):
+    """Adam, and AdamW: an optimizer sets at most one of its L2 decay (WEIGHT_DECAY) and its
+    decoupled decay (DECOUPLED_DECAY); a zero one changes nothing (theta*1.0 is theta)."""
     g = grad + hyper[WEIGHT_DECAY] * theta
+    theta = theta * (1.0 - hyper[LR] * hyper[DECOUPLED_DECAY])
     m = hyper[BETA1] * m + (1.0 - hyper[BETA1]) * g
     v = hyper[BETA2] * v + (1.0 - hyper[BETA2]) * g * g
     m_hat = m / (1.0 - hyper[BETA1] ** step)
     v_hat = v / (1.0 - hyper[BETA2] ** step)
     return theta - hyper[LR] * m_hat / (v_hat ** 0.5 + hyper[EPS]), m, v
+
+
+def rmsprop_rule(theta, grad, m, v, hyper, step):
+    g = grad + hyper[WEIGHT_DECAY] * theta
+    m = hyper[ALPHA] * m + (1.0 - hyper[ALPHA]) * g * g
+    return theta - hyper[LR] * g / (m ** 0.5 + hyper[EPS]), m, v
+
+
+def adagrad_rule(theta, grad, m, v, hyper, step):
+    g = grad + hyper[WEIGHT_DECAY] * theta
+    m = m + g * g
+    return theta - hyper[LR] * g / (m ** 0.5 + hyper[EPS]), m, v
 
 
 class UpdateRule(NamedTuple):
@@ -64,7 +86,8 @@ class UpdateRule(NamedTuple):
 
 
 RULES = (UpdateRule(sgd_rule, 0), UpdateRule(momentum_rule, 1),  # indexed by KIND
-         UpdateRule(nesterov_rule, 1), UpdateRule(adam_rule, 2))
+         UpdateRule(nesterov_rule, 1), UpdateRule(adam_rule, 2),
+         UpdateRule(rmsprop_rule, 1), UpdateRule(adagrad_rule, 1))
 
 
 @dataclass(frozen=True)
@@ -83,7 +106,7 @@ class Optimizer:
         values = np.zeros(HYPER_SIZE)
         values[LR], values[WEIGHT_DECAY] = self.lr, self.weight_decay
         for name, index in (("momentum", MOMENTUM), ("beta1", BETA1), ("beta2", BETA2),
-                            ("eps", EPS)):
+                            ("eps", EPS), ("alpha", ALPHA)):
             values[index] = getattr(self, name, 0.0)
         return values
 
@@ -127,14 +150,42 @@ class Adam(Optimizer):
     KIND = 3
 
 
-OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam}
+@dataclass(frozen=True)
+class AdamW(Adam):
+    """Adam with decoupled weight decay (PyTorch's AdamW): theta shrinks by lr*weight_decay
+    before each step, and the moments see the raw gradient."""
+    weight_decay: float = 0.01
+
+    def hyper(self) -> np.ndarray:
+        values = super().hyper()
+        values[DECOUPLED_DECAY], values[WEIGHT_DECAY] = values[WEIGHT_DECAY], 0.0
+        return values
 
 
-def optimizer(name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0):
-    """The named optimizer with the CLI's hyperparameters (momentum is ignored where unused)."""
+@dataclass(frozen=True)
+class RMSprop(Optimizer):
+    alpha: float = 0.99
+    eps: float = 1e-8
+    KIND = 4
+
+
+@dataclass(frozen=True)
+class Adagrad(Optimizer):
+    eps: float = 1e-10
+    KIND = 5
+
+
+OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "nesterov": Nesterov, "adam": Adam,
+              "rmsprop": RMSprop, "adagrad": Adagrad, "adamw": AdamW}
+
+
+def optimizer(name: str, lr: float, momentum: float = 0.9, weight_decay: float | None = None):
+    """The named optimizer with the CLI's hyperparameters (momentum is ignored where unused).
+    weight_decay None: the optimizer's own default (AdamW's 0.01, the others' 0)."""
     if name not in OPTIMIZERS:
         raise SymgradError(f"unknown optimizer {name!r} (choose from {', '.join(OPTIMIZERS)})")
     cls = OPTIMIZERS[name]
+    options = {"lr": lr} if weight_decay is None else {"lr": lr, "weight_decay": weight_decay}
     if cls in (Momentum, Nesterov):
-        return cls(lr=lr, momentum=momentum, weight_decay=weight_decay)
-    return cls(lr=lr, weight_decay=weight_decay)
+        options["momentum"] = momentum
+    return cls(**options)

@@ -5,11 +5,13 @@ import numpy as np
 import pytest
 
 from symgrad.errors import SymgradError
-from symgrad.optim import (HYPER_SIZE, RULES, SGD, STATE_ROWS, Adam, Momentum, Nesterov,
-                           Optimizer, optimizer)
+from symgrad.optim import (HYPER_SIZE, OPTIMIZERS as NAMED, RULES, SGD, STATE_ROWS, Adagrad,
+                           Adam, AdamW, Momentum, Nesterov, Optimizer, RMSprop, optimizer)
 
 OPTIMIZERS = [SGD(lr=0.1, weight_decay=0.01), Momentum(lr=0.1, momentum=0.8),
-              Nesterov(lr=0.05, momentum=0.9), Adam(lr=0.01, beta1=0.8, beta2=0.99)]
+              Nesterov(lr=0.05, momentum=0.9), Adam(lr=0.01, beta1=0.8, beta2=0.99),
+              RMSprop(lr=0.01, alpha=0.9, weight_decay=0.1), Adagrad(lr=0.1, weight_decay=0.1),
+              AdamW(lr=0.01, weight_decay=0.1)]
 IDS = [type(o).__name__ for o in OPTIMIZERS]
 UNUSED = 7.0  # a state row a rule does not use keeps this value
 
@@ -22,8 +24,9 @@ def _random_problem(size=9, seed=0):
 
 
 def test_every_optimizer_kind_names_its_rule():
-    kinds = sorted(cls.KIND for cls in (SGD, Momentum, Nesterov, Adam))
-    assert kinds == list(range(len(RULES)))
+    kinds = {cls.KIND for cls in NAMED.values()}  # AdamW shares Adam's rule
+    assert kinds == set(range(len(RULES))) and AdamW.KIND == Adam.KIND
+    assert set(NAMED) == {"sgd", "momentum", "nesterov", "adam", "rmsprop", "adagrad", "adamw"}
     assert all(0 <= rule.state_rows <= STATE_ROWS for rule in RULES)
 
 
@@ -82,7 +85,8 @@ def test_a_step_to_a_non_finite_value_changes_nothing(opt):
 @pytest.mark.parametrize("make, message", [
     (lambda: SGD(lr=-1.0), "lr must be a finite number >= 0"),
     (lambda: Adam(eps=float("nan")), "eps must be a finite number >= 0"),
-    (lambda: optimizer("adagrad", 0.1), "unknown optimizer 'adagrad'"),
+    (lambda: optimizer("lbfgs", 0.1), "unknown optimizer 'lbfgs'"),
+    (lambda: RMSprop(alpha=-0.5), "alpha must be a finite number >= 0"),
 ])
 def test_bad_hyperparameters_are_refused(make, message):
     with pytest.raises(SymgradError, match=message):
@@ -93,3 +97,30 @@ def test_the_cli_factory_passes_momentum_only_where_it_is_used():
     assert optimizer("momentum", 0.1, 0.5) == Momentum(lr=0.1, momentum=0.5)
     assert optimizer("adam", 0.1, 0.5) == Adam(lr=0.1)
     assert isinstance(optimizer("sgd", 0.1), Optimizer)
+    assert optimizer("rmsprop", 0.1, 0.5) == RMSprop(lr=0.1)
+    assert optimizer("adagrad", 0.1) == Adagrad(lr=0.1)
+
+
+def test_the_factory_s_weight_decay_none_is_each_optimizer_s_own_default():
+    assert optimizer("adamw", 0.1) == AdamW(lr=0.1) and AdamW(lr=0.1).weight_decay == 0.01
+    assert optimizer("adamw", 0.1, weight_decay=0.0).weight_decay == 0.0
+    for name in set(NAMED) - {"adamw"}:
+        assert optimizer(name, 0.1).weight_decay == 0.0
+        assert optimizer(name, 0.1, weight_decay=0.25).weight_decay == 0.25
+    assert optimizer("momentum", 0.1, 0.5, 0.2) == Momentum(lr=0.1, momentum=0.5,
+                                                            weight_decay=0.2)
+
+
+def test_pytorch_s_default_hyperparameters():
+    assert (RMSprop().lr, RMSprop().alpha, RMSprop().eps, RMSprop().weight_decay) == \
+        (0.01, 0.99, 1e-8, 0.0)
+    assert (Adagrad().lr, Adagrad().eps, Adagrad().weight_decay) == (0.01, 1e-10, 0.0)
+    assert (AdamW().lr, AdamW().beta1, AdamW().beta2, AdamW().eps, AdamW().weight_decay) == \
+        (0.001, 0.9, 0.999, 1e-8, 0.01)
+
+
+def test_adamw_s_decay_is_decoupled_and_adam_s_is_l2():
+    from symgrad.optim import DECOUPLED_DECAY, WEIGHT_DECAY
+    adamw, adam = AdamW(lr=0.1, weight_decay=0.3).hyper(), Adam(lr=0.1, weight_decay=0.3).hyper()
+    assert (adamw[DECOUPLED_DECAY], adamw[WEIGHT_DECAY]) == (0.3, 0.0)
+    assert (adam[DECOUPLED_DECAY], adam[WEIGHT_DECAY]) == (0.0, 0.3)

@@ -91,7 +91,8 @@ def add_block_sums(partials, blocks, scale, nonzero, grad, losses, slot, flags):
             flags[1] = 1
 
 
-_sgd, _momentum, _nesterov, _adam = (cuda.jit(device=True)(rule.update) for rule in RULES)
+_sgd, _momentum, _nesterov, _adam, _rmsprop, _adagrad = \
+    (cuda.jit(device=True)(rule.update) for rule in RULES)
 
 
 @cuda.jit(device=True)
@@ -104,7 +105,11 @@ def _rule_values(kind, theta, grad, m, v, hyper, step):
         return _momentum(theta, grad, m, v, hyper, step)
     if kind == 2:
         return _nesterov(theta, grad, m, v, hyper, step)
-    return _adam(theta, grad, m, v, hyper, step)
+    if kind == 4:
+        return _rmsprop(theta, grad, m, v, hyper, step)
+    if kind == 5:
+        return _adagrad(theta, grad, m, v, hyper, step)
+    return _adam(theta, grad, m, v, hyper, step)  # kind 3: Adam and AdamW
 
 
 @cuda.jit

@@ -135,8 +135,10 @@ def vlog1p_unit(u):
     return 2.0 * s * (low + (high + A16 * t8) * t8)
 
 
-_sgd, _momentum, _nesterov, _adam = (njit(inline="always")(rule.update) for rule in RULES)
-SGD_ROWS, MOMENTUM_ROWS, NESTEROV_ROWS, ADAM_ROWS = (rule.state_rows for rule in RULES)
+_sgd, _momentum, _nesterov, _adam, _rmsprop, _adagrad = \
+    (njit(inline="always")(rule.update) for rule in RULES)
+SGD_ROWS, MOMENTUM_ROWS, NESTEROV_ROWS, ADAM_ROWS, RMSPROP_ROWS, ADAGRAD_ROWS = \
+    (rule.state_rows for rule in RULES)
 STEP_OPTIONS = dict(cache=True, error_model="numpy", fastmath={"reassoc", "contract", "nsz"})
 
 
@@ -180,18 +182,26 @@ def _guarded(rule, rows, theta, grad, state, hyper, step, theta_out, state_out, 
 @njit(inline="always")
 def _by_kind(kind, theta, grad, state, hyper, step, theta_out, state_out, in_place):
     """The rule RULES[kind], its state rows as its UpdateRule declares. Numba selects a compiled
-    function by branch, not by indexing a table: one line per rule of symgrad.optim.RULES."""
+    function by branch, not by indexing a table: one branch per rule of symgrad.optim.RULES
+    (alike on purpose: an inlined call takes no *args, and a table of first-class functions
+    would not inline the rule into the loop that vectorizes)."""
     if kind == 0:
-        return _guarded(_sgd, SGD_ROWS, theta, grad, state, hyper, step, theta_out, state_out,
-                        in_place)
+        return _guarded(_sgd, SGD_ROWS, theta, grad, state, hyper, step, theta_out,
+                        state_out, in_place)
     if kind == 1:
         return _guarded(_momentum, MOMENTUM_ROWS, theta, grad, state, hyper, step, theta_out,
                         state_out, in_place)
     if kind == 2:
         return _guarded(_nesterov, NESTEROV_ROWS, theta, grad, state, hyper, step, theta_out,
                         state_out, in_place)
+    if kind == 4:
+        return _guarded(_rmsprop, RMSPROP_ROWS, theta, grad, state, hyper, step, theta_out,
+                        state_out, in_place)
+    if kind == 5:
+        return _guarded(_adagrad, ADAGRAD_ROWS, theta, grad, state, hyper, step, theta_out,
+                        state_out, in_place)
     return _guarded(_adam, ADAM_ROWS, theta, grad, state, hyper, step, theta_out, state_out,
-                    in_place)
+                    in_place)  # kind 3: Adam and AdamW
 
 
 @njit(**STEP_OPTIONS)
