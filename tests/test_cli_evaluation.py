@@ -249,3 +249,29 @@ def test_split_rows_holds_out_round_f_of_each_class():
     again = split_rows(len(labels), 0.3, 5, labels)
     assert all((a == b).all() for a, b in zip((train, held), again))  # the seed repeats it
     assert not np.array_equal(held, split_rows(len(labels), 0.3, 6, labels)[1])
+
+
+@pytest.mark.parametrize("name, decay", [("rmsprop", "0.1"), ("adagrad", None), ("adamw", None),
+                                         ("sgd", "0.5")])
+def test_optimizers_and_weight_decay_from_the_cli(tmp_path, name, decay):
+    """The CLI's run equals symgrad.train with the same optimizer (PyTorch's defaults, adamw's
+    weight decay 0.01 unless given), and PARAMS.json records every hyperparameter."""
+    import symgrad
+    from symgrad.optim import OPTIMIZERS
+    data, t, y = write_decay(tmp_path / "d.csv", n=40)
+    out = tmp_path / "p.json"
+    extra = ["--weight-decay", decay] if decay else []
+    result = cli("train", data, "--model", "a*t + b", "--target", "y", "--optimizer", name,
+                 "--lr", "0.05", "--epochs", "30", "--batch-size", "8", "--init", "a=0,b=0",
+                 *extra, "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(out.read_text())
+    expected_decay = float(decay) if decay else (0.01 if name == "adamw" else 0.0)
+    assert document["optimizer"]["name"] == name
+    assert document["optimizer"]["weight_decay"] == expected_decay
+    optimizer = OPTIMIZERS[name](lr=0.05, weight_decay=expected_decay)
+    model = symgrad.Model.supervised("a*t + b", target="y", loss="mse", inputs=["t"])
+    reference = symgrad.train(symgrad.compile(model, backend="numpy"), np.column_stack([t, y]),
+                              [0.0, 0.0], optimizer, epochs=30, batch_size=8)
+    ours = [document["params"]["a"], document["params"]["b"]]
+    np.testing.assert_allclose(ours, reference.params, rtol=1e-10)
