@@ -1,0 +1,219 @@
+"""symgrad.sklearn: scikit-learn's own estimator checks (expected failures from
+EXPECTED_FAILED_CHECKS, none skipped silently), and the estimators against closed forms,
+LogisticRegression, DataFrames, layer chains, Pipeline, GridSearchCV and cross_val_score."""
+import doctest
+import pathlib
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+sklearn = pytest.importorskip("sklearn")
+
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import symgrad.sklearn  # noqa: E402
+from symgrad.sklearn import (EXPECTED_FAILED_CHECKS, SymgradClassifier,  # noqa: E402
+                             SymgradRegressor)
+from symgrad.sklearn.checks import expected_failed_checks  # noqa: E402
+
+DOCS = pathlib.Path(__file__).resolve().parent.parent / "docs" / "sklearn.md"
+
+
+@parametrize_with_checks([SymgradRegressor(), SymgradClassifier()],
+                         expected_failed_checks=expected_failed_checks)
+def test_scikit_learn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_expected_failures_are_listed_with_reasons_in_the_docs():
+    assert set(EXPECTED_FAILED_CHECKS) == {"SymgradRegressor", "SymgradClassifier"}
+    text = DOCS.read_text()
+    for failures in EXPECTED_FAILED_CHECKS.values():
+        for check, reason in failures.items():
+            assert check in text and reason
+
+
+def _linear_data(rows=200, width=6, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, width)) * rng.uniform(0.5, 3, size=width)
+    y = X @ rng.normal(size=width) + 1.5 + 0.3 * rng.normal(size=rows)
+    return X, y
+
+
+def test_the_default_regressor_is_least_squares():
+    X, y = _linear_data()
+    regressor = SymgradRegressor().fit(X, y)
+    augmented = np.column_stack([X, np.ones(len(X))])
+    solution = np.linalg.lstsq(augmented, y, rcond=None)[0]
+    np.testing.assert_allclose(regressor.predict(X), augmented @ solution, rtol=0, atol=1e-8)
+    np.testing.assert_allclose(regressor.coef_, solution[:-1], rtol=0, atol=1e-8)
+    assert regressor.intercept_ == pytest.approx(solution[-1], abs=1e-8)
+    assert set(regressor.params_) == {"w", "b"} and regressor.params_["w"].shape == (6,)
+    assert regressor.result_.converged and regressor.n_iter_ >= 1
+    assert np.all(np.isfinite(regressor.stderr_["w"])) and regressor.stderr_["b"] > 0
+    assert regressor.score(X, y) > 0.9
+
+
+def test_one_compiled_kernel_serves_every_width():
+    SymgradRegressor().fit(*_linear_data(width=3))
+    SymgradClassifier().fit(*_classes(width=3, classes=3))
+    before = {name for name in sys.modules if name.startswith("symgrad_kernel_")}
+    for width in (1, 5, 17):
+        SymgradRegressor().fit(*_linear_data(width=width))
+        SymgradClassifier().fit(*_classes(width=width, classes=3))
+        SymgradClassifier().fit(*_classes(width=width, classes=2))
+    assert {name for name in sys.modules if name.startswith("symgrad_kernel_")} == before
+
+
+def _classes(rows=300, width=3, classes=2, seed=1, noise=1.5):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(rows, width))
+    scores = X @ rng.normal(size=(width, classes)) + noise * rng.normal(size=(rows, classes))
+    return X, np.argmax(scores, axis=1)
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_the_default_classifier_is_logistic_regression(classes, alpha):
+    X, y = _classes(classes=classes)
+    ours = SymgradClassifier(alpha=alpha).fit(X, y)
+    theirs = LogisticRegression(C=1 / alpha if alpha else np.inf, tol=1e-12,
+                                max_iter=100_000).fit(X, y)
+    np.testing.assert_allclose(ours.coef_, theirs.coef_, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ours.intercept_, theirs.intercept_, rtol=0, atol=1e-5)
+    np.testing.assert_allclose(ours.predict_proba(X), theirs.predict_proba(X), rtol=0,
+                               atol=1e-6)
+    assert np.mean(ours.predict(X) == theirs.predict(X)) > 0.99
+    assert ours.score(X, y) == pytest.approx(theirs.score(X, y), abs=0.01)
+
+
+@pytest.mark.parametrize("labels", [["dog", "cat"], ["emu", "cat", "dog"], [7, -2, 30]])
+def test_labels_of_any_type_round_trip(labels):
+    X, indices = _classes(classes=len(labels), noise=0.3)
+    y = np.array(labels, dtype=object if isinstance(labels[0], str) else None)[indices]
+    classifier = SymgradClassifier().fit(X, y)
+    assert list(classifier.classes_) == sorted(labels)
+    predicted = classifier.predict(X)
+    assert set(predicted) <= set(labels) and np.mean(predicted == y) > 0.8
+    probabilities = classifier.predict_proba(X)
+    assert probabilities.shape == (len(X), len(labels))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(classifier.classes_[probabilities.argmax(axis=1)], predicted)
+
+
+def _decay_table(module):
+    """a*exp(-k*t) + c on columns t (used), noise (not used) and a target, as a DataFrame
+    of the given library."""
+    t = np.linspace(0, 5, 60)
+    columns = {"t": t, "noise": np.cos(7 * t)}
+    y = 2.5 * np.exp(-0.8 * t) + 0.4
+    frame = module.DataFrame(columns) if module.__name__ == "pandas" else module.table(columns)
+    return frame, y
+
+
+@pytest.mark.parametrize("library", ["pyarrow", "pandas"])
+def test_an_expression_over_a_dataframes_columns(library):
+    frame, y = _decay_table(pytest.importorskip(library))
+    regressor = SymgradRegressor(model="a*exp(-k*t) + c", init={"a": 1, "k": 1}).fit(frame, y)
+    assert list(regressor.feature_names_in_) == ["t", "noise"]
+    assert regressor.n_features_in_ == 2
+    assert regressor.params_ == pytest.approx({"a": 2.5, "c": 0.4, "k": 0.8}, abs=1e-8)
+    np.testing.assert_allclose(regressor.predict(frame), y, rtol=0, atol=1e-8)
+    assert set(regressor.stderr_) == {"a", "c", "k"}
+    again = pickle.loads(pickle.dumps(regressor))
+    np.testing.assert_allclose(again.predict(frame), y, rtol=0, atol=1e-8)
+
+
+def test_an_expression_over_an_arrays_columns_and_its_refusals():
+    X, y = _linear_data(width=2)
+    regressor = SymgradRegressor(model="u*x0 + v*x1 + c").fit(X, y)
+    default = SymgradRegressor().fit(X, y)
+    np.testing.assert_allclose(regressor.predict(X), default.predict(X), rtol=0, atol=1e-8)
+    with pytest.raises(ValueError, match="reads no feature column"):
+        SymgradRegressor(model="a*exp(-k*t) + c").fit(X, y)
+    with pytest.raises(ValueError, match="one output"):
+        SymgradClassifier(model="sigmoid(a*x0 + b)").fit(*_classes(classes=3))
+
+
+def test_an_expression_classifier_and_the_train_solver():
+    X, y = _classes(width=2)
+    fitted = SymgradClassifier(model="sigmoid(u*x0 + v*x1 + c)", alpha=0).fit(X, y)
+    default = SymgradClassifier(alpha=0).fit(X, y)
+    np.testing.assert_allclose(fitted.predict_proba(X), default.predict_proba(X), atol=1e-7)
+    trained = SymgradRegressor(solver="train", lr=0.05, epochs=400, random_state=0)
+    X, y = _linear_data(width=3)
+    trained.fit(X, y)
+    assert trained.n_iter_ == 400 and trained.score(X, y) > 0.95
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # L-BFGS, 300 steps
+def test_a_layer_chain_classifier():
+    X, y = _classes(rows=400, width=2, classes=3, noise=0.2)
+    classifier = SymgradClassifier(model="dense(16) -> tanh -> dense(3)", alpha=0,
+                                   epochs=300, random_state=0).fit(X, y)
+    assert classifier.score(X, y) > 0.9
+    assert set(classifier.params_) == {"W0", "b0", "W1", "b1"}
+    assert classifier.params_["W0"].shape == (16, 2)
+    binary = SymgradClassifier(model="dense(8) -> tanh -> dense(1) -> sigmoid", solver="fit",
+                               alpha=1e-3, max_iter=300, random_state=0)
+    X, y = _classes(rows=300, width=2, classes=2, noise=0.2)
+    assert binary.fit(X, y).score(X, y) > 0.9
+    assert binary.result_.method == "lbfgs"
+
+
+def test_pipeline_grid_search_and_cross_validation():
+    X, y = _linear_data(rows=120, width=4)
+    pipeline = make_pipeline(StandardScaler(), SymgradRegressor()).fit(X, y)
+    assert pipeline.score(X, y) > 0.9
+    search = GridSearchCV(SymgradRegressor(), {"alpha": [0.0, 1e4]}, cv=3).fit(X, y)
+    assert search.best_params_ == {"alpha": 0.0}
+    X, y = _classes(rows=150, classes=3, noise=0.3)
+    scores = cross_val_score(SymgradClassifier(), X, y, cv=3)
+    theirs = cross_val_score(LogisticRegression(), X, y, cv=3)  # the same model: C=1
+    np.testing.assert_allclose(scores, theirs, rtol=0, atol=0.021)
+
+
+@pytest.mark.parametrize("settings, message", [
+    ({"solver": "sgd"}, "solver must be one of"),
+    ({"alpha": -1}, "alpha must be a number"),
+    ({"tol": 0}, "tol must be a number"),
+    ({"max_iter": 0}, "max_iter must be an integer"),
+    ({"optimizer": "lion"}, "optimizer must be one of"),
+    ({"batch_size": 0}, "batch_size must be"),
+    ({"init": {"a": "x"}}, "init must be"),
+    ({"model": ""}, "model must be"),
+    ({"loss": "bce"}, "not a regression loss"),
+    ({"model": "dense(2)"}, "ends with width 2"),
+])
+def test_bad_hyperparameters_are_value_errors(settings, message):
+    X, y = _linear_data(rows=20, width=2)
+    with pytest.raises(ValueError, match=message):
+        SymgradRegressor(**settings).fit(X, y)
+
+
+def test_bad_data_is_refused_as_scikit_learn_refuses_it():
+    X, y = _linear_data(rows=20, width=2)
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        SymgradRegressor().fit(X, y)
+    with pytest.raises(ValueError, match="class"):
+        SymgradClassifier().fit(X[:5, :1], np.ones(5))
+    with pytest.raises(ValueError, match="bce is for two classes"):
+        SymgradClassifier(loss="bce").fit(*_classes(classes=3))
+
+
+def test_the_documented_examples_run():
+    assert doctest.testfile(str(DOCS), module_relative=False).failed == 0
+    assert doctest.testmod(symgrad.sklearn).failed == 0
+
+
+def test_import_symgrad_does_not_import_scikit_learn():
+    code = "import sys, symgrad; symgrad.fit; assert 'sklearn' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)
