@@ -35,7 +35,7 @@ def closed_forms(gradient: Gradient) -> dict[sp.Symbol, sp.Expr]:
 
 def _as_written(expr: sp.Expr) -> sp.Expr:
     """Textbook form: log(x) where the kernel reads log(x, 0 taken as 1) (reverse.zero_as_one,
-    the convention d(x**a)/da = 0 at x = 0, which the README states), and a*b where it reads
+    the convention d(x**a)/da = 0 at x = 0, which docs/language.md states), and a*b where it reads
     strong_product(a, b) (0 in a branch not taken, whatever b is there)."""
     expr = expr.replace(lambda e: isinstance(e, strong_product), lambda e: e.as_builtin())
     return expr.replace(_zero_as_one_guard, lambda e: e.args[1].expr)

@@ -6,7 +6,7 @@ import numpy as np
 from .chain import Chain
 
 
-UNROLL_PARAMS = 32  # nets this small run unrolled (see README: compile time grows fast)
+UNROLL_PARAMS = 32  # nets this small run unrolled (docs/networks.md: compile time grows fast)
 
 
 class ChainModel:

@@ -20,7 +20,7 @@ launches, in order on the default stream, each returning early once a flag is se
 per layer plus the optimizer's two (cuda_support's rules, unchanged), and the host syncs once
 per call, as for scalar models. Accumulation is in float64. No cuBLAS: numba.cuda has none,
 and the tiled kernel keeps the backend free of new dependencies (it is far from cuBLAS's speed
-on large layers; see the README).
+on large layers; see docs/performance.md).
 """
 from __future__ import annotations
 
