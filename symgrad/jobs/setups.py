@@ -1,8 +1,10 @@
 """What a training run needs, built from the options and the CSV file: ``Setup``.
 
 One builder per kind of model: ``expression_setup`` (a SymPy expression, compiled by the
-ordinary pipeline, keyed by its recipe) and ``chain_setup`` (a layer chain); ``scalar_setup`` is what an
-expression model's run needs besides its data, shared with the Dask engine.
+ordinary pipeline, keyed by its recipe) and ``chain_setup`` (a layer chain); ``scalar_setup``
+is what an expression model's run needs besides its data, shared with the Dask engine.
+``chain_rows`` and ``expression_rows`` read another labelled file the same way (a validation
+file, ``symgrad score``), with the training file's classes.
 """
 from __future__ import annotations
 
