@@ -55,6 +55,11 @@ def compile_keyed(key_material: str, build_loss, params: list[str] | None,
     _check_option("dtype", dtype, DTYPES)
     _check_option("order", order, ORDERS)
     target = backend_named(backend)
+    if order == 2 and dtype != "float64":  # J^T J squares the condition number, and the
+        # solvers' tests are float64's (EPS, the loss changed by < tol**2 = 1e-20): with
+        # float32's 7 digits fits would stop short of certified values (docs/dtype.md)
+        raise SymgradError("fit computes in float64: second derivatives (order=2) are "
+                           "compiled in float64 only; float32 is for first-order training")
     if order == 2 and not target.second_order:
         raise SymgradError(f"the {backend} backend has no second-order kernels (order=2): "
                            f"use numba or numpy")

@@ -24,6 +24,7 @@ class ModelRecipe:
     backend: str = "numba"
     data: str = "the data"                  # where the header comes from, for messages
     order: int = 1                          # 2: the kernel has second derivatives (fit)
+    dtype: str = "float64"                  # what the kernel computes in: float64 or float32
 
     @property
     def kernel_reduction(self) -> str:
@@ -152,7 +153,7 @@ def recipe_kernel(recipe: ModelRecipe, header):
                                         list(header)])
     return compile_keyed(material, lambda: training_model(recipe, header)[0], None, None,
                          backend=recipe.backend, reduction=recipe.kernel_reduction,
-                         order=recipe.order)
+                         dtype=recipe.dtype, order=recipe.order)
 
 
 def row_loss(loss: str, prediction, target):

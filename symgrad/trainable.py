@@ -38,6 +38,7 @@ class Capabilities:
 class Trainable(Protocol):
     params: tuple[str, ...]      # one name per entry of theta
     reduction: str               # "mean" or "sum" of the per-row loss
+    dtype: np.dtype              # of theta, the optimizer state and the arithmetic
     capabilities: Capabilities
 
     def columns(self, data) -> tuple[int, list]:

@@ -50,11 +50,15 @@ class CudaPrinter(ScalarPrinter):
         return nested_calls(name, [self._print(a) for a in args])
 
 def module_source(spec: KernelSpec) -> str:
-    printer = CudaPrinter()
+    """dtype float32: constants float32(...) (printer.typed_literals), per-thread and block
+    sums float32; the sums over blocks (cuda_support) stay float64."""
+    printer = CudaPrinter(float_type="float32" if spec.dtype == "float32" else None)
+    header = HEADER.replace("cuda, float64", "cuda, float32, float64") if printer.float_type \
+        else HEADER
     outputs = len(spec.prediction.outputs) if spec.prediction is not None else 0
     constants = sums_constants("", spec.gradient) + second_order_constants(spec) + \
         f"OUTPUTS = {outputs}\n\n\n"
-    source = module_text(spec, printer, HEADER + constants, gradient_function,
+    source = module_text(spec, printer, header + constants, gradient_function,
                          prediction_function, second_order_functions)
     return source + "\n\n" + HOST_FUNCTIONS + second_order_hosts(spec)
 
@@ -74,19 +78,20 @@ def sums_function(name: str, prefix: str, program, columns, printer: CudaPrinter
     the width and threads are the module's {prefix}SUMS and {prefix}THREADS."""
     sums = sum_names(program.outputs)
     width, threads = f"{prefix}SUMS", f"{prefix}THREADS"
+    shared = printer.float_type or "float64"  # the type of the block's sums
     lines = [
         "@cuda.jit",
         f"def {name}(_theta, _order, _indexed, _start, _count, _partials"
         f"{column_args(columns)}):",
-        f"    _shared = cuda.shared.array(({threads}, {width}), float64)",
+        f"    _shared = cuda.shared.array(({threads}, {width}), {shared})",
         "    _tid = cuda.threadIdx.x",
         *param_loads(program, "    "),
-        *(f"    {s} = 0.0" for s in sums),
+        *(f"    {s} = {printer.typed('0.0')}" for s in sums),
         "    for _i in range(cuda.grid(1), _count, cuda.gridsize(1)):",
         "        _row = _order[_start + _i] if _indexed else _start + _i",
         *row_lines(program, columns, printer, "        "),
         *accumulate_lines(sums, program.outputs, printer, "        "),
-        f"        _check += {data_check(columns)}",
+        f"        _check += {printer.typed(data_check(columns))}",
         *(f"    _shared[_tid, {k}] = {s}" for k, s in enumerate(sums)),
         "    cuda.syncthreads()",
         f"    _width = {threads} // 2",

@@ -56,13 +56,37 @@ from symgrad.runtime.numba_support import (guarded_step, step_into, vexp, vexpm1
                                            vtanh)
 
 '''
+# dtype float32: every constant np.float32 (printer.typed_literals), the accumulators and
+# outputs float32, and exp, expm1, tanh and log1p's float32 versions under the same names
+FLOAT32 = "np.float32"
+FLOAT32_HEADER = HEADER.replace("""\
+from symgrad.runtime.numba_support import (guarded_step, step_into, vexp, vexpm1, vlog1p_unit,
+                                           vtanh)
+""", """\
+from symgrad.runtime.numba_float32 import vexp, vexpm1, vlog1p_unit, vtanh
+from symgrad.runtime.numba_support import guarded_step, step_into
+""")
 
 
 def module_source(spec: KernelSpec) -> str:
-    printer = NumbaPrinter()
-    source = module_text(spec, printer, HEADER + index_arrays(spec.loops), gradient_function,
+    single = spec.dtype == "float32"
+    printer = NumbaPrinter(float_type=FLOAT32 if single else None)
+    header = FLOAT32_HEADER if single else HEADER
+    source = module_text(spec, printer, header + index_arrays(spec.loops), gradient_function,
                          prediction_function, second_order_sums)
-    return source + "\n\n" + batch_function(spec, printer) + "\n\n" + training_function(spec)
+    return source + "\n\n" + batch_function(spec, printer) + "\n\n" + \
+        training_function(spec, printer)
+
+
+def zeros(size: int, printer: NumbaPrinter) -> str:
+    """A new array of ``size`` zeros of the kernel's float type."""
+    return f"np.zeros({size}, {printer.float_type})" if printer.float_type else \
+        f"np.zeros({size})"
+
+
+def typed_output(printer: NumbaPrinter) -> str:
+    """The dtype argument of chunked_sums and chunked_rows (none: float64)."""
+    return f", {printer.float_type}" if printer.float_type else ""
 
 
 def gradient_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
@@ -78,6 +102,7 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
     scalars, adjoints = split_outputs(program, loops)
     sums = sum_names(scalars)
     width = len(sums) + sum(len(v) for v in loops.vectors)
+    zero = printer.typed("0.0")
     lines = [
         f"@njit({KERNEL_OPTIONS})",
         f"def _{name}(_theta, _n, _chunks, _first, _last, _sums"
@@ -87,20 +112,20 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
         "    for _chunk in range(_first, _last):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
-        *(f"        {s} = 0.0" for s in sums),
-        *(f"        _acc{v} = np.zeros({len(ix)})" for v, ix in enumerate(loops.vectors)),
+        *(f"        {s} = {zero}" for s in sums),
+        *(f"        _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
         "        for _row in range(_start, _stop):",
         *row_lines(program, columns, printer, "            ",
-                   dot_lines(loops, loops.dots, "            ", check=True)),
+                   dot_lines(loops, loops.dots, "            ", zero, check=True)),
         *accumulate_lines(sums, scalars, printer, "            "),
-        f"            _check += {data_check(columns)}",
+        f"            _check += {printer.typed(data_check(columns))}",
         *block_lines(adjoints, loops, printer, "            "),
         *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums[:-1])),
         *block_stores(loops, len(sums) - 1, "        "),
         f"        _sums[_chunk, {width - 1}] = _check",
         "",
         "",
-        f"{name} = chunked_sums(_{name}, {width})",
+        f"{name} = chunked_sums(_{name}, {width}{typed_output(printer)})",
     ]
     return "\n".join(lines) + "\n"
 
@@ -119,11 +144,11 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         *vector_loads(loops, "    "),
         "    for _row in range(_start, _stop):",
         *row_lines(program, columns, printer, "        ",
-                   dot_lines(loops, loops.used(program), "        ")),
+                   dot_lines(loops, loops.used(program), "        ", printer.typed("0.0"))),
         *store_lines(program.outputs, printer, "        "),
         "",
         "",
-        f"predict = chunked_rows(_predict, ({len(program.outputs)},))",
+        f"predict = chunked_rows(_predict, ({len(program.outputs)},){typed_output(printer)})",
     ]
     return "\n".join(lines) + "\n"
 
@@ -141,11 +166,12 @@ def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         f"{matrix_args(spec.matrix_ids())}):",
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
-        *(f"    {s} = 0.0" for s in sums),
-        *(f"    _acc{v} = np.zeros({len(ix)})" for v, ix in enumerate(loops.vectors)),
+        *(f"    {s} = {printer.typed('0.0')}" for s in sums),
+        *(f"    _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
         "    for _i in range(_start, _stop):",
         "        _row = _order[_i]",
-        *row_lines(program, columns, printer, "        ", dot_lines(loops, loops.dots, "        ")),
+        *row_lines(program, columns, printer, "        ",
+                   dot_lines(loops, loops.dots, "        ", printer.typed("0.0"))),
         *accumulate_lines(sums, scalars, printer, "        "),
         *block_lines(adjoints, loops, printer, "        "),
         f"    return ({', '.join(sums + accumulators)},)",
@@ -178,17 +204,18 @@ def vector_loads(loops, indent: str) -> list[str]:
     return [f"{indent}_vec{v} = _theta[_at{v}]" for v in range(len(loops.vectors))]
 
 
-def dot_lines(loops, dots, indent: str, check: bool = False) -> list[str]:
-    """Each dot's value for the row; with ``check``, the data check of each matrix's row.
-    Loop bounds are constants, so LLVM unrolls a narrow block's loops completely."""
+def dot_lines(loops, dots, indent: str, zero: str = "0.0", check: bool = False) -> list[str]:
+    """Each dot's value for the row (``zero``: 0 of the kernel's type); with ``check``, the
+    data check of each matrix's row. Loop bounds are constants, so LLVM unrolls a narrow
+    block's loops completely."""
     lines, checked = [], set()
     for name, v, m in dots:
-        lines += [f"{indent}{name} = 0.0",
+        lines += [f"{indent}{name} = {zero}",
                   f"{indent}for _j in range({len(loops.vectors[v])}):",
                   f"{indent}    {name} += _vec{v}[_j] * _mat{m}[_row, _j]"]
         if check and m not in checked:
             checked.add(m)
-            lines.append(f"{indent}    _check += _mat{m}[_row, _j] * 0.0")
+            lines.append(f"{indent}    _check += _mat{m}[_row, _j] * {zero}")
     return lines
 
 
@@ -211,20 +238,22 @@ def block_stores(loops, offset: int, indent: str) -> list[str]:
     return lines
 
 
-def training_function(spec: KernelSpec) -> str:
+def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     """Whole epochs in compiled code: batching, the batch kernel, the optimizer's rule.
 
     Counters (epochs done, steps, status: 0 ran, 1 diverged) are written in place, so they are
     right even when Ctrl-C arrives the moment the call returns. On divergence (a non-finite
     loss, or a step that would make theta non-finite) theta keeps its last finite value.
+    The gradient is of the kernel's type; an epoch's loss (``_total``, the history) float64.
     """
     columns = column_args(spec.columns) + matrix_args(spec.matrix_ids())
     loops = spec.loops
     blocks = sum(len(ix) for ix in loops.vectors)
     scalars = len(spec.nonzero) - blocks
     first = scalars + 1  # batch_sums' first block array
-    finite = " + ".join([f"_sums[{j}] * 0.0" for j in range(scalars + 1)] +
-                        [f"np.sum(_sums[{first + v}]) * 0.0" for v in range(len(loops.vectors))])
+    zero, one = printer.typed("0.0"), printer.typed("1.0")
+    finite = " + ".join([f"_sums[{j}] * {zero}" for j in range(scalars + 1)] +
+                        [f"np.sum(_sums[{first + v}]) * {zero}" for v in range(len(loops.vectors))])
     lines = [
         f"@njit({LOOP_OPTIONS})",
         f"def _train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
@@ -236,13 +265,13 @@ def training_function(spec: KernelSpec) -> str:
         "        for _start in range(0, _n, _batch):",
         "            _stop = _start + _batch if _start + _batch < _n else _n",
         f"            _sums = batch_sums(_theta, _order, _start, _stop{columns})",
-        "            _scale = 1.0 / (_stop - _start) if _mean else 1.0",
+        f"            _scale = {one} / {printer.cast('_stop - _start')} if _mean else {one}",
         *(f"            _grad[{k}] = _sums[{j + 1}] * _scale"
           for j, k in enumerate(spec.nonzero[:scalars])),
         *(line for v in range(len(loops.vectors)) for line in (
             f"            for _j in range(_at{v}.shape[0]):",
             f"                _grad[_at{v}[_j]] = _sums[{first + v}][_j] * _scale")),
-        f"            if {finite} != 0.0:",
+        f"            if {finite} != {zero}:",
         "                _counters[2] = 1",
         "                return",
         "            if not guarded_step(_kind, _theta, _grad, _state, _hyper, _counters[1] + 1):",

@@ -28,8 +28,17 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
         elementwise; ``math`` constants as they are."""
         name = super()._module_format(fqn, register)
         if fqn.startswith("math.") and fqn[5:] not in MATH_CONSTANTS:
-            return f"numpy.vectorize(elementwise_or_nan({name}), otypes=[float])"
+            return f"numpy.vectorize(elementwise_or_nan({name}), otypes=[{self.element_type}])"
         return name
+
+    @property
+    def element_type(self) -> str:
+        """The type of the values a function computed one element at a time returns."""
+        return self.float_type or "float"
+
+    @property
+    def array_type(self) -> str:
+        return self.float_type or "numpy.float64"
 
     def polygamma_helper(self, order: int) -> tuple[str, str]:
         """mpmath's polygamma, one element at a time: a reference independent of the
@@ -37,7 +46,7 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
         name = f"polygamma{order}"
         return name, (f"def {name}(x):\n"
                       f"    point = elementwise_or_nan(lambda v: float(mpmath.polygamma({order}, v)))\n"
-                      f"    return numpy.vectorize(point, otypes=[float])(x)\n")
+                      f"    return numpy.vectorize(point, otypes=[{self.element_type}])(x)\n")
 
     # Nested two-argument calls broadcast a scalar condition against a column, where SymPy's
     # ``numpy.logical_and.reduce((a, b))`` would build a ragged array.
@@ -74,13 +83,15 @@ def elementwise_or_nan(f):
 
 
 def module_source(spec: KernelSpec) -> str:
-    return module_text(spec, ReferencePrinter(), HEADER, gradient_function, prediction_function,
+    """dtype float32: columns, constants (printer.typed_literals) and values float32."""
+    printer = ReferencePrinter(float_type="numpy.float32" if spec.dtype == "float32" else None)
+    return module_text(spec, printer, HEADER, gradient_function, prediction_function,
                        second_order_functions)
 
 
-def _prologue(program, columns, indent="        ") -> list[str]:
+def _prologue(program, columns, printer, indent="        ") -> list[str]:
     return [*(f"{indent}{p.name} = _theta[{k}]" for k, p in enumerate(program.params)),
-            *(f"{indent}{c.name} = numpy.asarray(_c{k}, dtype=numpy.float64)"
+            *(f"{indent}{c.name} = numpy.asarray(_c{k}, dtype={printer.array_type})"
               for k, c in enumerate(columns))]
 
 
@@ -90,11 +101,12 @@ def gradient_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
 
 def sums_function(name: str, program, columns, printer: ReferencePrinter) -> str:
     """The sum over rows of each output of the program, then the data check: one chunk."""
-    totals = [printer.doprint(e) for e in program.outputs] + [data_check(columns)]
+    totals = [printer.doprint(e) for e in program.outputs] + \
+        [printer.typed(data_check(columns))]
     lines = [
         f"def {name}(_theta, _n, _chunks{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
-        *_prologue(program, columns),
+        *_prologue(program, columns, printer),
         *statement_lines(program, printer, "        "),
         "        return numpy.array([[",
         *(f"            _total({t}, _n)," for t in totals),
@@ -125,7 +137,7 @@ def jacobian_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
     lines = [
         f"def jacobian(_theta, _n{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
-        *_prologue(program, columns),
+        *_prologue(program, columns, printer),
         *statement_lines(program, printer, "        "),
         f"        _out = numpy.zeros((_n, {second.output_count}, {len(spec.params)}))",
         *jacobian_stores(second, printer, "        ", row=":"),
@@ -144,7 +156,7 @@ def gauss_newton_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
     lines = [
         f"def gauss_newton_sums(_theta, _n, _chunks{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
-        *_prologue(program, columns),
+        *_prologue(program, columns, printer),
         *statement_lines(program, printer, "        "),
         f"        _r = numpy.zeros(({count}, _n))",
         f"        _jac = numpy.zeros(({count}, _n, {len(index)}))",
@@ -166,10 +178,10 @@ def prediction_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
     lines = [
         f"def predict(_theta, _n{column_args(columns)}):",
         '    with numpy.errstate(all="ignore"):',
-        *_prologue(program, columns),
+        *_prologue(program, columns, printer),
         *statement_lines(program, printer, "        "),
         "        return numpy.column_stack([",
         *(f"            numpy.broadcast_to({printer.doprint(e)}, (_n,))," for e in program.outputs),
-        "        ]).astype(numpy.float64)",
+        f"        ]).astype({printer.array_type})",
     ]
     return "\n".join(lines) + "\n"

@@ -29,9 +29,22 @@ class ScalarPrinter(PythonCodePrinter):
     helper_decorator = ""         # the line a dialect puts above each helper's definition
     exp_function = "math.exp"     # what a per-arity helper (logsumexp3) calls for exp
 
-    def __init__(self, settings=None):
+    def __init__(self, settings=None, float_type: str | None = None):
         super().__init__(settings)
         self.helpers: dict[str, str] = {}
+        self.float_type = float_type  # a float32 kernel's constant type ("np.float32"); None:
+                                      # plain literals, which the JITs type float64
+
+    def doprint(self, expr, assign_to=None) -> str:
+        return self.typed(super().doprint(expr, assign_to))
+
+    def typed(self, code: str) -> str:
+        """Code with its float constants of the kernel's type (see ``typed_literals``)."""
+        return typed_literals(code, self.float_type) if self.float_type else code
+
+    def cast(self, code: str) -> str:
+        """An expression (an integer count, a float64 value) as the kernel's float type."""
+        return f"{self.float_type}({code})" if self.float_type else f"({code})"
 
     def _print(self, expr, **kwargs):
         """A function with a helper in this dialect (symgrad's, floor, ...) as a call of it."""
@@ -77,7 +90,32 @@ class ScalarPrinter(PythonCodePrinter):
 
     def helper_block(self) -> str:
         """Every recorded helper's definition, in first-use order."""
-        return "".join(f"{source}\n\n" for source in self.helpers.values())
+        return "".join(f"{self.typed(source)}\n\n" for source in self.helpers.values())
+
+
+# A float32 kernel must not meet a float64: Numba and numpy type a Python literal (2, 0.5,
+# math.pi) as int64 or float64, and float32 * float64 is float64. In its code every number is
+# wrapped in the float type, but an integer exponent (x**2 stays an integer power, not powf).
+NUMBER = re.compile(r"(?<![\w.])(?:\d+\.\d*(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+|\d+)(?![\w.])")
+MATH_CONSTANT = re.compile(r"\bmath\.(?:pi|e|tau|inf|nan)\b")
+INTEGER_EXPONENT = re.compile(r"\*\*\s*$|\*\*\s*\(\s*-?\s*$")
+
+
+def typed_literals(code: str, float_type: str) -> str:
+    """Python code (an expression, a helper's definition) with each number and ``math``
+    constant as ``float_type(...)``, except integer exponents; comments are left alone."""
+    def number(match):
+        text, before = match.group(), match.string[:match.start()]
+        after = match.string[match.end():].lstrip()
+        whole = text.isdigit() and INTEGER_EXPONENT.search(before) and \
+            (before.rstrip().endswith("**") or after.startswith(")"))
+        return text if whole else f"{float_type}({text})"
+
+    def line(text: str) -> str:
+        code, hash_, comment = text.partition("#")
+        code = MATH_CONSTANT.sub(lambda m: f"{float_type}({m.group()})", code)
+        return NUMBER.sub(number, code) + hash_ + comment
+    return "\n".join(line(text) for text in code.split("\n"))
 
 
 def nested_calls(function: str, printed: list[str]) -> str:

@@ -182,7 +182,7 @@ class DeviceRun:
         return done, steps + finished, (done if flags[0] else None)
 
     def params(self) -> np.ndarray:
-        return self.theta.copy_to_host().astype(np.float64)
+        return self.theta.copy_to_host()  # of the kernel's dtype, as on the CPU
 
     def _step(self, order, indexed, start, count, losses, slot, step):
         module, threads = self.module, self.module.THREADS
@@ -218,7 +218,7 @@ def host_predict(kernel, outputs: int, dtype: str, theta, n: int, columns) -> np
 
 def host_rows(kernel, shape: tuple, dtype: str, theta, n: int, columns) -> np.ndarray:
     """A kernel writing one value of ``shape`` per row, from host arrays: rows x shape."""
-    out = cuda.device_array((n, *shape))
+    out = cuda.device_array((n, *shape), dtype)
     kernel[blocks_for(n, MAX_THREADS), MAX_THREADS](
         _to_device(theta, dtype), n, out, *(_to_device(c, dtype) for c in columns))
     return out.copy_to_host()

@@ -65,8 +65,9 @@ class Kernel:
 
     ``theta``: 1-D, in ``params`` order. ``data``: a 2-D array (rows x len(inputs); float64 or
     float32; C-ordered, Fortran-ordered or strided, used in place) or a mapping name -> 1-D
-    array. ``f.predict(theta, data)`` gives the model's output per row (Models with a
-    prediction); ``f.source`` is the generated module.
+    array. A kernel of ``dtype`` float32 computes in float32 and reads float32 data in place,
+    others converted (``train`` converts them once). ``f.predict(theta, data)`` gives the
+    model's output per row (Models with a prediction); ``f.source`` is the generated module.
     """
 
     def __init__(self, module, source: str, capabilities: Capabilities = Capabilities(),
@@ -103,7 +104,9 @@ class Kernel:
         return self._columns(data, self._meta["columns"], self._meta.get("matrices", ()))
 
     def evaluate(self, theta: np.ndarray, n: int, columns) -> tuple[float, np.ndarray, bool]:
-        """(loss, grad, data were finite) on validated columns: the training loop's call."""
+        """(loss, grad, data were finite) on validated columns: the training loop's call
+        (theta of another dtype is converted: a float32 kernel computes in float32)."""
+        theta = np.asarray(theta).astype(self.dtype, copy=False)
         sums, scale = self._sums(self.module.loss_and_gradient, theta, n, columns)
         grad = np.zeros(len(self.params), dtype=self.dtype)
         grad[self._nonzero] = sums[1:-1] * scale
@@ -210,15 +213,17 @@ class Kernel:
                      columns) -> None:
         """Whole epochs in compiled code (capability ``compiled_epochs``): see the Numba
         backend's ``train_epochs`` for the counters. Serial code: no ``kernel_call`` lock."""
-        self.module.train_epochs(theta, state, optimizer.hyper(), optimizer.KIND, orders, batch,
-                                 self.reduction == "mean", history, counters,
-                                 np.zeros(len(theta)), *columns)  # the gradient's scratch
+        self.module.train_epochs(theta, state, optimizer.hyper().astype(self.dtype),
+                                 optimizer.KIND, orders, batch, self.reduction == "mean",
+                                 history, counters, np.zeros(len(theta), self.dtype),
+                                 *columns)  # the gradient's scratch
 
     def step_into(self, kind: int, theta, grad, state, hyper, step: int, theta_out,
                   state_out) -> bool:
         """The optimizer's guarded step as one compiled pass (capability ``compiled_step``):
         symgrad.runtime.numba_support.step_into."""
-        return self.module.step_into(kind, theta, grad, state, hyper, step, theta_out, state_out)
+        return self.module.step_into(kind, theta, grad, state, hyper.astype(self.dtype),
+                                     step, theta_out, state_out)
 
     def device_run(self, columns, n: int, batch: int, optimizer, theta, mean: bool):
         """The device-side training state ``symgrad.train`` drives (capability
@@ -240,7 +245,7 @@ class Kernel:
 
     def _theta(self, theta) -> np.ndarray:
         try:
-            theta = np.asarray(theta, dtype=np.float64)
+            theta = np.asarray(theta, dtype=self.dtype)
         except (TypeError, ValueError):
             raise SymgradError(f"theta must be numbers, one per parameter "
                                f"({', '.join(self.params)})") from None
@@ -261,13 +266,13 @@ class Kernel:
             return 1, []
         if isinstance(data, Mapping):
             names = [self.inputs[j] for j in (*wanted, *(j for m in matrices for j in m))]
-            n, read = _mapping_columns(data, names)
+            n, read = _mapping_columns(data, names, self.dtype)
             columns, cut = read[:len(wanted)], len(wanted)
             for m in matrices:  # a mapping's columns are separate arrays: stacked, a copy
                 columns.append(np.column_stack(read[cut:cut + len(m)]))
                 cut += len(m)
             return n, columns
-        n, columns, array = _array_columns(data, self.inputs, wanted)
+        n, columns, array = _array_columns(data, self.inputs, wanted, self.dtype)
         return n, columns + [_matrix(array, m) for m in matrices]
 
     def _non_finite_cell(self, data) -> str:
@@ -277,17 +282,20 @@ class Kernel:
         for j in dict.fromkeys(read):
             name = self.inputs[j]
             values = np.asarray(columns[name])
-            bad = np.flatnonzero(~np.isfinite(values))
+            with np.errstate(over="ignore"):  # beyond float32's range: inf in a float32 kernel
+                bad = np.flatnonzero(~np.isfinite(values.astype(self.dtype)))
             if bad.size:
-                return f"data row {bad[0]}, column {name!r} is {values[bad[0]]} (not finite)"
+                kind = f"not finite in {self.dtype}" if np.isfinite(values[bad[0]]) else \
+                    "not finite"
+                return f"data row {bad[0]}, column {name!r} is {values[bad[0]]} ({kind})"
         return "data is not finite"
 
 
-def _mapping_columns(data: Mapping, names: list[str]):
+def _mapping_columns(data: Mapping, names: list[str], dtype):
     missing = [n for n in names if n not in data]
     if missing:
         raise SymgradError(f"data has no column {missing[0]!r}")
-    columns = [_as_float_column(data[n], n) for n in names]
+    columns = [_as_float_column(data[n], n, dtype) for n in names]
     lengths = {len(c) for c in columns}
     if len(lengths) > 1:
         raise SymgradError(f"data columns differ in length: {sorted(lengths)}")
@@ -301,12 +309,11 @@ def _first_length(data: Mapping) -> int:
     raise SymgradError("data is empty")
 
 
-def _array_columns(data, inputs, wanted):
+def _array_columns(data, inputs, wanted, dtype):
     array = np.asarray(data)
     if array.ndim != 2:
         raise SymgradError(f"data must be 2-D (rows x columns); got shape {array.shape}")
-    if array.dtype not in (np.float64, np.float32):
-        array = _as_float(array, "data")
+    array = _readable(array, "data", dtype)
     width = array.shape[1]
     if width != len(inputs):
         raise SymgradError(f"data has {width} columns; expected {len(inputs)} "
@@ -323,19 +330,24 @@ def _matrix(array, columns) -> np.ndarray:
     return np.ascontiguousarray(array[:, list(columns)])
 
 
-def _as_float_column(values, name):
+def _as_float_column(values, name, dtype):
     column = np.asarray(values)
     if column.ndim != 1:
         raise SymgradError(f"data column {name!r} must be 1-D; got shape {column.shape}")
-    return column if column.dtype in (np.float64, np.float32) else _as_float(column, name)
+    return _readable(column, name, dtype)
 
 
-def _as_float(array, what):
+def _readable(array, what, dtype):
+    """The array itself where the kernel reads its type (a float64 kernel also reads float32),
+    else a copy of the kernel's type."""
+    if array.dtype == dtype or (array.dtype == np.float32 and dtype == np.float64):
+        return array
     if np.iscomplexobj(array):
         raise SymgradError(f"{what} is complex (dtype {array.dtype}); symgrad computes in "
                            f"real numbers")
     try:
-        return array.astype(np.float64)
+        with np.errstate(over="ignore"):  # float64 beyond float32's range: inf, reported
+            return array.astype(dtype)    # by the data check
     except (TypeError, ValueError):
         raise SymgradError(f"{what} is not numeric (dtype {array.dtype})") from None
 

@@ -83,14 +83,14 @@ def _general_type(value):
     return numba_type.copy(layout="A") if isinstance(numba_type, types.Array) else numba_type
 
 
-def chunked_sums(function, width: int):
-    """``sums(theta, n, chunks, *columns)``: the (chunks, width) per-chunk sums of a generated
-    ``function(theta, n, chunks, first, last, sums, *columns)``, which fills rows first..last-1
-    of ``sums``."""
+def chunked_sums(function, width: int, dtype=np.float64):
+    """``sums(theta, n, chunks, *columns)``: the (chunks, width) per-chunk sums, of ``dtype``
+    (the kernel's), of a generated ``function(theta, n, chunks, first, last, sums,
+    *columns)``, which fills rows first..last-1 of ``sums``."""
     general = General(function)
 
     def sums(theta, n: int, chunks: int, *columns) -> np.ndarray:
-        out = np.empty((chunks, width))
+        out = np.empty((chunks, width), dtype)
         if chunks > 1:  # compile in the caller's thread, before the threads start
             general.ready((theta, n, chunks, 0, chunks, out, *columns))
         _in_threads(lambda first, last: general(theta, n, chunks, first, last, out, *columns),
@@ -99,14 +99,14 @@ def chunked_sums(function, width: int):
     return sums
 
 
-def chunked_rows(function, shape: tuple[int, ...]):
-    """``values(theta, n, *columns)``: an (n, *shape) array (zeros where ``function`` writes
-    nothing) filled by a generated ``function(theta, start, stop, out, *columns)`` for rows
-    start..stop-1, cut into chunks as the sums are."""
+def chunked_rows(function, shape: tuple[int, ...], dtype=np.float64):
+    """``values(theta, n, *columns)``: an (n, *shape) array of ``dtype`` (zeros where
+    ``function`` writes nothing) filled by a generated ``function(theta, start, stop, out,
+    *columns)`` for rows start..stop-1, cut into chunks as the sums are."""
     general = General(function)
 
     def values(theta, n: int, *columns) -> np.ndarray:
-        out, pieces = np.zeros((n, *shape)), chunks_for(n)
+        out, pieces = np.zeros((n, *shape), dtype), chunks_for(n)
         if pieces > 1:  # compile in the caller's thread, before the threads start
             general.ready((theta, 0, n, out, *columns))
         _in_threads(lambda first, last: general(theta, first * n // pieces,
