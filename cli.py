@@ -114,8 +114,6 @@ def _model_options(command):
         click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
                      help="Draw the loss curve (and, for fit on one column, the data and the "
                      "fitted curve); needs matplotlib (pip install 'symgrad[plot]')."),
-        click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
-                     show_default=True, help="What the kernels compute in."),
     ]
     for option in reversed(options):
         command = option(command)
@@ -157,6 +155,9 @@ def _output_options(dask_runs: str):
               help="L2 weight decay as PyTorch defines it (decoupled for adamw); default 0, "
               "adamw 0.01.")
 @click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
+              show_default=True, help="What the kernels compute in (float32: expression "
+              "models on one machine; about 1.6-2x faster, ~1e-6 relative error).")
 @click.option("--early-stopping", type=click.IntRange(min=1), metavar="N",
               help="With --validation: stop once the validation loss has not improved for N "
               "epochs, and keep the best epoch's parameters.")

@@ -79,7 +79,7 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
                                  not isinstance(patience, (int, np.integer)) or patience < 1):
         raise SymgradError("patience must be an integer >= 1, with validation data")
     try:
-        theta = np.array(theta0, dtype=getattr(kernel, "dtype", np.float64))  # float32 kernels: float32
+        theta = np.array(theta0, dtype=getattr(kernel, "dtype", np.float64))  # float32 in float32
     except (TypeError, ValueError):
         raise SymgradError("theta0 must be a sequence of numbers") from None
     if theta.shape != (len(kernel.params),):

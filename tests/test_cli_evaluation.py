@@ -275,3 +275,32 @@ def test_optimizers_and_weight_decay_from_the_cli(tmp_path, name, decay):
                               [0.0, 0.0], optimizer, epochs=30, batch_size=8)
     ours = [document["params"]["a"], document["params"]["b"]]
     np.testing.assert_allclose(ours, reference.params, rtol=1e-10)
+
+
+def test_float32_training_and_prediction_agree_with_float64(tmp_path):
+    data, t, _ = write_decay(tmp_path / "d.csv", n=80)
+    params, predictions = {}, {}
+    for dtype in ("float32", "float64"):
+        out = tmp_path / f"{dtype}.json"
+        result = cli("train", data, "--model", "A*exp(-k*t) + c", "--target", "y", "--init",
+                     "A=1,k=1", "--optimizer", "adam", "--lr", "0.05", "--epochs", "300",
+                     "--dtype", dtype, "--out", out, "--quiet")
+        assert result.exit_code == 0, result.stderr
+        document = json.loads(out.read_text())
+        assert document["dtype"] == dtype
+        params[dtype] = np.array([document["params"][n] for n in ("A", "c", "k")])
+        _, rows = predicted(out, data)
+        predictions[dtype] = np.array([float(r[-1]) for r in rows])
+    np.testing.assert_allclose(params["float32"], params["float64"], rtol=1e-5)
+    np.testing.assert_allclose(predictions["float32"], predictions["float64"], rtol=1e-5)
+    assert not np.array_equal(params["float32"], params["float64"])  # it did run in float32
+    assert np.array_equal(params["float32"].astype(np.float32), params["float32"])
+
+
+def test_float32_is_refused_where_it_is_not_computed(tmp_path):
+    data, _, _ = write_classes(tmp_path / "d.csv", n=30)
+    one_line_error(cli("train", data, "--model", "dense(2) -> dense(1) -> sigmoid", "--target",
+                       "label", "--loss", "bce", "--dtype", "float32"),
+                   "layer chains compute in float64")
+    result = cli("fit", data, "--model", LOGISTIC, "--target", "label", "--dtype", "float32")
+    one_line_error(result, "No such option '--dtype'")

@@ -30,7 +30,6 @@ class RunOptions:
     validation: str | None = None       # a fraction of the rows (as text), or a CSV file
     delimiter: str | None = None        # None: a tab for *.tsv, else a comma
     plot: str | None = None             # a PNG of the loss curve (and a 1-D fit's curve)
-    dtype: str = "float64"              # what the kernels compute in
 
 
 @dataclass(frozen=True)
@@ -43,6 +42,7 @@ class TrainOptions(RunOptions):
     batch_size: int | None = None  # None: full batch
     shuffle: bool = False
     weight_decay: float | None = None  # None: the optimizer's default (AdamW's 0.01, else 0)
+    dtype: str = "float64"             # what the kernels compute in (float32: expressions)
     early_stopping: int | None = None  # patience in epochs (needs validation)
 
     @property
@@ -50,7 +50,7 @@ class TrainOptions(RunOptions):
         """How the model is built from the data's header (an expression model's)."""
         return ModelRecipe(model=self.model, target=self.target, features=self.features,
                            loss=self.loss, reduction=self.reduction, backend=self.backend,
-                           data=self.data)
+                           data=self.data, dtype=self.dtype)
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ def params_document(options, setup, result, split=None, metrics=None) -> dict:
         "shuffle": options.shuffle,
         "seed": options.seed,
         "backend": options.backend,
+        "dtype": options.dtype,
         "engine": options.engine,
         "epochs": result.epochs,
         "epochs_requested": options.epochs,

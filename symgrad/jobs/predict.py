@@ -122,8 +122,14 @@ def _training_recipe(document):
                          features=None if features is None else tuple(features),
                          loss=document.get("loss", "mse"),
                          reduction=document.get("reduction", "mean"),
-                         order=2 if "method" in document else 1)
+                         order=2 if "method" in document else 1,
+                         dtype=_dtype(document))
     return recipe, header
+
+
+def _dtype(document) -> str:
+    """What the run's kernel computed in (float64 unless the file says float32)."""
+    return "float32" if document.get("dtype") == "float32" else "float64"
 
 
 def _valid_key(key) -> bool:

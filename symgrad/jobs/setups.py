@@ -179,6 +179,9 @@ def _check_chain_options(options, chain) -> None:
     if options.init:
         raise SymgradError("--init is for expression models; layer chains start from "
                            "PyTorch's Linear initialisation drawn from --seed")
+    if getattr(options, "dtype", "float64") != "float64":
+        raise SymgradError("layer chains compute in float64; --dtype float32 is for "
+                           "expression models")
 
 
 def _chain_features(options, header) -> list[str]:

@@ -112,6 +112,8 @@ def _check_dask_options(options: TrainOptions) -> None:
                            "--batch-size and --shuffle")
     if options.backend != "numba":
         raise SymgradError("--engine dask runs the numba backend on its workers")
+    if options.dtype != "float64":
+        raise SymgradError("--engine dask computes in float64: drop --dtype")
     if options.validation is not None:
         raise SymgradError("--validation runs on one machine (--engine local)")
 
