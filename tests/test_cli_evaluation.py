@@ -304,3 +304,27 @@ def test_float32_is_refused_where_it_is_not_computed(tmp_path):
                    "layer chains compute in float64")
     result = cli("fit", data, "--model", LOGISTIC, "--target", "label", "--dtype", "float32")
     one_line_error(result, "No such option '--dtype'")
+
+
+@pytest.mark.parametrize("stage", ["run_metrics", "plot"])
+def test_a_stop_while_measuring_or_drawing_still_saves_and_says_interrupted(tmp_path, stage,
+                                                                            monkeypatch):
+    """Ctrl-C after training, while the metrics are computed or the plot drawn: --out holds
+    the trained parameters and the run ends as interrupted (exit 130), not as a failure."""
+    from symgrad.jobs import evaluation, plots
+
+    def stop(*_args, **_kwargs):
+        raise KeyboardInterrupt
+    if stage == "run_metrics":
+        monkeypatch.setattr(evaluation, "run_metrics", stop)
+    else:
+        monkeypatch.setattr(plots, "plot_training", stop)
+    data, _, _ = write_decay(tmp_path / "d.csv", n=30)
+    out = tmp_path / "p.json"
+    result = cli("train", data, "--model", "a*t + b", "--target", "y", "--epochs", "20",
+                 "--validation", "0.2", "--plot", tmp_path / "p.png", "--out", out, "--quiet")
+    assert result.exit_code == 130, (result.stderr, result.exception)
+    assert "interrupted after 20 epochs; parameters saved to" in result.stderr
+    document = json.loads(out.read_text())
+    assert document["epochs"] == 20 and set(document["params"]) == {"a", "b"}
+    assert ("metrics" in document) == (stage == "plot")

@@ -102,6 +102,22 @@ def _rows_of(part: Part, rows: np.ndarray) -> Part:
     return Part(np.asfortranarray(part.data[rows]), part.targets[rows])
 
 
+def measured(kernel, setup, split: Split, result, loss: str):
+    """(run_metrics at the result's parameters, the result): (None, result) if the run was
+    interrupted; a stop signal while measuring gives None and the result marked interrupted
+    by it (so the job still saves --out and says how it ended)."""
+    import signal
+    from dataclasses import replace
+
+    if result.interrupted:
+        return None, result
+    try:
+        return run_metrics(kernel, setup, split, result.params, loss), result
+    except KeyboardInterrupt as stop:
+        return None, replace(result, interrupted=True,
+                             stop_signal=getattr(stop, "signum", signal.SIGINT))
+
+
 def run_metrics(kernel, setup, split: Split, theta, loss: str) -> dict:
     """{"train": {...}, "validation": {...}} (validation only with a split): each the loss
     and the metrics its kind has."""

@@ -18,13 +18,12 @@ import numpy as np
 from .. import __version__
 from ..errors import SymgradError, warn
 from ..files import write_atomically
-from .evaluation import metrics_summary, run_metrics, validation_split
+from .evaluation import measured, metrics_summary, validation_split
 from .options import FitOptions, FitOutcome
 from .params_file import evaluation_record, kernel_key
 from .setups import (checked_header, compiling_predict, expression_setup, input_files,
                      scalar_setup)
 
-LEAST_SQUARES_LOSSES = ("mse", "sse")
 SEPARABLE = 1e-12  # bce per row below this, without l2: the classes are separated
 
 
@@ -47,9 +46,12 @@ def fit_file(options: FitOptions, report=None,
             outcome, fitted = _fit_on_dask(options, files, recording), None
         else:
             outcome, fitted = _fit_locally(options, recording, exit_if_interrupted_compiling)
-    if options.plot:
-        from .plots import plot_fit
-        plot_fit(options.plot, steps, fitted)
+        if options.plot:
+            from .plots import plot_fit, plotted
+            signum = plotted(lambda: plot_fit(options.plot, steps, fitted), options.plot)
+            if signum is not None:
+                outcome = replace(outcome, fit=replace(outcome.fit, interrupted=True,
+                                                       stop_signal=signum))
     return outcome
 
 
@@ -92,8 +94,7 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
         if options.loss == "bce" and result.loss < SEPARABLE * result.rows and not options.l2:
             warn("the loss is ~0: the classes are separable and the coefficients grow "
                  "without bound; add --l2 (e.g. --l2 1) for a finite answer")
-        metrics = None if result.interrupted else \
-            run_metrics(kernel, setup, split, result.params, options.loss)
+        metrics, result = measured(kernel, setup, split, result, options.loss)
         outcome = _finished(options, setup, result, evaluation_record(split, metrics))
     return outcome, _fitted(options, kernel, setup, split, result)
 

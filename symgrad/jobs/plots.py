@@ -18,6 +18,20 @@ DECADES = 100.0     # a curve whose positive values span this factor is drawn on
 GRID_POINTS = 400   # points on a fitted curve
 
 
+def plotted(draw, path: str) -> int | None:
+    """Run ``draw`` (a plot_* call); if a stop signal (Ctrl-C, SIGTERM, SIGHUP) lands while it
+    runs, say the plot was not written and return the signal (the run's --out is already
+    saved), else None."""
+    import signal
+
+    try:
+        draw()
+    except KeyboardInterrupt as stop:
+        warn(f"interrupted while drawing: {path} not written")
+        return getattr(stop, "signum", signal.SIGINT)
+    return None
+
+
 def plot_training(path: str, history: list) -> None:
     """The loss per epoch: history rows [epoch, training loss, validation loss or None]."""
     curves = _curves(history, ["training", "validation"])

@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import SymgradError
 from ..files import write_atomically
 from ..recipe import recipe_kernel
-from .evaluation import Split, metrics_summary, run_metrics, validation_split
+from .evaluation import Split, measured, metrics_summary, validation_split
 from .options import TrainOptions, TrainOutcome
 from .params_file import params_document
 from .setups import (Setup, chain_setup, checked_header, compiling_predict, expression_setup,
@@ -46,9 +46,12 @@ def train_file(options: TrainOptions, progress: Callable[[int, float], None] | N
             outcome = dask_train(options, progress)
         else:
             outcome = _train_locally(options, progress, exit_if_interrupted_compiling)
-    if options.plot:
-        from .plots import plot_training
-        plot_training(options.plot, outcome.document["history"])
+        if options.plot:
+            from .plots import plot_training, plotted
+            signum = plotted(lambda: plot_training(options.plot, outcome.document["history"]),
+                             options.plot)
+            if signum is not None:
+                outcome = replace(outcome, status="interrupted", signal=signum)
     return outcome
 
 
@@ -76,8 +79,7 @@ def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compilin
                        options.batch_size, options.shuffle, options.seed, progress,
                        validation=None if held is None else held.data,
                        patience=options.early_stopping)
-        metrics = None if result.interrupted else \
-            run_metrics(kernel, setup, split, result.params, options.loss)
+        metrics, result = measured(kernel, setup, split, result, options.loss)
         return finished(options, setup, result, split, metrics)
 
 
