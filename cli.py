@@ -248,8 +248,10 @@ def _report_fit(outcome, out):
         _fail(f"{how} after {result.iterations} iterations; the best parameters so far"
               f"{saved or ' shown'}", 128 + signum)
     if not result.converged:
-        _fail(f"not converged ({result.reason}): raise --max-iter, start elsewhere (--init) "
-              f"or check the model; the best parameters so far{saved or ' shown'}", 1)
+        advice = "" if "start elsewhere" in result.reason else \
+            ": raise --max-iter, start elsewhere (--init) or check the model"
+        _fail(f"not converged ({result.reason}){advice}; the best parameters so far"
+              f"{saved or ' shown'}", 1)
 
 
 class _FitProgress:

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import solvers
 from .errors import SymgradError
+from .lbfgs import lbfgs
 from .runtime.kernel import HESSIAN_LIMIT
 
 METHODS = ("auto", "lm", "newton", "lbfgs")
@@ -208,7 +209,7 @@ def _run(method, objective, penalty, progress, tol, max_iter, report) -> None:
         def loss_grad(theta):
             loss, grad = objective.loss_grad(theta)
             return loss + penalty.value(theta), grad + penalty.gradient(theta)
-        solvers.lbfgs(loss_grad, progress, tol, max_iter, report)
+        lbfgs(loss_grad, progress, tol, max_iter, report)
         return
     quantities = solvers.gauss_newton_quantities(objective, penalty) if method == "lm" \
         else solvers.newton_quantities(objective, penalty)
@@ -240,7 +241,9 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
     elif not warnings:
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")
-    if cov is None and not warnings:
+    saddle = progress.converged and cov is None and kind is not None and \
+        objective.has_hessian and _at_a_saddle(objective, theta, penalty, progress)
+    if cov is None and not warnings and not saddle:
         warnings.append("the standard errors are infinite: the parameters are not all "
                         "determined by the data (a singular or near-singular "
                         + ("J^T J)" if rss is not None else "Hessian)"))
@@ -251,6 +254,24 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                stderr=solvers.standard_errors(cov, size, computed=kind is not None),
                covariance=cov, rows=objective.rows, rss=rss, dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
+
+
+SADDLE = 1e-8  # a Hessian eigenvalue below -SADDLE x the largest in size: the loss falls
+
+
+def _at_a_saddle(objective, theta, penalty, progress) -> bool:
+    """A run that 'converged' where the curvature is singular may stand on a saddle (all
+    zeros of a*sin(k*x) + w*x2 once w is fitted): then it has not converged, as the exact
+    Hessian there has a negative eigenvalue, a direction in which the loss still falls."""
+    _, _, hessian = objective.hessian(theta)
+    eigenvalues = np.linalg.eigvalsh(hessian + penalty.hessian())
+    if not eigenvalues[0] < -SADDLE * np.max(np.abs(eigenvalues)):
+        return False
+    progress.converged = False
+    progress.reason = ("a saddle point, not a minimum: the loss still falls along a "
+                       "direction where the exact Hessian is negative; start elsewhere "
+                       "(--init, theta0 or init)")
+    return True
 
 
 UNBOUNDED = 1e100  # a parameter beyond this: the loss fell without bound, no optimum

@@ -1,5 +1,5 @@
-"""The solvers of ``symgrad.fit``: damped Newton (Levenberg-Marquardt on least squares) and
-L-BFGS over one-pass sums, and the inverse behind parameter uncertainties.
+"""The solvers of ``symgrad.fit``: damped Newton (Levenberg-Marquardt on least squares) over
+one-pass sums, and the inverse behind parameter uncertainties (L-BFGS is symgrad.lbfgs).
 
 They see the data only through an ``Objective``: sums over the rows of the loss and its
 gradient, its Hessian, or for least squares the Gauss-Newton quantities (RSS, J^T J, J^T r).
@@ -31,7 +31,6 @@ from .errors import SymgradError
 
 EPS = np.finfo(float).eps
 ACCEPT = 1e-4          # a step is taken when the loss falls by this share of the prediction
-MEMORY = 10            # L-BFGS: pairs (s, y) kept
 MAX_POLISHING = 3       # such steps at most (Newton's convergence is quadratic)
 INITIAL_RADIUS = 100.0  # times the scaled norm of the start (MINPACK's factor, its default)
 
@@ -111,7 +110,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     theta = progress.theta
     f, g, B = quantities(theta)
     progress.passes += 1
-    if not _finite(f, g, B):
+    if not all_finite(f, g, B):
         raise SymgradError(f"the loss or its derivatives are not finite at the initial "
                            f"parameters (loss {f}): start elsewhere (--init)")
     progress.loss = f
@@ -119,7 +118,10 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     radius = None
     while progress.iterations < max_iter:
         if f == 0.0 or not np.any(g):
-            return _done(progress, "the gradient is zero")
+            if progress.iterations == 0 and f != 0.0 and not _positive_definite(B):
+                progress.reason = STATIONARY_START
+                return None
+            return mark_converged(progress, "the gradient is zero")
         scale = _diagonal_scale(B, scale)
         if radius is None:
             radius = initial_radius(B, g, scale, theta)
@@ -132,13 +134,13 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             polished = None if _norm(scale, step) <= tol * _norm(scale, theta) else \
                 _polished(quantities, progress, theta, g, step, damping, scale, report)
             if polished is None:
-                return _done(progress, "no further reduction is possible in float64")
+                return mark_converged(progress, "no further reduction is possible in float64")
             theta, f, g, B = polished
             continue
         trial = theta + step
         f_trial, g_trial, B_trial = quantities(trial)
         progress.passes += 1
-        actual = f - f_trial if _finite(f_trial, g_trial, B_trial) else -math.inf
+        actual = f - f_trial if all_finite(f_trial, g_trial, B_trial) else -math.inf
         ratio = actual / predicted
         radius = _new_radius(radius, length, ratio, damping, g @ step, actual)
         if ratio >= ACCEPT:
@@ -148,9 +150,9 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             if report:
                 report(progress)
         if abs(actual) <= tol * tol * abs(f) and predicted <= tol * tol * abs(f) and ratio <= 2:
-            return _done(progress, "the loss changed by less than tol**2")
+            return mark_converged(progress, "the loss changed by less than tol**2")
         if radius <= tol * _norm(scale, theta):
-            return _done(progress, "the step changed the parameters by less than tol")
+            return mark_converged(progress, "the step changed the parameters by less than tol")
     progress.reason = f"not converged in {max_iter} iterations"
 
 
@@ -176,7 +178,7 @@ def _polished(quantities, progress, theta, g, step, damping, scale, report):
     f, g_trial, B = quantities(trial)
     progress.passes += 1
     unit = 1 / np.sqrt(scale)
-    if not (_finite(f, g_trial, B) and
+    if not (all_finite(f, g_trial, B) and
             np.linalg.norm(g_trial * unit) < np.linalg.norm(g * unit)):
         return None
     progress.polishing += 1
@@ -187,7 +189,7 @@ def _polished(quantities, progress, theta, g, step, damping, scale, report):
     return trial, f, g_trial, B
 
 
-def _finite(*values) -> bool:
+def all_finite(*values) -> bool:
     return all(np.all(np.isfinite(v)) for v in values)
 
 
@@ -262,76 +264,20 @@ def _norm(scale, v) -> float:
     return float(np.sqrt(np.sum(scale * v * v)))
 
 
-def _done(progress: Progress, reason: str) -> None:
+STATIONARY_START = ("the gradient is zero at the start but the curvature there is not positive "
+                    "definite (a saddle: all zeros is one for a product such as a*sin(k*x)); "
+                    "start elsewhere (--init, theta0 or init)")
+
+
+def _positive_definite(B: np.ndarray) -> bool:
+    """Whether the curvature B (the exact Hessian or J^T J, with the penalty) is positive
+    definite beyond rounding, so a zero gradient there is a minimum."""
+    eigenvalues = np.linalg.eigvalsh(B)
+    return bool(eigenvalues[0] > len(B) * EPS * max(abs(eigenvalues[-1]), 1e-300))
+
+
+def mark_converged(progress: Progress, reason: str) -> None:
     progress.converged, progress.reason = True, reason
-
-
-# --- L-BFGS ------------------------------------------------------------------------------
-
-def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None) -> None:
-    """Minimize with L-BFGS (two-loop recursion, backtracking Armijo line search): for models
-    whose dense Hessian is too large. Converged, as the trust region, when the decrease the
-    quasi-Newton model predicts (half of -g.d), or the one a step achieves, is below tol**2
-    relative to the loss."""
-    theta = progress.theta
-    f, g = loss_grad(theta)
-    progress.passes += 1
-    if not _finite(f, g):
-        raise SymgradError(f"the loss or its gradient is not finite at the initial "
-                           f"parameters (loss {f}): start elsewhere (--init)")
-    progress.loss = f
-    pairs: list[tuple[np.ndarray, np.ndarray]] = []
-    while progress.iterations < max_iter:
-        direction = -_two_loop(g, pairs)
-        slope = g @ direction
-        if not slope < 0:
-            pairs, direction, slope = [], -g, -(g @ g)
-        if -slope <= 2 * tol * tol * abs(f) or not np.any(g):
-            return _done(progress, "the predicted decrease is below tol**2")
-        first = 1.0 if pairs else min(1.0, 1.0 / max(np.abs(g).sum(), EPS))
-        found = _armijo(loss_grad, theta, f, slope, direction, first, progress)
-        if found is None:
-            if -slope <= 1e-8 * abs(f):
-                return _done(progress, "no further reduction is possible in float64")
-            progress.reason = "the line search found no lower loss"
-            return
-        step_size, f_new, g_new = found
-        s, y = step_size * direction, g_new - g
-        if s @ y > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
-            pairs = (pairs + [(s, y)])[-MEMORY:]
-        decrease = f - f_new
-        theta, f, g = theta + s, f_new, g_new
-        progress.theta, progress.loss = theta, f
-        progress.iterations += 1
-        if report:
-            report(progress)
-        if decrease <= tol * tol * abs(f):
-            return _done(progress, "the loss changed by less than tol**2")
-    progress.reason = f"not converged in {max_iter} iterations"
-
-
-def _two_loop(g, pairs) -> np.ndarray:
-    q, alphas = g.copy(), []
-    for s, y in reversed(pairs):
-        alpha = (s @ q) / (y @ s)
-        alphas.append(alpha)
-        q -= alpha * y
-    if pairs:
-        s, y = pairs[-1]
-        q *= (s @ y) / (y @ y)
-    for (s, y), alpha in zip(pairs, reversed(alphas)):
-        q += (alpha - (y @ q) / (y @ s)) * s
-    return q
-
-
-def _armijo(loss_grad, theta, f, slope, direction, step, progress):
-    for _ in range(60):
-        f_new, g_new = loss_grad(theta + step * direction)
-        progress.passes += 1
-        if _finite(f_new, g_new) and f_new <= f + ACCEPT * step * slope:
-            return step, f_new, g_new
-        step *= 0.5
-    return None
 
 
 # --- uncertainties -----------------------------------------------------------------------

@@ -66,6 +66,17 @@ def test_not_converged_exits_1_and_saves_the_best_parameters(decay, tmp_path):
     assert document["converged"] is False and document["iterations"] == 2
 
 
+def test_a_start_on_a_saddle_is_not_converged_and_says_start_elsewhere(decay, tmp_path):
+    out = tmp_path / "p.json"
+    result = cli("fit", decay, "--model", "a*sin(k*t) + c", "--target", "y", "--init",
+                 "a=0,k=0,c=0", "--backend", "numpy", "--out", out)
+    assert result.exit_code == 1 and "saddle point" in result.stderr
+    assert "start elsewhere" in result.stderr and "raise --max-iter" not in result.stderr
+    document = json.loads(out.read_text())
+    assert document["converged"] is False and document["params"]["a"] == 0.0
+    assert "not all determined" not in result.stderr
+
+
 def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):
     out = tmp_path / "p.json"
     losses = []

@@ -374,6 +374,34 @@ def test_a_loss_without_a_minimum_is_not_called_converged():
     assert not result.converged and "no minimum" in result.reason
 
 
+@pytest.mark.parametrize("method", ["lm", "newton"])
+def test_a_saddle_at_the_start_is_not_called_converged(method):
+    t = np.linspace(0.1, 3, 50)
+    data = np.column_stack([t, 3 * np.sin(0.8 * t)])  # from zeros, a*sin(k*t) has g = 0
+    model = Model.supervised("a*sin(k*t)", "y", inputs=["t", "y"])
+    stuck = symgrad.fit(model, data=data, method=method, backend="numpy")
+    assert not stuck.converged and stuck.iterations == 0
+    assert "not positive definite" in stuck.reason and "start elsewhere" in stuck.reason
+    moved = symgrad.fit(model, data=data, theta0=[1.0, 1.0], method=method, backend="numpy")
+    assert moved.converged and moved.params == pytest.approx([3.0, 0.8], rel=1e-8)
+    tilted = Model.supervised("a*sin(k*t) + c", "y", inputs=["t", "y"])  # c moves first
+    after = symgrad.fit(tilted, data=data, method=method, backend="numpy")
+    fitted = dict(zip(after.names, after.params))
+    if method == "lm":  # J^T J cannot see the saddle, the exact Hessian at the end does
+        assert fitted["a"] == fitted["k"] == 0.0 and after.iterations > 0
+        assert not after.converged and "saddle point" in after.reason
+    else:  # Newton's exact Hessian steps along the negative curvature, off the saddle
+        assert after.converged and abs(fitted["a"] * fitted["k"]) == pytest.approx(2.4)
+
+
+def test_a_zero_gradient_start_with_positive_curvature_is_the_minimum():
+    data = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])  # sum y = sum ty = 0
+    result = symgrad.fit(Model.supervised("a*t + b", "y", inputs=["t", "y"]), data=data,
+                         backend="numpy")
+    assert result.converged and result.reason == "the gradient is zero"
+    assert result.iterations == 0 and list(result.params) == [0.0, 0.0]
+
+
 def test_a_parameter_the_loss_does_not_use_stays_where_it_started():
     result = symgrad.fit("(a*t + b - y)**2", ["a", "b", "c"], ["t", "y"], _decay(),
                          [1.0, 0.0, 0.25], backend="numpy")

@@ -179,10 +179,8 @@ class ExpressionModel:
         return np.column_stack([X[:, self.columns], targets])
 
     def start(self, seed: int, solver: str) -> np.ndarray:
-        """Zeros for the fit solver (as ``symgrad.fit``); 0.1 x N(0, 1) from the seed for
-        train (as ``symgrad train``)."""
-        if solver == "fit":
-            return np.zeros(len(self.names))
+        """0.1 x N(0, 1) from the seed, as ``symgrad fit`` and ``symgrad train`` start: all
+        zeros is a saddle of a product such as a*sin(k*x), where a fit would stop at once."""
         return 0.1 * np.random.default_rng(seed).standard_normal(len(self.names))
 
     def outputs(self, theta, X) -> np.ndarray:

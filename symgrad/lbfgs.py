@@ -1,0 +1,76 @@
+"""L-BFGS for ``symgrad.fit``: the method for models whose dense Hessian is too large
+(beyond fitting.HESSIAN_LIMIT parameters), on the same ``Progress`` as the trust region."""
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import SymgradError
+from .solvers import ACCEPT, EPS, Progress, all_finite, mark_converged
+
+MEMORY = 10  # pairs (s, y) kept
+
+
+def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None) -> None:
+    """Minimize with L-BFGS (two-loop recursion, backtracking Armijo line search): for models
+    whose dense Hessian is too large. Converged, as the trust region, when the decrease the
+    quasi-Newton model predicts (half of -g.d), or the one a step achieves, is below tol**2
+    relative to the loss."""
+    theta = progress.theta
+    f, g = loss_grad(theta)
+    progress.passes += 1
+    if not all_finite(f, g):
+        raise SymgradError(f"the loss or its gradient is not finite at the initial "
+                           f"parameters (loss {f}): start elsewhere (--init)")
+    progress.loss = f
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    while progress.iterations < max_iter:
+        direction = -_two_loop(g, pairs)
+        slope = g @ direction
+        if not slope < 0:
+            pairs, direction, slope = [], -g, -(g @ g)
+        if -slope <= 2 * tol * tol * abs(f) or not np.any(g):
+            return mark_converged(progress, "the predicted decrease is below tol**2")
+        first = 1.0 if pairs else min(1.0, 1.0 / max(np.abs(g).sum(), EPS))
+        found = _armijo(loss_grad, theta, f, slope, direction, first, progress)
+        if found is None:
+            if -slope <= 1e-8 * abs(f):
+                return mark_converged(progress, "no further reduction is possible in float64")
+            progress.reason = "the line search found no lower loss"
+            return
+        step_size, f_new, g_new = found
+        s, y = step_size * direction, g_new - g
+        if s @ y > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+            pairs = (pairs + [(s, y)])[-MEMORY:]
+        decrease = f - f_new
+        theta, f, g = theta + s, f_new, g_new
+        progress.theta, progress.loss = theta, f
+        progress.iterations += 1
+        if report:
+            report(progress)
+        if decrease <= tol * tol * abs(f):
+            return mark_converged(progress, "the loss changed by less than tol**2")
+    progress.reason = f"not converged in {max_iter} iterations"
+
+
+def _two_loop(g, pairs) -> np.ndarray:
+    q, alphas = g.copy(), []
+    for s, y in reversed(pairs):
+        alpha = (s @ q) / (y @ s)
+        alphas.append(alpha)
+        q -= alpha * y
+    if pairs:
+        s, y = pairs[-1]
+        q *= (s @ y) / (y @ y)
+    for (s, y), alpha in zip(pairs, reversed(alphas)):
+        q += (alpha - (y @ q) / (y @ s)) * s
+    return q
+
+
+def _armijo(loss_grad, theta, f, slope, direction, step, progress):
+    for _ in range(60):
+        f_new, g_new = loss_grad(theta + step * direction)
+        progress.passes += 1
+        if all_finite(f_new, g_new) and f_new <= f + ACCEPT * step * slope:
+            return step, f_new, g_new
+        step *= 0.5
+    return None
