@@ -112,7 +112,8 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     progress.passes += 1
     if not all_finite(f, g, B):
         raise SymgradError(f"the loss or its derivatives are not finite at the initial "
-                           f"parameters (loss {f}): start elsewhere (--init)")
+                           f"parameters (loss {f}): start elsewhere (--init), or look for "
+                           f"data values so large that the loss overflows float64")
     progress.loss = f
     scale = _diagonal_scale(B, np.zeros(len(theta)))
     radius = None
