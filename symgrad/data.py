@@ -10,9 +10,11 @@ can be read only once). Given a path, each of them opens the file itself::
     table = read_csv(source, ["x", "y"])
     labels = read_labels(source, "species")
 
-The numbers go through a C parser: pyarrow's multithreaded CSV reader when the optional
-``csv`` extra is installed (about 1 s for 1,000,000 x 17 here), else ``numpy.loadtxt`` (about
-5 s); whatever pyarrow refuses goes to numpy, which accepts a little more (spaces around
+The numbers go through a C parser: for a file of 16 MiB or more, pyarrow's multithreaded CSV
+reader when the optional ``csv`` extra is installed (about 1 s for 1,000,000 x 17 here), else
+``numpy.loadtxt`` (about 5 s). A smaller file always goes to numpy: importing pyarrow (and the
+pandas it pulls in) takes 0.4-0.5 s, longer than numpy takes to parse 16 MiB. Whatever
+pyarrow refuses goes to numpy, which accepts a little more (spaces around
 numbers). Every line must have the header's number of fields. Only when something is wrong
 does a slow ``csv`` scan run, to name the first bad cell exactly:
 ``a.csv line 3, column y: 'abc' is not a number``. A number is an ASCII decimal float (sign,
@@ -47,6 +49,7 @@ DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 NOT_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)  # as float() spells them
 LINE_END = re.compile(rb"\r\n?|\n")
 OTHER_DELIMITERS = ("\t", ";", "|")
+PYARROW_FROM_BYTES = 16 << 20  # smaller files parse in numpy faster than pyarrow imports
 NOT_DELIMITERS = set('".+-_`\'\\') | {"\r", "\n"}
 
 
@@ -197,7 +200,8 @@ def _numbers(source: CsvSource, header, usecols) -> np.ndarray:
     """The usecols of every data row (rows x len(usecols)); no columns: only the rows counted."""
     if not usecols:
         return np.empty((sum(1 for _ in _rows(source, header)), 0))
-    reader = _read_pyarrow if importlib.util.find_spec("pyarrow") else _read_numpy
+    large = len(source.data) >= PYARROW_FROM_BYTES
+    reader = _read_pyarrow if large and importlib.util.find_spec("pyarrow") else _read_numpy
     return reader(source, header, usecols)
 
 

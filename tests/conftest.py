@@ -29,12 +29,14 @@ def pytest_sessionfinish(session):
 
 @pytest.fixture(params=["numpy", "pyarrow"])
 def reader(request, monkeypatch):
-    """Each CSV test once per number parser: numpy's, and pyarrow's (in the test extra)."""
+    """Each CSV test once per number parser: numpy's, and pyarrow's (in the test extra), which
+    reads only large files unless told otherwise."""
     from symgrad import data as csvdata
     if request.param == "numpy":
         monkeypatch.setattr(csvdata.importlib.util, "find_spec", lambda name: None)
     else:
         assert csvdata.importlib.util.find_spec("pyarrow") is not None
+        monkeypatch.setattr(csvdata, "PYARROW_FROM_BYTES", 0)
     return request.param
 
 

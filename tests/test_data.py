@@ -136,3 +136,16 @@ def test_a_header_of_50000_columns_reads_in_linear_time(tmp_path):
     path.write_text(",".join(f"c{i}" for i in range(50_000)) + "\n" + ",".join("1" * 50_000))
     started = time.monotonic()
     assert len(read_header(str(path))) == 50_000 and time.monotonic() - started < 2.0
+
+
+def test_a_small_file_is_read_without_importing_pyarrow(tmp_path):
+    """Importing pyarrow (and pandas) takes longer than numpy takes to parse a small file."""
+    import subprocess
+    import sys
+    path = tmp_path / "small.csv"
+    path.write_text("x,y\n1,2\n3,4\n")
+    code = ("import sys\nfrom symgrad import data\n"
+            f"print(data.read_csv({str(path)!r}, ['x', 'y']).matrix(['x', 'y']).tolist(), "
+            "sorted({'pyarrow', 'pandas'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["[[1.0,", "2.0],", "[3.0,", "4.0]]", "[]"]

@@ -46,3 +46,29 @@ def test_log1p_on_the_unit_interval_agrees_with_libm():
     # the quotient u/(2 + u) rounds twice and the series adds its own: 6 ulp at most here
     assert np.all(np.abs(got - expected) <= 8 * 2.0**-53 * expected + 1e-323)
     assert got[0] == 0.0 and np.isnan(applied(vlog1p_unit)(np.array([np.nan]))[0])
+
+
+BLAS_PROBE = """
+import sys
+import numpy as np
+import symgrad.runtime  # loads SciPy's cython_blas alone, before Numba's probe
+from numba import njit
+
+@njit
+def dot(a, b):
+    return np.dot(a, b)
+
+print(dot(np.arange(3.0), np.arange(3.0)), "scipy.linalg" in sys.modules)
+import scipy.linalg
+a = np.array([[4.0, 1.0], [1.0, 3.0]])
+print(np.allclose(a @ scipy.linalg.solve(a, [1.0, 2.0]), [1.0, 2.0]))
+"""
+
+
+def test_numba_finds_a_blas_without_scipy_linalg_imported():
+    """np.dot still compiles; scipy.linalg is not imported for it, and imports later as usual."""
+    import subprocess  # SciPy is in the test extra, through scikit-learn
+    import sys
+    out = subprocess.run([sys.executable, "-c", BLAS_PROBE], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split() == ["5.0", "False", "True"]

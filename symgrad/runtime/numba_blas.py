@@ -1,0 +1,36 @@
+"""Numba's BLAS probe without SciPy's linear-algebra package: 0.25 s off every start-up.
+
+The first time Numba compiles or loads a function it checks for a BLAS (for ``np.dot`` and
+``np.linalg`` in compiled code) by importing ``scipy.linalg.cython_blas`` when SciPy is
+installed. That import first runs ``scipy.linalg``'s package ``__init__``, which imports most
+of SciPy (0.25-0.3 s here), although Numba needs only the one extension module. Before any
+Numba function runs, ``load_cython_blas`` loads that extension module by itself, under its own
+name, so Numba's import finds it ready and ``np.dot`` in compiled code keeps working. Loading
+it is what Numba would do anyway; a later ``import scipy.linalg`` runs as usual and finds the
+module in place. When SciPy is absent, already imported, or its module cannot be loaded this
+way, nothing changes and Numba imports as it always did.
+"""
+from __future__ import annotations
+
+import glob
+import importlib.util
+import os
+import sys
+
+NAME = "scipy.linalg.cython_blas"
+
+
+def load_cython_blas() -> None:
+    """Put SciPy's cython_blas in sys.modules, loaded alone; do nothing where that is not
+    possible or already done."""
+    if NAME in sys.modules or "scipy.linalg" in sys.modules or sys.platform == "win32":
+        return  # Windows: SciPy's __init__ adds the DLL directory the extension needs
+    try:
+        scipy = importlib.util.find_spec("scipy")
+        files = glob.glob(os.path.join(os.path.dirname(scipy.origin), "linalg", "cython_blas.*"))
+        spec = importlib.util.spec_from_file_location(NAME, files[0])
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    except Exception:  # noqa: BLE001 - any failure leaves Numba's own import to run
+        return
+    sys.modules[NAME] = module
