@@ -30,7 +30,7 @@ from .model import Model
 from .program import Program, lower_values
 from .reverse import accumulate, derive
 from .rewrite import stabilize
-from .runtime.kernel import HESSIAN_LIMIT  # parameters: beyond, no Hessian program
+from .runtime.second_order import HESSIAN_LIMIT  # parameters: beyond, no Hessian
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,7 @@ import numpy as np
 from . import solvers
 from .errors import SymgradError
 from .lbfgs import lbfgs
-from .runtime.kernel import HESSIAN_LIMIT
+from .runtime.second_order import HESSIAN_LIMIT
 
 METHODS = ("auto", "lm", "newton", "lbfgs")
 DEFAULT_TOL = 1e-10

@@ -1,12 +1,13 @@
 """The contract between ``symgrad.train`` and what it trains: ``Trainable`` and ``Capabilities``.
 
 Every engine (a scalar model's ``Kernel``, the layer engines ``CpuNetwork`` and ``CudaNetwork``)
-provides the four members of ``Trainable``; what more it can do it declares in
+provides the members of ``Trainable``; what more it can do it declares in
 ``capabilities``, and the training loop picks its engine from that declaration alone (it never
 probes with ``hasattr``):
 
     compiled_epochs  ``train_epochs(theta, state, optimizer, orders, batch, history, counters,
-                     columns)``: whole epochs of mini-batches in compiled code
+                     columns)``: whole epochs of mini-batches in compiled code; the compiled
+                     loop's kind LOSS_ONLY sums the loss without stepping (``loss_at``)
     compiled_step    ``step_into(kind, theta, grad, state, hyper, step, theta_out,
                      state_out)``: the optimizer's guarded step (rule ``optim.RULES[kind]``) as
                      one compiled pass into theta_out/state_out; False if not all finite
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+LOSS_ONLY = -2  # not an optimizer's rule (optim.RULES): the epoch loop only sums the loss
 
 
 @dataclass(frozen=True)
@@ -46,3 +49,8 @@ class Trainable(Protocol):
 
     def evaluate(self, theta: np.ndarray, n: int, columns) -> tuple[float, np.ndarray, bool]:
         """(loss, gradient, whether the data were finite) on n rows of columns."""
+
+    def loss_at(self, theta: np.ndarray, data) -> float:
+        """The loss at theta on a data set, reduced as ``evaluate``'s: the figure a run
+        reports after training or fitting, computed without compiling anything new where
+        the engine can."""

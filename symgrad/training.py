@@ -160,7 +160,7 @@ def compile_training(kernel, data, batch_size: int | None = None,
                      optimizer: Optimizer | None = None, validating: bool = False) -> None:
     """Compile now what ``train`` will run on this data (Numba compiles on first call);
     ``validating``: the loss on validation data too."""
-    from .runtime.kernel import kernel_call
+    from .runtime.calls import kernel_call
 
     n, columns = kernel.columns(data)
     batch = n if batch_size is None else min(batch_size, n)

@@ -198,7 +198,7 @@ def test_second_order_refusals_are_symgrad_errors(call, message):
 
 
 def test_no_dense_hessian_beyond_the_limit_and_fit_uses_lbfgs():
-    size = symgrad.runtime.kernel.HESSIAN_LIMIT + 2
+    size = symgrad.runtime.second_order.HESSIAN_LIMIT + 2
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, size))
     y = (x @ rng.normal(size=size) > 0).astype(float)

@@ -15,6 +15,7 @@ accumulators may be split into vector lanes while inf/nan keep their IEEE meanin
 from __future__ import annotations
 
 from ..primitives import helper_sources
+from ..trainable import LOSS_ONLY
 from .printer import (HELPERS, ScalarPrinter, accumulate_lines, column_args, data_check,
                       module_text, param_loads, row_lines, store_lines, sum_names)
 from .numba_second_order import second_order_functions
@@ -265,6 +266,9 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "        for _start in range(0, _n, _batch):",
         "            _stop = _start + _batch if _start + _batch < _n else _n",
         f"            _sums = batch_sums(_theta, _order, _start, _stop{columns})",
+        f"            if _kind == {LOSS_ONLY}:  # the loss at theta: no step (Kernel.loss_at)",
+        "                _total += _sums[0]",
+        "                continue",
         f"            _scale = {one} / {printer.cast('_stop - _start')} if _mean else {one}",
         *(f"            _grad[{k}] = _sums[{j + 1}] * _scale"
           for j, k in enumerate(spec.nonzero[:scalars])),

@@ -128,11 +128,10 @@ def run_metrics(kernel, setup, split: Split, theta, loss: str) -> dict:
 
 def part_metrics(kernel, outputs, part: Part, theta, loss: str) -> dict:
     """The mean per-row loss of a part and the scores of the model's outputs on it."""
-    n, columns = kernel.columns(part.data)
     with np.errstate(all="ignore"):  # a diverged run's scores are inf or nan, not warnings
-        value = float(kernel.evaluate(np.asarray(theta, np.float64), n, columns)[0])
+        value = kernel.loss_at(np.asarray(theta, np.float64), part.data)
         if kernel.reduction == "sum":
-            value /= n
+            value /= part.rows
         return {"loss": value, **scores(metric_kind(loss), part.targets,
                                         outputs(kernel, theta, part.data))}
 

@@ -103,6 +103,10 @@ class ChainLayout:
         return data.shape[0], [np.ascontiguousarray(data[:, :self.fan_in]),
                                np.ascontiguousarray(data[:, self.fan_in])]
 
+    def loss_at(self, theta, data) -> float:
+        """The mean loss at theta on data (Trainable.loss_at)."""
+        return float(self.evaluate(np.asarray(theta, np.float64), *self.columns(data))[0])
+
     def views(self, flat) -> list:
         """The layers' arrays (W0, b0, W1, ...) as views of a flat parameter vector (a numpy
         or a device array)."""

@@ -3,24 +3,24 @@
 It validates theta and data, hands the generated ``loss_and_gradient`` column views (never
 copies), adds the per-chunk sums, checks the data were finite and applies the reduction; it
 is the ``Trainable`` (symgrad.trainable) the training loop drives, with the capabilities its
-backend declares in the registry (symgrad.codegen.BACKENDS). ``kernel_call`` guards every
-call into generated code. Imports neither SymPy nor Numba.
+backend declares in the registry (symgrad.codegen.BACKENDS). ``kernel_call``
+(symgrad.runtime.calls) guards every call into generated code; the second-order members are
+symgrad.runtime.second_order's. Imports neither SymPy nor Numba.
 """
 from __future__ import annotations
 
 import math
-import sys
 from collections.abc import Mapping
 
 import numpy as np
 
 from ..errors import SymgradError
-from ..trainable import Capabilities
+from ..trainable import LOSS_ONLY, Capabilities
+from .calls import kernel_call
+from .second_order import SecondOrder
 
 ROWS_PER_CHUNK = 16_384
 MAX_CHUNKS = 64
-HESSIAN_LIMIT = 24  # parameters: beyond, compile(order=2) writes no Hessian (its code grows
-                    # as their square; symgrad.curvature)
 
 
 def chunks_for(n: int) -> int:
@@ -30,37 +30,7 @@ def chunks_for(n: int) -> int:
     return max(1, min(n // ROWS_PER_CHUNK, MAX_CHUNKS))
 
 
-class _KernelCall:
-    """Around a call into a generated module: a Numba compile error on a first call is a
-    SymgradError naming what Numba refused (one line). A class, not a generator: it is
-    entered on every call, and small calls are a few microseconds."""
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, err, traceback):
-        numba = sys.modules.get("numba") if err is not None else None
-        if numba is not None and isinstance(err, numba.core.errors.NumbaError):
-            raise SymgradError(f"Numba could not compile the kernel: {_first_line(err)}") \
-                from None
-        return False
-
-
-def kernel_call() -> _KernelCall:
-    """The context every call into generated code runs in (see _KernelCall)."""
-    return _KERNEL_CALL
-
-
-_KERNEL_CALL = _KernelCall()
-
-
-def _first_line(err: Exception) -> str:
-    import re
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip()
-    return next((line.strip() for line in text.splitlines() if line.strip()), type(err).__name__)
-
-
-class Kernel:
+class Kernel(SecondOrder):
     """A compiled loss and gradient: ``f(theta, data) -> (loss_value, grad)``.
 
     ``theta``: 1-D, in ``params`` order. ``data``: a 2-D array (rows x len(inputs); float64 or
@@ -112,6 +82,30 @@ class Kernel:
         grad[self._nonzero] = sums[1:-1] * scale
         return float(sums[0] * scale), grad, math.isfinite(sums[-1])
 
+    def loss_at(self, theta, data=None) -> float:
+        """The loss at theta on data, reduced (Trainable.loss_at), with no check of either.
+        Compiling one more function takes 0.5-1 s, so unless this process has compiled
+        ``loss_and_gradient`` the loss comes from a function it has compiled: the training
+        loop, summing without stepping, or a fit's Gauss-Newton or Hessian sums (the same
+        loss, its terms added in another order)."""
+        theta, module = np.asarray(theta).astype(self.dtype), self.module
+        if not _compiled(module.loss_and_gradient):
+            if _compiled(getattr(module, "train_epochs", None)):
+                return self._loss_by_epoch_loop(theta, *self.columns(data))
+            if self._meta.get("gauss_newton") and _compiled(module.gauss_newton_sums):
+                return self.evaluate_gauss_newton(theta, *self.gauss_newton_columns(data))[0]
+            if self._meta.get("hessian") and _compiled(module.hessian_sums):
+                return self.evaluate_hessian(theta, *self.hessian_columns(data))[0]
+        return self.evaluate(theta, *self.columns(data))[0]
+
+    def _loss_by_epoch_loop(self, theta, n: int, columns) -> float:
+        p, history = len(theta), np.zeros(1)
+        self.module.train_epochs(theta, np.zeros((1, p), self.dtype), np.zeros(1, self.dtype),
+                                 LOSS_ONLY, np.arange(n, dtype=np.int64)[None, :], n,
+                                 self.reduction == "mean", history,
+                                 np.zeros(3, dtype=np.int64), np.zeros(p, self.dtype), *columns)
+        return float(history[0])
+
     def _sums(self, function, theta, n: int, columns) -> tuple[np.ndarray, float]:
         """(a generated function's per-chunk sums added up, the reduction's scale)."""
         chunks = chunks_for(n)
@@ -120,94 +114,10 @@ class Kernel:
         sums = sums[0] if chunks == 1 else sums.sum(axis=0)
         return sums, 1.0 / n if self.reduction == "mean" else 1.0
 
-    # --- second order (compile(..., order=2)) ---------------------------------------------
-
-    def hessian(self, theta, data=None) -> tuple[float, np.ndarray, np.ndarray]:
-        """(loss, grad, H): the loss, its gradient and its exact Hessian (params x params,
-        symmetric) in one pass over the data, reduced as the loss is (mean or sum)."""
-        return self._checked(self.hessian_columns, self.evaluate_hessian, theta, data)
-
-    def gauss_newton(self, theta, data=None) -> tuple[float, np.ndarray, np.ndarray]:
-        """(RSS, J^T J, J^T r) of a loss that is a sum of squares of residuals r (per row,
-        loss = sum r_i**2; J = dr/dtheta), in one pass over the data without storing J,
-        reduced as the loss is: with ``reduction="mean"`` each is divided by the rows."""
-        return self._checked(self.gauss_newton_columns, self.evaluate_gauss_newton, theta,
-                             data)
-
-    def jacobian(self, theta, data=None) -> np.ndarray:
-        """The prediction's Jacobian with respect to theta for every row: (rows, params), or
-        (rows, outputs, params) for a model with several outputs (order=2, a Model with a
-        prediction). E.g. the delta method's variance of each prediction, J cov J^T."""
-        meta = self._second("jacobian")
-        n, columns = self._columns(data, meta["columns"])
-        with kernel_call():
-            values = self.module.jacobian(self._theta(theta), n, *columns)
-        return values[:, 0, :] if meta["outputs"] == 1 else values
-
     @property
     def has_prediction(self) -> bool:
         """Compiled from a Model with a prediction: ``predict`` works."""
         return bool(self._meta["has_prediction"])
-
-    @property
-    def least_squares(self) -> bool:
-        """Compiled with order=2 and the loss a sum of squares: ``gauss_newton`` works."""
-        return self._meta.get("gauss_newton") is not None
-
-    @property
-    def has_hessian(self) -> bool:
-        """Compiled with order=2 and few enough parameters for a dense Hessian
-        (symgrad.curvature.HESSIAN_LIMIT): ``hessian`` works."""
-        return self._meta.get("hessian") is not None
-
-    def hessian_columns(self, data) -> tuple[int, list]:
-        return self._columns(data, self._second("hessian")["columns"])
-
-    def gauss_newton_columns(self, data) -> tuple[int, list]:
-        return self._columns(data, self._second("gauss_newton")["columns"])
-
-    def evaluate_hessian(self, theta, n: int, columns):
-        """(loss, grad, H, data were finite) on validated columns."""
-        meta = self._second("hessian")
-        sums, scale = self._sums(self.module.hessian_sums, theta, n, columns)
-        p, g = len(self.params), len(meta["gradient_index"])
-        grad = np.zeros(p)
-        grad[meta["gradient_index"]] = sums[1:1 + g] * scale
-        hessian = np.zeros((p, p))
-        if meta["pairs"]:
-            k, j = np.array(meta["pairs"]).T
-            hessian[k, j] = hessian[j, k] = sums[1 + g:-1] * scale
-        return float(sums[0] * scale), grad, hessian, math.isfinite(sums[-1])
-
-    def evaluate_gauss_newton(self, theta, n: int, columns):
-        """(RSS, J^T J, J^T r, data were finite) on validated columns."""
-        meta = self._second("gauss_newton")
-        sums, scale = self._sums(self.module.gauss_newton_sums, theta, n, columns)
-        index = meta["jacobian_index"]
-        q, p = len(index), len(self.params)
-        upper = np.zeros((q, q))
-        upper[np.triu_indices(q)] = sums[1 + q:-1]
-        jtj, jtr = np.zeros((p, p)), np.zeros(p)
-        jtj[np.ix_(index, index)] = (upper + np.triu(upper, 1).T) * scale
-        jtr[index] = sums[1:1 + q] * scale
-        return float(sums[0] * scale), jtj, jtr, math.isfinite(sums[-1])
-
-    def _second(self, kind: str) -> dict:
-        if self._meta.get("order") != 2:
-            raise SymgradError("this kernel has no second derivatives: compile it with "
-                               "order=2")
-        meta = self._meta[kind]
-        if meta is None and kind == "jacobian":
-            raise SymgradError("this kernel was compiled from a bare loss; compile a Model "
-                               "with a prediction for its Jacobian")
-        if meta is None and kind == "gauss_newton":
-            raise SymgradError("the loss is not a sum of squares (per row, sum of c*r**2): "
-                               "no Gauss-Newton quantities; use hessian()")
-        if meta is None:
-            raise SymgradError(f"no dense Hessian kernel for {len(self.params)} parameters "
-                               f"(at most {HESSIAN_LIMIT}); use gauss_newton() or a "
-                               f"first-order method")
-        return meta
 
     def train_epochs(self, theta, state, optimizer, orders, batch: int, history, counters,
                      columns) -> None:
@@ -289,6 +199,11 @@ class Kernel:
                     "not finite"
                 return f"data row {bad[0]}, column {name!r} is {values[bad[0]]} ({kind})"
         return "data is not finite"
+
+
+def _compiled(function) -> bool:
+    """A generated function (numba_driver's) has a compiled version in this process."""
+    return bool(getattr(function, "compiled", None))
 
 
 def _mapping_columns(data: Mapping, names: list[str], dtype):

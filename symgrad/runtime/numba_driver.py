@@ -43,7 +43,9 @@ def thread_count() -> int:
 
 
 class General:
-    """A Numba function called through its one general version: ``General(f)(*args)``."""
+    """A Numba function called through its one general version: ``General(f)(*args)``.
+    ``compiled`` holds the argument kinds it has a version for (so do the functions of
+    ``chunked_sums`` and ``chunked_rows``): empty until the first call."""
 
     def __init__(self, dispatcher):
         self.dispatcher = dispatcher
@@ -96,6 +98,7 @@ def chunked_sums(function, width: int, dtype=np.float64):
         _in_threads(lambda first, last: general(theta, n, chunks, first, last, out, *columns),
                     chunks)
         return out
+    sums.compiled = general.compiled
     return sums
 
 
@@ -112,6 +115,7 @@ def chunked_rows(function, shape: tuple[int, ...], dtype=np.float64):
         _in_threads(lambda first, last: general(theta, first * n // pieces,
                                                 last * n // pieces, out, *columns), pieces)
         return out
+    values.compiled = general.compiled
     return values
 
 
