@@ -221,4 +221,4 @@ def test_only_the_generated_modules_own_functions_cache_through_signed_files():
     module = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"]).module
     assert isinstance(module._train_epochs._cache, SignedFunctionCache)
     assert isinstance(module._loss_and_gradient._cache, SignedFunctionCache)
-    assert not isinstance(module.guarded_step._cache, SignedFunctionCache)
+    assert not isinstance(module.step_into._cache, SignedFunctionCache)

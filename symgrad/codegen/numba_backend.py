@@ -53,19 +53,20 @@ import numpy as np
 from numba import njit
 
 from symgrad.runtime.numba_driver import General, chunked_rows, chunked_sums
-from symgrad.runtime.numba_support import (guarded_step, step_into, vexp, vexpm1, vlog1p_unit,
-                                           vtanh)
+from symgrad.runtime.numba_support import (GUARDED_STEP, link_guarded_step, step_into, vexp,
+                                           vexpm1, vlog1p_unit, vtanh)
 
 '''
 # dtype float32: every constant np.float32 (printer.typed_literals), the accumulators and
 # outputs float32, and exp, expm1, tanh and log1p's float32 versions under the same names
 FLOAT32 = "np.float32"
 FLOAT32_HEADER = HEADER.replace("""\
-from symgrad.runtime.numba_support import (guarded_step, step_into, vexp, vexpm1, vlog1p_unit,
-                                           vtanh)
+from symgrad.runtime.numba_support import (GUARDED_STEP, link_guarded_step, step_into, vexp,
+                                           vexpm1, vlog1p_unit, vtanh)
 """, """\
 from symgrad.runtime.numba_float32 import vexp, vexpm1, vlog1p_unit, vtanh
-from symgrad.runtime.numba_support import guarded_step, step_into
+from symgrad.runtime.numba_support import GUARDED_STEP_F32 as GUARDED_STEP
+from symgrad.runtime.numba_support import link_guarded_step, step_into
 """)
 
 
@@ -278,7 +279,9 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         f"            if {finite} != {zero}:",
         "                _counters[2] = 1",
         "                return",
-        "            if not guarded_step(_kind, _theta, _grad, _state, _hyper, _counters[1] + 1):",
+        "            if not GUARDED_STEP(_kind, _theta.shape[0], _theta.ctypes, _grad.ctypes,",
+        "                                _state.ctypes, _state.shape[0], _hyper.ctypes,",
+        "                                _hyper.shape[0], _counters[1] + 1):",
         "                _counters[2] = 1",
         "                return",
         "            _counters[1] += 1",
@@ -287,6 +290,7 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "        _counters[0] += 1",
         "",
         "",
-        "train_epochs = General(_train_epochs)",
+        f"train_epochs = General(_train_epochs, prepare=lambda: link_guarded_step("
+        f"{spec.dtype!r}))",
     ]
     return "\n".join(lines) + "\n"

@@ -122,7 +122,11 @@ class Kernel(SecondOrder):
     def train_epochs(self, theta, state, optimizer, orders, batch: int, history, counters,
                      columns) -> None:
         """Whole epochs in compiled code (capability ``compiled_epochs``): see the Numba
-        backend's ``train_epochs`` for the counters. Serial code: no ``kernel_call`` lock."""
+        backend's ``train_epochs`` for the counters. Serial code: no ``kernel_call`` lock.
+        theta and state are updated in place, and must be C-contiguous (the compiled step
+        reads them through pointers)."""
+        if not (theta.flags.c_contiguous and state.flags.c_contiguous):
+            raise SymgradError("train_epochs needs C-contiguous theta and state")
         self.module.train_epochs(theta, state, optimizer.hyper().astype(self.dtype),
                                  optimizer.KIND, orders, batch, self.reduction == "mean",
                                  history, counters, np.zeros(len(theta), self.dtype),

@@ -47,8 +47,8 @@ class General:
     ``compiled`` holds the argument kinds it has a version for (so do the functions of
     ``chunked_sums`` and ``chunked_rows``): empty until the first call."""
 
-    def __init__(self, dispatcher):
-        self.dispatcher = dispatcher
+    def __init__(self, dispatcher, prepare=None):
+        self.dispatcher, self.prepare = dispatcher, prepare  # prepare(): before any compile
         self.compiled: set[tuple] = set()
 
     def __call__(self, *args):
@@ -68,6 +68,8 @@ class General:
             return
         with _LOCK:
             if kinds not in self.compiled:
+                if self.prepare is not None:
+                    self.prepare()
                 self.dispatcher.disable_compile(False)
                 self.dispatcher.compile(tuple(_general_type(a) for a in args))
                 self.dispatcher.disable_compile(True)  # other layouts convert to this version
