@@ -72,3 +72,14 @@ def test_numba_finds_a_blas_without_scipy_linalg_imported():
     out = subprocess.run([sys.executable, "-c", BLAS_PROBE], capture_output=True, text=True,
                          check=True)
     assert out.stdout.split() == ["5.0", "False", "True"]
+
+
+def test_integer_and_float32_arguments_convert_as_for_a_compiled_function():
+    """The intrinsics take what a jitted exp would: an int, a bool, a float32 (widened)."""
+    @njit
+    def mixed(k, flag, single):
+        return vexp(k), vexpm1(flag), vtanh(single), vlog1p_unit(k - 1)
+
+    e, em1, t, log = mixed(1, True, np.float32(0.5))
+    assert e == pytest.approx(np.e, rel=1e-15) and em1 == pytest.approx(np.e - 1, rel=1e-15)
+    assert t == pytest.approx(np.tanh(0.5), rel=1e-15) and log == 0.0

@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.extending import intrinsic
+from numba import types
+
+from .numba_emitter import unary_intrinsic
 
 F = np.float32
 LOG2E = F(1.4426950408889634)
@@ -29,73 +29,66 @@ C2, C3, C4, C5, C6, C7, C8, C9 = (F(1.0 / math.factorial(k)) for k in range(2, 1
 A0, A1, A2, A3, A4, A5, A6, A7 = (F(1.0 / (2 * k + 1)) for k in range(8))
 
 
-@intrinsic
-def _power_of_two(typingctx, k):
-    """2^k for a whole float32 k in [-126, 127], from its exponent bits (int32: no int64
-    lanes in the vectorized loop)."""
-    signature = types.float32(types.float32)
-
-    def codegen(context, builder, sig, args):
-        i32 = ir.IntType(32)
-        biased = builder.add(builder.fptosi(args[0], i32), ir.Constant(i32, 127))
-        return builder.bitcast(builder.shl(biased, ir.Constant(i32, 23)), ir.FloatType())
-
-    return signature, codegen
-
-
-@njit(inline="always")
-def _reduced(x):
+def _reduced(m, x):
     """(k, r), x = k ln2 + r: |r| <= ln2/2 but where k stops at 127 (r < ln2 there)."""
-    k = np.floor(x * LOG2E + HALF)
-    k = k if k < MAX_K else MAX_K
-    return k, (x - k * LN2_HI) - k * LN2_LO
+    k = m.floor(m.add(m.mul(x, LOG2E), HALF))
+    k = m.select(m.less(k, MAX_K), k, MAX_K)
+    return k, m.sub(m.sub(x, m.mul(k, LN2_HI)), m.mul(k, LN2_LO))
 
 
-@njit(inline="always")
-def _exp_minus_one_series(r):
+def _exp_minus_one_series(m, r):
     """sum_{k=1..9} r^k / k!, Estrin's scheme."""
-    r2 = r * r
-    r4 = r2 * r2
-    low = (ONE + C2 * r) + (C3 + C4 * r) * r2 + ((C5 + C6 * r) + (C7 + C8 * r) * r2) * r4
-    return r * (low + C9 * (r4 * r4))
+    def pair(a, b):  # a + b*r
+        return m.add(a, m.mul(b, r))
+    r2 = m.mul(r, r)
+    r4 = m.mul(r2, r2)
+    low = m.add(m.add(pair(ONE, C2), m.mul(pair(C3, C4), r2)),
+                m.mul(m.add(pair(C5, C6), m.mul(pair(C7, C8), r2)), r4))
+    return m.mul(r, m.add(low, m.mul(C9, m.mul(r4, r4))))
 
 
-@njit(inline="always")
-def vexp(x):
-    clamped = F(-104.0) if x < F(-104.0) else (F(89.0) if x > F(89.0) else x)
-    k, r = _reduced(clamped)
-    normal = k if k > MIN_NORMAL_K else MIN_NORMAL_K  # subnormal: 2^-126 * 2^(k + 126)
-    value = (ONE + _exp_minus_one_series(r)) * _power_of_two(normal) * _power_of_two(k - normal)
-    value = F(math.inf) if x > EXP_OVERFLOW else value
-    value = F(0.0) if x < EXP_UNDERFLOW else value
-    return x if x != x else value
+def _clamp(m, x, low, high):
+    return m.select(m.less(x, low), low, m.select(m.greater(x, high), high, x))
 
 
-@njit(inline="always")
-def vexpm1(x):
+def _exp(m, x):
+    k, r = _reduced(m, _clamp(m, x, F(-104.0), F(89.0)))
+    normal = m.select(m.greater(k, MIN_NORMAL_K), k, MIN_NORMAL_K)  # 2^-126 * 2^(k + 126)
+    value = m.mul(m.mul(m.add(ONE, _exp_minus_one_series(m, r)), m.power_of_two(normal)),
+                  m.power_of_two(m.sub(k, normal)))
+    value = m.select(m.greater(x, EXP_OVERFLOW), math.inf, value)
+    value = m.select(m.less(x, EXP_UNDERFLOW), 0.0, value)
+    return m.select(m.is_nan(x), x, value)
+
+
+def _expm1(m, x):
     """exp(x) - 1 as 2^k series(r) + (2^k - 1); below -25 it is -1 in float32."""
-    clamped = F(-25.0) if x < F(-25.0) else (F(89.0) if x > F(89.0) else x)
-    k, r = _reduced(clamped)
-    scale = _power_of_two(k)
-    value = _exp_minus_one_series(r) * scale + (scale - ONE)
-    value = F(math.inf) if x > EXP_OVERFLOW else value
-    return x if x != x else value
+    k, r = _reduced(m, _clamp(m, x, F(-25.0), F(89.0)))
+    scale = m.power_of_two(k)
+    value = m.add(m.mul(_exp_minus_one_series(m, r), scale), m.sub(scale, ONE))
+    value = m.select(m.greater(x, EXP_OVERFLOW), math.inf, value)
+    return m.select(m.is_nan(x), x, value)
 
 
-@njit(inline="always")
-def vtanh(z):
+def _tanh(m, z):
     """tanh(z) = -e/(2 + e), e = expm1(-2|z|), signed."""
-    e = vexpm1(-TWO * abs(z))
-    t = -e / (TWO + e)
-    return t if z >= F(0.0) else -t
+    e = _expm1(m, m.mul(-TWO, m.fabs(z)))
+    t = m.div(m.neg(e), m.add(TWO, e))
+    return m.select(m.at_least(z, 0.0), t, m.neg(t))
 
 
-@njit(inline="always")
-def vlog1p_unit(u):
+def _log1p_unit(m, u):
     """log(1 + u) for 0 <= u <= 1: 2 atanh(s), s = u/(2 + u) <= 1/3, to s^15."""
-    s = u / (TWO + u)
-    t = s * s
-    t2 = t * t
-    low = (A0 + A1 * t) + (A2 + A3 * t) * t2
-    high = (A4 + A5 * t) + (A6 + A7 * t) * t2
-    return TWO * s * (low + high * (t2 * t2))
+    def pair(a, b):  # a + b*t
+        return m.add(a, m.mul(b, t))
+    s = m.div(u, m.add(TWO, u))
+    t = m.mul(s, s)
+    t2 = m.mul(t, t)
+    low = m.add(pair(A0, A1), m.mul(pair(A2, A3), t2))
+    high = m.add(pair(A4, A5), m.mul(pair(A6, A7), t2))
+    return m.mul(m.mul(TWO, s), m.add(low, m.mul(high, m.mul(t2, t2))))
+
+
+vexp, vexpm1, vtanh, vlog1p_unit = (
+    unary_intrinsic(body, types.float32, body.__doc__ or "float32 exp(x), vectorizable.")
+    for body in (_exp, _expm1, _tanh, _log1p_unit))

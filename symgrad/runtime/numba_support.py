@@ -11,7 +11,10 @@ still vectorizes. Alone it agrees with libm's exp to an ulp; inside the kernels'
 (reassociation lets LLVM merge the two halves of ln2) to |x| * 2^-53, 8e-14 at x = 709.
 
 ``vexpm1`` and ``vtanh`` are built on it the same way (libm's tanh is another scalar call),
-and ``vlog1p_unit`` replaces the libm log1p in softplus (its argument is in [0, 1]).
+and ``vlog1p_unit`` replaces the libm log1p in softplus (its argument is in [0, 1]). All four
+are Numba intrinsics that write their instructions at the call site
+(symgrad.runtime.numba_emitter); inlined as Numba functions they took 0.2-0.4 s of every
+kernel's compile.
 ``guarded_step`` and ``step_into`` compile symgrad.optim's update rules, unchanged, into fused
 passes that commit nothing unless every new value is finite.
 
@@ -27,12 +30,11 @@ from __future__ import annotations
 import math
 from functools import lru_cache
 
-import numpy as np
-from llvmlite import binding, ir
+from llvmlite import binding
 from numba import carray, cfunc, njit, types
-from numba.extending import intrinsic
 
 from ..optim import RULES
+from .numba_emitter import unary_intrinsic
 
 LOG2E = 1.4426950408889634
 LN2_HI = 6.93147180369123816490e-01
@@ -43,83 +45,57 @@ INVERSE_FACTORIALS = [1.0 / math.factorial(k) for k in range(14)]
 C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = INVERSE_FACTORIALS[1:]
 
 
-@intrinsic
-def _bits_as_float(typingctx, bits):
-    """Reinterpret an int64's bits as a float64 (LLVM bitcast: free, and vectorizable)."""
-    signature = types.float64(types.int64)
-
-    def codegen(context, builder, sig, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return signature, codegen
-
-
-@njit(inline="always")
-def _clamp(x, low, high):
-    """x within [low, high] as selects (NaN stays NaN): Python's min and max are Numba
-    overloads compiled afresh in every process that compiles a kernel (0.1 s each)."""
-    x = low if x < low else x
-    return high if x > high else x
-
-
-@njit(inline="always")
-def _power_of_two(k):
-    return _bits_as_float((k + 1023) << 52)
-
-
-@njit(inline="always")
-def _reduced(x):
+def _reduced(m, x):
     """(k, r) with x = k*ln2 + r (Cody-Waite, two-part ln2): |r| <= ln2/2, except that k stops
     at 1023 (2^k must be a double), where r < ln2 and the series errs by < 4e-14 relative,
     inside the |x| * 2^-53 that fast-math allows there anyway."""
-    k = math.floor(x * LOG2E + 0.5)
-    k = k if k < 1023.0 else 1023.0
-    return k, (x - k * LN2_HI) - k * LN2_LO
+    k = m.floor(m.add(m.mul(x, LOG2E), 0.5))
+    k = m.select(m.less(k, 1023.0), k, 1023.0)
+    return k, m.sub(m.sub(x, m.mul(k, LN2_HI)), m.mul(k, LN2_LO))
 
 
-@njit(inline="always")
-def _exp_minus_one_series(r):
+def _exp_minus_one_series(m, r):
     """sum_{k=1..13} r^k / k!: e^r - 1 without cancellation, to < 2e-17 relative for
     |r| <= ln2/2. Estrin's scheme: a dependency chain of 5 multiply-adds instead of Horner's
     13, so the vectorized loops are not bound by FMA latency."""
-    r2 = r * r
-    r4 = r2 * r2
-    low = (1.0 + C2 * r) + (C3 + C4 * r) * r2 + ((C5 + C6 * r) + (C7 + C8 * r) * r2) * r4
-    high = (C9 + C10 * r) + (C11 + C12 * r) * r2 + C13 * r4
-    return r * (low + high * (r4 * r4))
+    def pair(a, b):  # a + b*r
+        return m.add(a, m.mul(b, r))
+    r2 = m.mul(r, r)
+    r4 = m.mul(r2, r2)
+    low = m.add(m.add(pair(1.0, C2), m.mul(pair(C3, C4), r2)),
+                m.mul(m.add(pair(C5, C6), m.mul(pair(C7, C8), r2)), r4))
+    high = m.add(m.add(pair(C9, C10), m.mul(pair(C11, C12), r2)), m.mul(C13, r4))
+    return m.mul(r, m.add(low, m.mul(high, m.mul(r4, r4))))
 
 
-@njit(inline="always")
-def vexp(x):
-    clamped = _clamp(x, -746.0, 710.0)
-    k, r = _reduced(clamped)
-    p = 1.0 + _exp_minus_one_series(r)
-    normal = np.int64(k) if k > -1022.0 else np.int64(-1022)  # subnormal: 2^-1022 * 2^(k + 1022)
-    value = p * _power_of_two(normal) * _power_of_two(np.int64(k) - normal)
-    value = math.inf if x > EXP_OVERFLOW else value
-    value = 0.0 if x < EXP_UNDERFLOW else value
-    return x if x != x else value
+def _clamp(m, x, low, high):
+    """x within [low, high] as selects (NaN stays NaN)."""
+    x = m.select(m.less(x, low), low, x)
+    return m.select(m.greater(x, high), high, x)
 
 
-@njit(inline="always")
-def vexpm1(x):
-    """exp(x) - 1 without cancellation: 2^k*series(r) + (2^k - 1), where k = 0 (and the
-    series is the answer) for |x| <= ln2/2. Below -50 the result is -1 to the last bit, so x is
-    clamped there (2^k stays normal)."""
-    clamped = _clamp(x, -50.0, 710.0)
-    k, r = _reduced(clamped)
-    scale = _power_of_two(np.int64(k))
-    value = _exp_minus_one_series(r) * scale + (scale - 1.0)
-    value = math.inf if x > EXP_OVERFLOW else value
-    return x if x != x else value
+def _exp(m, x):
+    k, r = _reduced(m, _clamp(m, x, -746.0, 710.0))
+    p = m.add(1.0, _exp_minus_one_series(m, r))
+    normal = m.select(m.greater(k, -1022.0), k, -1022.0)  # subnormal: 2^-1022 * 2^(k + 1022)
+    value = m.mul(m.mul(p, m.power_of_two(normal)), m.power_of_two(m.sub(k, normal)))
+    value = m.select(m.greater(x, EXP_OVERFLOW), math.inf, value)
+    value = m.select(m.less(x, EXP_UNDERFLOW), 0.0, value)
+    return m.select(m.is_nan(x), x, value)
 
 
-@njit(inline="always")
-def vtanh(z):
-    """tanh(z) = -e/(2 + e) with e = expm1(-2|z|), signed: exact to a few ulp, branch-free."""
-    e = vexpm1(-2.0 * abs(z))
-    t = -e / (2.0 + e)
-    return t if z >= 0.0 else -t
+def _expm1(m, x):
+    k, r = _reduced(m, _clamp(m, x, -50.0, 710.0))
+    scale = m.power_of_two(k)
+    value = m.add(m.mul(_exp_minus_one_series(m, r), scale), m.sub(scale, 1.0))
+    value = m.select(m.greater(x, EXP_OVERFLOW), math.inf, value)
+    return m.select(m.is_nan(x), x, value)
+
+
+def _tanh(m, z):
+    e = _expm1(m, m.mul(-2.0, m.fabs(z)))
+    t = m.div(m.neg(e), m.add(2.0, e))
+    return m.select(m.at_least(z, 0.0), t, m.neg(t))
 
 
 # 1/(2k+1), k = 0..16: log(1 + u) = 2 atanh(s) = 2 sum s^(2k+1)/(2k+1), s = u/(2 + u)
@@ -127,20 +103,32 @@ A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15, A16 = \
     [1.0 / (2 * k + 1) for k in range(17)]
 
 
-@njit(inline="always")
-def vlog1p_unit(u):
-    """log(1 + u) for 0 <= u <= 1 (softplus's log1p(exp(-|z|))), branch-free: 2 atanh(s) with
-    s = u/(2 + u) <= 1/3, an odd series in s whose 17th term is below 2^-53 of the sum, in
-    Estrin's form. No 1 + u is ever rounded, so a tiny u keeps its digits (log1p(u) ~ u);
-    within 6 ulp of libm's log1p on [0, 1] (tests/test_numba_support.py)."""
-    s = u / (2.0 + u)
-    t = s * s
-    t2 = t * t
-    t4 = t2 * t2
-    t8 = t4 * t4
-    low = (A0 + A1 * t) + (A2 + A3 * t) * t2 + ((A4 + A5 * t) + (A6 + A7 * t) * t2) * t4
-    high = (A8 + A9 * t) + (A10 + A11 * t) * t2 + ((A12 + A13 * t) + (A14 + A15 * t) * t2) * t4
-    return 2.0 * s * (low + (high + A16 * t8) * t8)
+def _log1p_unit(m, u):
+    def pair(a, b):  # a + b*t
+        return m.add(a, m.mul(b, t))
+    s = m.div(u, m.add(2.0, u))
+    t = m.mul(s, s)
+    t2 = m.mul(t, t)
+    t4 = m.mul(t2, t2)
+    t8 = m.mul(t4, t4)
+    low = m.add(m.add(pair(A0, A1), m.mul(pair(A2, A3), t2)),
+                m.mul(m.add(pair(A4, A5), m.mul(pair(A6, A7), t2)), t4))
+    high = m.add(m.add(pair(A8, A9), m.mul(pair(A10, A11), t2)),
+                 m.mul(m.add(pair(A12, A13), m.mul(pair(A14, A15), t2)), t4))
+    return m.mul(m.mul(2.0, s), m.add(low, m.mul(m.add(high, m.mul(A16, t8)), t8)))
+
+
+vexp = unary_intrinsic(_exp, types.float64, "exp(x), vectorizable (the module docstring).")
+vexpm1 = unary_intrinsic(_expm1, types.float64, """exp(x) - 1 without cancellation:
+    2^k*series(r) + (2^k - 1), where k = 0 (and the series is the answer) for |x| <= ln2/2.
+    Below -50 the result is -1 to the last bit, so x is clamped there (2^k stays normal).""")
+vtanh = unary_intrinsic(_tanh, types.float64, """tanh(z) = -e/(2 + e) with e = expm1(-2|z|),
+    signed: exact to a few ulp, branch-free.""")
+vlog1p_unit = unary_intrinsic(_log1p_unit, types.float64, """log(1 + u) for 0 <= u <= 1
+    (softplus's log1p(exp(-|z|))), branch-free: 2 atanh(s) with s = u/(2 + u) <= 1/3, an odd
+    series in s whose 17th term is below 2^-53 of the sum, in Estrin's form. No 1 + u is ever
+    rounded, so a tiny u keeps its digits (log1p(u) ~ u); within 6 ulp of libm's log1p on
+    [0, 1] (tests/test_numba_support.py).""")
 
 
 _sgd, _momentum, _nesterov, _adam, _rmsprop, _adagrad = \
