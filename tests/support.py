@@ -111,7 +111,8 @@ def random_case(params, inputs, rows=40, seed=0):
 GENERATED_CODE_NAMES = [
     "loss", "gradient", "math", "t0", "t_0", "vexp", "vtanh", "vexpm1", "guarded_step",
     "step_into", "META", "np", "numpy", "njit", "prange", "loss_and_gradient", "predict",
-    "batch_sums", "train_epochs", "range", "float", "logsumexp2", "functools", "cuda"]
+    "batch_sums", "train_epochs", "range", "float", "logsumexp2", "functools", "cuda",
+    "GUARDED_STEP", "link_guarded_step"]
 
 
 # --- the command line ----------------------------------------------------------------------

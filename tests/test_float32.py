@@ -1,5 +1,7 @@
 """dtype="float32": the kernels compute in float32 (no float64 left in the compiled code), agree
 with the float32 numpy reference and with float64 to 1e-5, and train to float64's parameters."""
+import re
+
 import numpy as np
 import pytest
 
@@ -79,7 +81,7 @@ def test_the_compiled_float32_kernels_hold_no_float64(logistic):
     kernel.predict(np.array([0.1, 0.2]), data)
     symgrad.train(kernel, data, [0.0, 0.0], symgrad.Adam(lr=0.05), epochs=1, batch_size=64)
     module = kernel.module
-    for function in (module._loss_and_gradient, module._predict, module.batch_sums):
+    for function in (module._loss_and_gradient, module._predict):
         assert function.signatures, function
         for signature in function.signatures:
             assert "float64" not in str(signature)
@@ -88,6 +90,10 @@ def test_the_compiled_float32_kernels_hold_no_float64(logistic):
     (signature,) = module._train_epochs.signatures   # theta, state, hyper, ..., the gradient
     theta, state, hyper, *_, grad, x, y = signature
     assert {str(a.dtype) for a in (theta, state, hyper, grad, x, y)} == {"float32"}
+    ir = compiled_ir(module._train_epochs, signature)  # the batches' row loop: float32; only
+    assert re.search(r"fmul [a-z ]*float ", ir)      # the epochs' losses add up in float64
+    assert not re.search(r"fmul [a-z ]*double ", ir)
+    assert len(re.findall(r"fadd [a-z ]*double ", ir)) <= 2
 
 
 def test_float32_predictions_are_float32_and_agree(logistic):

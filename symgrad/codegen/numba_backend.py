@@ -76,8 +76,7 @@ def module_source(spec: KernelSpec) -> str:
     header = FLOAT32_HEADER if single else HEADER
     source = module_text(spec, printer, header + index_arrays(spec.loops), gradient_function,
                          prediction_function, second_order_sums)
-    return source + "\n\n" + batch_function(spec, printer) + "\n\n" + \
-        training_function(spec, printer)
+    return source + "\n\n" + training_function(spec, printer)
 
 
 def zeros(size: int, printer: NumbaPrinter) -> str:
@@ -155,32 +154,6 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     return "\n".join(lines) + "\n"
 
 
-def batch_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    """Serial sums over the rows order[start:stop]: one mini-batch, for the training loop:
-    the loss and scalar partials, then each vector block's partials (an array)."""
-    program, columns, loops = spec.gradient, spec.gradient_inputs(), spec.loops
-    scalars, adjoints = split_outputs(program, loops)
-    sums = sum_names(scalars, check=False)
-    accumulators = [f"_acc{v}" for v in range(len(loops.vectors))]
-    lines = [
-        f"@njit({KERNEL_OPTIONS})",
-        f"def batch_sums(_theta, _order, _start, _stop{column_args(columns)}"
-        f"{matrix_args(spec.matrix_ids())}):",
-        *param_loads(program, "    ", loops.theta_index),
-        *vector_loads(loops, "    "),
-        *(f"    {s} = {printer.typed('0.0')}" for s in sums),
-        *(f"    _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
-        "    for _i in range(_start, _stop):",
-        "        _row = _order[_i]",
-        *row_lines(program, columns, printer, "        ",
-                   dot_lines(loops, loops.dots, "        ", printer.typed("0.0"))),
-        *accumulate_lines(sums, scalars, printer, "        "),
-        *block_lines(adjoints, loops, printer, "        "),
-        f"    return ({', '.join(sums + accumulators)},)",
-    ]
-    return "\n".join(lines) + "\n"
-
-
 # Vector blocks (symgrad.blocks): each dot's value is a loop over its vector's entries and its
 # data matrix's row; each block's partials are per-chunk arrays that each row adds
 # adjoint * data row into.
@@ -241,41 +214,53 @@ def block_stores(loops, offset: int, indent: str) -> list[str]:
 
 
 def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
-    """Whole epochs in compiled code: batching, the batch kernel, the optimizer's rule.
+    """Whole epochs in compiled code: batching, each batch's sums over its rows
+    order[start:stop] (the loss and scalar partials, then each vector block's partials), the
+    optimizer's rule. One function: the batch's row loop written in place, not a second
+    compiled function (whose own compile took 0.3-0.5 s of a model's first training run).
 
     Counters (epochs done, steps, status: 0 ran, 1 diverged) are written in place, so they are
     right even when Ctrl-C arrives the moment the call returns. On divergence (a non-finite
     loss, or a step that would make theta non-finite) theta keeps its last finite value.
     The gradient is of the kernel's type; an epoch's loss (``_total``, the history) float64.
+    With kind LOSS_ONLY (symgrad.trainable) the batches' losses are summed and nothing steps.
     """
-    columns = column_args(spec.columns) + matrix_args(spec.matrix_ids())
-    loops = spec.loops
-    blocks = sum(len(ix) for ix in loops.vectors)
-    scalars = len(spec.nonzero) - blocks
-    first = scalars + 1  # batch_sums' first block array
+    program, columns, loops = spec.gradient, spec.gradient_inputs(), spec.loops
+    scalars, adjoints = split_outputs(program, loops)
+    sums = sum_names(scalars, check=False)
+    arguments = column_args(spec.columns) + matrix_args(spec.matrix_ids())
     zero, one = printer.typed("0.0"), printer.typed("1.0")
-    finite = " + ".join([f"_sums[{j}] * {zero}" for j in range(scalars + 1)] +
-                        [f"np.sum(_sums[{first + v}]) * {zero}" for v in range(len(loops.vectors))])
+    finite = " + ".join([f"{name} * {zero}" for name in sums] +
+                        [f"np.sum(_acc{v}) * {zero}" for v in range(len(loops.vectors))])
+    row = "                "
     lines = [
-        f"@njit({LOOP_OPTIONS})",
+        f"@njit({KERNEL_OPTIONS})",
         f"def _train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
-        f"_counters, _grad{columns}):",
+        f"_counters, _grad{arguments}):",
         "    _n = _orders.shape[1]",
         "    for _epoch in range(_history.shape[0]):",
         "        _order = _orders[_epoch % _orders.shape[0]]",
         "        _total = 0.0",
         "        for _start in range(0, _n, _batch):",
         "            _stop = _start + _batch if _start + _batch < _n else _n",
-        f"            _sums = batch_sums(_theta, _order, _start, _stop{columns})",
+        *param_loads(program, "            ", loops.theta_index),
+        *vector_loads(loops, "            "),
+        *(f"            {name} = {zero}" for name in sums),
+        *(f"            _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
+        "            for _i in range(_start, _stop):",
+        f"{row}_row = _order[_i]",
+        *row_lines(program, columns, printer, row, dot_lines(loops, loops.dots, row, zero)),
+        *accumulate_lines(sums, scalars, printer, row),
+        *block_lines(adjoints, loops, printer, row),
         f"            if _kind == {LOSS_ONLY}:  # the loss at theta: no step (Kernel.loss_at)",
-        "                _total += _sums[0]",
+        f"                _total += {sums[0]}",
         "                continue",
         f"            _scale = {one} / {printer.cast('_stop - _start')} if _mean else {one}",
-        *(f"            _grad[{k}] = _sums[{j + 1}] * _scale"
-          for j, k in enumerate(spec.nonzero[:scalars])),
+        *(f"            _grad[{k}] = {name} * _scale"
+          for name, k in zip(sums[1:], spec.nonzero)),
         *(line for v in range(len(loops.vectors)) for line in (
             f"            for _j in range(_at{v}.shape[0]):",
-            f"                _grad[_at{v}[_j]] = _sums[{first + v}][_j] * _scale")),
+            f"                _grad[_at{v}[_j]] = _acc{v}[_j] * _scale")),
         f"            if {finite} != {zero}:",
         "                _counters[2] = 1",
         "                return",
@@ -285,7 +270,7 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "                _counters[2] = 1",
         "                return",
         "            _counters[1] += 1",
-        "            _total += _sums[0]",
+        f"            _total += {sums[0]}",
         "        _history[_epoch] = _total / _n if _mean else _total",
         "        _counters[0] += 1",
         "",
