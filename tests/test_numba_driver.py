@@ -165,3 +165,35 @@ def test_the_epoch_loop_calls_the_optimizer_step_without_linking_it(dtype):
     assert f"@symgrad_guarded_step_{dtype}(" in llvm
     defined = [line for line in llvm.splitlines() if line.startswith("define")]
     assert defined and not any("guarded_step" in line for line in defined)
+
+
+THREADS_TRAINING = """
+import threading, numpy as np, symgrad
+from symgrad.optim import Adam
+from symgrad.training import train
+
+x = np.linspace(0.0, 1.0, 50)
+results = {}
+
+def run(k):
+    f = symgrad.compile(f"(a*x + b + {k}.0 - y)**2", ["a", "b"], ["x", "y"])
+    data = np.column_stack([x, 3.0 * x + 1.0 + k])
+    results[k] = train(f, data, [0.0, 0.0], Adam(lr=0.05), epochs=2000).params
+
+threads = [threading.Thread(target=run, args=(k,)) for k in range(4)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+print(all(np.allclose(results[k], [3.0, 1.0], atol=1e-3) for k in range(4)))
+"""
+
+
+def test_threads_training_at_once_link_the_step_once(tmp_path):
+    """Four threads of a fresh process train four models at the same time: the step's entry
+    point is compiled and registered once, and every run trains."""
+    env = {**os.environ, "SYMGRAD_CACHE_DIR": str(tmp_path / "cache")}
+    out = subprocess.run([sys.executable, "-c", THREADS_TRAINING], capture_output=True,
+                         text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True"]

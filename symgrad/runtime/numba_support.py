@@ -28,7 +28,7 @@ epoch loop is compiled or loaded from the kernel cache (numba_driver.General's `
 from __future__ import annotations
 
 import math
-from functools import lru_cache
+import threading
 
 from llvmlite import binding
 from numba import carray, cfunc, njit, types
@@ -234,9 +234,16 @@ GUARDED_STEP, GUARDED_STEP_F32 = (
     for t in ("float64", "float32"))
 
 
-@lru_cache(maxsize=None)
+_ENTRIES: dict = {}   # dtype -> its compiled entry point, kept alive with the code it owns
+_ENTRIES_LOCK = threading.Lock()
+
+
 def link_guarded_step(dtype: str = "float64") -> None:
     """Compile (or load) the C entry point of guarded_step for ``dtype`` and register its
-    symbol, once per process."""
-    entry = cfunc(_entry_signature(getattr(types, dtype)), cache=True)(_guarded_step_entry)
-    binding.add_symbol(f"symgrad_guarded_step_{dtype}", entry.address)
+    symbol, once per process (threads wait for the first)."""
+    with _ENTRIES_LOCK:
+        if dtype not in _ENTRIES:
+            entry = cfunc(_entry_signature(getattr(types, dtype)), cache=True)(
+                _guarded_step_entry)
+            binding.add_symbol(f"symgrad_guarded_step_{dtype}", entry.address)
+            _ENTRIES[dtype] = entry
