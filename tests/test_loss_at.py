@@ -91,3 +91,20 @@ def test_the_numpy_backend_uses_its_loss_and_gradient():
     f = symgrad.compile(model, backend="numpy")
     data = DATA[:, [0, 5]]
     assert f.loss_at([0.5, -0.25], data) == f([0.5, -0.25], data)[0]
+
+
+def test_a_vector_block_model_gives_its_loss_through_the_epoch_loop():
+    """The epoch loop's block partials are loops over a vector's entries: its loss-only pass
+    must still be the model's loss (checked against the numpy reference, entries written
+    out)."""
+    model = symgrad.Model.supervised("tanh(dot(w, features) + b) + 0.0625", "y", "mse",
+                                     inputs=[*NAMES, "y"])
+    f = symgrad.compile(model)
+    assert "_acc0" in f.source  # the block's partials: a loop, not five scalars
+    result = train(f, DATA, np.full(6, 0.1), Adam(lr=0.01), epochs=3, batch_size=32)
+    value = f.loss_at(result.params, DATA)
+    assert not f.module.loss_and_gradient.compiled
+    reference = symgrad.compile(model, backend="numpy")
+    order = [reference.params.index(p) for p in f.params]
+    assert value == pytest.approx(reference(result.params[np.argsort(order)], DATA)[0],
+                                  rel=1e-12)

@@ -83,7 +83,7 @@ class Kernel(SecondOrder):
         return float(sums[0] * scale), grad, math.isfinite(sums[-1])
 
     def loss_at(self, theta, data=None) -> float:
-        """The loss at theta on data, reduced (Trainable.loss_at), with no check of either.
+        """The loss at theta on data, reduced (Trainable.loss_at), with no finiteness check.
         Compiling one more function takes 0.5-1 s, so unless this process has compiled
         ``loss_and_gradient`` the loss comes from a function it has compiled: the training
         loop, summing without stepping, or a fit's Gauss-Newton or Hessian sums (the same
