@@ -12,7 +12,7 @@ way, nothing changes and Numba imports as it always did.
 """
 from __future__ import annotations
 
-import glob
+import importlib.machinery
 import importlib.util
 import os
 import sys
@@ -27,8 +27,10 @@ def load_cython_blas() -> None:
         return  # Windows: SciPy's __init__ adds the DLL directory the extension needs
     try:
         scipy = importlib.util.find_spec("scipy")
-        files = glob.glob(os.path.join(os.path.dirname(scipy.origin), "linalg", "cython_blas.*"))
-        spec = importlib.util.spec_from_file_location(NAME, files[0])
+        stem = os.path.join(os.path.dirname(scipy.origin), "linalg", "cython_blas")
+        path = next(stem + suffix for suffix in importlib.machinery.EXTENSION_SUFFIXES
+                    if os.path.isfile(stem + suffix))  # not its .pxd or .pyx beside it
+        spec = importlib.util.spec_from_file_location(NAME, path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     except Exception:  # noqa: BLE001 - any failure leaves Numba's own import to run
