@@ -83,12 +83,12 @@ class Kernel(SecondOrder):
         return float(sums[0] * scale), grad, math.isfinite(sums[-1])
 
     def loss_at(self, theta, data=None) -> float:
-        """The loss at theta on data, reduced (Trainable.loss_at), with no finiteness check.
-        Compiling one more function takes 0.5-1 s, so unless this process has compiled
-        ``loss_and_gradient`` the loss comes from a function it has compiled: the training
-        loop, summing without stepping, or a fit's Gauss-Newton or Hessian sums (the same
-        loss, its terms added in another order)."""
-        theta, module = np.asarray(theta).astype(self.dtype), self.module
+        """The loss at theta on data, reduced (Trainable.loss_at); the data are not checked
+        for non-finite values. Compiling one more function takes 0.5-1 s, so unless this
+        process has compiled ``loss_and_gradient`` the loss comes from a function it has
+        compiled: the training loop, summing without stepping, or a fit's Gauss-Newton or
+        Hessian sums (the same loss, its terms added in another order)."""
+        theta, module = self._theta(theta), self.module
         if not _compiled(module.loss_and_gradient):
             if _compiled(getattr(module, "train_epochs", None)):
                 return self._loss_by_epoch_loop(theta, *self.columns(data))
@@ -99,11 +99,16 @@ class Kernel(SecondOrder):
         return self.evaluate(theta, *self.columns(data))[0]
 
     def _loss_by_epoch_loop(self, theta, n: int, columns) -> float:
+        """One loss-only epoch in batches of ROWS_PER_CHUNK rows, as the chunks of
+        ``evaluate`` (each batch's sum in the kernel's type, then added in float64)."""
         p, history = len(theta), np.zeros(1)
-        self.module.train_epochs(theta, np.zeros((1, p), self.dtype), np.zeros(1, self.dtype),
-                                 LOSS_ONLY, np.arange(n, dtype=np.int64)[None, :], n,
-                                 self.reduction == "mean", history,
-                                 np.zeros(3, dtype=np.int64), np.zeros(p, self.dtype), *columns)
+        with kernel_call():
+            self.module.train_epochs(theta, np.zeros((1, p), self.dtype),
+                                     np.zeros(1, self.dtype), LOSS_ONLY,
+                                     np.arange(n, dtype=np.int64)[None, :], ROWS_PER_CHUNK,
+                                     self.reduction == "mean", history,
+                                     np.zeros(3, dtype=np.int64), np.zeros(p, self.dtype),
+                                     *columns)
         return float(history[0])
 
     def _sums(self, function, theta, n: int, columns) -> tuple[np.ndarray, float]:
