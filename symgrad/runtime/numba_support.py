@@ -21,7 +21,7 @@ passes that commit nothing unless every new value is finite.
 The generated epoch loops call ``guarded_step`` through a C entry point, ``GUARDED_STEP`` (and
 ``GUARDED_STEP_F32`` for float32 kernels), not as a Numba callee: a callee's code is linked
 into every function that calls it and optimized and compiled again there, 0.35 s of every new
-model's first training run for the four rules' code. The entry point is compiled once per
+model's first training run for the six rules' code. The entry point is compiled once per
 machine (Numba's cache) and ``link_guarded_step`` registers its symbol with the JIT before an
 epoch loop is compiled or loaded from the kernel cache (numba_driver.General's ``prepare``).
 """
