@@ -127,3 +127,20 @@ def test_every_format_is_right_whatever_the_names(name):
 
 def test_softmax_under_mse_is_refused_by_derive_too():
     one_line_error(run("derive", "dense(3) -> log_softmax", "--loss", "mse"), "goes with --loss ce")
+
+
+@pytest.mark.parametrize("model", ["sigmoid(w*x + b)", "dense(2) -> tanh -> dense(1)"])
+def test_numba_disable_jit_is_refused_in_one_line(tmp_path, model):
+    """With Numba's JIT off the numba backend cannot run (its exp and optimizer step exist only
+    compiled): one line naming the variable and the way out, never a Numba traceback."""
+    import os
+    data = tmp_path / "d.csv"
+    data.write_text("x,y\n0,0.1\n1,0.7\n2,0.9\n")
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "SYMGRAD_CACHE_DIR": str(tmp_path / "c")}
+    done = subprocess.run([sys.executable, "-m", "cli", "train", str(data), "--model", model,
+                           "--target", "y", "--epochs", "2"], capture_output=True, text=True,
+                          env=env, cwd=str(tmp_path), timeout=300)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "symgrad: error: backend numba: NUMBA_DISABLE_JIT is set, and the numba backend needs "
+        "Numba's compiler; unset it, or use the numpy backend"]

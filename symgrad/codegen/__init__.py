@@ -54,8 +54,8 @@ class Backend:
 BACKENDS = {backend.name: backend for backend in (
     Backend("numba", "symgrad.codegen.numba_backend",
             Capabilities(compiled_epochs=True, compiled_step=True,
-                         compiles_in_background=True), loops=True,
-            second_order=True),
+                         compiles_in_background=True),
+            runtime="symgrad.runtime.numba_driver", loops=True, second_order=True),
     Backend("numpy", "symgrad.codegen.numpy_backend", Capabilities(), second_order=True),
     Backend("cuda", "symgrad.codegen.cuda_backend", Capabilities(on_device=True),
             runtime="symgrad.runtime.cuda_support", second_order=True),

@@ -36,11 +36,11 @@ class ChainModel:
 
     def _layer_engine(self):
         """The layer engine's class for the backend (cuda's is imported only when asked for)."""
+        from ..compiler import require_runtime
+        require_runtime(self.backend)
         if self.backend != "cuda":
             from .cpu import CpuNetwork
             return CpuNetwork
-        from ..compiler import require_runtime
-        require_runtime("cuda")
         from .cuda import CudaNetwork
         return CudaNetwork
 

@@ -25,10 +25,20 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import typeof, types
 
+from ..errors import SymgradError
 from .kernel import chunks_for
 
 _LOCK = threading.Lock()
 _POOL: list[ThreadPoolExecutor] = []
+
+
+def require_device() -> None:
+    """Refuse, in one line, a process whose Numba JIT is switched off (NUMBA_DISABLE_JIT):
+    the generated code's exp and optimizer step exist only compiled."""
+    from numba import config
+    if config.DISABLE_JIT:
+        raise SymgradError("backend numba: NUMBA_DISABLE_JIT is set, and the numba backend "
+                           "needs Numba's compiler; unset it, or use the numpy backend")
 
 
 def thread_count() -> int:
