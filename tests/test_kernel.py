@@ -303,3 +303,27 @@ def test_two_threads_calling_one_kernel_at_once_get_the_same_answer():
     [t.join() for t in threads]
     assert not errors and len(values) == 40
     assert all(v[0] == alone[0] and np.array_equal(v[1], alone[1]) for v in values)
+
+
+@pytest.mark.parametrize("loss, fast", [
+    ("(a*sin(b*x) - y)**2", False), ("(a*x**2.5 + b - y)**2", False),
+    ("(a*log(x) + b - y)**2", False), ("(sigmoid(a*x + b) - y)**2", True),
+    ("(tanh(a*x) + b*x**(-2) - y)**2", True), ("(a*sqrt(x) + b - y)**2", True)])
+def test_fast_math_only_where_a_row_loop_can_vectorize(loss, fast):
+    """A scalar libm call stops LLVM vectorizing the row loop; fast-math is then dropped (it
+    only cost compile time). exp, tanh, sqrt and integer powers vectorize and keep it."""
+    source = symgrad.compile(loss, ["a", "b"], ["x", "y"]).source
+    heads = dict((name, options) for options, name in
+                 re.findall(r"@njit\((.*?)\)\ndef (\w+)", source))
+    assert ("fastmath" in heads["_loss_and_gradient"]) == fast
+    assert ("fastmath" in heads["_train_epochs"]) == fast
+
+
+def test_a_helper_making_a_libm_call_drops_fast_math_from_its_callers():
+    from symgrad.codegen.numba_backend import without_idle_fast_math
+    fast = '@njit(nogil=True, fastmath={"reassoc", "contract", "nsz"})\n'
+    source = ('@njit(inline="always")\ndef wave(z):\n    return math.atan(z)\n\n\n'
+              f'{fast}def _uses(x):\n    return wave(x)\n\n\n'
+              f'{fast}def _free(x):\n    return x * 2.0\n\n\nMETA = 1\n')
+    out = without_idle_fast_math(source)
+    assert '@njit(nogil=True)\ndef _uses' in out and f'{fast}def _free' in out

@@ -14,6 +14,8 @@ accumulators may be split into vector lanes while inf/nan keep their IEEE meanin
 """
 from __future__ import annotations
 
+import re
+
 from ..primitives import helper_sources
 from ..trainable import LOSS_ONLY
 from .printer import (HELPERS, ScalarPrinter, accumulate_lines, column_args, data_check,
@@ -76,7 +78,32 @@ def module_source(spec: KernelSpec) -> str:
     header = FLOAT32_HEADER if single else HEADER
     source = module_text(spec, printer, header + index_arrays(spec.loops), gradient_function,
                          prediction_function, second_order_sums)
-    return source + "\n\n" + training_function(spec, printer)
+    return without_idle_fast_math(source + "\n\n" + training_function(spec, printer))
+
+
+# A scalar libm call (sin, log, atan, a power with a non-integer exponent, ...) in a row loop
+# keeps LLVM from vectorizing it, and then fast-math buys nothing but compile time: a 200-term
+# sum of sin terms compiled in 12.4 s with it and 9.0 s without (and ran 10% faster).
+FAST_MATH = ', fastmath={"reassoc", "contract", "nsz"}'
+SCALAR_CALL = re.compile(r"math\.(?!sqrt\b|fabs\b|floor\b|ceil\b|copysign\b|inf\b|nan\b|pi\b"
+                         r"|e\b)\w+\(|\*\*\s*\((?!-?\d+\))|\*\*\s*-?\d*\.")
+FUNCTION = re.compile(r"^@njit\(.*?\)\ndef (\w+)\(.*?(?=^@|^\w|\Z)", re.M | re.S)
+
+
+def without_idle_fast_math(source: str) -> str:
+    """The module with fast-math dropped from each function whose code, or a helper's that it
+    calls, makes a scalar libm call."""
+    bodies = {m.group(1): m.group(0) for m in FUNCTION.finditer(source)}
+    scalar = {name for name, body in bodies.items() if SCALAR_CALL.search(body)}
+
+    def calls_scalar(body: str) -> bool:
+        return any(re.search(rf"\b{name}\(", body.split("\n", 2)[-1]) for name in scalar)
+
+    def rewrite(match) -> str:
+        body = match.group(0)
+        return body.replace(FAST_MATH, "", 1) if FAST_MATH in body.split("\n", 1)[0] and \
+            (SCALAR_CALL.search(body) or calls_scalar(body)) else body
+    return FUNCTION.sub(rewrite, source)
 
 
 def zeros(size: int, printer: NumbaPrinter) -> str:
