@@ -1,4 +1,5 @@
-"""Elementary functions written straight as LLVM instructions: ``unary_intrinsic(body, type)``.
+"""Elementary functions written straight as LLVM instructions: ``unary_intrinsic(body, type)``,
+and ``exp_family(constants, type)``: exp, expm1 and tanh for one float type.
 
 The kernels' vexp, vexpm1, vtanh and vlog1p_unit (symgrad.runtime.numba_support, and
 numba_float32's float32 versions) are Numba intrinsics whose ``body(m, x)`` builds the
@@ -13,6 +14,7 @@ same values; every branch is a select, so a row loop calling them still vectoriz
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from llvmlite import ir
 from numba import types
@@ -108,3 +110,75 @@ def unary_intrinsic(body, float_type: types.Float, doc: str):
     make.__name__ = make.__qualname__ = body.__name__
     make.__doc__ = doc
     return intrinsic(make)
+
+
+@dataclass(frozen=True)
+class ExpConstants:
+    """One float type's constants for exp, expm1 and tanh: Cody-Waite range reduction
+    x = k ln2 + r (ln2 in two parts, k at most max_k), e^r - 1 as a Taylor polynomial whose
+    coefficients 1/1!, 1/2!, ... are ``series`` (Estrin's scheme), 2^k from exponent bits
+    (split in two below min_normal_k), and the ranges beyond which exp is inf or 0."""
+    log2e: float
+    ln2_hi: float
+    ln2_lo: float
+    max_k: float
+    min_normal_k: float
+    exp_range: tuple[float, float]   # x is clamped to these before the reduction
+    expm1_low: float                 # below it expm1(x) is -1 to the last bit
+    overflow: float
+    underflow: float
+    series: tuple[float, ...]
+
+
+def estrin(m, coefficients, x, power=None):
+    """sum_k coefficients[k] x^k by Estrin's scheme: the lower half plus the upper half times
+    x^h, h the largest power of two below the count (a dependency chain of log2(n) FMAs, so
+    vectorized loops are not bound by FMA latency)."""
+    if len(coefficients) == 1:
+        return m.value(coefficients[0])
+    h = 1 << (len(coefficients) - 1).bit_length() - 1
+    powers = power or {1: x}
+    while max(powers) < h:
+        top = max(powers)
+        powers[2 * top] = m.mul(powers[top], powers[top])
+    return m.add(estrin(m, coefficients[:h], x, powers),
+                 m.mul(estrin(m, coefficients[h:], x, powers), powers[h]))
+
+
+def exp_family(c: ExpConstants, float_type: types.Float):
+    """(vexp, vexpm1, vtanh) for one float type, as intrinsics."""
+    def reduced(m, x, low):
+        x = m.select(m.less(x, low), low, x)              # clamped: NaN stays NaN
+        x = m.select(m.greater(x, c.exp_range[1]), c.exp_range[1], x)
+        k = m.floor(m.add(m.mul(x, c.log2e), 0.5))
+        k = m.select(m.less(k, c.max_k), k, c.max_k)
+        r = m.sub(m.sub(x, m.mul(k, c.ln2_hi)), m.mul(k, c.ln2_lo))
+        return k, r, m.mul(r, estrin(m, c.series, r))    # e^r - 1, no cancellation
+
+    def vexp(m, x):
+        k, _, series = reduced(m, x, c.exp_range[0])
+        normal = m.select(m.greater(k, c.min_normal_k), k, c.min_normal_k)  # subnormal results
+        value = m.mul(m.mul(m.add(1.0, series), m.power_of_two(normal)),
+                      m.power_of_two(m.sub(k, normal)))
+        value = m.select(m.greater(x, c.overflow), math.inf, value)
+        value = m.select(m.less(x, c.underflow), 0.0, value)
+        return m.select(m.is_nan(x), x, value)
+
+    def vexpm1(m, x):
+        k, _, series = reduced(m, x, c.expm1_low)
+        scale = m.power_of_two(k)
+        value = m.add(m.mul(series, scale), m.sub(scale, 1.0))
+        value = m.select(m.greater(x, c.overflow), math.inf, value)
+        return m.select(m.is_nan(x), x, value)
+
+    def vtanh(m, z):
+        e = vexpm1(m, m.mul(-2.0, m.fabs(z)))
+        t = m.div(m.neg(e), m.add(2.0, e))
+        return m.select(m.at_least(z, 0.0), t, m.neg(t))
+
+    return (unary_intrinsic(vexp, float_type, "exp(x), vectorizable."),
+            unary_intrinsic(vexpm1, float_type, """exp(x) - 1 without cancellation:
+    2^k*series(r) + (2^k - 1), where k = 0 (and the series is the answer) for |x| <= ln2/2;
+    below expm1_low the result is -1 to the last bit, so x is clamped there."""),
+            unary_intrinsic(vtanh, float_type, """tanh(z) = -e/(2 + e) with
+    e = expm1(-2|z|), signed: exact to a few ulp, branch-free."""))

@@ -34,96 +34,32 @@ from llvmlite import binding
 from numba import carray, cfunc, njit, types
 
 from ..optim import RULES
-from .numba_emitter import unary_intrinsic
+from .numba_emitter import ExpConstants, estrin, exp_family, unary_intrinsic
 
-LOG2E = 1.4426950408889634
-LN2_HI = 6.93147180369123816490e-01
-LN2_LO = 1.90821492927058770002e-10
-EXP_OVERFLOW = 709.782712893384      # exp(x) > DBL_MAX beyond this
-EXP_UNDERFLOW = -745.1332191019412   # exp(x) < smallest subnormal / 2 below this
-INVERSE_FACTORIALS = [1.0 / math.factorial(k) for k in range(14)]
-C1, C2, C3, C4, C5, C6, C7, C8, C9, C10, C11, C12, C13 = INVERSE_FACTORIALS[1:]
-
-
-def _reduced(m, x):
-    """(k, r) with x = k*ln2 + r (Cody-Waite, two-part ln2): |r| <= ln2/2, except that k stops
-    at 1023 (2^k must be a double), where r < ln2 and the series errs by < 4e-14 relative,
-    inside the |x| * 2^-53 that fast-math allows there anyway."""
-    k = m.floor(m.add(m.mul(x, LOG2E), 0.5))
-    k = m.select(m.less(k, 1023.0), k, 1023.0)
-    return k, m.sub(m.sub(x, m.mul(k, LN2_HI)), m.mul(k, LN2_LO))
-
-
-def _exp_minus_one_series(m, r):
-    """sum_{k=1..13} r^k / k!: e^r - 1 without cancellation, to < 2e-17 relative for
-    |r| <= ln2/2. Estrin's scheme: a dependency chain of 5 multiply-adds instead of Horner's
-    13, so the vectorized loops are not bound by FMA latency."""
-    def pair(a, b):  # a + b*r
-        return m.add(a, m.mul(b, r))
-    r2 = m.mul(r, r)
-    r4 = m.mul(r2, r2)
-    low = m.add(m.add(pair(1.0, C2), m.mul(pair(C3, C4), r2)),
-                m.mul(m.add(pair(C5, C6), m.mul(pair(C7, C8), r2)), r4))
-    high = m.add(m.add(pair(C9, C10), m.mul(pair(C11, C12), r2)), m.mul(C13, r4))
-    return m.mul(r, m.add(low, m.mul(high, m.mul(r4, r4))))
-
-
-def _clamp(m, x, low, high):
-    """x within [low, high] as selects (NaN stays NaN)."""
-    x = m.select(m.less(x, low), low, x)
-    return m.select(m.greater(x, high), high, x)
-
-
-def _exp(m, x):
-    k, r = _reduced(m, _clamp(m, x, -746.0, 710.0))
-    p = m.add(1.0, _exp_minus_one_series(m, r))
-    normal = m.select(m.greater(k, -1022.0), k, -1022.0)  # subnormal: 2^-1022 * 2^(k + 1022)
-    value = m.mul(m.mul(p, m.power_of_two(normal)), m.power_of_two(m.sub(k, normal)))
-    value = m.select(m.greater(x, EXP_OVERFLOW), math.inf, value)
-    value = m.select(m.less(x, EXP_UNDERFLOW), 0.0, value)
-    return m.select(m.is_nan(x), x, value)
-
-
-def _expm1(m, x):
-    k, r = _reduced(m, _clamp(m, x, -50.0, 710.0))
-    scale = m.power_of_two(k)
-    value = m.add(m.mul(_exp_minus_one_series(m, r), scale), m.sub(scale, 1.0))
-    value = m.select(m.greater(x, EXP_OVERFLOW), math.inf, value)
-    return m.select(m.is_nan(x), x, value)
-
-
-def _tanh(m, z):
-    e = _expm1(m, m.mul(-2.0, m.fabs(z)))
-    t = m.div(m.neg(e), m.add(2.0, e))
-    return m.select(m.at_least(z, 0.0), t, m.neg(t))
+FLOAT64 = ExpConstants(
+    log2e=1.4426950408889634, ln2_hi=6.93147180369123816490e-01,
+    ln2_lo=1.90821492927058770002e-10, max_k=1023.0, min_normal_k=-1022.0,
+    exp_range=(-746.0, 710.0), expm1_low=-50.0,
+    overflow=709.782712893384,      # exp(x) > DBL_MAX beyond this
+    underflow=-745.1332191019412,   # exp(x) < smallest subnormal / 2 below this
+    series=tuple(1.0 / math.factorial(k) for k in range(1, 14)))  # degree 13: < 2e-17
+vexp, vexpm1, vtanh = exp_family(FLOAT64, types.float64)
 
 
 # 1/(2k+1), k = 0..16: log(1 + u) = 2 atanh(s) = 2 sum s^(2k+1)/(2k+1), s = u/(2 + u)
-A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11, A12, A13, A14, A15, A16 = \
-    [1.0 / (2 * k + 1) for k in range(17)]
+ATANH_SERIES = tuple(1.0 / (2 * k + 1) for k in range(17))
 
 
 def _log1p_unit(m, u):
-    def pair(a, b):  # a + b*t
-        return m.add(a, m.mul(b, t))
     s = m.div(u, m.add(2.0, u))
     t = m.mul(s, s)
-    t2 = m.mul(t, t)
-    t4 = m.mul(t2, t2)
-    t8 = m.mul(t4, t4)
-    low = m.add(m.add(pair(A0, A1), m.mul(pair(A2, A3), t2)),
-                m.mul(m.add(pair(A4, A5), m.mul(pair(A6, A7), t2)), t4))
-    high = m.add(m.add(pair(A8, A9), m.mul(pair(A10, A11), t2)),
-                 m.mul(m.add(pair(A12, A13), m.mul(pair(A14, A15), t2)), t4))
-    return m.mul(m.mul(2.0, s), m.add(low, m.mul(m.add(high, m.mul(A16, t8)), t8)))
+    powers = {1: t}
+    low, high = (estrin(m, ATANH_SERIES[cut:cut + 8], t, powers) for cut in (0, 8))
+    t8 = m.mul(powers[4], powers[4])
+    return m.mul(m.mul(2.0, s), m.add(low, m.mul(m.add(high, m.mul(ATANH_SERIES[16], t8)),
+                                                  t8)))
 
 
-vexp = unary_intrinsic(_exp, types.float64, "exp(x), vectorizable (the module docstring).")
-vexpm1 = unary_intrinsic(_expm1, types.float64, """exp(x) - 1 without cancellation:
-    2^k*series(r) + (2^k - 1), where k = 0 (and the series is the answer) for |x| <= ln2/2.
-    Below -50 the result is -1 to the last bit, so x is clamped there (2^k stays normal).""")
-vtanh = unary_intrinsic(_tanh, types.float64, """tanh(z) = -e/(2 + e) with e = expm1(-2|z|),
-    signed: exact to a few ulp, branch-free.""")
 vlog1p_unit = unary_intrinsic(_log1p_unit, types.float64, """log(1 + u) for 0 <= u <= 1
     (softplus's log1p(exp(-|z|))), branch-free: 2 atanh(s) with s = u/(2 + u) <= 1/3, an odd
     series in s whose 17th term is below 2^-53 of the sum, in Estrin's form. No 1 + u is ever
