@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import json
+from dataclasses import replace
 from typing import NamedTuple
 
 from .codegen import BACKENDS, backend_named
@@ -115,6 +116,7 @@ def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False,
     """Model -> (vector blocks, for a backend that ``loops``) -> derive -> lower: the
     programs every backend prints; with ``order=2`` the second-order ones too."""
     from .blocks import Blocked, vector_blocks
+    from .families import Familied, term_families
     from .model import Model, symbols_named
     from .program import Program, lower, lower_values
     from .reverse import derive
@@ -126,7 +128,9 @@ def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False,
     else:
         model = Model.of(loss, params, inputs)
     blocked = vector_blocks(model) if loops else Blocked(model, (), model.params)
-    gradient = derive(blocked.model)
+    familied = term_families(blocked.model, blocked.scalars) if loops else \
+        Familied(blocked.model, ())
+    gradient = derive(familied.model)
     scalars = len(blocked.scalars)
     kept = [k for k in range(scalars) if gradient.partials[k] != 0]
     program = lower(gradient)
@@ -135,13 +139,14 @@ def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False,
                        *program.partials[scalars:]))
     prediction = None
     if model.prediction is not None:
-        outputs = blocked.model.prediction
+        outputs = familied.model.prediction
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-        prediction = lower_values(blocked.model, outputs)
+        prediction = lower_values(familied.model, outputs)
         prediction = Program(blocked.scalars, prediction.inputs, prediction.temps,
                              prediction.outputs)
-    layout = loop_layout(blocked, model)
-    nonzero = tuple(layout.theta_index[k] for k in kept) + sum(layout.vectors, ())
+    layout = loop_layout(blocked, familied.families, model, kept)
+    nonzero = tuple(layout.theta_index[k] for k in kept) + sum(layout.vectors, ()) + \
+        layout.slot_theta[:layout.own]
     second = None
     if order == 2:
         from .curvature import curvature
@@ -150,9 +155,10 @@ def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False,
                    nonzero, prediction, layout, second)
 
 
-def loop_layout(blocked, model):
+def loop_layout(blocked, families, model, kept):
     """Where the blocked model's values live: each scalar parameter's theta index, each
-    vector block's theta indexes, each dot's data columns (input indexes)."""
+    vector block's theta indexes, each dot's data columns (input indexes), each family's
+    loop (``kept``: the scalar parameters with a partial of their own, by position)."""
     from .codegen.spec import Loops
 
     theta = {p: k for k, p in enumerate(model.params)}
@@ -161,28 +167,76 @@ def loop_layout(blocked, model):
     matrices = list(dict.fromkeys(tuple(column[c] for c in d.columns) for d in blocked.dots))
     dots = tuple((d.symbol, vectors.index(tuple(theta[e] for e in d.entries)),
                   matrices.index(tuple(column[c] for c in d.columns))) for d in blocked.dots)
-    return Loops(tuple(theta[p] for p in blocked.scalars), tuple(vectors), tuple(matrices),
-                 dots)
+    theta_index = tuple(theta[p] for p in blocked.scalars)
+    scalar_column = {theta_index[k]: 1 + i for i, k in enumerate(kept)}
+    touched = dict.fromkeys(theta[p] for f in families for term in f.members for p in term)
+    slot_theta = tuple([t for t in touched if t not in scalar_column] +
+                       [t for t in touched if t in scalar_column])
+    own = sum(t not in scalar_column for t in touched)
+    slot = {t: s for s, t in enumerate(slot_theta)}
+    loops = tuple(family_loop(f, theta, slot, model.inputs) for f in families)
+    return Loops(theta_index, tuple(vectors), tuple(matrices), dots, loops, slot_theta, own,
+                 tuple(scalar_column[t] for t in slot_theta[own:]))
+
+
+def family_loop(family, theta: dict, slot: dict, inputs):
+    """A family's FamilyLoop: its template derived once, and each term's theta indexes,
+    numbers and accumulator slots, placeholder by placeholder."""
+    from .codegen.spec import FamilyLoop
+    from .model import Model
+    from .program import lower, lower_values
+    from .reverse import derive
+
+    template = Model(loss=family.template, params=family.params,
+                     inputs=(*inputs, *family.constants))
+    gradient = derive(template)
+    thetas = tuple(tuple(theta[term[j]] for term in family.members)
+                   for j in range(len(family.params)))
+    return FamilyLoop(name=family.symbol, theta=thetas,
+                      constants=tuple(tuple(float(term[i]) for term in family.values)
+                                      for i in range(len(family.constants))),
+                      slots=tuple(tuple(slot[t] for t in row) for row in thetas),
+                      value=lower_values(template, (gradient.loss,)), gradient=lower(gradient))
 
 
 def kernel_spec(lowered: Lowered, renames: dict, reduction="mean", dtype="float64"):
     """The KernelSpec a backend writes a module from: the programs with symbols renamed (the
-    dots' symbols to the names the kernels give their row values)."""
+    dots' and families' symbols to the names the kernels give their row values)."""
     from .codegen.spec import KernelSpec
 
     loops = lowered.loops
+    families = tuple(_family_renamed(f, k, renames) for k, f in enumerate(loops.families))
     renames = {**renames, **{symbol: loops.dot_name(k)
-                             for k, (symbol, _, _) in enumerate(loops.dots)}}
+                             for k, (symbol, _, _) in enumerate(loops.dots)},
+               **{f.name: loops.family_name(k) for k, f in enumerate(loops.families)}}
+    loops = replace(loops, families=families).named()
     program = _renamed(lowered.gradient, renames)
     prediction = columns = None
     if lowered.prediction is not None:
         prediction = _renamed(lowered.prediction, renames)
-        columns = _used_columns(prediction)
+        columns = _used_columns(prediction, loops.used_families(prediction))
     return KernelSpec(params=lowered.params, inputs=lowered.inputs, gradient=program,
-                      nonzero=lowered.nonzero, columns=_used_columns(program),
+                      nonzero=lowered.nonzero,
+                      columns=_used_columns(program, loops.used_families(program)),
                       prediction=prediction, prediction_columns=columns or (),
-                      reduction=reduction, dtype=dtype, loops=loops.named(),
+                      reduction=reduction, dtype=dtype, loops=loops,
                       second=_second_order(lowered.curvature, renames))
+
+
+def _family_renamed(family, f: int, renames: dict):
+    """A FamilyLoop's programs in the kernels' names: the user's symbols renamed, and the
+    placeholders and temporaries as _f{f}p{j}, _f{f}c{i} and _f{f}t{i}."""
+    import sympy as sp
+
+    program = family.gradient
+    constants = program.inputs[len(program.inputs) - len(family.constants):]
+    own = {**renames, **{p: sp.Symbol(f"_f{f}p{j}") for j, p in enumerate(program.params)},
+           **{c: sp.Symbol(f"_f{f}c{i}") for i, c in enumerate(constants)}}
+
+    def renamed(program):
+        return _renamed(program, {**own, **{t: sp.Symbol(f"_f{f}t{i}")
+                                            for i, (t, _) in enumerate(program.temps)}})
+    return replace(family, value=renamed(family.value), gradient=renamed(family.gradient))
 
 
 def _second_order(curvature, renames):
@@ -248,10 +302,11 @@ def _renamed(program, renames):
     sub = lambda e: e.xreplace(renames)  # noqa: E731
     return type(program)(tuple(sub(p) for p in program.params),
                          tuple(sub(s) for s in program.inputs),
-                         tuple((t, sub(e)) for t, e in program.temps),
+                         tuple((sub(t), sub(e)) for t, e in program.temps),
                          tuple(sub(e) for e in program.outputs))
 
 
-def _used_columns(program) -> tuple[int, ...]:
-    used = program.free_symbols()
+def _used_columns(program, families=()) -> tuple[int, ...]:
+    """The input indexes a program reads, itself or in the families' loops it reads."""
+    used = program.free_symbols().union(*(f.gradient.free_symbols() for f in families))
     return tuple(j for j, s in enumerate(program.inputs) if s in used)

@@ -20,6 +20,10 @@ from ..primitives import helper_sources
 from ..trainable import LOSS_ONLY
 from .printer import (HELPERS, ScalarPrinter, accumulate_lines, column_args, data_check,
                       module_text, param_loads, row_lines, store_lines, sum_names)
+from .numba_loops import (block_lines, block_stores, dot_lines, family_accumulator,
+                          family_adjoint_lines, family_gradient, family_lines, family_loads,
+                          family_scratch, family_stores, index_arrays, matrix_args,
+                          split_outputs, vector_loads, zeros)
 from .numba_second_order import second_order_functions
 from .spec import KernelSpec
 
@@ -76,7 +80,8 @@ def module_source(spec: KernelSpec) -> str:
     single = spec.dtype == "float32"
     printer = NumbaPrinter(float_type=FLOAT32 if single else None)
     header = FLOAT32_HEADER if single else HEADER
-    source = module_text(spec, printer, header + index_arrays(spec.loops), gradient_function,
+    source = module_text(spec, printer, header + index_arrays(spec.loops, printer),
+                         gradient_function,
                          prediction_function, second_order_sums)
     return without_idle_fast_math(source + "\n\n" + training_function(spec, printer))
 
@@ -106,12 +111,6 @@ def without_idle_fast_math(source: str) -> str:
     return FUNCTION.sub(rewrite, source)
 
 
-def zeros(size: int, printer: NumbaPrinter) -> str:
-    """A new array of ``size`` zeros of the kernel's float type."""
-    return f"np.zeros({size}, {printer.float_type})" if printer.float_type else \
-        f"np.zeros({size})"
-
-
 def typed_output(printer: NumbaPrinter) -> str:
     """The dtype argument of chunked_sums and chunked_rows (none: float64)."""
     return f", {printer.float_type}" if printer.float_type else ""
@@ -129,27 +128,34 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
     (symgrad.runtime.numba_driver)."""
     scalars, adjoints = split_outputs(program, loops)
     sums = sum_names(scalars)
-    width = len(sums) + sum(len(v) for v in loops.vectors)
+    width = len(sums) + sum(len(v) for v in loops.vectors) + loops.own
     zero = printer.typed("0.0")
+    row = "            "
     lines = [
         f"@njit({KERNEL_OPTIONS})",
         f"def _{name}(_theta, _n, _chunks, _first, _last, _sums"
         f"{column_args(columns)}{matrix_args(matrices)}):",
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
+        *family_loads(loops, "    "),
+        *family_scratch(loops, "    ", printer),
         "    for _chunk in range(_first, _last):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
         *(f"        {s} = {zero}" for s in sums),
         *(f"        _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
+        *family_accumulator(loops, "        ", printer),
         "        for _row in range(_start, _stop):",
-        *row_lines(program, columns, printer, "            ",
-                   dot_lines(loops, loops.dots, "            ", zero, check=True)),
-        *accumulate_lines(sums, scalars, printer, "            "),
-        f"            _check += {printer.typed(data_check(columns))}",
-        *block_lines(adjoints, loops, printer, "            "),
+        *row_lines(program, columns, printer, row,
+                   dot_lines(loops, loops.dots, row, zero, check=True) +
+                   family_lines(loops, printer, row)),
+        *accumulate_lines(sums, scalars, printer, row),
+        f"{row}_check += {printer.typed(data_check(columns))}",
+        *block_lines(adjoints, loops, printer, row),
+        *family_adjoint_lines(adjoints, loops, printer, row),
         *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums[:-1])),
         *block_stores(loops, len(sums) - 1, "        "),
+        *family_stores(loops, width - 1 - loops.own, "        "),
         f"        _sums[_chunk, {width - 1}] = _check",
         "",
         "",
@@ -170,74 +176,18 @@ def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         f"{matrix_args(spec.matrix_ids(program))}):",
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
+        *family_loads(loops, "    ", loops.used_families(program)),
         "    for _row in range(_start, _stop):",
         *row_lines(program, columns, printer, "        ",
-                   dot_lines(loops, loops.used(program), "        ", printer.typed("0.0"))),
+                   dot_lines(loops, loops.used(program), "        ", printer.typed("0.0")) +
+                   family_lines(loops, printer, "        ", loops.used_families(program),
+                                gradient=False)),
         *store_lines(program.outputs, printer, "        "),
         "",
         "",
         f"predict = chunked_rows(_predict, ({len(program.outputs)},){typed_output(printer)})",
     ]
     return "\n".join(lines) + "\n"
-
-
-# Vector blocks (symgrad.blocks): each dot's value is a loop over its vector's entries and its
-# data matrix's row; each block's partials are per-chunk arrays that each row adds
-# adjoint * data row into.
-
-def split_outputs(program, loops) -> tuple[tuple, tuple]:
-    """(the loss and scalar partials, the dots' adjoints) of a gradient program."""
-    cut = len(program.outputs) - len(loops.dots)
-    return program.outputs[:cut], program.outputs[cut:]
-
-
-def index_arrays(loops) -> str:
-    """Module-level theta indexes of each vector block's entries (Numba reads them as
-    constants)."""
-    return "".join(f"_at{v} = np.array({list(ix)}, dtype=np.int64)\n"
-                   for v, ix in enumerate(loops.vectors)) + ("\n" if loops.vectors else "")
-
-
-def matrix_args(ids) -> str:
-    return "".join(f", _mat{m}" for m in ids)
-
-
-def vector_loads(loops, indent: str) -> list[str]:
-    return [f"{indent}_vec{v} = _theta[_at{v}]" for v in range(len(loops.vectors))]
-
-
-def dot_lines(loops, dots, indent: str, zero: str = "0.0", check: bool = False) -> list[str]:
-    """Each dot's value for the row (``zero``: 0 of the kernel's type); with ``check``, the
-    data check of each matrix's row. Loop bounds are constants, so LLVM unrolls a narrow
-    block's loops completely."""
-    lines, checked = [], set()
-    for name, v, m in dots:
-        lines += [f"{indent}{name} = {zero}",
-                  f"{indent}for _j in range({len(loops.vectors[v])}):",
-                  f"{indent}    {name} += _vec{v}[_j] * _mat{m}[_row, _j]"]
-        if check and m not in checked:
-            checked.add(m)
-            lines.append(f"{indent}    _check += _mat{m}[_row, _j] * {zero}")
-    return lines
-
-
-def block_lines(adjoints, loops, printer, indent: str) -> list[str]:
-    """Each dot's adjoint for the row, times its data row, added into its block's sums."""
-    lines = [f"{indent}_adj{k} = {printer.doprint(e)}" for k, e in enumerate(adjoints)]
-    for v in range(len(loops.vectors)):
-        terms = " + ".join(f"_adj{k} * _mat{m}[_row, _j]"
-                           for k, (_, block, m) in enumerate(loops.dots) if block == v)
-        lines += [f"{indent}for _j in range({len(loops.vectors[v])}):",
-                  f"{indent}    _acc{v}[_j] += {terms}"]
-    return lines
-
-
-def block_stores(loops, offset: int, indent: str) -> list[str]:
-    lines = []
-    for v, ix in enumerate(loops.vectors):
-        lines.append(f"{indent}_sums[_chunk, {offset}:{offset + len(ix)}] = _acc{v}")
-        offset += len(ix)
-    return lines
 
 
 def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
@@ -260,13 +210,15 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     arguments = column_args(spec.columns) + matrix_args(spec.matrix_ids())
     zero, one = printer.typed("0.0"), printer.typed("1.0")
     finite = " + ".join([f"{name} * {zero}" for name in sums] +
-                        [f"np.sum(_acc{v}) * {zero}" for v in range(len(loops.vectors))])
+                        [f"np.sum(_acc{v}) * {zero}" for v in range(len(loops.vectors))] +
+                        ([f"np.sum(_facc) * {zero}"] if loops.families else []))
     row = "                "
     lines = [
         f"@njit({KERNEL_OPTIONS})",
         f"def _train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
         f"_counters, _grad{arguments}):",
         "    _n = _orders.shape[1]",
+        *family_scratch(loops, "    ", printer),
         "    for _epoch in range(_history.shape[0]):",
         "        _order = _orders[_epoch % _orders.shape[0]]",
         "        _total = 0.0",
@@ -274,13 +226,17 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "            _stop = _start + _batch if _start + _batch < _n else _n",
         *param_loads(program, "            ", loops.theta_index),
         *vector_loads(loops, "            "),
+        *family_loads(loops, "            "),
         *(f"            {name} = {zero}" for name in sums),
         *(f"            _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
+        *family_accumulator(loops, "            ", printer),
         "            for _i in range(_start, _stop):",
         f"{row}_row = _order[_i]",
-        *row_lines(program, columns, printer, row, dot_lines(loops, loops.dots, row, zero)),
+        *row_lines(program, columns, printer, row, dot_lines(loops, loops.dots, row, zero) +
+                   family_lines(loops, printer, row)),
         *accumulate_lines(sums, scalars, printer, row),
         *block_lines(adjoints, loops, printer, row),
+        *family_adjoint_lines(adjoints, loops, printer, row),
         f"            if _kind == {LOSS_ONLY}:  # the loss at theta: no step (Kernel.loss_at)",
         f"                _total += {sums[0]}",
         "                continue",
@@ -290,6 +246,7 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         *(line for v in range(len(loops.vectors)) for line in (
             f"            for _j in range(_at{v}.shape[0]):",
             f"                _grad[_at{v}[_j]] = _acc{v}[_j] * _scale")),
+        *family_gradient(loops, "            "),
         f"            if {finite} != {zero}:",
         "                _counters[2] = 1",
         "                return",

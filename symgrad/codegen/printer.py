@@ -216,10 +216,12 @@ def data_check(columns) -> str:
 
 
 def param_loads(program, indent: str, theta_index=()) -> list[str]:
-    """``p = _theta[k]`` for each parameter of the program, k its theta index (by default
+    """``p = _theta[k]`` for each parameter the program reads, k its theta index (by default
     its position)."""
     index = theta_index or range(len(program.params))
-    return [f"{indent}{p.name} = _theta[{k}]" for p, k in zip(program.params, index)]
+    used = program.free_symbols()
+    return [f"{indent}{p.name} = _theta[{k}]" for p, k in zip(program.params, index)
+            if p in used]
 
 
 def column_args(columns) -> str:

@@ -15,21 +15,48 @@ a model with a prediction ``jacobian(theta, n, *columns)`` (rows x outputs x par
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..program import Program
 
 
 @dataclass(frozen=True)
+class FamilyLoop:
+    """A term family (symgrad.families) as the kernels compute it: a loop over its terms, each
+    the template's program at the term's parameters and numbers. Placeholder j of the
+    template's parameters is, in term k, theta[theta[j][k]], and its partials times the
+    family's adjoint add into the family accumulator's entry slots[j][k]."""
+    name: str                                  # the family's row value in the kernels
+    theta: tuple[tuple[int, ...], ...]         # per parameter placeholder, per term
+    constants: tuple[tuple[float, ...], ...]   # per number placeholder, per term
+    slots: tuple[tuple[int, ...], ...]         # per parameter placeholder, per term
+    value: Program                             # params: the placeholders; outputs: the term
+    gradient: Program                          # outputs: the term, its partials
+
+    @property
+    def size(self) -> int:
+        """The number of terms (every term has a parameter)."""
+        return len(self.theta[0])
+
+
+@dataclass(frozen=True)
 class Loops:
-    """The vector blocks of a model (symgrad.blocks), as the kernels lay them out. The
-    gradient program's parameters are the scalar ones (theta_index says where each is in
-    theta); its outputs after the loss and scalar partials are the dots' adjoints, in dots
-    order; each vector block's partials follow the scalar ones in the per-chunk sums."""
+    """The vector blocks (symgrad.blocks) and term families (symgrad.families) of a model, as
+    the kernels lay them out. The gradient program's parameters are the scalar ones
+    (theta_index says where each is in theta); its outputs after the loss and scalar
+    partials are the dots' adjoints, in dots order, then the families' adjoints. In the
+    per-chunk sums each vector block's partials follow the scalar ones, then the partials
+    of the parameters only families use (the first ``own`` accumulator slots); the other
+    slots' parameters also have a scalar partial, which they add into (``shared``: its
+    column, slot by slot)."""
     theta_index: tuple[int, ...] = ()            # theta index of each program parameter
     vectors: tuple[tuple[int, ...], ...] = ()    # each block's theta indexes, entry order
     matrices: tuple[tuple[int, ...], ...] = ()   # each data matrix's input indexes
     dots: tuple[tuple, ...] = ()                 # (row value, its vector, its matrix)
+    families: tuple[FamilyLoop, ...] = ()
+    slot_theta: tuple[int, ...] = ()             # theta index of each accumulator slot
+    own: int = 0                                 # slots [0, own): a column of their own
+    shared: tuple[int, ...] = ()                 # the scalar partial's column of the rest
 
     @staticmethod
     def dot_name(k: int):
@@ -38,16 +65,34 @@ class Loops:
         import sympy as sp
         return sp.Symbol(f"_dot{k}")
 
+    @staticmethod
+    def family_name(f: int):
+        """The symbol of family f's row value in the kernels."""
+        import sympy as sp
+        return sp.Symbol(f"_fam{f}")
+
     def named(self) -> "Loops":
-        """The same layout with each dot's row value by its name in the kernels."""
-        return Loops(self.theta_index, self.vectors, self.matrices,
-                     tuple((self.dot_name(k).name, v, m)
-                           for k, (_, v, m) in enumerate(self.dots)))
+        """The same layout with each dot's and family's row value by its name in the
+        kernels."""
+        return replace(self, dots=tuple((self.dot_name(k).name, v, m)
+                                        for k, (_, v, m) in enumerate(self.dots)),
+                       families=tuple(replace(f, name=self.family_name(k).name)
+                                      for k, f in enumerate(self.families)))
 
     def used(self, program) -> tuple[tuple, ...]:
         """The dots a program reads."""
         names = {s.name for s in program.free_symbols()}
         return tuple(d for d in self.dots if d[0] in names)
+
+    def used_families(self, program) -> tuple[FamilyLoop, ...]:
+        """The families a program reads."""
+        names = {s.name for s in program.free_symbols()}
+        return tuple(f for f in self.families if f.name in names)
+
+    @property
+    def adjoint_count(self) -> int:
+        """The gradient program's outputs after the loss and scalar partials."""
+        return len(self.dots) + len(self.families)
 
 
 UNROLLED_JACOBIAN = 24  # J^T J over at most this many columns as straight-line sums
