@@ -21,9 +21,9 @@ from ..trainable import LOSS_ONLY
 from .printer import (HELPERS, ScalarPrinter, accumulate_lines, column_args, data_check,
                       module_text, param_loads, row_lines, store_lines, sum_names)
 from .numba_loops import (block_lines, block_stores, dot_lines, family_accumulator,
-                          family_adjoint_lines, family_gradient, family_lines, family_loads,
-                          family_scratch, family_stores, index_arrays, matrix_args,
-                          split_outputs, vector_loads, zeros)
+                          family_gradient, family_loads, family_scratch, family_stores,
+                          index_arrays, matrix_args, row_loop, split_outputs, vector_loads,
+                          zeros)
 from .numba_second_order import second_order_functions
 from .spec import KernelSpec
 
@@ -97,7 +97,8 @@ FUNCTION = re.compile(r"^@njit\(.*?\)\ndef (\w+)\(.*?(?=^@|^\w|\Z)", re.M | re.S
 
 def without_idle_fast_math(source: str) -> str:
     """The module with fast-math dropped from each function whose code, or a helper's that it
-    calls, makes a scalar libm call."""
+    calls, makes a scalar libm call, unless it runs term families' tiles, whose sums over a
+    tile's rows vectorize whatever the terms call (numba_loops)."""
     bodies = {m.group(1): m.group(0) for m in FUNCTION.finditer(source)}
     scalar = {name for name, body in bodies.items() if SCALAR_CALL.search(body)}
 
@@ -107,7 +108,7 @@ def without_idle_fast_math(source: str) -> str:
     def rewrite(match) -> str:
         body = match.group(0)
         return body.replace(FAST_MATH, "", 1) if FAST_MATH in body.split("\n", 1)[0] and \
-            (SCALAR_CALL.search(body) or calls_scalar(body)) else body
+            "_tile" not in body and (SCALAR_CALL.search(body) or calls_scalar(body)) else body
     return FUNCTION.sub(rewrite, source)
 
 
@@ -138,21 +139,19 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
         *family_loads(loops, "    "),
-        *family_scratch(loops, "    ", printer),
+        *family_scratch(loops, "    ", printer, columns),
         "    for _chunk in range(_first, _last):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
         *(f"        {s} = {zero}" for s in sums),
         *(f"        _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
         *family_accumulator(loops, "        ", printer),
-        "        for _row in range(_start, _stop):",
-        *row_lines(program, columns, printer, row,
-                   dot_lines(loops, loops.dots, row, zero, check=True) +
-                   family_lines(loops, printer, row)),
-        *accumulate_lines(sums, scalars, printer, row),
-        f"{row}_check += {printer.typed(data_check(columns))}",
-        *block_lines(adjoints, loops, printer, row),
-        *family_adjoint_lines(adjoints, loops, printer, row),
+        *row_loop(loops, printer, "        ", ("_start", "_stop"), None, [
+            *row_lines(program, columns, printer, row,
+                       dot_lines(loops, loops.dots, row, zero, check=True)),
+            *accumulate_lines(sums, scalars, printer, row),
+            f"{row}_check += {printer.typed(data_check(columns))}",
+            *block_lines(adjoints, loops, printer, row)], columns, adjoints=adjoints),
         *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums[:-1])),
         *block_stores(loops, len(sums) - 1, "        "),
         *family_stores(loops, width - 1 - loops.own, "        "),
@@ -170,19 +169,19 @@ def second_order_sums(spec: KernelSpec, printer: NumbaPrinter) -> str:
 
 def prediction_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     program, columns, loops = spec.prediction, spec.prediction_inputs(), spec.loops
+    families = loops.used_families(program)
     lines = [
         f"@njit({LOOP_OPTIONS})",
         f"def _predict(_theta, _start, _stop, _out{column_args(columns)}"
         f"{matrix_args(spec.matrix_ids(program))}):",
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
-        *family_loads(loops, "    ", loops.used_families(program)),
-        "    for _row in range(_start, _stop):",
-        *row_lines(program, columns, printer, "        ",
-                   dot_lines(loops, loops.used(program), "        ", printer.typed("0.0")) +
-                   family_lines(loops, printer, "        ", loops.used_families(program),
-                                gradient=False)),
-        *store_lines(program.outputs, printer, "        "),
+        *family_loads(loops, "    ", families),
+        *family_scratch(loops, "    ", printer, columns, families, gradient=False),
+        *row_loop(loops, printer, "    ", ("_start", "_stop"), None, [
+            *row_lines(program, columns, printer, "        ",
+                       dot_lines(loops, loops.used(program), "        ", printer.typed("0.0"))),
+            *store_lines(program.outputs, printer, "        ")], columns, families),
         "",
         "",
         f"predict = chunked_rows(_predict, ({len(program.outputs)},){typed_output(printer)})",
@@ -218,7 +217,7 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         f"def _train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
         f"_counters, _grad{arguments}):",
         "    _n = _orders.shape[1]",
-        *family_scratch(loops, "    ", printer),
+        *family_scratch(loops, "    ", printer, columns),
         "    for _epoch in range(_history.shape[0]):",
         "        _order = _orders[_epoch % _orders.shape[0]]",
         "        _total = 0.0",
@@ -230,13 +229,10 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         *(f"            {name} = {zero}" for name in sums),
         *(f"            _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
         *family_accumulator(loops, "            ", printer),
-        "            for _i in range(_start, _stop):",
-        f"{row}_row = _order[_i]",
-        *row_lines(program, columns, printer, row, dot_lines(loops, loops.dots, row, zero) +
-                   family_lines(loops, printer, row)),
-        *accumulate_lines(sums, scalars, printer, row),
-        *block_lines(adjoints, loops, printer, row),
-        *family_adjoint_lines(adjoints, loops, printer, row),
+        *row_loop(loops, printer, "            ", ("_start", "_stop"), "_order", [
+            *row_lines(program, columns, printer, row, dot_lines(loops, loops.dots, row, zero)),
+            *accumulate_lines(sums, scalars, printer, row),
+            *block_lines(adjoints, loops, printer, row)], columns, adjoints=adjoints),
         f"            if _kind == {LOSS_ONLY}:  # the loss at theta: no step (Kernel.loss_at)",
         f"                _total += {sums[0]}",
         "                continue",

@@ -93,11 +93,25 @@ def block_stores(loops, offset: int, indent: str) -> list[str]:
     return lines
 
 
-# Term families (symgrad.families): each family's value for the row is a loop over its terms,
-# each the template's program at the term's parameters and numbers; the loop keeps each
-# term's partials in a scratch array, and after the row's program each is multiplied by the
-# family's adjoint and added into the family accumulator (``_facc``), which the chunk's sums
-# (or the epoch loop's gradient) take its entries from.
+# Term families (symgrad.families). With families the rows run in tiles of ``tile_rows``: for
+# each family a loop over its terms, and inside it a loop over the tile's rows, evaluates the
+# template (its value added into the row's family value, its partials kept in a scratch array
+# term x row); then the row program runs row by row, reading each family's value and storing
+# its adjoint; then for each term a loop over the rows sums adjoint x partial into the family
+# accumulator (``_facc``), which the chunk's sums (or the epoch loop's gradient) take their
+# entries from. The loops over rows are innermost, so they vectorize across rows as the
+# written-out code does (a row's terms in a loop of their own ran 2-3.5x slower than it for
+# exp terms); the tile bounds the scratch arrays.
+
+TILE_CELLS = 8192  # partials kept per tile at most (64 KiB of float64)
+
+
+def tile_rows(loops) -> int:
+    """Rows per tile: a power of two from 8 to 32, so the scratch has <= TILE_CELLS."""
+    cells = sum(f.size * len(f.theta) for f in loops.families)
+    fit = max(8, min(32, TILE_CELLS // max(cells, 1)))
+    return 1 << (fit.bit_length() - 1)
+
 
 def _contiguous(indexes) -> int | None:
     """The first of indexes that count up by one (a, a+1, ...), else None."""
@@ -118,10 +132,23 @@ def family_loads(loops, indent: str, families=None) -> list[str]:
     return lines
 
 
-def family_scratch(loops, indent: str, printer) -> list[str]:
-    """The arrays each family's loop keeps its terms' partials in, for the row."""
-    return [f"{indent}_fam{f}_d{j} = {_empty(family.size, printer)}"
-            for f, family in enumerate(loops.families) for j in range(len(family.theta))]
+def family_scratch(loops, indent: str, printer, columns, families=None,
+                   gradient=True) -> list[str]:
+    """A tile's copy of each data column the families read, each family's values for a
+    tile's rows, and with ``gradient`` its adjoints and its terms' partials (term-major)."""
+    tile = tile_rows(loops)
+    read = set().union(*(family.gradient.free_symbols() for family in loops.families
+                         if families is None or family in families))
+    lines = [f"{indent}_tc{k} = {_empty(tile, printer)}" for k, c in enumerate(columns)
+             if c in read]
+    for f, family in enumerate(loops.families):
+        if families is None or family in families:
+            lines.append(f"{indent}_famt{f} = {_empty(tile, printer)}")
+            if gradient:
+                lines.append(f"{indent}_fadjt{f} = {_empty(tile, printer)}")
+                lines += [f"{indent}_fam{f}_d{j} = {_empty(family.size * tile, printer)}"
+                          for j in range(len(family.theta))]
+    return lines
 
 
 def _empty(size: int, printer) -> str:
@@ -134,39 +161,76 @@ def family_accumulator(loops, indent: str, printer) -> list[str]:
         if loops.families else []
 
 
-def family_lines(loops, printer, indent: str, families=None, gradient: bool = True) -> list[str]:
-    """Each family's value for the row (``_fam{f}``; of ``families`` only, if given), by a
-    loop over its terms; with ``gradient`` each term's partials into the scratch arrays."""
-    lines = []
-    for f, family in enumerate(loops.families):
-        if families is not None and family not in families:
-            continue
-        program = family.gradient if gradient else family.value
-        inner = indent + "    "
-        lines += [f"{indent}{family.name} = {printer.typed('0.0')}",
-                  f"{indent}for _k in range({family.size}):",
-                  *(f"{inner}_f{f}p{j} = _fam{f}_v{j}[_k]" for j in range(len(family.theta))),
-                  *(f"{inner}_f{f}c{i} = _fam{f}_c{i}[_k]"
-                    for i in range(len(family.constants))),
-                  *statement_lines(program, printer, inner),
-                  f"{inner}{family.name} += {printer.doprint(program.outputs[0])}"]
-        if gradient:
-            lines += [f"{inner}_fam{f}_d{j}[_k] = {printer.doprint(d)}"
-                      for j, d in enumerate(program.outputs[1:])]
+def row_loop(loops, printer, indent: str, bounds, order: str | None, body, columns,
+             families=None, adjoints=None) -> list[str]:
+    """The loop over rows ``bounds`` (start, stop) running ``body`` (lines written at
+    indent + 4 that read the row as ``_row``; ``order``: the row is order[i], else i). With
+    ``families`` (None: all of the model's; ``adjoints``: the gradient program's adjoint
+    outputs, for a kernel that differentiates), the rows run in tiles around it."""
+    used = [(f, family) for f, family in enumerate(loops.families)
+            if families is None or family in families]
+    row = f"{order}[_i]" if order else "_i"
+    if not used:
+        head = [f"{indent}for _i in range({bounds[0]}, {bounds[1]}):",
+                f"{indent}    _row = {row}"] if order else \
+            [f"{indent}for _row in range({bounds[0]}, {bounds[1]}):"]
+        return head + list(body)
+    tile, inner = tile_rows(loops), indent + "    "
+    read = set().union(*(family.gradient.free_symbols() for _, family in used))
+    lines = [f"{indent}for _tile in range({bounds[0]}, {bounds[1]}, {tile}):",
+             f"{inner}_tend = _tile + {tile} if _tile + {tile} < {bounds[1]} else {bounds[1]}",
+             f"{inner}for _i in range(_tend - _tile):",
+             f"{inner}    _row = {f'{order}[_tile + _i]' if order else '_tile + _i'}",
+             *(f"{inner}    _tc{k}[_i] = _c{k}[_row]" for k, c in enumerate(columns)
+               if c in read)]
+    for f, family in used:
+        lines += _family_terms(f, family, printer, inner, tile, columns, adjoints is not None)
+    lines += [f"{inner}for _i in range(_tile, _tend):", f"{inner}    _row = {row}",
+              *(f"{inner}    {family.name} = _famt{f}[_i - _tile]" for f, family in used),
+              *("    " + line for line in body)]
+    if adjoints is not None:
+        adjoints = adjoints[len(loops.dots):]
+        lines += [f"{inner}    _fadjt{f}[_i - _tile] = {printer.doprint(adjoints[f])}"
+                  for f, _ in used]
+        for f, family in used:
+            lines += _family_partials(f, family, printer, inner, tile)
     return lines
 
 
-def family_adjoint_lines(adjoints, loops, printer, indent: str) -> list[str]:
-    """Each family's adjoint for the row times each term's partials, added into the
-    family accumulator."""
-    lines = []
-    for f, (family, adjoint) in enumerate(zip(loops.families, adjoints[len(loops.dots):])):
-        lines += [f"{indent}_fadj{f} = {printer.doprint(adjoint)}",
-                  f"{indent}for _k in range({family.size}):"]
-        for j, slots in enumerate(family.slots):
-            first = _contiguous(slots)
-            slot = f"_fam{f}_s{j}[_k]" if first is None else f"{first} + _k" if first else "_k"
-            lines.append(f"{indent}    _facc[{slot}] += _fadj{f} * _fam{f}_d{j}[_k]")
+def _family_terms(f, family, printer, indent, tile, columns, gradient) -> list[str]:
+    """A family's value for each row of the tile, by a loop over its terms (reading the
+    tile's data from its contiguous copy, ``_tc{k}``); with ``gradient`` each term's partials
+    into the scratch."""
+    program = family.gradient if gradient else family.value
+    used = program.free_symbols()
+    inner, row = indent + "    ", indent + "        "
+    lines = [f"{indent}for _i in range(_tend - _tile):",
+             f"{indent}    _famt{f}[_i] = {printer.typed('0.0')}",
+             f"{indent}for _k in range({family.size}):",
+             *(f"{inner}_f{f}p{j} = _fam{f}_v{j}[_k]" for j in range(len(family.theta))),
+             *(f"{inner}_f{f}c{i} = _fam{f}_c{i}[_k]" for i in range(len(family.constants))),
+             f"{inner}for _i in range(_tend - _tile):",
+             *(f"{row}{c.name} = _tc{k}[_i]" for k, c in enumerate(columns) if c in used),
+             *statement_lines(program, printer, row),
+             f"{row}_famt{f}[_i] += {printer.doprint(program.outputs[0])}"]
+    if gradient:
+        lines += [f"{row}_fam{f}_d{j}[_k * {tile} + _i] = {printer.doprint(d)}"
+                  for j, d in enumerate(program.outputs[1:])]
+    return lines
+
+
+def _family_partials(f, family, printer, indent, tile) -> list[str]:
+    """For each term of a family, the tile's adjoint x partial sums into the accumulator."""
+    zero, count = printer.typed("0.0"), len(family.theta)
+    lines = [f"{indent}for _k in range({family.size}):",
+             *(f"{indent}    _fg{j} = {zero}" for j in range(count)),
+             f"{indent}    for _i in range(_tend - _tile):",
+             *(f"{indent}        _fg{j} += _fadjt{f}[_i] * _fam{f}_d{j}[_k * {tile} + _i]"
+               for j in range(count))]
+    for j, slots in enumerate(family.slots):
+        first = _contiguous(slots)
+        slot = f"_fam{f}_s{j}[_k]" if first is None else f"{first} + _k" if first else "_k"
+        lines.append(f"{indent}    _facc[{slot}] += _fg{j}")
     return lines
 
 
