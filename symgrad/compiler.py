@@ -113,8 +113,9 @@ class Lowered(NamedTuple):
 
 def lower_model(loss, params: list[str], inputs: list[str], loops: bool = False,
                 order: int = 1) -> Lowered:
-    """Model -> (vector blocks, for a backend that ``loops``) -> derive -> lower: the
-    programs every backend prints; with ``order=2`` the second-order ones too."""
+    """Model -> (vector blocks, then term families, for a backend that ``loops``) -> derive
+    -> lower: the programs every backend prints; with ``order=2`` the second-order ones too
+    (over every parameter and term written out)."""
     from .blocks import Blocked, vector_blocks
     from .families import Familied, term_families
     from .model import Model, symbols_named

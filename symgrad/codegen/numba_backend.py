@@ -130,6 +130,7 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
     scalars, adjoints = split_outputs(program, loops)
     sums = sum_names(scalars)
     width = len(sums) + sum(len(v) for v in loops.vectors) + loops.own
+    families = loops.used_families(program)
     zero = printer.typed("0.0")
     row = "            "
     lines = [
@@ -138,8 +139,8 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
         f"{column_args(columns)}{matrix_args(matrices)}):",
         *param_loads(program, "    ", loops.theta_index),
         *vector_loads(loops, "    "),
-        *family_loads(loops, "    "),
-        *family_scratch(loops, "    ", printer, columns),
+        *family_loads(loops, "    ", families),
+        *family_scratch(loops, "    ", printer, columns, families),
         "    for _chunk in range(_first, _last):",
         "        _start = _chunk * _n // _chunks",
         "        _stop = (_chunk + 1) * _n // _chunks",
@@ -151,7 +152,7 @@ def sums_function(name: str, program, columns, loops, matrices, printer) -> str:
                        dot_lines(loops, loops.dots, row, zero, check=True)),
             *accumulate_lines(sums, scalars, printer, row),
             f"{row}_check += {printer.typed(data_check(columns))}",
-            *block_lines(adjoints, loops, printer, row)], columns, adjoints=adjoints),
+            *block_lines(adjoints, loops, printer, row)], columns, families, adjoints),
         *(f"        _sums[_chunk, {k}] = {s}" for k, s in enumerate(sums[:-1])),
         *block_stores(loops, len(sums) - 1, "        "),
         *family_stores(loops, width - 1 - loops.own, "        "),
@@ -206,6 +207,7 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
     program, columns, loops = spec.gradient, spec.gradient_inputs(), spec.loops
     scalars, adjoints = split_outputs(program, loops)
     sums = sum_names(scalars, check=False)
+    families = loops.used_families(program)
     arguments = column_args(spec.columns) + matrix_args(spec.matrix_ids())
     zero, one = printer.typed("0.0"), printer.typed("1.0")
     finite = " + ".join([f"{name} * {zero}" for name in sums] +
@@ -217,7 +219,7 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         f"def _train_epochs(_theta, _state, _hyper, _kind, _orders, _batch, _mean, _history, "
         f"_counters, _grad{arguments}):",
         "    _n = _orders.shape[1]",
-        *family_scratch(loops, "    ", printer, columns),
+        *family_scratch(loops, "    ", printer, columns, families),
         "    for _epoch in range(_history.shape[0]):",
         "        _order = _orders[_epoch % _orders.shape[0]]",
         "        _total = 0.0",
@@ -225,14 +227,14 @@ def training_function(spec: KernelSpec, printer: NumbaPrinter) -> str:
         "            _stop = _start + _batch if _start + _batch < _n else _n",
         *param_loads(program, "            ", loops.theta_index),
         *vector_loads(loops, "            "),
-        *family_loads(loops, "            "),
+        *family_loads(loops, "            ", families),
         *(f"            {name} = {zero}" for name in sums),
         *(f"            _acc{v} = {zeros(len(ix), printer)}" for v, ix in enumerate(loops.vectors)),
         *family_accumulator(loops, "            ", printer),
         *row_loop(loops, printer, "            ", ("_start", "_stop"), "_order", [
             *row_lines(program, columns, printer, row, dot_lines(loops, loops.dots, row, zero)),
             *accumulate_lines(sums, scalars, printer, row),
-            *block_lines(adjoints, loops, printer, row)], columns, adjoints=adjoints),
+            *block_lines(adjoints, loops, printer, row)], columns, families, adjoints),
         f"            if _kind == {LOSS_ONLY}:  # the loss at theta: no step (Kernel.loss_at)",
         f"                _total += {sums[0]}",
         "                continue",
