@@ -20,6 +20,7 @@ or with the rest of the model, are summed into the same gradient entry.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -129,7 +130,7 @@ class _FamilyFinder:
                 numbered = node.is_Add or node.is_Mul or node.is_Relational
                 args = []
                 for arg in node.args:
-                    if numbered and arg.is_Number and arg.is_finite:
+                    if numbered and _a_float(arg):
                         args.append(self.placeholder("c", len(numbers)))
                         numbers.append(arg)
                     else:
@@ -162,3 +163,13 @@ class _FamilyFinder:
                 tuple(constants[k] for k in varying), members,
                 tuple(tuple(v[k] for k in varying) for v in values))
         return self.families[key]
+
+
+def _a_float(value) -> bool:
+    """A number a float64 holds (10**400 is not: it stays in the template, as written)."""
+    if not value.is_Number:
+        return False
+    try:
+        return math.isfinite(float(value))
+    except (OverflowError, TypeError):
+        return False
