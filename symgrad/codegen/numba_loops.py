@@ -119,35 +119,40 @@ def _contiguous(indexes) -> int | None:
     return first if tuple(indexes) == tuple(range(first, first + len(indexes))) else None
 
 
-def family_loads(loops, indent: str, families=None) -> list[str]:
-    """Each family's parameter values term by term, from theta (of ``families`` only, if
-    given)."""
+def _numbered(loops, families) -> list[tuple]:
+    """(f, family) for each of ``families``, f its index among the model's families."""
+    return [(f, family) for f, family in enumerate(loops.families) if family in families]
+
+
+def _read(families) -> set:
+    """The symbols the families' terms read (data columns among them)."""
+    return set().union(*(family.gradient.free_symbols() for family in families))
+
+
+def family_loads(loops, indent: str, families) -> list[str]:
+    """Each of ``families``' parameter values term by term, from theta."""
     lines = []
-    for f, family in enumerate(loops.families):
-        if families is None or family in families:
-            for j, ix in enumerate(family.theta):
-                first = _contiguous(ix)
-                source = f"_fam{f}_at{j}" if first is None else f"{first}:{first + len(ix)}"
-                lines.append(f"{indent}_fam{f}_v{j} = _theta[{source}]")
+    for f, family in _numbered(loops, families):
+        for j, ix in enumerate(family.theta):
+            first = _contiguous(ix)
+            source = f"_fam{f}_at{j}" if first is None else f"{first}:{first + len(ix)}"
+            lines.append(f"{indent}_fam{f}_v{j} = _theta[{source}]")
     return lines
 
 
-def family_scratch(loops, indent: str, printer, columns, families=None,
+def family_scratch(loops, indent: str, printer, columns, families,
                    gradient=True) -> list[str]:
     """A tile's copy of each data column the families read, each family's values for a
     tile's rows, and with ``gradient`` its adjoints and its terms' partials (term-major)."""
-    tile = tile_rows(loops)
-    read = set().union(*(family.gradient.free_symbols() for family in loops.families
-                         if families is None or family in families))
+    tile, read = tile_rows(loops), _read(families)
     lines = [f"{indent}_tc{k} = {_empty(tile, printer)}" for k, c in enumerate(columns)
              if c in read]
-    for f, family in enumerate(loops.families):
-        if families is None or family in families:
-            lines.append(f"{indent}_famt{f} = {_empty(tile, printer)}")
-            if gradient:
-                lines.append(f"{indent}_fadjt{f} = {_empty(tile, printer)}")
-                lines += [f"{indent}_fam{f}_d{j} = {_empty(family.size * tile, printer)}"
-                          for j in range(len(family.theta))]
+    for f, family in _numbered(loops, families):
+        lines.append(f"{indent}_famt{f} = {_empty(tile, printer)}")
+        if gradient:
+            lines.append(f"{indent}_fadjt{f} = {_empty(tile, printer)}")
+            lines += [f"{indent}_fam{f}_d{j} = {_empty(family.size * tile, printer)}"
+                      for j in range(len(family.theta))]
     return lines
 
 
@@ -162,13 +167,12 @@ def family_accumulator(loops, indent: str, printer) -> list[str]:
 
 
 def row_loop(loops, printer, indent: str, bounds, order: str | None, body, columns,
-             families=None, adjoints=None) -> list[str]:
+             families=(), adjoints=None) -> list[str]:
     """The loop over rows ``bounds`` (start, stop) running ``body`` (lines written at
     indent + 4 that read the row as ``_row``; ``order``: the row is order[i], else i). With
-    ``families`` (None: all of the model's; ``adjoints``: the gradient program's adjoint
-    outputs, for a kernel that differentiates), the rows run in tiles around it."""
-    used = [(f, family) for f, family in enumerate(loops.families)
-            if families is None or family in families]
+    ``families`` (and ``adjoints``, the gradient program's adjoint outputs, in a kernel that
+    differentiates), the rows run in tiles around it."""
+    used = _numbered(loops, families)
     row = f"{order}[_i]" if order else "_i"
     if not used:
         head = [f"{indent}for _i in range({bounds[0]}, {bounds[1]}):",
@@ -176,7 +180,7 @@ def row_loop(loops, printer, indent: str, bounds, order: str | None, body, colum
             [f"{indent}for _row in range({bounds[0]}, {bounds[1]}):"]
         return head + list(body)
     tile, inner = tile_rows(loops), indent + "    "
-    read = set().union(*(family.gradient.free_symbols() for _, family in used))
+    read = _read(families)
     lines = [f"{indent}for _tile in range({bounds[0]}, {bounds[1]}, {tile}):",
              f"{inner}_tend = _tile + {tile} if _tile + {tile} < {bounds[1]} else {bounds[1]}",
              f"{inner}for _i in range(_tend - _tile):",
