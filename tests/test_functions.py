@@ -233,3 +233,25 @@ def test_textbook_losses_stay_finite_and_exact_at_extreme_logits(backend, name, 
         assert close(value, float(exact[0]), rel=1e-10, abs_=1e-300), (theta, row)
         for k, p in enumerate(params):
             assert close(grad[k], float(exact[k + 1]), rel=1e-10, abs_=1e-300), (p, theta, row)
+
+
+def test_many_argument_logsumexp_and_max_compile_on_both_backends():
+    """logsumexp of 31+ arguments (Numba inlines at most 30: the helper is a function of its
+    own) and max of 5 (its derivative folds into a Piecewise of conditions, which numpy
+    selects with default False) agree between the compiled and reference backends."""
+    import symgrad
+
+    lse = "log(" + " + ".join(f"exp(w{k}*x + {k}/8)" for k in range(33)) + ") - y"
+    largest = "max(a*x, b*x, c*x, d*x, e2*x) - y"
+    rng = np.random.default_rng(3)
+    data = rng.normal(size=(20, 2))
+    for text, params in ((lse, [f"w{k}" for k in range(33)]),
+                         (largest, ["a", "b", "c", "d", "e2"])):
+        theta = rng.normal(size=len(params))
+        compiled, reference = (symgrad.compile(text, params, ["x", "y"], backend=b)
+                               for b in ("numba", "numpy"))
+        value, grad = compiled(theta, data)
+        expected_value, expected_grad = reference(theta, data)
+        assert close(value, expected_value)
+        np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-14)
+        assert np.any(grad != 0)

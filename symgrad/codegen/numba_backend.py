@@ -36,6 +36,7 @@ KERNEL_OPTIONS = ('nogil=True, cache=True, error_model="numpy", '
 LOOP_OPTIONS = 'nogil=True, cache=True, error_model="numpy"'  # sums that must keep their order
 
 NUMBA_HELPERS = {**HELPERS, **helper_sources("numba")}  # branch-free where python's branch
+MAX_INLINE_ARGS = 30  # Numba inlines a call of at most this many arguments
 
 
 class NumbaPrinter(ScalarPrinter):
@@ -44,6 +45,14 @@ class NumbaPrinter(ScalarPrinter):
     helper_table = NUMBA_HELPERS
     helper_decorator = '@njit(inline="always")\n'
     exp_function = "vexp"
+
+    def helper(self, expr) -> tuple[str, str]:
+        """A helper of more than MAX_INLINE_ARGS arguments (logsumexp31) is a function of its
+        own: Numba's inliner refuses a call with so many ("a closure with *args")."""
+        name, source = super().helper(expr)
+        if len(expr.args) > MAX_INLINE_ARGS:
+            source = source.replace(self.helper_decorator, '@njit(error_model="numpy")\n', 1)
+        return name, source
 
     def _print_exp(self, expr):
         return f"vexp({self._print(expr.args[0])})"

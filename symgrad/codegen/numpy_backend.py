@@ -6,6 +6,8 @@ is summed with numpy's pairwise sum. Helpers are numpy's own stable forms.
 """
 from __future__ import annotations
 
+import sympy as sp
+from sympy.logic.boolalg import Boolean
 from sympy.printing.numpy import NumPyPrinter
 
 from ..primitives import helper_sources
@@ -55,6 +57,23 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
 
     def _print_Or(self, expr):
         return nested_calls("numpy.logical_or", [self._print(a) for a in expr.args])
+
+    def _print_Piecewise(self, expr):
+        """A Piecewise of conditions (SymPy folds ``x > Max(a, b, ...)`` into one) selects
+        with the default False: numpy.nan would make it a float array, which numpy.select
+        refuses as a condition."""
+        printed = super()._print_Piecewise(expr)
+        nan = f"default={self._print(sp.nan)})"
+        if _boolean_valued(expr) and printed.endswith(nan):
+            printed = printed[:-len(nan)] + "default=False)"
+        return printed
+
+
+def _boolean_valued(expr) -> bool:
+    """A condition, or a Piecewise whose every branch is one (nested Piecewise included)."""
+    if isinstance(expr, sp.Piecewise):
+        return all(_boolean_valued(pair.expr) for pair in expr.args)
+    return isinstance(expr, Boolean)
 
 HEADER = '''\
 import functools
