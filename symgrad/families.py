@@ -115,7 +115,7 @@ class _FamilyFinder:
     def shape(self, term):
         """(template, parameters, numbers) of a term that can join a family, else None."""
         symbols = term.free_symbols
-        if term.is_Number or not symbols & self.scalars or not symbols <= self.allowed:
+        if not symbols & self.scalars or not symbols <= self.allowed:
             return None
         params: dict[sp.Symbol, sp.Symbol] = {}
         numbers: list[sp.Expr] = []
