@@ -10,7 +10,9 @@ or strided, never copied). Two things make the row loop vectorize across rows: `
 ``vexp`` (arithmetic + bit tricks instead of a libm call; tanh is ``vtanh`` likewise), every
 helper is branch-free, and the
 fast-math flags allow only reassociation, contraction and signed-zero freedom, so the
-accumulators may be split into vector lanes while inf/nan keep their IEEE meaning.
+accumulators may be split into vector lanes while inf/nan keep their IEEE meaning. Vector
+blocks and term families are loops whatever their width (``numba_loops``); with families the
+rows run in tiles.
 """
 from __future__ import annotations
 
@@ -90,8 +92,7 @@ def module_source(spec: KernelSpec) -> str:
     printer = NumbaPrinter(float_type=FLOAT32 if single else None)
     header = FLOAT32_HEADER if single else HEADER
     source = module_text(spec, printer, header + index_arrays(spec.loops, printer),
-                         gradient_function,
-                         prediction_function, second_order_sums)
+                         gradient_function, prediction_function, second_order_sums)
     return without_idle_fast_math(source + "\n\n" + training_function(spec, printer))
 
 
