@@ -1,11 +1,13 @@
 """Term families: a sum written out term by term, compiled as one loop against written out.
 
-For three models, each a sum of ``terms`` terms that differ only in their parameters and
-numbers (symgrad.families), mse against a target on 1,000,000 rows:
+For four models, each a sum of ``terms`` terms that differ only in their parameters,
+numbers and data columns (symgrad.families), mse against a target on 1,000,000 rows
+(100,000 for linear, whose data has a column per term):
 
 - fourier:  sum_k w_k*sin((k + 1)*x)
 - bumps:    sum_k a_k*exp(-(x - m_k)**2/s)  (one width s shared by every term)
 - hinges:   sum_k w_k*max(x - k/terms, 0)   (a linear spline, Piecewise in SymPy)
+- linear:   sum_k w_k*x_k                   (a linear model written out feature by feature)
 
 each in a fresh process with an empty kernel cache: symgrad (its families as loops),
 symgrad with families turned off (every term written out, as before them) and JAX
@@ -13,7 +15,8 @@ symgrad with families turned off (every term written out, as before them) and JA
 call (import excluded for all three) and the median of --calls steady calls of loss and
 gradient over the 1,000,000 rows. Ratios are to the written-out kernel and to JAX.
 
-    python benchmarks/families.py [--terms 50,200] [--calls 5] [--models fourier,bumps,hinges]
+    python benchmarks/families.py [--terms 50,200] [--calls 5]
+        [--models fourier,bumps,hinges,linear]
 """
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ rng = np.random.default_rng(0)
 x = rng.uniform(0, 1, {rows})
 y = np.sin(6 * x) + 0.1 * rng.normal(size={rows})
 terms = {terms}
+features = rng.uniform(-1, 1, ({rows}, terms)) if {model!r} == "linear" else None
 """
 
 SYMGRAD = DATA + """
@@ -40,19 +44,22 @@ if {written_out}:
     symgrad.families.MIN_TERMS = 10 ** 9
 X, Y = sp.symbols("x y")
 w, m = sp.symbols(f"w0:{{terms}}"), sp.symbols(f"m0:{{terms}}")
+columns = sp.symbols(f"x0:{{terms}}")
 s = sp.Symbol("s")
 models = {{
     "fourier": (sum(w[k] * sp.sin((k + 1) * X) for k in range(terms)), [*w]),
     "bumps": (sum(w[k] * sp.exp(-(X - m[k]) ** 2 / s) for k in range(terms)), [*w, *m, s]),
     "hinges": (sum(w[k] * sp.Piecewise((X - sp.Rational(k, terms), X > sp.Rational(k, terms)),
                                       (0, True)) for k in range(terms)), [*w]),
+    "linear": (sum(w[k] * columns[k] for k in range(terms)), [*w]),
 }}
 prediction, params = models[{model!r}]
 theta = np.concatenate([np.full(terms, 0.1), np.linspace(0, 1, terms), [0.05]]) \
     if {model!r} == "bumps" else np.full(terms, 0.1)
-data = np.column_stack([x, y])
+linear = {model!r} == "linear"
+data = np.column_stack([features, y]) if linear else np.column_stack([x, y])
 start = time.perf_counter()
-f = symgrad.compile((prediction - Y) ** 2, params, [X, Y])
+f = symgrad.compile((prediction - Y) ** 2, params, [*columns, Y] if linear else [X, Y])
 f(theta, data)
 first = time.perf_counter() - start
 calls = []
@@ -76,7 +83,10 @@ def bumps(p, x):
 def hinges(p, x):
     knots = k / terms
     return jnp.where(x[:, None] > knots, x[:, None] - knots, 0.0) @ p
-model = {{"fourier": fourier, "bumps": bumps, "hinges": hinges}}[{model!r}]
+def linear(p, x):
+    return x @ p
+model = {{"fourier": fourier, "bumps": bumps, "hinges": hinges, "linear": linear}}[{model!r}]
+x = features if {model!r} == "linear" else x
 theta = np.concatenate([np.full(terms, 0.1), np.linspace(0, 1, terms), [0.05]]) \\
     if {model!r} == "bumps" else np.full(terms, 0.1)
 step = jax.jit(jax.value_and_grad(lambda p, x, y: jnp.mean((model(p, x) - y) ** 2)))
@@ -107,22 +117,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--terms", default="50,200")
     parser.add_argument("--calls", type=int, default=5)
-    parser.add_argument("--models", default="fourier,bumps,hinges")
+    parser.add_argument("--models", default="fourier,bumps,hinges,linear")
     parser.add_argument("--no-jax", action="store_true")
     args = parser.parse_args()
     print(f"{'model':8}{'terms':>6} | first call (s): {'loops':>7}{'written':>8}{'JAX':>7} | "
-          f"{ROWS:,} rows (ms): {'loops':>7}{'written':>8}{'JAX':>7} | loops/written, /JAX")
+          f"{'rows':>14} call (ms): {'loops':>7}{'written':>8}{'JAX':>7} | "
+          f"loops/written, /JAX")
     for model in args.models.split(","):
         for terms in (int(t) for t in args.terms.split(",")):
-            options = dict(rows=ROWS, terms=terms, model=model, calls=args.calls)
+            rows = ROWS // 10 if model == "linear" else ROWS
+            options = dict(rows=rows, terms=terms, model=model, calls=args.calls)
             loops = run(SYMGRAD.format(written_out=False, **options))
             written = run(SYMGRAD.format(written_out=True, **options))
             jax = (float("nan"),) * 2 if args.no_jax else run(JAX.format(**options))[:2]
             assert loops[2] and not written[2], "the loops run did not loop, or the other did"
             print(f"{model:8}{terms:6} | {'':16}{loops[0]:7.2f}{written[0]:8.2f}{jax[0]:7.2f} | "
-                  f"{'':16}{loops[1] * 1e3:7.1f}{written[1] * 1e3:8.1f}{jax[1] * 1e3:7.1f} | "
+                  f"{rows:>14,}{'':11}{loops[1] * 1e3:7.1f}{written[1] * 1e3:8.1f}{jax[1] * 1e3:7.1f} | "
                   f"{loops[1] / written[1]:.2f}, {loops[1] / jax[1]:.2f}", flush=True)
-    print(json.dumps({"rows": ROWS, "calls": args.calls}))
+    print(json.dumps({"rows": ROWS, "linear_rows": ROWS // 10, "calls": args.calls}))
 
 
 if __name__ == "__main__":

@@ -165,7 +165,10 @@ def loop_layout(blocked, families, model, kept):
     theta = {p: k for k, p in enumerate(model.params)}
     column = {s: j for j, s in enumerate(model.inputs)}
     vectors = list(dict.fromkeys(tuple(theta[e] for e in d.entries) for d in blocked.dots))
-    matrices = list(dict.fromkeys(tuple(column[c] for c in d.columns) for d in blocked.dots))
+    family_columns = [[tuple(column[term[i]] for term in f.columns) for i in range(len(f.data))]
+                      for f in families]  # each column placeholder's input indexes, by term
+    matrices = list(dict.fromkeys([tuple(column[c] for c in d.columns) for d in blocked.dots] +
+                                  [m for placed in family_columns for m in placed]))
     dots = tuple((d.symbol, vectors.index(tuple(theta[e] for e in d.entries)),
                   matrices.index(tuple(column[c] for c in d.columns))) for d in blocked.dots)
     theta_index = tuple(theta[p] for p in blocked.scalars)
@@ -175,21 +178,30 @@ def loop_layout(blocked, families, model, kept):
                        [t for t in touched if t in scalar_column])
     own = sum(t not in scalar_column for t in touched)
     slot = {t: s for s, t in enumerate(slot_theta)}
-    loops = tuple(family_loop(f, theta, slot, model.inputs) for f in families)
+    loops = tuple(family_loop(f, theta, slot, model.inputs,
+                              tuple(matrices.index(m) for m in placed))
+                  for f, placed in zip(families, family_columns))
     return Loops(theta_index, tuple(vectors), tuple(matrices), dots, loops, slot_theta, own,
                  tuple(scalar_column[t] for t in slot_theta[own:]))
 
 
-def family_loop(family, theta: dict, slot: dict, inputs):
+def family_loop(family, theta: dict, slot: dict, inputs, matrices: tuple):
     """A family's FamilyLoop: its template derived once, and each term's theta indexes,
-    numbers and accumulator slots, placeholder by placeholder."""
+    numbers and accumulator slots, placeholder by placeholder (``matrices``: the data
+    matrix of each column placeholder)."""
     from .codegen.spec import FamilyLoop
     from .model import Model
     from .program import lower, lower_values
     from .reverse import derive
 
-    template = Model(loss=family.template, params=family.params,
-                     inputs=(*inputs, *family.constants))
+    import sympy as sp
+
+    power = {p.exp: p for p in family.template.atoms(sp.Pow) if p.exp in family.exponents}
+    values = [sp.Dummy(f"q{i}") for i in range(len(family.exponents))]  # x**e, from the loop
+    template = Model(loss=family.template.xreplace(
+                         {power[e]: q for e, q in zip(family.exponents, values)}),
+                     params=family.params,
+                     inputs=(*inputs, *family.data, *values, *family.constants))
     gradient = derive(template)
     thetas = tuple(tuple(theta[term[j]] for term in family.members)
                    for j in range(len(family.params)))
@@ -197,6 +209,9 @@ def family_loop(family, theta: dict, slot: dict, inputs):
                       constants=tuple(tuple(float(term[i]) for term in family.values)
                                       for i in range(len(family.constants))),
                       slots=tuple(tuple(slot[t] for t in row) for row in thetas),
+                      matrices=matrices,
+                      powers=tuple((power[e].base, tuple(int(term[i]) for term in family.powers))
+                                   for i, e in enumerate(family.exponents)),
                       value=lower_values(template, (gradient.loss,)), gradient=lower(gradient))
 
 
@@ -226,18 +241,26 @@ def kernel_spec(lowered: Lowered, renames: dict, reduction="mean", dtype="float6
 
 def _family_renamed(family, f: int, renames: dict):
     """A FamilyLoop's programs in the kernels' names: the user's symbols renamed, and the
-    placeholders and temporaries as _f{f}p{j}, _f{f}c{i} and _f{f}t{i}."""
+    placeholders and temporaries as _f{f}p{j}, _f{f}x{i}, _f{f}q{i}, _f{f}c{i} and
+    _f{f}t{i}."""
     import sympy as sp
 
     program = family.gradient
-    constants = program.inputs[len(program.inputs) - len(family.constants):]
+    placed = len(family.matrices) + len(family.powers) + len(family.constants)
+    tail = program.inputs[len(program.inputs) - placed:]
+    data, rest = tail[:len(family.matrices)], tail[len(family.matrices):]
+    values, constants = rest[:len(family.powers)], rest[len(family.powers):]
     own = {**renames, **{p: sp.Symbol(f"_f{f}p{j}") for j, p in enumerate(program.params)},
+           **{x: sp.Symbol(f"_f{f}x{i}") for i, x in enumerate(data)},
+           **{q: sp.Symbol(f"_f{f}q{i}") for i, q in enumerate(values)},
            **{c: sp.Symbol(f"_f{f}c{i}") for i, c in enumerate(constants)}}
 
     def renamed(program):
         return _renamed(program, {**own, **{t: sp.Symbol(f"_f{f}t{i}")
                                             for i, (t, _) in enumerate(program.temps)}})
-    return replace(family, value=renamed(family.value), gradient=renamed(family.gradient))
+    return replace(family, value=renamed(family.value), gradient=renamed(family.gradient),
+                   powers=tuple((renames.get(base, base), exponents)
+                                for base, exponents in family.powers))
 
 
 def _second_order(curvature, renames):
@@ -309,5 +332,5 @@ def _renamed(program, renames):
 
 def _used_columns(program, families=()) -> tuple[int, ...]:
     """The input indexes a program reads, itself or in the families' loops it reads."""
-    used = program.free_symbols().union(*(f.gradient.free_symbols() for f in families))
+    used = program.free_symbols().union(*(f.reads() for f in families))
     return tuple(j for j, s in enumerate(program.inputs) if s in used)

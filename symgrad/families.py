@@ -7,11 +7,16 @@ straight-line code, and Numba's compile time grows faster than linearly with the
 
 Two terms are of one *family* when they are the same tree once each parameter is replaced by a
 placeholder (the first met is p0, the next p1, ...; one parameter met twice is one
-placeholder) and each number that is a coefficient or addend (an argument of an Add, a Mul or a
-comparison) by a constant placeholder: ``w3*sin(4*x)`` and ``w7*sin(8*x)`` are both
-``p0*sin(c0*x)``. Exponents, data columns and every other symbol stay as they are, so
-``x**2`` and ``x**3`` are not one family, and neither are ``w0*x0`` and ``w1*x1`` (a vector's
-inner product with data is a vector block's, symgrad.blocks). A family of at least
+placeholder), each data column likewise by a column placeholder (x0, x1, ...), and each
+number that is a coefficient or addend (an argument of an Add, a Mul or a comparison) by a
+constant placeholder: ``w3*sin(4*x)`` and ``w7*sin(8*x)`` are both ``p0*sin(c0*x)`` (x, the
+same column in every term, is put back), and ``w0*x0 + w1*x1 + ...``, a linear model written
+out feature by feature, is the family ``p0*x0`` whose column differs term by term (the kernel
+reads the family's columns as a data matrix, as a vector block's). An integer exponent of a
+data column is an exponent placeholder (e0, ...): ``a_k*x**k`` for k = 2..199, a polynomial
+written out, is the family ``p0*x**e0``, whose powers the kernel builds by multiplying the
+previous term's by x (no pow call per term). Every other symbol stays as it is. A family
+of at least
 ``MIN_TERMS`` terms in one sum becomes one row value, a ``Family`` symbol, in the model that
 is derived: its adjoint is one scalar per row, and the kernel (a backend that ``loops``)
 computes the family's value, and each term's partials times that adjoint, in a loop over the
@@ -39,6 +44,10 @@ class Family:
     constants: tuple[sp.Symbol, ...]            # the number placeholders c0, c1, ...
     members: tuple[tuple[sp.Symbol, ...], ...]  # each term's parameters, in placeholder order
     values: tuple[tuple[sp.Expr, ...], ...]     # each term's numbers, in placeholder order
+    data: tuple[sp.Symbol, ...] = ()            # the column placeholders that vary by term
+    columns: tuple[tuple[sp.Symbol, ...], ...] = ()  # each term's columns, placeholder order
+    exponents: tuple[sp.Symbol, ...] = ()       # the exponent placeholders that vary by term
+    powers: tuple[tuple[sp.Integer, ...], ...] = ()  # each term's exponents, placeholder order
 
     @property
     def size(self) -> int:
@@ -46,9 +55,12 @@ class Family:
 
     def terms(self) -> list[sp.Expr]:
         """The terms written out (the template at each member's values)."""
+        columns, powers = self.columns or ((),) * self.size, self.powers or ((),) * self.size
         return [self.template.xreplace({**dict(zip(self.params, ps)),
-                                        **dict(zip(self.constants, cs))})
-                for ps, cs in zip(self.members, self.values)]
+                                        **dict(zip(self.constants, cs)),
+                                        **dict(zip(self.data, xs)),
+                                        **dict(zip(self.exponents, es))})
+                for ps, cs, xs, es in zip(self.members, self.values, columns, powers)]
 
 
 @dataclass(frozen=True)
@@ -64,7 +76,7 @@ def term_families(model: Model, scalars, min_terms: int | None = None) -> Famili
     ``scalars`` (scalar parameters) or the model's inputs can join a family."""
     from .rewrite import stabilize
 
-    finder = _FamilyFinder(tuple(scalars), set(model.inputs), min_terms or MIN_TERMS)
+    finder = _FamilyFinder(tuple(scalars), model.inputs, min_terms or MIN_TERMS)
     loss = finder(stabilize(model.loss))
     prediction = finder(model.prediction)
     if not finder.families:
@@ -80,11 +92,16 @@ class _FamilyFinder:
     symbol per family however many sums hold it: the loss's and the prediction's)."""
 
     def __init__(self, scalars, inputs, min_terms):
-        self.position = {p: k for k, p in enumerate(scalars)}  # members sort by it
-        self.scalars, self.allowed = set(scalars), set(scalars) | inputs
+        # terms sort by their columns' positions (so a family's data matrix is, where the
+        # data's columns are in the same order, a view), their exponents (each power is then
+        # the previous one times x), then their parameters'
+        self.position = {**{p: k for k, p in enumerate(scalars)},
+                         **{c: j for j, c in enumerate(inputs)}}
+        self.scalars, self.inputs = set(scalars), set(inputs)
+        self.allowed = self.scalars | self.inputs
         self.min_terms = min_terms
         self.families: dict[tuple, Family] = {}
-        self.placeholders: dict[str, list[sp.Dummy]] = {"p": [], "c": []}
+        self.placeholders: dict[str, list[sp.Dummy]] = {"p": [], "c": [], "x": [], "e": []}
 
     def __call__(self, value):
         if value is None:
@@ -95,48 +112,63 @@ class _FamilyFinder:
                              self.rewrite_sum)
 
     def rewrite_sum(self, total):
-        groups: dict[sp.Basic, list] = defaultdict(list)
+        """The sum with each family among its terms as its symbol. A term with a minus sign
+        is shaped negated, and its family enters negated: the stable bce of sigmoid(z)
+        reads both z and -z, and the two sums are then one family, computed once."""
+        groups: dict[tuple, list] = defaultdict(list)
         rest = []
         for term in total.args:
-            shape = self.shape(term)
+            negated = term.could_extract_minus_sign()
+            shape = self.shape(-term if negated else term)
             if shape is None:
                 rest.append(term)
             else:
-                groups[shape[0]].append((term, shape))
+                groups[shape[0], negated].append((term, shape))
         if not any(len(g) >= self.min_terms for g in groups.values()):
             return total  # nothing to replace: the sum as it was, not rebuilt
-        for template, group in groups.items():
-            if len(group) >= self.min_terms:
-                rest.append(self.family(template, [shape for _, shape in group]).symbol)
+        for (template, negated), group in groups.items():
+            family = self.family(template, [shape for _, shape in group]) \
+                if len(group) >= self.min_terms else None
+            if family:
+                rest.append(-family.symbol if negated else family.symbol)
             else:
                 rest += [term for term, _ in group]
         return sp.Add(*rest)
 
     def shape(self, term):
-        """(template, parameters, numbers) of a term that can join a family, else None."""
+        """(template, parameters, numbers, columns, exponents) of a term that can join a
+        family, else None."""
         symbols = term.free_symbols
         if not symbols & self.scalars or not symbols <= self.allowed:
             return None
         params: dict[sp.Symbol, sp.Symbol] = {}
+        columns: dict[sp.Symbol, sp.Symbol] = {}
         numbers: list[sp.Expr] = []
+        exponents: list[sp.Integer] = []
         built: dict[sp.Basic, sp.Basic] = {}
         for node in postorder(term):
             if node in self.scalars:
                 params.setdefault(node, self.placeholder("p", len(params)))
                 built[node] = params[node]
+            elif node in self.inputs:
+                columns.setdefault(node, self.placeholder("x", len(columns)))
+                built[node] = columns[node]
             elif node.is_Atom or not node.args:
                 built[node] = node
             else:
                 numbered = node.is_Add or node.is_Mul or node.is_Relational
                 args = []
-                for arg in node.args:
+                for index, arg in enumerate(node.args):
                     if numbered and _a_float(arg):
                         args.append(self.placeholder("c", len(numbers)))
                         numbers.append(arg)
+                    elif node.is_Pow and index == 1 and _a_power(node, self.inputs):
+                        args.append(self.placeholder("e", len(exponents)))
+                        exponents.append(arg)
                     else:
                         args.append(built[arg])
                 built[node] = node.func(*args)
-        return built[term], tuple(params), tuple(numbers)
+        return built[term], tuple(params), tuple(numbers), tuple(columns), tuple(exponents)
 
     def placeholder(self, kind: str, k: int) -> sp.Dummy:
         """The k-th placeholder of a kind: the same Dummy in every term, so equal shapes are
@@ -146,23 +178,51 @@ class _FamilyFinder:
             made.append(sp.Dummy(f"{kind}{len(made)}"))
         return made[k]
 
-    def family(self, template, shapes) -> Family:
-        shapes = sorted(shapes, key=lambda s: (tuple(self.position[p] for p in s[1]),
+    def family(self, template, shapes) -> Family | None:
+        """The family of these terms' shapes; None where an exponent varies on a column that
+        varies too (no running power to build: the terms stay written out)."""
+        shapes = sorted(shapes, key=lambda s: (tuple(self.position[c] for c in s[3]), s[4],
+                                               tuple(self.position[p] for p in s[1]),
                                                tuple(float(v) for v in s[2])))
-        members = tuple(params for _, params, _ in shapes)
-        values = tuple(numbers for _, _, numbers in shapes)
-        key = (template, members, values)
+        members, values, columns, powers = (tuple(s[k] for s in shapes) for k in range(1, 5))
+        key = (template, members, values, columns, powers)
         if key not in self.families:
-            constants = [self.placeholder("c", k) for k in range(len(values[0]))]
-            same = {c: values[0][k] for k, c in enumerate(constants)
-                    if all(v[k] == values[0][k] for v in values)}  # -1 in every term: -1
-            varying = [k for k, c in enumerate(constants) if c not in same]
+            constants, same_numbers, numbers = _varying(self.placeholder, "c", values)
+            data, same_columns, columns = _varying(self.placeholder, "x", columns)
+            exponents, same_powers, powers = _varying(self.placeholder, "e", powers)
+            template = template.xreplace({**same_numbers, **same_columns, **same_powers})
+            if any(not _power_of_a_column(template, e, data) for e in exponents):
+                return None
             params = tuple(self.placeholder("p", k) for k in range(len(members[0])))
             self.families[key] = Family(
-                sp.Dummy(f"family{len(self.families)}"), template.xreplace(same), params,
-                tuple(constants[k] for k in varying), members,
-                tuple(tuple(v[k] for k in varying) for v in values))
+                sp.Dummy(f"family{len(self.families)}"), template, params, constants,
+                members, numbers, data, columns if data else (), exponents,
+                powers if exponents else ())
         return self.families[key]
+
+
+def _varying(placeholder, kind, rows):
+    """(the placeholders whose value differs between terms, {each other placeholder: its one
+    value}, each term's values of the varying ones): a number or column that is the same in
+    every term (-1, the one x of sin(k*x)) goes back into the template."""
+    marks = [placeholder(kind, k) for k in range(len(rows[0]))]
+    same = {m: rows[0][k] for k, m in enumerate(marks) if all(r[k] == rows[0][k] for r in rows)}
+    varying = [k for k, m in enumerate(marks) if m not in same]
+    return (tuple(marks[k] for k in varying), same,
+            tuple(tuple(r[k] for k in varying) for r in rows))
+
+
+def _a_power(node, inputs) -> bool:
+    """x**k, x a data column and k an integer from 2 (1/x and x**-2 keep their exponents)."""
+    exponent = node.args[1]
+    return node.args[0] in inputs and exponent.is_Integer and exponent >= 2
+
+
+def _power_of_a_column(template, exponent, varying_columns) -> bool:
+    """Whether every power with this exponent placeholder in the template is of one data
+    column, the same in every term (a column placeholder left in it varies)."""
+    return all(p.base.is_Symbol and p.base not in varying_columns
+               for p in template.atoms(sp.Pow) if p.exp == exponent)
 
 
 def _a_float(value) -> bool:

@@ -169,6 +169,28 @@ class strong_product(SymgradBase):
         return printer._print(self.as_builtin())
 
 
+class attains(sp.Function):
+    """1 where a equals m, else 0: which arguments of a max or min m attain it (a step, its
+    derivative 0; symgrad.extrema). A function, not Eq(a, m), which SymPy's cse rewrites
+    (Eq(t + 1, m) as Eq(t, m - 1), another comparison in floats). Not in the registry: each
+    printer writes it in place (``_print_attains``), as one helper call per argument made a
+    100-argument max's Numba compile 40% slower."""
+
+    nargs = 2
+
+    @classmethod
+    def eval(cls, a, m):
+        if a.is_Number and m.is_Number:
+            return sp.S.One if a == m else sp.S.Zero
+
+    def fdiff(self, argindex=1):
+        return sp.S.Zero
+
+    def as_builtin(self):  # unevaluated: Piecewise's own checks cost 3 ms a call
+        return sp.Piecewise((sp.S.One, sp.Eq(*self.args, evaluate=False)), (sp.S.Zero, True),
+                            evaluate=False)
+
+
 KEPT_IN_BUILTIN_FORM = (sigmoid, softplus, relu)
 
 

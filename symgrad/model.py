@@ -18,6 +18,7 @@ from sympy.core.function import AppliedUndef
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import SymgradError
+from . import extrema
 from .parse import parse_expr
 
 Names = Iterable["str | sp.Symbol"]
@@ -206,7 +207,7 @@ def sympified(value, what: str):
     if isinstance(value, str):
         raise SymgradError(f"{what} is a string inside a container; pass an expression")
     try:
-        return real_valued(with_entries(sp.sympify(value, strict=True)))
+        return linear_extrema(real_valued(with_entries(sp.sympify(value, strict=True))))
     except (sp.SympifyError, TypeError):
         raise SymgradError(f"{what} must be a SymPy expression or a number, not a "
                            f"{type(value).__name__}") from None
@@ -263,6 +264,21 @@ def _unsupported(node) -> str | None:
 def _short(node, limit: int = 60) -> str:
     text = sp.sstr(node)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def linear_extrema(expr):
+    """expr with each SymPy Max/Min of three or more arguments rebuilt as symgrad's
+    (``symgrad.extrema``: built in linear time). The DAG is rebuilt bottom-up once; SymPy's
+    ``replace`` would keep them, as they compare equal."""
+    if not isinstance(expr, sp.Basic) or not expr.has(sp.Max, sp.Min):
+        return expr
+    nary, rebuilt = {sp.Max: extrema.Max, sp.Min: extrema.Min}, {}
+    for node in postorder(expr):
+        args = [rebuilt[a] for a in node.args]
+        cls = nary.get(type(node)) if len(args) > 2 else None
+        changed = cls is not None or any(new is not old for new, old in zip(args, node.args))
+        rebuilt[node] = (cls or node.func)(*args) if changed else node
+    return rebuilt[expr]
 
 
 def postorder(expr: sp.Basic) -> list[sp.Basic]:

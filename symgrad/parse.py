@@ -40,9 +40,13 @@ class Signature(NamedTuple):
 
 
 def sympy_function(path: str):
-    """SymPy's function of a registry entry: 'Abs', or a dotted path 'codegen.cfunctions.log1p'."""
+    """SymPy's function of a registry entry: 'Abs', a dotted path in SymPy
+    'codegen.cfunctions.log1p', or one in symgrad 'symgrad.extrema.Max'."""
     module, _, name = path.rpartition(".")
-    return getattr(importlib.import_module(f"sympy.{module}") if module else sp, name)
+    if not module:
+        return getattr(sp, name)
+    return getattr(importlib.import_module(
+        module if module.startswith("symgrad.") else f"sympy.{module}"), name)
 
 
 FUNCTIONS = {  # symgrad's functions, SymPy's (with their other spellings), the named losses

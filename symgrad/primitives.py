@@ -235,8 +235,9 @@ BUILTINS = (
       for name in ("asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf",
                    "erfc")),
     Builtin("atan2", "atan2", 2, 2),                 # atan2(y, x), the angle of (x, y)
-    Builtin("max", "Max", 2, math.inf, aliases=("Max",)),
-    Builtin("min", "Min", 2, math.inf, aliases=("Min",)),
+    # SymPy's Max and Min, built in linear time for three or more arguments
+    Builtin("max", "symgrad.extrema.Max", 2, math.inf, aliases=("Max",)),
+    Builtin("min", "symgrad.extrema.Min", 2, math.inf, aliases=("Min",)),
     Builtin("log1p", "codegen.cfunctions.log1p", 1, 1, layer=True),
     Builtin("expm1", "codegen.cfunctions.expm1", 1, 1, layer=True),
     Builtin("gamma", "gamma", 1, 1),

@@ -9,6 +9,7 @@ SymPy is imported only when a model is built.
 """
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
 from .errors import SymgradError
@@ -60,7 +61,7 @@ def training_model(recipe: ModelRecipe, header):
     per_row = row_loss(recipe.loss, prediction, target)
     inputs = [sp.Symbol(n) for n in features] + [target]
     params = sorted(per_row.free_symbols - set(inputs), key=parameter_order)
-    _refuse_misspelt_columns([p.name for p in params], header, recipe.data)
+    _refuse_misspelt_columns([p.name for p in params], header, recipe.data, names)
     return Model(loss=per_row, params=tuple(params), inputs=tuple(inputs),
                  prediction=prediction, target=target), features
 
@@ -84,14 +85,18 @@ MIN_FUZZY_LENGTH = 4   # shorter names (w, b, k0) are parameters, however close 
 MAX_FUZZY_LENGTH = 64  # longer names are compared up to case only (the index grows as length^2)
 
 
-def _refuse_misspelt_columns(params, header, data: str) -> None:
+def _refuse_misspelt_columns(params, header, data: str, named=frozenset()) -> None:
     """A parameter whose name is a column's up to case, or (4 characters or more) up to one
     edit, is almost certainly that column misspelt: training it as a parameter would exit 0
-    with a wrong model. SymgradError with a "did you mean". Linear in the names' total length
-    (an index of the columns' one-deletion variants), not parameters x columns."""
-    index = _ColumnIndex(header)
+    with a wrong model. SymgradError with a "did you mean". A parameter of a numbered series
+    (w100, with w101 ...) with the same index as a column the model also names (``named``)
+    is not: w100 beside x100 is x100's weight (but tmep beside temp, or tmp1 beside temp1, is
+    still the column misspelt).
+    Linear in the names' total length (an index of the columns' one-deletion variants), not
+    parameters x columns."""
+    index, series = _ColumnIndex(header), Counter(_stem(p) for p in params if _stem(p) != p)
     for name in params:
-        column = index.close_to(name)
+        column = index.close_to(name, spelt_right=named if series[_stem(name)] > 1 else ())
         if column is not None:
             raise SymgradError(f"{name!r} in the model is not a column of {data}; did you mean "
                                f"{column!r}? (a name that is no column is a parameter: "
@@ -112,13 +117,26 @@ class _ColumnIndex:
                 for key in _deletions(column):
                     self.by_deletion.setdefault(key, []).append(column)
 
-    def close_to(self, name: str) -> str | None:
-        """The first column (in header order) that ``name`` is close to, else None."""
+    def close_to(self, name: str, spelt_right=frozenset()) -> str | None:
+        """The first column (in header order) that ``name`` is close to, else None; one edit
+        from a column in ``spelt_right`` with the same index (w100, x100) is not close."""
         found = list(self.by_case.get(name.lower(), ()))
         if MIN_FUZZY_LENGTH <= len(name) <= MAX_FUZZY_LENGTH:
             found += [column for key in _deletions(name) for column in self.by_deletion.get(key, ())
-                      if len(column) >= MIN_FUZZY_LENGTH and _one_edit_apart(name, column)]
+                      if len(column) >= MIN_FUZZY_LENGTH and _one_edit_apart(name, column)
+                      and not (column in spelt_right and same_index(name, column))]
         return min(found, key=self.position.__getitem__, default=None)
+
+
+def same_index(a: str, b: str) -> bool:
+    """Whether two names end in the same number after different stems (w100 and x100)."""
+    index = a[len(_stem(a)):]
+    return bool(index) and b[len(_stem(b)):] == index and a != b
+
+
+def _stem(name: str) -> str:
+    """The name without its trailing number (w of w100)."""
+    return name.rstrip("0123456789")
 
 
 def _deletions(name: str) -> set[str]:

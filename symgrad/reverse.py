@@ -22,6 +22,7 @@ import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
 from .errors import DerivationError
+from . import extrema
 from .functions import strong_product
 from .model import Model, postorder
 from .rewrite import stabilize
@@ -62,7 +63,8 @@ def _d_mod(node, i):
     return sp.S.One if i == 0 else -sp.floor(x / y)
 
 
-LOCAL_RULES = {sp.Add: _d_add, sp.Mul: _d_mul, sp.Pow: _d_pow, sp.Mod: _d_mod}
+LOCAL_RULES = {sp.Add: _d_add, sp.Mul: _d_mul, sp.Pow: _d_pow, sp.Mod: _d_mod,
+               **{cls: extrema.derivative for cls in (sp.Max, sp.Min, extrema.Max, extrema.Min)}}
 STEPS = (sp.sign, sp.floor, sp.ceiling, sp.Heaviside)  # derivative 0, at the jumps too
 
 

@@ -67,6 +67,29 @@ def close(a, b, rel=1e-10, abs_=1e-12):
     return math.isclose(a, b, rel_tol=rel, abs_tol=abs_)
 
 
+def numba_agrees_with_numpy(model, theta, data, *args):
+    """symgrad.compile(model, *args) on numba and on the numpy reference: the loss agrees to
+    1e-10 relative and the gradient to 1e-10 (1e-14 absolute). Returns the gradient."""
+    import symgrad
+    compiled, reference = (symgrad.compile(model, *args, backend=b) for b in ("numba", "numpy"))
+    value, grad = compiled(theta, data)
+    expected_value, expected_grad = reference(theta, data)
+    assert close(value, expected_value), (value, expected_value)
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-10, atol=1e-14)
+    return grad
+
+
+def trains_as_the_reference(model, data, theta, **settings):
+    """Adam(lr=0.05) training on numba follows the numpy reference step for step."""
+    import symgrad
+    from symgrad.optim import Adam
+    from symgrad.training import train
+    runs = [train(symgrad.compile(model, backend=b), data, theta, Adam(lr=0.05), **settings)
+            for b in ("numba", "numpy")]
+    np.testing.assert_allclose(runs[0].params, runs[1].params, rtol=1e-10)
+    np.testing.assert_allclose(runs[0].history, runs[1].history, rtol=1e-10)
+
+
 # The table of scalar models every backend is checked on (kernel, cuda, PTX tests).
 MODELS = [  # (name, loss, params, inputs)
     ("linear", "(w*x + b - y)**2", "w b", "x y"),

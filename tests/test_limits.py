@@ -73,3 +73,16 @@ def test_a_megabyte_expression_is_one_line_or_a_result():
     started = time.monotonic()
     assert parse_expr(text) == 350_000 * sp.Symbol("x")
     assert time.monotonic() - started < 30
+
+
+def test_numbers_beyond_int64_compile_as_their_floats():
+    """1e300 and 1e-300 are read exactly (10**300, 1/10**300); Numba cannot type such integer
+    literals, so the kernels print the floats they stand for. Both backends agree."""
+    loss = "(1e300*b + 1e-300*w*x + 3*x - y)**2"
+    theta, data = np.array([1e-300, 2e300]), np.array([[1.0, 2.0], [3.0, 1.0]])
+    (value, grad), (expected_value, expected_grad) = (
+        symgrad.compile(loss, ["b", "w"], ["x", "y"], backend=b)(theta, data)
+        for b in ("numba", "numpy"))
+    assert value == expected_value == 120.5
+    np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
+    assert np.isfinite(grad).all()

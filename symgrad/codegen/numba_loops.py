@@ -2,7 +2,7 @@
 
 A vector block (symgrad.blocks) is a dot product of a vector parameter with a data matrix's
 row; a term family (symgrad.families) is many terms of one sum that differ only in their
-parameters and numbers. Both are computed in loops whatever their width, so the code, and
+parameters, numbers, data columns and a column's integer exponents. Both are computed in loops whatever their width, so the code, and
 Numba's compile time, does not grow with it. ``numba_backend`` places these lines in its
 functions: the values before the row's program, the adjoints' contributions after it, the
 per-chunk stores at the chunk's end.
@@ -39,6 +39,8 @@ def index_arrays(loops, printer) -> str:
                    if _contiguous(ix) is None]
         arrays += [(f"_fam{f}_c{i}", values, printer.float_type or "np.float64")
                    for i, values in enumerate(family.constants)]
+        arrays += [(f"_fam{f}_e{i}", exponents, "np.int64")
+                   for i, (_, exponents) in enumerate(family.powers)]
     if loops.shared:
         arrays.append(("_fshared", loops.shared, "np.int64"))
     if loops.families:
@@ -103,12 +105,13 @@ def block_stores(loops, offset: int, indent: str) -> list[str]:
 # written-out code does (a row's terms in a loop of their own ran 2-3.5x slower than it for
 # exp terms); the tile bounds the scratch arrays.
 
-TILE_CELLS = 8192  # partials kept per tile at most (64 KiB of float64)
+TILE_CELLS = 8192  # partials, column and power copies kept per tile at most (64 KiB of float64)
 
 
 def tile_rows(loops) -> int:
     """Rows per tile: a power of two from 8 to 32, so the scratch has <= TILE_CELLS."""
-    cells = sum(f.size * len(f.theta) for f in loops.families)
+    cells = sum(f.size * (len(f.theta) + len(f.matrices) + len(f.powers))
+                for f in loops.families)
     fit = max(8, min(32, TILE_CELLS // max(cells, 1)))
     return 1 << (fit.bit_length() - 1)
 
@@ -126,7 +129,7 @@ def _numbered(loops, families) -> list[tuple]:
 
 def _read(families) -> set:
     """The symbols the families' terms read (data columns among them)."""
-    return set().union(*(family.gradient.free_symbols() for family in families))
+    return set().union(*(family.reads() for family in families))
 
 
 def family_loads(loops, indent: str, families) -> list[str]:
@@ -142,12 +145,17 @@ def family_loads(loops, indent: str, families) -> list[str]:
 
 def family_scratch(loops, indent: str, printer, columns, families,
                    gradient=True) -> list[str]:
-    """A tile's copy of each data column the families read, each family's values for a
-    tile's rows, and with ``gradient`` its adjoints and its terms' partials (term-major)."""
+    """A tile's copy of each data column the families read (and of their data matrices,
+    term-major), each family's values for a tile's rows, and with ``gradient`` its adjoints
+    and its terms' partials (term-major)."""
     tile, read = tile_rows(loops), _read(families)
     lines = [f"{indent}_tc{k} = {_empty(tile, printer)}" for k, c in enumerate(columns)
              if c in read]
     for f, family in _numbered(loops, families):
+        lines += [f"{indent}_fx{f}_{i} = {_empty(family.size * tile, printer)}"
+                  for i in range(len(family.matrices))]
+        lines += [f"{indent}_fq{f}_{i} = {_empty(family.size * tile, printer)}"
+                  for i in range(len(family.powers))]
         lines.append(f"{indent}_famt{f} = {_empty(tile, printer)}")
         if gradient:
             lines.append(f"{indent}_fadjt{f} = {_empty(tile, printer)}")
@@ -167,11 +175,12 @@ def family_accumulator(loops, indent: str, printer) -> list[str]:
 
 
 def row_loop(loops, printer, indent: str, bounds, order: str | None, body, columns,
-             families=(), adjoints=None) -> list[str]:
+             families=(), adjoints=None, check=False) -> list[str]:
     """The loop over rows ``bounds`` (start, stop) running ``body`` (lines written at
     indent + 4 that read the row as ``_row``; ``order``: the row is order[i], else i). With
     ``families`` (and ``adjoints``, the gradient program's adjoint outputs, in a kernel that
-    differentiates), the rows run in tiles around it."""
+    differentiates), the rows run in tiles around it; with ``check`` the families' data
+    matrices join the data check (``_check``)."""
     used = _numbered(loops, families)
     row = f"{order}[_i]" if order else "_i"
     if not used:
@@ -188,6 +197,9 @@ def row_loop(loops, printer, indent: str, bounds, order: str | None, body, colum
              *(f"{inner}    _tc{k}[_i] = _c{k}[_row]" for k, c in enumerate(columns)
                if c in read)]
     for f, family in used:
+        lines += _matrix_copies(f, family, inner + "    ", tile, printer if check else None)
+    for f, family in used:
+        lines += _powers(f, family, inner, tile, columns)
         lines += _family_terms(f, family, printer, inner, tile, columns, adjoints is not None)
     lines += [f"{inner}for _i in range(_tile, _tend):", f"{inner}    _row = {row}",
               *(f"{inner}    {family.name} = _famt{f}[_i - _tile]" for f, family in used),
@@ -201,10 +213,42 @@ def row_loop(loops, printer, indent: str, bounds, order: str | None, body, colum
     return lines
 
 
+def _matrix_copies(f, family, indent, tile, check_printer) -> list[str]:
+    """The tile row's entries of each of a family's data matrices, term-major (so the terms'
+    loops over rows read them contiguously); with ``check_printer``, into the data check."""
+    lines = []
+    for i, m in enumerate(family.matrices):
+        lines += [f"{indent}for _k in range({family.size}):",
+                  f"{indent}    _fx{f}_{i}[_k * {tile} + _i] = _mat{m}[_row, _k]"]
+        if check_printer is not None:
+            lines.append(f"{indent}    _check += _mat{m}[_row, _k] * "
+                         f"{check_printer.typed('0.0')}")
+    return lines
+
+
+def _powers(f, family, indent, tile, columns) -> list[str]:
+    """Each power placeholder's values for the tile's rows, term-major: the previous term's
+    times x where the exponent is one more (a polynomial's terms, sorted by exponent), else
+    x to the integer power."""
+    lines = []
+    for i, (column, _) in enumerate(family.powers):
+        x, e, q = f"_tc{columns.index(column)}", f"_fam{f}_e{i}", f"_fq{f}_{i}"
+        lines += [f"{indent}for _k in range({family.size}):",
+                  f"{indent}    if _k > 0 and {e}[_k] == {e}[_k - 1] + 1:",
+                  f"{indent}        for _i in range(_tend - _tile):",
+                  f"{indent}            {q}[_k * {tile} + _i] = {q}[(_k - 1) * {tile} + _i]"
+                  f" * {x}[_i]",
+                  f"{indent}    else:",
+                  f"{indent}        for _i in range(_tend - _tile):",
+                  f"{indent}            {q}[_k * {tile} + _i] = {x}[_i] ** {e}[_k]"]
+    return lines
+
+
 def _family_terms(f, family, printer, indent, tile, columns, gradient) -> list[str]:
     """A family's value for each row of the tile, by a loop over its terms (reading the
-    tile's data from its contiguous copy, ``_tc{k}``); with ``gradient`` each term's partials
-    into the scratch."""
+    tile's data from its contiguous copies: shared columns ``_tc{k}``, the terms' own columns
+    ``_fx{f}_{i}`` and powers ``_fq{f}_{i}``); with ``gradient`` each term's partials into
+    the scratch."""
     program = family.gradient if gradient else family.value
     used = program.free_symbols()
     inner, row = indent + "    ", indent + "        "
@@ -215,6 +259,10 @@ def _family_terms(f, family, printer, indent, tile, columns, gradient) -> list[s
              *(f"{inner}_f{f}c{i} = _fam{f}_c{i}[_k]" for i in range(len(family.constants))),
              f"{inner}for _i in range(_tend - _tile):",
              *(f"{row}{c.name} = _tc{k}[_i]" for k, c in enumerate(columns) if c in used),
+             *(f"{row}_f{f}x{i} = _fx{f}_{i}[_k * {tile} + _i]"
+               for i in range(len(family.matrices))),
+             *(f"{row}_f{f}q{i} = _fq{f}_{i}[_k * {tile} + _i]"
+               for i in range(len(family.powers))),
              *statement_lines(program, printer, row),
              f"{row}_famt{f}[_i] += {printer.doprint(program.outputs[0])}"]
     if gradient:

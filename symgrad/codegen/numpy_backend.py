@@ -50,6 +50,10 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
                       f"    point = elementwise_or_nan(lambda v: float(mpmath.polygamma({order}, v)))\n"
                       f"    return numpy.vectorize(point, otypes=[{self.element_type}])(x)\n")
 
+    def _print_attains(self, expr):
+        a, m = (self._print(e) for e in expr.args)
+        return f"numpy.where({a} == {m}, 1.0, 0.0)"
+
     # Nested two-argument calls broadcast a scalar condition against a column, where SymPy's
     # ``numpy.logical_and.reduce((a, b))`` would build a ragged array.
     def _print_And(self, expr):

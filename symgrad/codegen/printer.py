@@ -22,6 +22,9 @@ from ..primitives import helper_sources, polygamma_source
 HELPERS = helper_sources("python")  # the base dialect: scalar Python with ``math``
 
 
+INT64_MAX = 2 ** 63 - 1
+
+
 class ScalarPrinter(PythonCodePrinter):
     """Python source for one scalar expression; records the helpers it calls."""
 
@@ -59,6 +62,20 @@ class ScalarPrinter(PythonCodePrinter):
         return f"{name}({args})"
 
     _print_SymgradBase = _print_helper_call
+
+    def _print_Integer(self, expr) -> str:
+        """An integer beyond int64 (1e300, which the parser reads exactly) as the float it
+        stands for: Numba cannot type a larger integer literal."""
+        return repr(float(expr)) if abs(expr.p) > INT64_MAX else super()._print_Integer(expr)
+
+    def _print_Rational(self, expr) -> str:
+        """p/q with p or q beyond int64 (1e-300 read exactly) as its float, as above."""
+        return repr(float(expr)) if max(abs(expr.p), expr.q) > INT64_MAX else \
+            super()._print_Rational(expr)
+
+    def _print_attains(self, expr) -> str:
+        a, m = (self._print(e) for e in expr.args)
+        return f"(1.0 if {a} == {m} else 0.0)"
 
     def _print_polygamma(self, expr) -> str:
         """psi^(n)(x) as a helper per order n (polygamma1), which must be a whole number."""

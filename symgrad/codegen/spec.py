@@ -5,7 +5,8 @@ source of one Python module with ``loss_and_gradient(theta, n, chunks, *columns)
 per-chunk sums (loss, each non-zero partial, then a finiteness check of the data), and, when
 the model has a prediction, ``predict(theta, n, *columns)`` returning one value per row.
 ``columns`` are the 1-D data columns the kernel reads, then (a backend that loops: ``Loops``)
-one 2-D matrix per data vector of an inner product, rows x entries.
+one 2-D matrix per data vector of an inner product or term family's varying column, rows x
+entries.
 With ``order=2`` (``SecondOrder``) it also defines ``hessian_sums(theta, n, chunks, *columns)``
 (per-chunk sums of the loss, gradient and Hessian entries, then the data check), for a
 sum-of-squares loss ``gauss_newton_sums`` (RSS, J^T r, J^T J's upper triangle row by row,
@@ -25,18 +26,26 @@ class FamilyLoop:
     """A term family (symgrad.families) as the kernels compute it: a loop over its terms, each
     the template's program at the term's parameters and numbers. Placeholder j of the
     template's parameters is, in term k, theta[theta[j][k]], and its partials times the
-    family's adjoint add into the family accumulator's entry slots[j][k]."""
+    family's adjoint add into the family accumulator's entry slots[j][k]. Column placeholder
+    i is, in term k, column k of data matrix ``matrices[i]``; power placeholder i is, in term
+    k, powers[i]'s column to the power powers[i][1][k]."""
     name: str                                  # the family's row value in the kernels
     theta: tuple[tuple[int, ...], ...]         # per parameter placeholder, per term
     constants: tuple[tuple[float, ...], ...]   # per number placeholder, per term
     slots: tuple[tuple[int, ...], ...]         # per parameter placeholder, per term
     value: Program                             # params: the placeholders; outputs: the term
     gradient: Program                          # outputs: the term, its partials
+    matrices: tuple[int, ...] = ()             # per column placeholder, its data matrix
+    powers: tuple[tuple, ...] = ()             # per power placeholder: (column, exponents)
 
     @property
     def size(self) -> int:
         """The number of terms (every term has a parameter)."""
         return len(self.theta[0])
+
+    def reads(self) -> set:
+        """The symbols its loop reads: its template's, and the columns of its powers."""
+        return self.gradient.free_symbols() | {column for column, _ in self.powers}
 
 
 @dataclass(frozen=True)
@@ -201,7 +210,8 @@ class KernelSpec:
         program = self.gradient if program is None else program
         if program is None:
             return []
-        return sorted({m for _, _, m in self.loops.used(program)})
+        return sorted({m for _, _, m in self.loops.used(program)} |
+                      {m for f in self.loops.used_families(program) for m in f.matrices})
 
     def gradient_inputs(self) -> list:
         """The input symbols the gradient kernel reads, in its argument order."""
