@@ -169,18 +169,39 @@ def test_ctrl_c_during_training_saves_the_current_parameters(tmp_path):
     assert "interrupted after" in stderr
 
 
-def test_ctrl_c_during_compilation_saves_the_initial_parameters(tmp_path):
+@pytest.mark.parametrize("command", ["train", "fit"])
+def test_ctrl_c_during_compilation_saves_the_initial_parameters(tmp_path, command):
     out = tmp_path / "params.json"
     data = write(tmp_path / "d.csv", "x,y\n1,2\n2,4\n")
-    # 60 terms, written out (their exponents differ: not a term family): seconds of compiling
-    model = "tanh(w*x + b) + " + " + ".join(f"a{k}*x**{k}" for k in range(1, 60))
+    # 120 powers of sin(x), written out (not a term family: no data column is raised to a
+    # power): many seconds of compiling; the stop comes once the run says it is compiling
+    model = "tanh(w*x + b) + " + " + ".join(f"a{k}*sin(x)**{k}" for k in range(1, 120))
     code, latency, stderr, _ = interrupt_after(
-        ["train", data, "--model", model, "--target", "y", "--init", "w=0.5", "--out", out], "",
-        tmp_path / "fresh-cache", delay=2.5)
+        [command, data, "--model", model, "--target", "y", "--init", "w=0.5", "--out", out],
+        "compiling the model's kernels", tmp_path / "fresh-cache")
     assert code == 130 and latency < 2.0, stderr
+    assert "SIGINT while compiling; initial parameters saved to" in stderr
     document = json.loads(out.read_text())
-    assert document["interrupted"] is True and document["epochs"] == 0
     assert document["params"]["w"] == 0.5
+    if command == "train":
+        assert document["interrupted"] is True and document["epochs"] == 0
+    else:
+        assert document["converged"] is False and document["iterations"] == 0
+
+
+def test_a_long_compile_is_announced_unless_quiet(monkeypatch, capsys):
+    """Compiling that outlasts COMPILE_NOTICE_AFTER gets one line on stderr (with a progress
+    report asked for); a quick compile or a quiet run prints nothing."""
+    from symgrad.jobs import setups
+
+    monkeypatch.setattr(setups, "COMPILE_NOTICE_AFTER", 0.05)
+    for announce, block, said in ((True, 0.5, True), (False, 0.5, False), (True, 0, False)):
+        with setups.compiling(lambda: None, "p.json", False, announce):
+            time.sleep(block)
+        time.sleep(0.2)  # a notice left running would fire now
+        err = capsys.readouterr().err
+        assert ("compiling the model's kernels" in err) is said, err
+        assert ("saves the initial parameters" in err) is said
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -260,6 +281,21 @@ def test_parameters_that_merely_resemble_columns_still_train(tmp_path, model):
     result = run("train", data, "--model", model, "--target", "y", "--epochs", "2", "--quiet")
     assert result.exit_code == 0, result.output
     assert "warning" not in result.stderr
+
+
+def test_a_parameter_one_edit_from_a_column_the_model_also_names_trains(tmp_path):
+    """w100 beside x100 (weights numbered as their features) is a weight, not x100 misspelt;
+    w102, whose x102 the model does not name, still reads as a typo."""
+    data = write(tmp_path / "wide.csv", "x100,x101,x102,y\n1,2,3,4\n2,3,1,5\n3,1,2,4\n")
+    result = run("train", data, "--model", "w100*x100 + w101*x101", "--target", "y",
+                 "--epochs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    result = run("train", data, "--model", "w100*x100 + w102", "--target", "y", "--epochs", "2")
+    one_line_error(result, "'w102' in the model is not a column of")
+    data = write(tmp_path / "t.csv", "temp,temp1,y\n1,2,2\n2,3,4\n3,1,7\n")
+    for model, typed in (("a*temp + c*tmep**2", "tmep"), ("a*temp1 + c*tmp1", "tmp1")):
+        result = run("train", data, "--model", model, "--target", "y", "--epochs", "2")
+        one_line_error(result, f"{typed!r} in the model is not a column of")
 
 
 def test_a_model_of_no_column_warns_and_trains_a_constant(tmp_path):

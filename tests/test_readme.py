@@ -27,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MAX_LINES = 200
 
-PROGRESS = re.compile(r"^(epoch \d+/\d+\s+loss |iteration \d+\s+loss )")
+PROGRESS = re.compile(r"^(epoch \d+/\d+\s+loss |iteration \d+\s+loss "
+                      r"|symgrad: compiling the model's kernels)")
 FLOAT = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)")
 RELATIVE = 1e-6
 

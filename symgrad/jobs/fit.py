@@ -21,8 +21,8 @@ from ..files import write_atomically
 from .evaluation import measured, metrics_summary, validation_split
 from .options import FitOptions, FitOutcome
 from .params_file import evaluation_record, kernel_key
-from .setups import (checked_header, compiling_predict, expression_setup, input_files,
-                     scalar_setup)
+from .setups import (checked_header, compiling, compiling_predict, expression_setup,
+                     input_files, scalar_setup)
 
 SEPARABLE = 1e-12  # bce per row below this, without l2: the classes are separated
 
@@ -45,7 +45,8 @@ def fit_file(options: FitOptions, report=None,
         if options.engine == "dask":
             outcome, fitted = _fit_on_dask(options, files, recording), None
         else:
-            outcome, fitted = _fit_locally(options, recording, exit_if_interrupted_compiling)
+            outcome, fitted = _fit_locally(options, recording, exit_if_interrupted_compiling,
+                                           announce=report is not None)
         if options.plot:
             from .plots import plot_fit, plotted
             signum = plotted(lambda: plot_fit(options.plot, steps, fitted), options.plot)
@@ -73,18 +74,17 @@ def _check_options(options: FitOptions) -> None:
              "train suits it better")
 
 
-def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: bool):
+def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: bool,
+                 announce: bool):
     from ..data import open_csv
     from ..fitting import KernelObjective, fit_objective, warmed_up
-    from ..stopping import saving_on_stop
 
     setup = expression_setup(options, open_csv(options.data, options.delimiter))
     split = validation_split(options, setup)
     data = split.train.data
     _check_targets(options, data)
-    saved = f"; initial parameters saved to {options.out}" if options.out else ""
-    with saving_on_stop(lambda: _finished(options, setup, _unstarted(setup)),
-                        f"while compiling{saved}" if exit_if_interrupted_compiling else None):
+    with compiling(lambda: _finished(options, setup, _unstarted(setup)), options.out,
+                   exit_if_interrupted_compiling, announce):
         kernel = setup.build()
         objective = warmed_up(KernelObjective(kernel, data), kernel.params, setup.theta0,
                               options.method)

@@ -9,6 +9,7 @@ file, ``symgrad score``), with the training file's classes.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -194,6 +195,38 @@ def _chain_features(options, header) -> list[str]:
         raise SymgradError(f"{options.data}: column {options.target!r} is asked for twice "
                            f"(the target as a feature)")
     return features
+
+
+COMPILE_NOTICE_AFTER = 2.0  # seconds of compiling before a run with progress says so
+
+
+@contextmanager
+def compiling(save: Callable[[], object], out: str | None, exit_if_interrupted: bool,
+              announce: bool):
+    """The block compiles the kernel. A stop signal in it saves the initial parameters
+    (``save``) and, for the CLI (``exit_if_interrupted``), ends the process at once (Numba's
+    compiler does not survive an exception thrown into it). With ``announce``, a line on
+    stderr once compiling has lasted COMPILE_NOTICE_AFTER seconds: a large model's silence
+    is explained, and the user knows Ctrl-C loses nothing."""
+    from ..stopping import saving_on_stop
+
+    saved = f"; initial parameters saved to {out}" if out else ""
+    notice = threading.Timer(COMPILE_NOTICE_AFTER, _say_compiling, (bool(out),))
+    notice.daemon = True
+    with saving_on_stop(save, f"while compiling{saved}" if exit_if_interrupted else None):
+        if announce:
+            notice.start()
+        try:
+            yield
+        finally:
+            notice.cancel()
+
+
+def _say_compiling(saving: bool) -> None:
+    stop = "Ctrl-C stops and saves the initial parameters" if saving else "Ctrl-C stops"
+    sys.stderr.write(f"symgrad: compiling the model's kernels; a large model takes a while "
+                     f"({stop})\n")
+    sys.stderr.flush()
 
 
 @contextmanager

@@ -21,8 +21,8 @@ from ..recipe import recipe_kernel
 from .evaluation import Split, measured, metrics_summary, validation_split
 from .options import TrainOptions, TrainOutcome
 from .params_file import params_document
-from .setups import (Setup, chain_setup, checked_header, compiling_predict, expression_setup,
-                     input_files, scalar_setup)
+from .setups import (Setup, chain_setup, checked_header, compiling, compiling_predict,
+                     expression_setup, input_files, scalar_setup)
 
 
 def train_file(options: TrainOptions, progress: Callable[[int, float], None] | None = None,
@@ -59,7 +59,6 @@ def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compilin
     from ..data import open_csv
     from ..layers import is_chain
     from ..optim import optimizer
-    from ..stopping import saving_on_stop
     from ..training import TrainResult, compile_training, train
 
     source = open_csv(options.data, options.delimiter)
@@ -69,9 +68,8 @@ def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compilin
     opt = optimizer(options.optimizer, options.lr, options.momentum, options.weight_decay)
     untrained = TrainResult(params=setup.theta0, history=np.empty(0), steps=0,
                             diverged_epoch=None, interrupted=True)
-    saved = f"; initial parameters saved to {options.out}" if options.out else ""
-    with saving_on_stop(lambda: finished(options, setup, untrained, split),
-                        f"while compiling{saved}" if exit_if_interrupted_compiling else None):
+    with compiling(lambda: finished(options, setup, untrained, split), options.out,
+                   exit_if_interrupted_compiling, announce=progress is not None):
         kernel = setup.build()
         compile_training(kernel, split.train.data, options.batch_size, opt, held is not None)
     with compiling_predict(kernel, split.train.data, setup.theta0):  # joined after --out
