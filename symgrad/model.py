@@ -35,6 +35,10 @@ class Model:
 
     def __post_init__(self):
         check_scalar_expression(self.loss, "the loss")
+        for field in ("loss", "prediction"):  # Model(...) built directly, as Model.of does
+            value = getattr(self, field)
+            object.__setattr__(self, field, tuple(map(linear_extrema, value))
+                               if isinstance(value, tuple) else linear_extrema(value))
         both = set(self.params) & set(self.inputs)
         if both:
             raise SymgradError(f"{_listed(both)} listed both as parameter and as input")

@@ -43,6 +43,10 @@ def test_the_language_and_sympy_input_both_build_the_linear_classes():
     model = symgrad.Model.of(sp.Max(a * x, b * x, c * x) + sp.Min(a, b, c), ["a", "b", "c"],
                              ["x"])
     assert {type(t) for t in model.loss.args} == {extrema.Max, extrema.Min}
+    direct = symgrad.Model(loss=sp.Max(a * x, b * x, c * x) ** 2, params=(a, b, c), inputs=(x,),
+                           prediction=(sp.Min(a, b, c), sp.Max(a, b)))
+    assert type(direct.loss.base) is extrema.Max
+    assert [type(p) for p in direct.prediction] == [extrema.Min, sp.Max]
 
 
 @pytest.mark.parametrize("kind", ["max", "min"])
