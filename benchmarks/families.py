@@ -1,6 +1,6 @@
 """Term families: a sum written out term by term, compiled as one loop against written out.
 
-For four models, each a sum of ``terms`` terms that differ only in their parameters,
+For six models, each a sum of ``terms`` terms that differ only in their parameters,
 numbers and data columns (symgrad.families), mse against a target on 1,000,000 rows
 (100,000 for linear, whose data has a column per term):
 
@@ -8,6 +8,8 @@ numbers and data columns (symgrad.families), mse against a target on 1,000,000 r
 - bumps:    sum_k a_k*exp(-(x - m_k)**2/s)  (one width s shared by every term)
 - hinges:   sum_k w_k*max(x - k/terms, 0)   (a linear spline, Piecewise in SymPy)
 - linear:   sum_k w_k*x_k                   (a linear model written out feature by feature)
+- poly:     sum_k w_k*x**(k + 2)            (a polynomial: each power the last times x)
+- shifted:  sum_k w_k*(x - 0.5)**(k + 2)    (powers of an expression of x, computed per row)
 
 each in a fresh process with an empty kernel cache: symgrad (its families as loops),
 symgrad with families turned off (every term written out, as before them) and JAX
@@ -16,7 +18,7 @@ call (import excluded for all three) and the median of --calls steady calls of l
 gradient over the 1,000,000 rows. Ratios are to the written-out kernel and to JAX.
 
     python benchmarks/families.py [--terms 50,200] [--calls 5]
-        [--models fourier,bumps,hinges,linear]
+        [--models fourier,bumps,hinges,linear,poly,shifted]
 """
 from __future__ import annotations
 
@@ -52,6 +54,8 @@ models = {{
     "hinges": (sum(w[k] * sp.Piecewise((X - sp.Rational(k, terms), X > sp.Rational(k, terms)),
                                       (0, True)) for k in range(terms)), [*w]),
     "linear": (sum(w[k] * columns[k] for k in range(terms)), [*w]),
+    "poly": (sum(w[k] * X ** (k + 2) for k in range(terms)), [*w]),
+    "shifted": (sum(w[k] * (X - sp.Rational(1, 2)) ** (k + 2) for k in range(terms)), [*w]),
 }}
 prediction, params = models[{model!r}]
 theta = np.concatenate([np.full(terms, 0.1), np.linspace(0, 1, terms), [0.05]]) \
@@ -85,7 +89,12 @@ def hinges(p, x):
     return jnp.where(x[:, None] > knots, x[:, None] - knots, 0.0) @ p
 def linear(p, x):
     return x @ p
-model = {{"fourier": fourier, "bumps": bumps, "hinges": hinges, "linear": linear}}[{model!r}]
+def poly(p, x):
+    return x[:, None] ** (k + 2.0) @ p
+def shifted(p, x):
+    return (x[:, None] - 0.5) ** (k + 2.0) @ p
+model = {{"fourier": fourier, "bumps": bumps, "hinges": hinges, "linear": linear,
+          "poly": poly, "shifted": shifted}}[{model!r}]
 x = features if {model!r} == "linear" else x
 theta = np.concatenate([np.full(terms, 0.1), np.linspace(0, 1, terms), [0.05]]) \\
     if {model!r} == "bumps" else np.full(terms, 0.1)
@@ -117,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--terms", default="50,200")
     parser.add_argument("--calls", type=int, default=5)
-    parser.add_argument("--models", default="fourier,bumps,hinges,linear")
+    parser.add_argument("--models", default="fourier,bumps,hinges,linear,poly,shifted")
     parser.add_argument("--no-jax", action="store_true")
     args = parser.parse_args()
     print(f"{'model':8}{'terms':>6} | first call (s): {'loops':>7}{'written':>8}{'JAX':>7} | "

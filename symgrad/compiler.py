@@ -259,7 +259,7 @@ def _family_renamed(family, f: int, renames: dict):
         return _renamed(program, {**own, **{t: sp.Symbol(f"_f{f}t{i}")
                                             for i, (t, _) in enumerate(program.temps)}})
     return replace(family, value=renamed(family.value), gradient=renamed(family.gradient),
-                   powers=tuple((renames.get(base, base), exponents)
+                   powers=tuple((base.xreplace(renames), exponents)
                                 for base, exponents in family.powers))
 
 

@@ -5,23 +5,24 @@ any sum its author wrote out term by term is, to the code generator, hundreds of
 straight-line code, and Numba's compile time grows faster than linearly with them (11 s at
 200 terms). This stage, between the Model and ``derive``, finds such terms again.
 
-Two terms are of one *family* when they are the same tree once each parameter is replaced by a
-placeholder (the first met is p0, the next p1, ...; one parameter met twice is one
+Two terms are of one *family* when they are the same tree once each parameter is replaced by
+a placeholder (the first met is p0, the next p1, ...; one parameter met twice is one
 placeholder), each data column likewise by a column placeholder (x0, x1, ...), and each
 number that is a coefficient or addend (an argument of an Add, a Mul or a comparison) by a
 constant placeholder: ``w3*sin(4*x)`` and ``w7*sin(8*x)`` are both ``p0*sin(c0*x)`` (x, the
 same column in every term, is put back), and ``w0*x0 + w1*x1 + ...``, a linear model written
-out feature by feature, is the family ``p0*x0`` whose column differs term by term (the kernel
-reads the family's columns as a data matrix, as a vector block's). An integer exponent of a
-data column is an exponent placeholder (e0, ...): ``a_k*x**k`` for k = 2..199, a polynomial
-written out, is the family ``p0*x**e0``, whose powers the kernel builds by multiplying the
-previous term's by x (no pow call per term). Every other symbol stays as it is. A family
-of at least
-``MIN_TERMS`` terms in one sum becomes one row value, a ``Family`` symbol, in the model that
-is derived: its adjoint is one scalar per row, and the kernel (a backend that ``loops``)
-computes the family's value, and each term's partials times that adjoint, in a loop over the
-terms whatever their number, from one template derived once. Parameters shared between terms,
-or with the rest of the model, are summed into the same gradient entry.
+out feature by feature, is the family ``p0*x0`` whose column differs term by term (the
+kernel reads the family's columns as a data matrix, as a vector block's). An integer
+exponent of a data column, or of an expression of data columns alone, is an exponent
+placeholder (e0, ...): ``a_k*x**k`` for k = 2..199, a polynomial written out, is the family
+``p0*x**e0``, whose powers the kernel builds by multiplying the previous term's by x (no pow
+call per term); ``a_k*(x - 1)**k`` and ``a_k*sin(x)**k`` likewise, their base computed once
+per row. Every other symbol stays as it is. A family of at least ``MIN_TERMS`` terms in one
+sum becomes one row value, a ``Family`` symbol, in the model that is derived: its adjoint is
+one scalar per row, and the kernel (a backend that ``loops``) computes the family's value,
+and each term's partials times that adjoint, in a loop over the terms whatever their number,
+from one template derived once. Parameters shared between terms, or with the rest of the
+model, are summed into the same gradient entry.
 """
 from __future__ import annotations
 
@@ -191,7 +192,7 @@ class _FamilyFinder:
             data, same_columns, columns = _varying(self.placeholder, "x", columns)
             exponents, same_powers, powers = _varying(self.placeholder, "e", powers)
             template = template.xreplace({**same_numbers, **same_columns, **same_powers})
-            if any(not _power_of_a_column(template, e, data) for e in exponents):
+            if any(not _power_of_data(template, e, self.inputs) for e in exponents):
                 return None
             params = tuple(self.placeholder("p", k) for k in range(len(members[0])))
             self.families[key] = Family(
@@ -213,15 +214,17 @@ def _varying(placeholder, kind, rows):
 
 
 def _a_power(node, inputs) -> bool:
-    """x**k, x a data column and k an integer from 2 (1/x and x**-2 keep their exponents)."""
-    exponent = node.args[1]
-    return node.args[0] in inputs and exponent.is_Integer and exponent >= 2
+    """b**k, b a data column or an expression of data columns alone (x - 1, sin(x)), k an
+    integer from 2 (1/x and x**-2 keep their exponents)."""
+    base, exponent = node.args
+    return exponent.is_Integer and exponent >= 2 and bool(base.free_symbols) and \
+        base.free_symbols <= inputs
 
 
-def _power_of_a_column(template, exponent, varying_columns) -> bool:
-    """Whether every power with this exponent placeholder in the template is of one data
-    column, the same in every term (a column placeholder left in it varies)."""
-    return all(p.base.is_Symbol and p.base not in varying_columns
+def _power_of_data(template, exponent, inputs) -> bool:
+    """Whether every power with this exponent placeholder in the template has a base of data
+    columns alone, the same in every term (a placeholder left in it varies by term)."""
+    return all(p.base.free_symbols <= inputs
                for p in template.atoms(sp.Pow) if p.exp == exponent)
 
 

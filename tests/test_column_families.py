@@ -1,10 +1,11 @@
 """Term families whose terms read different data columns or powers of one (symgrad.families'
-column and exponent placeholders): a linear or additive model written out feature by feature,
-such as ``w0*x0 + w1*x1 + ... + w199*x199``, compiles to one loop over a data matrix, as a
-vector block does; a polynomial ``a0 + a1*x + a2*x**2 + ...`` to one loop whose powers are
-built by multiplication. The numpy reference writes every term out, so it checks the loops independently;
-the data layouts (C, Fortran, a mapping, columns out of order), training, prediction, float32
-and the data check take the same path."""
+column and exponent placeholders): a linear or additive model written out feature by
+feature, such as ``w0*x0 + w1*x1 + ... + w199*x199``, compiles to one loop over a data
+matrix, as a vector block does; a polynomial ``a0 + a1*x + a2*x**2 + ...`` to one loop whose
+powers are built by multiplication, as is one in ``(x - 1)**k`` or ``sin(x)**k``. The numpy
+reference writes every term out, so it checks the loops independently; the data layouts (C,
+Fortran, a mapping, columns out of order), training, prediction, float32 and the data check
+take the same path."""
 import numpy as np
 import pytest
 import sympy as sp
@@ -129,8 +130,8 @@ def test_the_kernel_does_not_grow_with_the_number_of_columns():
     assert lines(40) == lines(300)
 
 
-def polynomial(exponents, extra=1):
-    return sum(ws[k] * z ** e * extra for k, e in enumerate(exponents)) + b + vs[0] * z
+def polynomial(exponents, extra=1, base=z):
+    return sum(ws[k] * base ** e * extra for k, e in enumerate(exponents)) + b + vs[0] * z
 
 
 def test_a_polynomial_is_one_family_whose_exponents_vary():
@@ -141,15 +142,36 @@ def test_a_polynomial_is_one_family_whose_exponents_vary():
     assert family.data == () and family.columns == ()
 
 
-@pytest.mark.parametrize("exponents, extra", [
-    (range(2, 2 + COUNT), 1),                                 # each power: the last times z
-    ([2 + 3 * k for k in range(COUNT)][::-1], 1),            # steps of 3: z**e each time
-    (range(2, 2 + COUNT), sp.exp(-b * z) + xs[0]),          # beside shared terms
-], ids=["consecutive", "steps-of-3", "with-shared-factors"])
-def test_polynomial_families_agree_with_the_written_out_reference(exponents, extra):
-    model = model_of(polynomial(exponents, extra))
+@pytest.mark.parametrize("base", [z - 1, sp.sin(z), z * xs[1] + 0.5])
+def test_powers_of_an_expression_of_columns_are_one_family(base):
+    """(z - 1)**k, sin(z)**k, (z*x1 + 0.5)**k: the base, of data columns alone, is computed
+    once per row and its powers built as a column's are."""
+    model = model_of(polynomial(range(2, 2 + COUNT), base=base))
+    (family,) = term_families(model, model.params).families
+    assert family.template == family.params[0] * base ** family.exponents[0]
+
+
+def test_a_base_with_a_parameter_or_a_varying_number_stays_written_out():
+    for base in ([b * z] * COUNT, [z - k for k in range(COUNT)]):
+        prediction = sum(ws[k] * base[k] ** (k + 2) for k in range(COUNT))
+        model = model_of(prediction)
+        assert term_families(model, model.params).families == ()
+
+
+@pytest.mark.parametrize("exponents, extra, base", [
+    (range(2, 2 + COUNT), 1, z),                              # each power: the last times z
+    ([2 + 3 * k for k in range(COUNT)][::-1], 1, z),         # steps of 3: z**e each time
+    (range(2, 2 + COUNT), sp.exp(-b * z) + xs[0], z),       # beside shared terms
+    (range(2, 2 + COUNT), 1, z - 1.25),                      # a base of columns and numbers
+    ([2 + 3 * k for k in range(COUNT)], 1, sp.sin(z)),
+    (range(2, 2 + COUNT), sp.exp(-b * z), xs[2] * z + 0.5),  # x2: read by the base alone
+], ids=["consecutive", "steps-of-3", "with-shared-factors", "shifted", "sine-steps",
+        "two-column-base"])
+def test_polynomial_families_agree_with_the_written_out_reference(exponents, extra, base):
+    model = model_of(polynomial(exponents, extra, base))
     loops, reference = symgrad.compile(model), symgrad.compile(model, backend="numpy")
     assert "_fq0_0" in loops.source
+    assert ("_fb0_0" in loops.source) is (base not in model.inputs)  # a base per row
     rng = np.random.default_rng(8)
     theta, data = rng.uniform(-1, 1, len(model.params)), rng.uniform(-1.1, 1.1,
                                                                       (90, len(model.inputs)))
@@ -157,14 +179,26 @@ def test_polynomial_families_agree_with_the_written_out_reference(exponents, ext
                               predict_rtol=1e-11)
 
 
-def test_polynomial_families_agree_with_50_digit_central_differences():
-    model = model_of(polynomial(range(2, 2 + COUNT), sp.exp(-b * z)))
+@pytest.mark.parametrize("base", [z, sp.cos(z) - xs[3]])
+def test_polynomial_families_agree_with_50_digit_central_differences(base):
+    model = model_of(polynomial(range(2, 2 + COUNT), sp.exp(-b * z), base))
     agrees_with_central_differences(model, ["b", "v0", "w0", "w20", "w35"], 9)
 
 
-def test_float32_polynomial_families_agree_with_float64():
-    """Each power is the previous one times z: one rounding per term, in float32 too."""
-    model = model_of(polynomial(range(2, 2 + COUNT)))
+def test_a_non_finite_value_in_a_column_only_a_base_reads_is_named():
+    model = model_of(polynomial(range(2, 2 + COUNT), base=z - xs[4]))
+    kernel = symgrad.compile(model)
+    theta, data = data_of(model, seed=13)
+    data[5, model.inputs.index(xs[4])] = np.inf
+    with pytest.raises(symgrad.SymgradError, match=r"row 5, column 'x4' is inf"):
+        kernel(theta, data)
+
+
+@pytest.mark.parametrize("base", [z, z - 0.5])
+def test_float32_polynomial_families_agree_with_float64(base):
+    """Each power is the previous one times the base: one rounding per term, in float32
+    too."""
+    model = model_of(polynomial(range(2, 2 + COUNT), base=base))
     rng = np.random.default_rng(11)
     theta, data = rng.uniform(-1, 1, len(model.params)), rng.uniform(-1, 1,
                                                                       (300, len(model.inputs)))

@@ -2,10 +2,11 @@
 
 A vector block (symgrad.blocks) is a dot product of a vector parameter with a data matrix's
 row; a term family (symgrad.families) is many terms of one sum that differ only in their
-parameters, numbers, data columns and a column's integer exponents. Both are computed in loops whatever their width, so the code, and
-Numba's compile time, does not grow with it. ``numba_backend`` places these lines in its
-functions: the values before the row's program, the adjoints' contributions after it, the
-per-chunk stores at the chunk's end.
+parameters, numbers, data columns and integer exponents of a column (or of an expression of
+columns). Both are computed in loops whatever their width, so the code, and Numba's compile
+time, does not grow with it. ``numba_backend`` places these lines in its functions: the
+values before the row's program, the adjoints' contributions after it, the per-chunk stores
+at the chunk's end.
 """
 from __future__ import annotations
 
@@ -156,6 +157,8 @@ def family_scratch(loops, indent: str, printer, columns, families,
                   for i in range(len(family.matrices))]
         lines += [f"{indent}_fq{f}_{i} = {_empty(family.size * tile, printer)}"
                   for i in range(len(family.powers))]
+        lines += [f"{indent}_fb{f}_{i} = {_empty(tile, printer)}"
+                  for i, (base, _) in enumerate(family.powers) if base not in columns]
         lines.append(f"{indent}_famt{f} = {_empty(tile, printer)}")
         if gradient:
             lines.append(f"{indent}_fadjt{f} = {_empty(tile, printer)}")
@@ -199,7 +202,7 @@ def row_loop(loops, printer, indent: str, bounds, order: str | None, body, colum
     for f, family in used:
         lines += _matrix_copies(f, family, inner + "    ", tile, printer if check else None)
     for f, family in used:
-        lines += _powers(f, family, inner, tile, columns)
+        lines += _powers(f, family, printer, inner, tile, columns)
         lines += _family_terms(f, family, printer, inner, tile, columns, adjoints is not None)
     lines += [f"{inner}for _i in range(_tile, _tend):", f"{inner}    _row = {row}",
               *(f"{inner}    {family.name} = _famt{f}[_i - _tile]" for f, family in used),
@@ -226,13 +229,22 @@ def _matrix_copies(f, family, indent, tile, check_printer) -> list[str]:
     return lines
 
 
-def _powers(f, family, indent, tile, columns) -> list[str]:
+def _powers(f, family, printer, indent, tile, columns) -> list[str]:
     """Each power placeholder's values for the tile's rows, term-major: the previous term's
-    times x where the exponent is one more (a polynomial's terms, sorted by exponent), else
-    x to the integer power."""
+    times the base where the exponent is one more (a polynomial's terms, sorted by
+    exponent), else the base to the integer power. A base that is an expression of columns
+    (x - 1, sin(x)) is computed once per row first."""
     lines = []
-    for i, (column, _) in enumerate(family.powers):
-        x, e, q = f"_tc{columns.index(column)}", f"_fam{f}_e{i}", f"_fq{f}_{i}"
+    for i, (base, _) in enumerate(family.powers):
+        e, q = f"_fam{f}_e{i}", f"_fq{f}_{i}"
+        if base in columns:
+            x = f"_tc{columns.index(base)}"
+        else:
+            x = f"_fb{f}_{i}"
+            lines += [f"{indent}for _i in range(_tend - _tile):",
+                      *(f"{indent}    {c.name} = _tc{k}[_i]" for k, c in enumerate(columns)
+                        if c in base.free_symbols),
+                      f"{indent}    {x}[_i] = {printer.doprint(base)}"]
         lines += [f"{indent}for _k in range({family.size}):",
                   f"{indent}    if _k > 0 and {e}[_k] == {e}[_k - 1] + 1:",
                   f"{indent}        for _i in range(_tend - _tile):",

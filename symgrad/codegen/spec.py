@@ -28,7 +28,7 @@ class FamilyLoop:
     template's parameters is, in term k, theta[theta[j][k]], and its partials times the
     family's adjoint add into the family accumulator's entry slots[j][k]. Column placeholder
     i is, in term k, column k of data matrix ``matrices[i]``; power placeholder i is, in term
-    k, powers[i]'s column to the power powers[i][1][k]."""
+    k, powers[i]'s base (a column, or an expression of columns) to the power powers[i][1][k]."""
     name: str                                  # the family's row value in the kernels
     theta: tuple[tuple[int, ...], ...]         # per parameter placeholder, per term
     constants: tuple[tuple[float, ...], ...]   # per number placeholder, per term
@@ -36,7 +36,7 @@ class FamilyLoop:
     value: Program                             # params: the placeholders; outputs: the term
     gradient: Program                          # outputs: the term, its partials
     matrices: tuple[int, ...] = ()             # per column placeholder, its data matrix
-    powers: tuple[tuple, ...] = ()             # per power placeholder: (column, exponents)
+    powers: tuple[tuple, ...] = ()             # per power placeholder: (base, exponents)
 
     @property
     def size(self) -> int:
@@ -45,7 +45,8 @@ class FamilyLoop:
 
     def reads(self) -> set:
         """The symbols its loop reads: its template's, and the columns of its powers."""
-        return self.gradient.free_symbols() | {column for column, _ in self.powers}
+        return self.gradient.free_symbols().union(*(base.free_symbols
+                                                    for base, _ in self.powers))
 
 
 @dataclass(frozen=True)
