@@ -172,6 +172,8 @@ def test_polynomial_families_agree_with_the_written_out_reference(exponents, ext
     loops, reference = symgrad.compile(model), symgrad.compile(model, backend="numpy")
     assert "_fq0_0" in loops.source
     assert ("_fb0_0" in loops.source) is (base not in model.inputs)  # a base per row
+    # a partial that is the term's power itself is read from the powers, not copied
+    assert ("_fam0_d0" in loops.source) is (extra != 1)
     rng = np.random.default_rng(8)
     theta, data = rng.uniform(-1, 1, len(model.params)), rng.uniform(-1.1, 1.1,
                                                                       (90, len(model.inputs)))

@@ -162,9 +162,21 @@ def family_scratch(loops, indent: str, printer, columns, families,
         lines.append(f"{indent}_famt{f} = {_empty(tile, printer)}")
         if gradient:
             lines.append(f"{indent}_fadjt{f} = {_empty(tile, printer)}")
-            lines += [f"{indent}_fam{f}_d{j} = {_empty(family.size * tile, printer)}"
-                      for j in range(len(family.theta))]
+            lines += [f"{indent}{name} = {_empty(family.size * tile, printer)}"
+                      for name, stored in _partials(f, family) if stored]
     return lines
+
+
+def _partials(f, family) -> list[tuple[str, bool]]:
+    """Per parameter placeholder, the term-major array its partials are read from, and
+    whether the terms' loop stores them there: a partial that is a term's column or power
+    (a linear model's x_k, a polynomial's x**k) is read from that copy, not copied again."""
+    import sympy as sp
+
+    copies = {**{sp.Symbol(f"_f{f}x{i}"): f"_fx{f}_{i}" for i in range(len(family.matrices))},
+              **{sp.Symbol(f"_f{f}q{i}"): f"_fq{f}_{i}" for i in range(len(family.powers))}}
+    return [(copies[d], False) if d in copies else (f"_fam{f}_d{j}", True)
+            for j, d in enumerate(family.gradient.outputs[1:])]
 
 
 def _empty(size: int, printer) -> str:
@@ -278,8 +290,9 @@ def _family_terms(f, family, printer, indent, tile, columns, gradient) -> list[s
              *statement_lines(program, printer, row),
              f"{row}_famt{f}[_i] += {printer.doprint(program.outputs[0])}"]
     if gradient:
-        lines += [f"{row}_fam{f}_d{j}[_k * {tile} + _i] = {printer.doprint(d)}"
-                  for j, d in enumerate(program.outputs[1:])]
+        lines += [f"{row}{name}[_k * {tile} + _i] = {printer.doprint(d)}"
+                  for (name, stored), d in zip(_partials(f, family), program.outputs[1:])
+                  if stored]
     return lines
 
 
@@ -289,8 +302,8 @@ def _family_partials(f, family, printer, indent, tile) -> list[str]:
     lines = [f"{indent}for _k in range({family.size}):",
              *(f"{indent}    _fg{j} = {zero}" for j in range(count)),
              f"{indent}    for _i in range(_tend - _tile):",
-             *(f"{indent}        _fg{j} += _fadjt{f}[_i] * _fam{f}_d{j}[_k * {tile} + _i]"
-               for j in range(count))]
+             *(f"{indent}        _fg{j} += _fadjt{f}[_i] * {name}[_k * {tile} + _i]"
+               for j, (name, _) in enumerate(_partials(f, family)))]
     for j, slots in enumerate(family.slots):
         first = _contiguous(slots)
         slot = f"_fam{f}_s{j}[_k]" if first is None else f"{first} + _k" if first else "_k"
