@@ -140,8 +140,9 @@ def main() -> None:
             written = run(SYMGRAD.format(written_out=True, **options))
             jax = (float("nan"),) * 2 if args.no_jax else run(JAX.format(**options))[:2]
             assert loops[2] and not written[2], "the loops run did not loop, or the other did"
+            calls = f"{loops[1] * 1e3:7.1f}{written[1] * 1e3:8.1f}{jax[1] * 1e3:7.1f}"
             print(f"{model:8}{terms:6} | {'':16}{loops[0]:7.2f}{written[0]:8.2f}{jax[0]:7.2f} | "
-                  f"{rows:>14,}{'':11}{loops[1] * 1e3:7.1f}{written[1] * 1e3:8.1f}{jax[1] * 1e3:7.1f} | "
+                  f"{rows:>14,}{'':11}{calls} | "
                   f"{loops[1] / written[1]:.2f}, {loops[1] / jax[1]:.2f}", flush=True)
     print(json.dumps({"rows": ROWS, "linear_rows": ROWS // 10, "calls": args.calls}))
 

@@ -6,8 +6,9 @@ SymPy's ``Max``/``Min`` compare every pair of arguments symbolically each time o
 that folded them grew exponentially with n (12 arguments 40 s, 31 never finished).
 
 This module's ``Max`` and ``Min`` are SymPy's classes, under the same names (every printer
-and assumption treats them as SymPy's), whose constructor only flattens, drops repeats and folds numbers. Two arguments
-left are given to SymPy's own class, which simplifies them cheaply. Their derivative with
+and assumption treats them as SymPy's), whose constructor only flattens, drops repeats and
+folds numbers. Two arguments left are given to SymPy's own class, which simplifies them
+cheaply. Their derivative with
 respect to argument i is 1/k where argument i is one of the k arguments that attain the
 extremum, 0 elsewhere: ties share, as SymPy's two-argument rule does (``Heaviside(a - b)``,
 1/2 at a = b; kept for two arguments) and as PyTorch's ``amax``.

@@ -34,7 +34,7 @@ import sympy as sp
 
 from .model import Model, postorder
 
-MIN_TERMS = 32  # fewer terms stay written out: they compile about as fast, and run as fast or faster
+MIN_TERMS = 32  # fewer stay written out: they compile about as fast, and run as fast or faster
 
 
 @dataclass(frozen=True)
