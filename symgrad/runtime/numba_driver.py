@@ -24,6 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from numba import typeof, types
+from numba.core.compiler import Compiler
 
 from ..errors import SymgradError
 from .kernel import chunks_for
@@ -50,6 +51,19 @@ def thread_count() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)
+
+
+class WithoutSSA(Compiler):
+    """Numba's compiler without its SSA reconstruction, for the generated functions (their
+    ``pipeline_class``). That pass rewrites the whole function once per variable assigned in
+    more than one place, and a generated function has one such per parameter (its
+    accumulator) and per branch: its time grew with parameters x statements, half of a
+    200-parameter kernel's compile. The generated code gives each variable one type
+    wherever it is assigned, which is all Numba's typing needs without the pass."""
+
+    def define_pipelines(self):
+        self.state.flags.enable_ssa = False
+        return super().define_pipelines()
 
 
 class General:
