@@ -34,6 +34,7 @@ import sympy as sp
 
 from .model import Model, postorder
 
+MAX_EXPONENT = 2 ** 63 - 1  # the kernel keeps a family's exponents in an int64 array
 MIN_TERMS = 32  # fewer stay written out: they compile about as fast, and run as fast or faster
 
 
@@ -215,10 +216,10 @@ def _varying(placeholder, kind, rows):
 
 def _a_power(node, inputs) -> bool:
     """b**k, b a data column or an expression of data columns alone (x - 1, sin(x)), k an
-    integer from 2 (1/x and x**-2 keep their exponents)."""
+    integer from 2 to MAX_EXPONENT (1/x and x**-2 keep their exponents)."""
     base, exponent = node.args
-    return exponent.is_Integer and exponent >= 2 and bool(base.free_symbols) and \
-        base.free_symbols <= inputs
+    return exponent.is_Integer and 2 <= exponent <= MAX_EXPONENT and \
+        bool(base.free_symbols) and base.free_symbols <= inputs
 
 
 def _power_of_data(template, exponent, inputs) -> bool:

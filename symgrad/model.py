@@ -277,6 +277,10 @@ def linear_extrema(expr):
     if not isinstance(expr, sp.Basic) or not expr.has(sp.Max, sp.Min):
         return expr
     nary, rebuilt = {sp.Max: extrema.Max, sp.Min: extrema.Min}, {}
+    if any(type(node) in nary and len(node.args) > 2 for node in sp.preorder_traversal(expr)):
+        # a parent rebuilt around a new Max (equal to SymPy's) would come back from SymPy's
+        # cache as the old parent, holding the old Max
+        sp.core.cache.clear_cache()
     for node in postorder(expr):
         args = [rebuilt[a] for a in node.args]
         cls = nary.get(type(node)) if len(args) > 2 else None

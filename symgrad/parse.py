@@ -261,10 +261,11 @@ class _Parser(ConditionGrammar, VectorGrammar):
         return sp.Rational(repr(value))  # exact decimal: 0.01 stays 1/100
 
     def evaluated_power(self, base, exponent, start) -> sp.Expr:
-        if base.is_Number and exponent.is_Number:
+        if exponent.is_Number:
             if base.is_zero and exponent.is_negative:
                 self.fail(start, "division by zero", self.text[start:self.token.start].strip())
-            if _power_bits(base, exponent) > MAX_BITS:
+            # SymPy raises a product's number to the power too: (0.5*x)**k has 0.5**k
+            if _power_bits(base.as_coeff_Mul()[0], exponent) > MAX_BITS:
                 self.fail(start, f"number too large (over {MAX_BITS} bits)",
                           self.text[start:self.token.start].strip())
         value = sp.Pow(base, exponent)

@@ -158,6 +158,18 @@ def test_a_base_with_a_parameter_or_a_varying_number_stays_written_out():
         assert term_families(model, model.params).families == ()
 
 
+def test_exponents_beyond_int64_stay_written_out_and_compile():
+    """The family's exponents would be an int64 array: 10**20 + k is written out (and is
+    inf or 0 on both backends, not an OverflowError when the kernel loads)."""
+    model = model_of(polynomial([10**20 + k for k in range(COUNT)], base=z - 0.5))
+    assert term_families(model, model.params).families == ()
+    theta, data = data_of(model, rows=5, seed=14)
+    data[:, model.inputs.index(z)] = [0.2, 0.5, 0.9, 1.6, -1.0]
+    for backend in ("numba", "numpy"):
+        value, grad = symgrad.compile(model, backend=backend)(theta, data)
+        assert not np.isfinite(value), backend
+
+
 @pytest.mark.parametrize("exponents, extra, base", [
     (range(2, 2 + COUNT), 1, z),                              # each power: the last times z
     ([2 + 3 * k for k in range(COUNT)][::-1], 1, z),         # steps of 3: z**e each time

@@ -47,6 +47,12 @@ def test_the_language_and_sympy_input_both_build_the_linear_classes():
                            prediction=(sp.Min(a, b, c), sp.Max(a, b)))
     assert type(direct.loss.base) is extrema.Max
     assert [type(p) for p in direct.prediction] == [extrema.Min, sp.Max]
+    # built twice: SymPy's cache must not hand back the parent that holds its own Max
+    for _ in range(2):
+        nested = symgrad.Model(loss=(sp.Max(a * x, b * x, c * x) - x) ** 2, params=(a, b, c),
+                               inputs=(x,))
+        assert {type(n) for n in sp.preorder_traversal(nested.loss)
+                if isinstance(n, sp.Max)} == {extrema.Max}
 
 
 @pytest.mark.parametrize("kind", ["max", "min"])

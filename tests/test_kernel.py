@@ -327,3 +327,14 @@ def test_a_helper_making_a_libm_call_drops_fast_math_from_its_callers():
               f'{fast}def _free(x):\n    return x * 2.0\n\n\nMETA = 1\n')
     out = without_idle_fast_math(source)
     assert '@njit(nogil=True)\ndef _uses' in out and f'{fast}def _free' in out
+
+
+def test_a_negative_integer_power_of_zero_is_inf_on_both_backends():
+    """1/(x - 1)**3 at x = 1: inf, as numpy gives (Numba's integer power raised
+    ZeroDivisionError there whatever the error model)."""
+    data = np.array([[1.0, 2.0], [2.0, 1.0]])
+    for backend in ("numba", "numpy"):
+        kernel = symgrad.compile("(a/(x - 1)**3 + a*b/x**2 - y)**2", ["a", "b"], ["x", "y"],
+                                 backend=backend)
+        value, grad = kernel(np.array([1.0, 0.5]), data)
+        assert value == np.inf and np.isinf(grad[0]), backend

@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+import sympy as sp
+
 from ..primitives import helper_sources
 from ..trainable import LOSS_ONLY
 from .printer import (HELPERS, ScalarPrinter, accumulate_lines, column_args, data_check,
@@ -64,6 +66,14 @@ class NumbaPrinter(ScalarPrinter):
         60-argument max, one attains per argument, compiled in 10.6 s, now 3.3 s)."""
         a, m = (self._print(e) for e in expr.args)
         return f"(({a} == {m}) * 1.0)"
+
+    def _print_Pow(self, expr, rational=False):
+        """A negative integer power as 1/b**k: Numba's integer power raises
+        ZeroDivisionError at b = 0 whatever the error model, where 1/0 is inf (as numpy's)."""
+        base, exponent = expr.args
+        if exponent.is_Integer and exponent < -1:
+            return f"(1.0/{self._print(sp.Pow(base, -exponent, evaluate=False))})"
+        return super()._print_Pow(expr, rational=rational)
 
     def _print_exp(self, expr):
         return f"vexp({self._print(expr.args[0])})"
