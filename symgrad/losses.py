@@ -14,7 +14,9 @@ import sympy as sp
 
 def mse(prediction, target):
     """Squared error (prediction - target)**2, no 1/2 (PyTorch's MSELoss per row)."""
-    return (prediction - target) ** 2
+    from .functions import power
+
+    return power(sp.sympify(prediction - target), sp.Integer(2))
 
 
 def mae(prediction, target):

@@ -262,13 +262,13 @@ class _Parser(ConditionGrammar, VectorGrammar):
 
     def evaluated_power(self, base, exponent, start) -> sp.Expr:
         if exponent.is_Number:
-            if base.is_zero and exponent.is_negative:
+            if base.is_Number and base.is_zero and exponent.is_negative:
                 self.fail(start, "division by zero", self.text[start:self.token.start].strip())
             # SymPy raises a product's number to the power too: (0.5*x)**k has 0.5**k
             if _power_bits(base.as_coeff_Mul()[0], exponent) > MAX_BITS:
                 self.fail(start, f"number too large (over {MAX_BITS} bits)",
                           self.text[start:self.token.start].strip())
-        value = sp.Pow(base, exponent)
+        value = fn.power(base, exponent)
         _check_real_and_finite(value, self, start, self.text[start:self.token.start].strip())
         return value
 

@@ -87,3 +87,16 @@ def test_numbers_beyond_int64_compile_as_their_floats():
     assert value == expected_value == 120.5
     np.testing.assert_allclose(grad, expected_grad, rtol=1e-12)
     assert np.isfinite(grad).all()
+
+
+@pytest.mark.parametrize("function", ["tanh", "cosh", "sinh"])
+def test_a_hyperbolic_function_of_a_long_sum_squared_builds_at_once(function):
+    """SymPy asks whether a term of (f(S) - y) is infinite when it squares it, and for a
+    hyperbolic f of a long sum S answers with polynomial gcds: 5 s at 38 terms, a
+    RecursionError at 200. symgrad builds that square unevaluated (functions.power)."""
+    inner = " + ".join(f"a{k}*sin({k + 1}*x)" for k in range(200))
+    started = time.monotonic()
+    parsed = parse_expr(f"({function}({inner}) - y)**2")
+    model = symgrad.Model.supervised(f"{function}({inner})", "y", "mse", inputs=["x", "y"])
+    assert time.monotonic() - started < 3.0
+    assert parsed == model.loss and parsed.exp == 2
