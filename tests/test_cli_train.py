@@ -173,9 +173,12 @@ def test_ctrl_c_during_training_saves_the_current_parameters(tmp_path):
 def test_ctrl_c_during_compilation_saves_the_initial_parameters(tmp_path, command):
     out = tmp_path / "params.json"
     data = write(tmp_path / "d.csv", "x,y\n1,2\n2,4\n")
-    # 120 powers of sin(x), written out (not a term family: no data column is raised to a
-    # power): many seconds of compiling; the stop comes once the run says it is compiling
-    model = "tanh(w*x + b) + " + " + ".join(f"a{k}*sin(x)**{k}" for k in range(1, 120))
+    # 200 powers of ten functions of x, 20 of each: fewer than a term family's 32, so written
+    # out, about 6 s of compiling; the stop comes once the run says it is compiling
+    functions = ["sin(x)", "cos(x)", "tanh(x)", "exp(-x)", "atan(x)", "erf(x)", "sigmoid(x)",
+                 "log(1 + x*x)", "sqrt(1 + x*x)", "softplus(x)"]
+    model = "tanh(w*x + b) + " + " + ".join(f"a{k}*{functions[k % 10]}**{k // 10 + 2}"
+                                            for k in range(200))
     code, latency, stderr, _ = interrupt_after(
         [command, data, "--model", model, "--target", "y", "--init", "w=0.5", "--out", out],
         "compiling the model's kernels", tmp_path / "fresh-cache")
