@@ -276,12 +276,12 @@ def linear_extrema(expr):
     ``replace`` would keep them, as they compare equal."""
     if not isinstance(expr, sp.Basic) or not expr.has(sp.Max, sp.Min):
         return expr
-    nary, rebuilt = {sp.Max: extrema.Max, sp.Min: extrema.Min}, {}
-    if any(type(node) in nary and len(node.args) > 2 for node in sp.preorder_traversal(expr)):
+    nary, rebuilt, nodes = {sp.Max: extrema.Max, sp.Min: extrema.Min}, {}, postorder(expr)
+    if any(type(node) in nary and len(node.args) > 2 for node in nodes):
         # a parent rebuilt around a new Max (equal to SymPy's) would come back from SymPy's
         # cache as the old parent, holding the old Max
         sp.core.cache.clear_cache()
-    for node in postorder(expr):
+    for node in nodes:
         args = [rebuilt[a] for a in node.args]
         cls = nary.get(type(node)) if len(args) > 2 else None
         changed = cls is not None or any(new is not old for new, old in zip(args, node.args))
