@@ -211,3 +211,22 @@ def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
     if base.is_Add and base.free_symbols and exponent.is_Integer and exponent not in (0, 1):
         return sp.Pow(base, exponent, evaluate=False)
     return sp.Pow(base, exponent)
+
+
+def real_valued(expr):
+    """expr read in real numbers, as symgrad computes: re(z) is z, im(z) is 0, conjugate(z)
+    is z, and a derivative SymPy left unevaluated only for want of that (``sp.diff`` of Abs
+    over symbols not declared real) evaluated. DiracDelta, the derivative of a step, is 0:
+    the convention symgrad's own derivatives of steps follow."""
+    complex_parts = (sp.re, sp.im, sp.conjugate)
+    if not isinstance(expr, sp.Basic) or not expr.has(*complex_parts, sp.DiracDelta):
+        return expr
+    expr = expr.replace(lambda e: isinstance(e, sp.Derivative) and e.expr.has(*complex_parts),
+                        lambda e: _as_real(e).doit())
+    return _as_real(expr)
+
+
+def _as_real(expr):
+    expr = expr.replace(sp.re, lambda z: z).replace(sp.conjugate, lambda z: z)
+    return expr.replace(sp.im, lambda z: sp.S.Zero).replace(sp.DiracDelta,
+                                                            lambda *args: sp.S.Zero)

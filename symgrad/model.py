@@ -19,6 +19,7 @@ from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import SymgradError
 from . import extrema
+from .functions import real_valued
 from .parse import parse_expr
 
 Names = Iterable["str | sp.Symbol"]
@@ -217,25 +218,6 @@ def sympified(value, what: str):
                            f"{type(value).__name__}") from None
 
 
-def real_valued(expr):
-    """expr read in real numbers, as symgrad computes: re(z) is z, im(z) is 0, conjugate(z)
-    is z, and a derivative SymPy left unevaluated only for want of that (``sp.diff`` of Abs
-    over symbols not declared real) evaluated. DiracDelta, the derivative of a step, is 0:
-    the convention symgrad's own derivatives of steps follow."""
-    complex_parts = (sp.re, sp.im, sp.conjugate)
-    if not isinstance(expr, sp.Basic) or not expr.has(*complex_parts, sp.DiracDelta):
-        return expr
-    expr = expr.replace(lambda e: isinstance(e, sp.Derivative) and e.expr.has(*complex_parts),
-                        lambda e: _as_real(e).doit())
-    return _as_real(expr)
-
-
-def _as_real(expr):
-    expr = expr.replace(sp.re, lambda z: z).replace(sp.conjugate, lambda z: z)
-    return expr.replace(sp.im, lambda z: sp.S.Zero).replace(sp.DiracDelta,
-                                                            lambda *args: sp.S.Zero)
-
-
 def check_scalar_expression(value, what: str) -> None:
     """SymgradError unless value is one real scalar SymPy expression that names what it
     computes: not a list, matrix or condition, no complex constant, no undefined function
@@ -286,6 +268,24 @@ def linear_extrema(expr):
         cls = nary.get(type(node)) if len(args) > 2 else None
         changed = cls is not None or any(new is not old for new, old in zip(args, node.args))
         rebuilt[node] = (cls or node.func)(*args) if changed else node
+    return rebuilt[expr]
+
+
+def substituted(expr: sp.Basic, mapping: dict) -> sp.Basic:
+    """expr.xreplace(mapping), each power rebuilt by ``functions.power``: xreplace's own
+    rebuild of (yhat - y)**2 around tanh of a long sum asks SymPy whether it is infinite
+    (seconds at 38 terms, a RecursionError at 200)."""
+    from .functions import power
+
+    rebuilt: dict = {}
+    for node in postorder(expr):
+        args = [rebuilt[a] for a in node.args]
+        if node in mapping:
+            rebuilt[node] = mapping[node]
+        elif all(new is old for new, old in zip(args, node.args)):
+            rebuilt[node] = node
+        else:
+            rebuilt[node] = power(*args) if node.is_Pow else node.func(*args)
     return rebuilt[expr]
 
 

@@ -68,7 +68,7 @@ def parse_expr(text: str, features=None) -> sp.Expr:
         raise ParseError(f"expected an expression string, got {type(text).__name__}")
     if not text or not text.strip():
         raise ParseError("empty expression")
-    return _Parser(text, features).expression()
+    return fn.real_valued(_Parser(text, features).expression())  # abs(exp(z)) has re(z)
 
 
 class _Parser(ConditionGrammar, VectorGrammar):

@@ -98,5 +98,7 @@ def test_a_hyperbolic_function_of_a_long_sum_squared_builds_at_once(function):
     started = time.monotonic()
     parsed = parse_expr(f"({function}({inner}) - y)**2")
     model = symgrad.Model.supervised(f"{function}({inner})", "y", "mse", inputs=["x", "y"])
+    from symgrad.recipe import row_loss           # the CLI's --loss "(yhat - y)**2"
+    written = row_loss("(yhat - y)**2", model.prediction, "y")
     assert time.monotonic() - started < 3.0
-    assert parsed == model.loss and parsed.exp == 2
+    assert parsed == model.loss == written and parsed.exp == 2

@@ -4,6 +4,7 @@ import math
 import pytest
 import sympy as sp
 
+import symgrad
 from symgrad import ParseError, logsumexp, parse_expr, sigmoid
 from symgrad.parse import FUNCTIONS, parse_names
 
@@ -125,3 +126,14 @@ def test_every_function_takes_the_arguments_its_signature_says(name):
     for count in (signature.min_args - 1, *too_many):
         with pytest.raises(ParseError, match=f"{name} takes"):
             parse_expr(f"{name}({', '.join(args[:count])})")
+
+
+def test_a_complex_part_that_sympy_introduces_is_read_as_real():
+    """abs(exp(z)) evaluates to exp(re(z)), and re(w**2) to re(w)**2 - im(w)**2: symgrad
+    computes in real numbers, so the parsed expression is exp(-w**2) (Hypothesis found the
+    DerivationError 'no derivative rule for re')."""
+    parsed = parse_expr("abs(exp(-(w)**2)) + 1")
+    w = sp.Symbol("w")
+    assert parsed == sp.exp(-w ** 2) + 1
+    gradient = symgrad.derive("abs(exp(-(w)**2)) + 1", ["w"])
+    assert symgrad.closed_forms(gradient)[w].equals(-2 * w * sp.exp(-w ** 2))
