@@ -258,17 +258,13 @@ def linear_extrema(expr):
     ``replace`` would keep them, as they compare equal."""
     if not isinstance(expr, sp.Basic) or not expr.has(sp.Max, sp.Min):
         return expr
-    nary, rebuilt, nodes = {sp.Max: extrema.Max, sp.Min: extrema.Min}, {}, postorder(expr)
+    nary, nodes = {sp.Max: extrema.Max, sp.Min: extrema.Min}, postorder(expr)
     if any(type(node) in nary and len(node.args) > 2 for node in nodes):
         # a parent rebuilt around a new Max (equal to SymPy's) would come back from SymPy's
         # cache as the old parent, holding the old Max
         sp.core.cache.clear_cache()
-    for node in nodes:
-        args = [rebuilt[a] for a in node.args]
-        cls = nary.get(type(node)) if len(args) > 2 else None
-        changed = cls is not None or any(new is not old for new, old in zip(args, node.args))
-        rebuilt[node] = (cls or node.func)(*args) if changed else node
-    return rebuilt[expr]
+    return _rebuilt(expr, lambda node, args: nary[type(node)](*args)
+                    if type(node) in nary and len(args) > 2 else None, nodes=nodes)
 
 
 def substituted(expr: sp.Basic, mapping: dict) -> sp.Basic:
@@ -277,16 +273,23 @@ def substituted(expr: sp.Basic, mapping: dict) -> sp.Basic:
     (seconds at 38 terms, a RecursionError at 200)."""
     from .functions import power
 
-    rebuilt: dict = {}
-    for node in postorder(expr):
-        args = [rebuilt[a] for a in node.args]
-        if node in mapping:
-            rebuilt[node] = mapping[node]
-        elif all(new is old for new, old in zip(args, node.args)):
-            rebuilt[node] = node
-        else:
-            rebuilt[node] = power(*args) if node.is_Pow else node.func(*args)
-    return rebuilt[expr]
+    return _rebuilt(expr, lambda node, args: mapping.get(node),
+                    make=lambda node, args: power(*args) if node.is_Pow else node.func(*args))
+
+
+def _rebuilt(expr, replacement, make=lambda node, args: node.func(*args), nodes=None):
+    """expr rebuilt bottom-up over its DAG, each node once: ``replacement(node, new args)``
+    if that is not None, else the node itself where no argument changed, else
+    ``make(node, new args)``."""
+    done: dict = {}
+    for node in postorder(expr) if nodes is None else nodes:
+        args = [done[a] for a in node.args]
+        new = replacement(node, args)
+        if new is None:
+            same = all(a is b for a, b in zip(args, node.args))
+            new = node if same else make(node, args)
+        done[node] = new
+    return done[expr]
 
 
 def postorder(expr: sp.Basic) -> list[sp.Basic]:

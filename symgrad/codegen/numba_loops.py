@@ -10,6 +10,8 @@ at the chunk's end.
 """
 from __future__ import annotations
 
+import sympy as sp
+
 from .printer import statement_lines
 
 def zeros(size: int, printer) -> str:
@@ -171,8 +173,6 @@ def _partials(f, family) -> list[tuple[str, bool]]:
     """Per parameter placeholder, the term-major array its partials are read from, and
     whether the terms' loop stores them there: a partial that is a term's column or power
     (a linear model's x_k, a polynomial's x**k) is read from that copy, not copied again."""
-    import sympy as sp
-
     copies = {**{sp.Symbol(f"_f{f}x{i}"): f"_fx{f}_{i}" for i in range(len(family.matrices))},
               **{sp.Symbol(f"_f{f}q{i}"): f"_fq{f}_{i}" for i in range(len(family.powers))}}
     return [(copies[d], False) if d in copies else (f"_fam{f}_d{j}", True)
