@@ -4,8 +4,10 @@ All in one process, same data: symgrad (numba backend; the faster of a C-ordered
 Fortran-ordered copy), a hand-written numpy gradient, sympy.lambdify of the same gradient,
 torch autograd and jax.jit(jax.value_and_grad) (x64, device arrays) when installed (the
 ``bench`` extra), and the memory-bound floor: the fastest of several single passes that sum
-every element of the C-ordered 2M x 17 array (a prange over the flat array, over rows,
-per-column accumulators, numpy's sum). Times are medians of --repeats runs (lambdify: one run).
+every element of the 2M x 17 array (a prange over the flat array, over rows, per-column
+accumulators, numpy's sum, a prange over the rows of the Fortran-ordered copy, and the flat
+array in symgrad's own threads with 512-bit vectors, as its kernels are compiled). Times are
+medians of --repeats runs (lambdify: one run).
 Then the cache-hit start-up: a fresh Python process that imports symgrad, compiles the same
 loss (cache hit) and calls it once, wall time, median of 3.
 
@@ -20,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -52,11 +55,14 @@ def numpy_by_hand(theta, data):
     return float(r @ r) / len(y), np.concatenate([t @ X, [t.sum()]])
 
 
-def floor_passes(data):
-    """Single streaming passes that read every element of the C-ordered rows x 17 array once
-    and sum it: the memory-bound floor of any loss + gradient kernel over that data. Several
-    ways of writing one are timed and the fastest is the floor (the machine decides which)."""
+def floor_passes(data, fortran):
+    """Single streaming passes that read every element of the rows x 17 array once and sum
+    it: the memory-bound floor of any loss + gradient kernel over that data. Several ways of
+    writing one are timed, on either layout, and the fastest is the floor (the machine
+    decides which)."""
     from numba import njit, prange
+    from symgrad.runtime.numba_driver import KernelCompiler
+    from symgrad.runtime.kernel import chunks_for
 
     @njit(parallel=True, fastmath=True)
     def flat(values):  # the array as one contiguous vector, a prange reduction
@@ -84,12 +90,29 @@ def floor_passes(data):
             totals[c] = acc.sum()
         return totals.sum()
 
+    @njit(nogil=True, fastmath=True, pipeline_class=KernelCompiler)
+    def flat_chunk(_theta, n, chunks, first, last, sums, values):  # as symgrad's kernels run
+        for c in range(first, last):  # (unsigned indices: no wraparound, plain vector loads)
+            total = 0.0
+            for i in range(np.uint64(c * n // chunks), np.uint64((c + 1) * n // chunks)):
+                total += values[i]
+            sums[c, 0] = total
+
     import numba
     chunks, vector = numba.get_num_threads(), data.reshape(-1)
+    pieces, pool = chunks_for(vector.shape[0]), ThreadPoolExecutor(chunks)
+
+    def in_threads():  # the chunks shared among threads as symgrad shares them
+        sums, bounds = np.empty((pieces, 1)), np.linspace(0, pieces, chunks + 1).astype(int)
+        list(pool.map(lambda k: flat_chunk(vector, vector.shape[0], pieces, bounds[k],
+                                           bounds[k + 1], sums, vector), range(chunks)))
+        return sums.sum()
     return {"prange over the flat array": lambda: flat(vector),
             "prange over rows": lambda: by_rows(data),
             "per-chunk column accumulators": lambda: per_column(data, chunks),
-            "numpy sum": lambda: data.sum()}
+            "numpy sum": lambda: data.sum(),
+            "prange over the Fortran-ordered copy's rows": lambda: by_rows(fortran),
+            "the flat array in symgrad's threads, 512-bit": in_threads}
 
 
 def lambdified(theta, data):
@@ -168,8 +191,8 @@ def main():
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
 
     floors = {name: median_seconds(run, args.repeats)
-              for name, run in floor_passes(data).items()}
-    print("floor candidates (one pass summing the C-ordered array), ms: " +
+              for name, run in floor_passes(data, fortran).items()}
+    print("floor candidates (one pass summing every element), ms: " +
           ", ".join(f"{name} {seconds * 1e3:.1f}" for name, seconds in floors.items()))
     fastest = min(floors, key=floors.get)
     rows = {f"floor: {fastest}": floors[fastest],

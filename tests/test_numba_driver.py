@@ -197,3 +197,26 @@ def test_threads_training_at_once_link_the_step_once(tmp_path):
                          text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True"]
+
+
+def test_the_kernel_compiler_asks_for_wide_vectors_and_changes_no_result():
+    """KernelCompiler marks each function it lowers to vectorize 512 bits wide (a tuning
+    attribute: on a CPU without AVX-512 it changes nothing) and computes what Numba's own
+    compiler computes, here a fast-math sum whose lanes the width decides."""
+    from numba import njit
+
+    def total(values):
+        s = 0.0
+        for i in range(values.shape[0]):
+            s += values[i] * values[i]
+        return s
+
+    wide = njit(pipeline_class=numba_driver.KernelCompiler, fastmath=True)(total)
+    plain = njit(fastmath=True)(total)
+    values = np.random.default_rng(1).normal(size=1001)
+    assert wide(values) == pytest.approx(plain(values), rel=1e-13)
+    assert wide(values) == pytest.approx(float(values @ values), rel=1e-13)
+    [ir] = wide.inspect_llvm().values()
+    [plain_ir] = plain.inspect_llvm().values()
+    assert '"prefer-vector-width"="512"' in ir
+    assert '"prefer-vector-width"' not in plain_ir

@@ -35,11 +35,12 @@ from .spec import KernelSpec
 # only (no nnan/ninf: inf and nan keep their meaning). error_model "numpy": x/0 is inf or nan
 # as in IEEE arithmetic, not a ZeroDivisionError, so a division does not stop vectorization.
 # nogil: symgrad.runtime.numba_driver runs a call's chunks in several threads.
-# pipeline_class: Numba's compiler without SSA reconstruction (numba_driver.WithoutSSA).
-KERNEL_OPTIONS = ('nogil=True, cache=True, error_model="numpy", pipeline_class=WithoutSSA, '
+# pipeline_class: Numba's compiler without SSA reconstruction, vectorizing 512 bits wide
+# (numba_driver.KernelCompiler).
+KERNEL_OPTIONS = ('nogil=True, cache=True, error_model="numpy", pipeline_class=KernelCompiler, '
                   'fastmath={"reassoc", "contract", "nsz"}')
 LOOP_OPTIONS = ('nogil=True, cache=True, error_model="numpy", '  # sums that keep their order
-                'pipeline_class=WithoutSSA')
+                'pipeline_class=KernelCompiler')
 
 NUMBA_HELPERS = {**HELPERS, **helper_sources("numba")}  # branch-free where python's branch
 MAX_INLINE_ARGS = 30  # Numba inlines a call of at most this many arguments
@@ -88,7 +89,7 @@ import math
 import numpy as np
 from numba import njit
 
-from symgrad.runtime.numba_driver import General, WithoutSSA, chunked_rows, chunked_sums
+from symgrad.runtime.numba_driver import General, KernelCompiler, chunked_rows, chunked_sums
 from symgrad.runtime.numba_support import (GUARDED_STEP, link_guarded_step, step_into, vexp,
                                            vexpm1, vlog1p_unit, vtanh)
 
