@@ -20,13 +20,11 @@ import functools
 import sympy as sp
 from sympy.core.operations import ShortCircuit
 
-from .functions import attains
+from .functions import EqualToSympys, attains
 
 
-class _Linear:
+class _Linear(EqualToSympys):
     """The linear-time constructor shared by Max and Min (mixed in before SymPy's)."""
-
-    base: type  # SymPy's class: sp.Max or sp.Min
 
     def __new__(cls, *args, evaluate=True):
         base = cls.base
@@ -49,14 +47,6 @@ class _Linear:
         obj._argset = frozenset(args)
         return obj
 
-    def __eq__(self, other):
-        """Equal to SymPy's Max (Min) of the same arguments, as its hash is (the class name
-        and the arguments); Python asks a subclass first, so the equality is symmetric."""
-        if type(other) is self.base:
-            return self.args == other.args
-        return super().__eq__(other)
-
-    __hash__ = sp.Basic.__hash__
 
 
 class Max(_Linear, sp.Max):

@@ -202,6 +202,21 @@ def to_builtins(expr: sp.Expr, keep=KEPT_IN_BUILTIN_FORM) -> sp.Expr:
     )
 
 
+class EqualToSympys:
+    """Mixed in before one of SymPy's classes (``base``) by a symgrad class of the same name:
+    equal to SymPy's of the same arguments, as its hash is (the class name and the
+    arguments). Python asks a subclass first, so the equality is symmetric."""
+
+    base: type
+
+    def __eq__(self, other):
+        if type(other) is self.base:
+            return self.args == other.args
+        return super().__eq__(other)
+
+    __hash__ = sp.Basic.__hash__
+
+
 def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
     """base**exponent, as SymPy builds it, but a sum of symbols to an integer power other
     than 0 and 1 is built without evaluation. For a sum of two terms SymPy asks whether

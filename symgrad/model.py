@@ -18,7 +18,7 @@ from sympy.core.function import AppliedUndef
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import SymgradError
-from . import extrema
+from . import extrema, hyperbolic
 from .functions import real_valued
 from .parse import parse_expr
 
@@ -38,8 +38,8 @@ class Model:
         check_scalar_expression(self.loss, "the loss")
         for field in ("loss", "prediction"):  # Model(...) built directly, as Model.of does
             value = getattr(self, field)
-            object.__setattr__(self, field, tuple(map(linear_extrema, value))
-                               if isinstance(value, tuple) else linear_extrema(value))
+            object.__setattr__(self, field, tuple(map(own_classes, value))
+                               if isinstance(value, tuple) else own_classes(value))
         both = set(self.params) & set(self.inputs)
         if both:
             raise SymgradError(f"{_listed(both)} listed both as parameter and as input")
@@ -212,7 +212,7 @@ def sympified(value, what: str):
     if isinstance(value, str):
         raise SymgradError(f"{what} is a string inside a container; pass an expression")
     try:
-        return linear_extrema(real_valued(with_entries(sp.sympify(value, strict=True))))
+        return own_classes(real_valued(with_entries(sp.sympify(value, strict=True))))
     except (sp.SympifyError, TypeError):
         raise SymgradError(f"{what} must be a SymPy expression or a number, not a "
                            f"{type(value).__name__}") from None
@@ -252,19 +252,31 @@ def _short(node, limit: int = 60) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def linear_extrema(expr):
-    """expr with each SymPy Max/Min of three or more arguments rebuilt as symgrad's
-    (``symgrad.extrema``: built in linear time). The DAG is rebuilt bottom-up once; SymPy's
-    ``replace`` would keep them, as they compare equal."""
-    if not isinstance(expr, sp.Basic) or not expr.has(sp.Max, sp.Min):
+def own_classes(expr):
+    """expr with each SymPy Max/Min of three or more arguments, and each sinh, cosh and
+    tanh, rebuilt as symgrad's: ``symgrad.extrema`` (built in linear time) and
+    ``symgrad.hyperbolic`` (assumptions in constant time). The DAG is rebuilt bottom-up
+    once; SymPy's ``replace`` would keep them, as they compare equal."""
+    if not isinstance(expr, sp.Basic) or not expr.has(sp.Max, sp.Min, *hyperbolic.CLASSES):
         return expr
-    nary, nodes = {sp.Max: extrema.Max, sp.Min: extrema.Min}, postorder(expr)
-    if any(type(node) in nary and len(node.args) > 2 for node in nodes):
-        # a parent rebuilt around a new Max (equal to SymPy's) would come back from SymPy's
-        # cache as the old parent, holding the old Max
+    nodes = postorder(expr)
+    own = {node: _own_class(node) for node in nodes}
+    if any(own.values()):
+        # a parent rebuilt around a new node (equal to SymPy's) would come back from SymPy's
+        # cache as the old parent, holding the old node
         sp.core.cache.clear_cache()
-    return _rebuilt(expr, lambda node, args: nary[type(node)](*args)
-                    if type(node) in nary and len(args) > 2 else None, nodes=nodes)
+    return _rebuilt(expr, lambda node, args: own[node](*args) if own[node] else None,
+                    nodes=nodes)
+
+
+def _own_class(node):
+    """symgrad's class for a node of SymPy's that it replaces, else None."""
+    if type(node) in NARY and len(node.args) > 2:
+        return NARY[type(node)]
+    return hyperbolic.CLASSES.get(type(node))
+
+
+NARY = {sp.Max: extrema.Max, sp.Min: extrema.Min}
 
 
 def substituted(expr: sp.Basic, mapping: dict) -> sp.Basic:

@@ -223,7 +223,9 @@ def _cot_derivative(n: int) -> list[int]:
     return p
 
 BUILTINS = (
-    Builtin("tanh", "tanh", 1, 1, layer=True),
+    # sinh, cosh and tanh whose assumptions cost nothing (symgrad.hyperbolic)
+    *(Builtin(name, f"symgrad.hyperbolic.{name}", 1, 1, layer=True)
+      for name in ("tanh", "sinh", "cosh")),
     Builtin("exp", "exp", 1, 1, layer=True),
     Builtin("log", "log", 1, 2, layer=True),       # log(x, base) = log(x)/log(base)
     Builtin("sqrt", "sqrt", 1, 1, layer=True),
@@ -232,7 +234,7 @@ BUILTINS = (
     Builtin("cos", "cos", 1, 1, layer=True),
     Builtin("tan", "tan", 1, 1, layer=True),
     *(Builtin(name, name, 1, 1, layer=True)
-      for name in ("asin", "acos", "atan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf",
+      for name in ("asin", "acos", "atan", "asinh", "acosh", "atanh", "erf",
                    "erfc")),
     Builtin("atan2", "atan2", 2, 2),                 # atan2(y, x), the angle of (x, y)
     # SymPy's Max and Min, built in linear time for three or more arguments
