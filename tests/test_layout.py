@@ -9,8 +9,8 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parent.parent / "symgrad"
 MAX_LINES = 360
 BASE = {"symgrad", "symgrad.errors", "symgrad.files", "symgrad.stopping", "symgrad.trainable"}
-FRONT_END = {"symgrad.primitives", "symgrad.functions", "symgrad.extrema", "symgrad.losses",
-             "symgrad.lexer", "symgrad.conditions", "symgrad.vectors", "symgrad.parse", "symgrad.rewrite",
+FRONT_END = {"symgrad.primitives", "symgrad.functions", "symgrad.extrema", "symgrad.hyperbolic",
+             "symgrad.losses", "symgrad.lexer", "symgrad.conditions", "symgrad.vectors", "symgrad.parse", "symgrad.rewrite",
              "symgrad.model", "symgrad.reverse", "symgrad.program",
              "symgrad.layers", "symgrad.layers.chain", "symgrad.layers.symbolic"}
 VIEWS = {"symgrad.views"}  # for people: closed forms, and Python source printed by codegen
