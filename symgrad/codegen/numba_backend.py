@@ -89,7 +89,8 @@ import math
 import numpy as np
 from numba import njit
 
-from symgrad.runtime.numba_driver import General, KernelCompiler, chunked_rows, chunked_sums
+from symgrad.runtime.numba_driver import (General, KernelCompiler, ScalarCallCompiler,
+                                          chunked_rows, chunked_sums)
 from symgrad.runtime.numba_support import (GUARDED_STEP, link_guarded_step, step_into, vexp,
                                            vexpm1, vlog1p_unit, vtanh)
 
@@ -113,7 +114,7 @@ def module_source(spec: KernelSpec) -> str:
     header = FLOAT32_HEADER if single else HEADER
     source = module_text(spec, printer, header + index_arrays(spec.loops, printer),
                          gradient_function, prediction_function, second_order_sums)
-    return without_idle_fast_math(source + "\n\n" + training_function(spec, printer))
+    return tuned_for_scalar_calls(source + "\n\n" + training_function(spec, printer))
 
 
 # A scalar libm call (sin, log, atan, a power with a non-integer exponent, ...) in a row loop
@@ -125,10 +126,11 @@ SCALAR_CALL = re.compile(r"math\.(?!sqrt\b|fabs\b|floor\b|ceil\b|copysign\b|inf\
 FUNCTION = re.compile(r"^@njit\(.*?\)\ndef (\w+)\(.*?(?=^@|^\w|\Z)", re.M | re.S)
 
 
-def without_idle_fast_math(source: str) -> str:
-    """The module with fast-math dropped from each function whose code, or a helper's that it
-    calls, makes a scalar libm call, unless it runs term families' tiles, whose sums over a
-    tile's rows vectorize whatever the terms call (numba_loops)."""
+def tuned_for_scalar_calls(source: str) -> str:
+    """The module with each function whose code, or a helper's that it calls, makes a scalar
+    libm call compiled at LLVM's default vector width (numba_driver.ScalarCallCompiler), and
+    without fast-math unless it runs term families' tiles, whose sums over a tile's rows
+    vectorize whatever the terms call (numba_loops)."""
     bodies = {m.group(1): m.group(0) for m in FUNCTION.finditer(source)}
     scalar = {name for name, body in bodies.items() if SCALAR_CALL.search(body)}
 
@@ -136,9 +138,13 @@ def without_idle_fast_math(source: str) -> str:
         return any(re.search(rf"\b{name}\(", body.split("\n", 2)[-1]) for name in scalar)
 
     def rewrite(match) -> str:
-        body = match.group(0)
-        return body.replace(FAST_MATH, "", 1) if FAST_MATH in body.split("\n", 1)[0] and \
-            "_tile" not in body and (SCALAR_CALL.search(body) or calls_scalar(body)) else body
+        head, rest = match.group(0).split("\n", 1)
+        if not (SCALAR_CALL.search(rest) or calls_scalar(match.group(0))):
+            return match.group(0)
+        head = head.replace("pipeline_class=KernelCompiler", "pipeline_class=ScalarCallCompiler")
+        if "_tile" not in rest:
+            head = head.replace(FAST_MATH, "")
+        return head + "\n" + rest
     return FUNCTION.sub(rewrite, source)
 
 

@@ -73,13 +73,24 @@ class KernelCompiler(Compiler):
     loss + gradient on 2M x 16 from 12.9 to 10.4 ms (Fortran-ordered) and 19-23 to 15.7 ms
     (C-ordered). On a CPU without AVX-512 the attribute changes nothing."""
 
+    wide = True  # 512-bit vectors
+
     def define_pipelines(self):
         self.state.flags.enable_ssa = False
         pipelines = super().define_pipelines()
-        for pipeline in pipelines:
+        for pipeline in pipelines if self.wide else ():
             pipeline.passes = [(_WideLowering if step is NativeLowering else step, text)
                                for step, text in pipeline.passes]
         return pipelines
+
+
+class ScalarCallCompiler(KernelCompiler):
+    """KernelCompiler at LLVM's default width, for a function that calls a scalar libm
+    function (sin, log, a fractional power: PyPI's llvmlite has no vector versions). Its
+    loops vectorize around the calls, if at all, and at 512 bits packing the calls' results
+    into wider vectors made a sum of 40 sin terms 8% slower."""
+
+    wide = False
 
 
 class _WideLower(Lower):
