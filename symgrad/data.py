@@ -206,20 +206,35 @@ def _numbers(source: CsvSource, header, usecols) -> np.ndarray:
 
 
 def _read_numpy(source: CsvSource, header, usecols) -> np.ndarray:
+    if '"' in source.text:
+        return _read_quoted(source, header, usecols)
     lines = _data_lines(source)
     if not lines:
         return np.empty((0, len(usecols)))
     comma = source.delimiter
-    if '"' not in "".join(lines[:1000]) and any(l.count(comma) != len(header) - 1 for l in lines):
+    if any(line.count(comma) != len(header) - 1 for line in lines):
         _raise_first_error(source, header, usecols)
     try:
         values = np.loadtxt(lines, delimiter=comma, usecols=usecols, dtype=np.float64,
-                            ndmin=2, comments=None, quotechar='"')
+                            ndmin=2, comments=None)
     except ValueError:
         _raise_first_error(source, header, usecols)
     if values.shape[0] != len(lines):
         _raise_first_error(source, header, usecols)
     return values.reshape(len(lines), len(usecols))
+
+
+def _read_quoted(source: CsvSource, header, usecols) -> np.ndarray:
+    """A file with quotes, read by the csv module: a quoted field may hold the delimiter or a
+    line break, and every row's fields are counted as the csv module reads them (numpy's
+    reader let a row with an extra quoted field shift the columns after it)."""
+    rows = []
+    for where, fields in _rows(source, header):
+        cells = [fields[j].strip() for j in usecols]
+        for j, cell in zip(usecols, cells):
+            _check_cell(cell, f"{where}, column {header[j]}")
+        rows.append([float(cell) for cell in cells])
+    return np.array(rows, dtype=np.float64).reshape(len(rows), len(usecols))
 
 
 def _read_pyarrow(source: CsvSource, header, usecols) -> np.ndarray:
@@ -252,7 +267,7 @@ def _rows(source: CsvSource, header) -> Iterator[tuple[str, list[str]]]:
         next(rows, None)
         for fields in rows:
             where = f"{source.name} line {rows.line_num}"
-            if not fields:
+            if not fields or len(fields) == 1 and not fields[0].strip():  # a blank line
                 continue
             if len(fields) != len(header):
                 raise SymgradError(f"{where}: {len(fields)} fields, expected {len(header)}")

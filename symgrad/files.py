@@ -10,6 +10,8 @@ by device and inode, not by name, so a path spelled differently or a link is cau
 from __future__ import annotations
 
 import os
+import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -22,8 +24,12 @@ def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | Non
 
     A symbolic link is written through (``follow_symlinks``, as a shell's ``>`` would) or
     replaced itself (the kernel cache: a planted link must never redirect a write). An existing
-    device or FIFO (``/dev/null``) is written into, never replaced by a regular file."""
+    device or FIFO (``/dev/null``) is written into, never replaced by a regular file, and so is
+    one of this process's open streams (``--out /dev/stdout``, whatever it is redirected to)."""
     payload = data.encode() if isinstance(data, str) else data
+    descriptor = open_descriptor(path) if follow_symlinks else None
+    if descriptor is not None:
+        return _write_to_descriptor(path, descriptor, payload)
     target = Path(os.path.realpath(path) if follow_symlinks else os.path.abspath(path))
     if follow_symlinks and os.path.islink(path) and not target.exists():
         raise SymgradError(f"cannot write {path}: a broken or looping symbolic link")
@@ -48,6 +54,40 @@ def write_atomically(path: str | os.PathLike, data: str | bytes, mode: int | Non
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+# a path naming one of this process's open descriptors: /dev/stdout links to /proc/self/fd/1
+DESCRIPTOR = re.compile(r"/(?:proc/(?:self|thread-self|(\d+))|dev)/fd/(\d+)")
+MAX_LINKS = 40  # as the kernel's own limit on a chain of symbolic links
+
+
+def open_descriptor(path: str | os.PathLike) -> int | None:
+    """The descriptor that ``path`` names, directly or through symbolic links, when it is one
+    of this process's open ones (/dev/stdout, /dev/fd/3, /proc/self/fd/1), else None. Such a
+    path is written into, as a shell would: replacing the file behind it (``> log`` or
+    ``>> log``) would lose what the stream already holds, and a pipe has no file at all."""
+    path = os.path.abspath(path)
+    for _ in range(MAX_LINKS):
+        match = DESCRIPTOR.fullmatch(path)
+        if match and match.group(1) in (None, str(os.getpid())):
+            return int(match.group(2))
+        if not os.path.islink(path):
+            return None
+        path = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+    return None
+
+
+def _write_to_descriptor(path, descriptor: int, payload: bytes) -> None:
+    """payload written at the stream's position (after what Python's own buffers hold)."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            stream.flush()
+    try:
+        view = memoryview(payload)
+        while view:
+            view = view[os.write(descriptor, view):]
+    except OSError as err:
+        raise SymgradError(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def _write_in_place(path, target: Path, payload: bytes) -> None:
@@ -85,6 +125,8 @@ def refuse_overwriting(out: str | None, inputs, option: str = "--out") -> None:
 def _check_directory_of(out: str, option: str) -> None:
     """Refuse, before any work is done, an output that could never be written: a directory,
     or a file in a folder that does not exist or cannot be written."""
+    if open_descriptor(out) is not None:
+        return
     if os.path.isdir(out):
         raise SymgradError(f"{option} {out} is a directory")
     if os.path.islink(out) and not os.path.exists(out):

@@ -256,7 +256,8 @@ class _Parser(ConditionGrammar, VectorGrammar):
             except ValueError:  # over Python's 4,300-digit limit
                 self.fail(token.start, "number too long", token.text[:20] + "...")
         value = float(token.text)
-        if not math.isfinite(value):
+        underflow = value == 0 and re.search("[1-9]", token.text.lower().split("e")[0])
+        if not math.isfinite(value) or underflow:  # 1e400, or 1e-400 (read as 0)
             self.fail(token.start, "number out of range", token.text)
         return sp.Rational(repr(value))  # exact decimal: 0.01 stays 1/100
 

@@ -61,6 +61,8 @@ def training_model(recipe: ModelRecipe, header):
     per_row = row_loss(recipe.loss, prediction, target)
     inputs = [sp.Symbol(n) for n in features] + [target]
     params = sorted(per_row.free_symbols - set(inputs), key=parameter_order)
+    if listed is not None:
+        _refuse_unlisted_columns([p.name for p in params], header, recipe.data)
     _refuse_misspelt_columns([p.name for p in params], header, recipe.data, names)
     return Model(loss=per_row, params=tuple(params), inputs=tuple(inputs),
                  prediction=prediction, target=target), features
@@ -79,6 +81,17 @@ def _refuse_shadowed_columns(model: str, header, data: str) -> None:
             raise SymgradError(f"{name} in the model is the constant {name}, but {data} has a "
                                f"column {name!r}: write `{name}` (in backquotes) for the "
                                f"column, or rename it")
+
+
+def _refuse_unlisted_columns(params, header, data: str) -> None:
+    """A parameter named as a column that --features leaves out is that column, forgotten:
+    SymgradError saying so, rather than training it as a parameter."""
+    columns = set(header)
+    for name in params:
+        if name in columns:
+            raise SymgradError(f"{name!r} in the model is a column of {data} that --features "
+                               f"leaves out: add it to --features (a parameter needs a name "
+                               f"that is no column)")
 
 
 MIN_FUZZY_LENGTH = 4   # shorter names (w, b, k0) are parameters, however close to a column

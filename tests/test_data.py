@@ -18,6 +18,9 @@ GOOD = [
     ("x,y\n1,2\n\n3,4\n\n", {"x": [1, 3], "y": [2, 4]}),                  # blank lines
     ('x,y,name\n1,2,"a, b"\n3,4,c\n', {"x": [1, 3], "y": [2, 4]}),        # quoted text column
     ("x,y\n1e-3,-2.5E2\n0.1,7\n", {"x": [1e-3, 0.1], "y": [-250, 7]}),
+    ('x,name,y\n1,"a\nb",2\n2,cd,3\n', {"x": [1, 2], "y": [2, 3]}),     # a line break, quoted
+    ('x,name,y\r\n1,"a\r\nb",2\r\n2,cd,3\r\n', {"x": [1, 2], "y": [2, 3]}),
+    ('x,y\n"1.5",2\n3," 4"\n', {"x": [1.5, 3], "y": [2, 4]}),            # quoted numbers
 ]
 
 
@@ -54,6 +57,10 @@ BAD = [
     ("x,y\n+NaN,1\n", "a.csv line 2, column x: '+NaN' is not finite"),
     ("x,y\n1,1e999\n", "a.csv line 2, column y: '1e999' is not finite"),
     ("x,y\n.5,5.\n+1E+2,-0\n-.25e-1,7\n2,abc\n", "a.csv line 5, column y: 'abc' is not a number"),
+    # with quotes in the file, every row's fields are still counted (none shift the columns)
+    ('x,y,note\n1,2,"ok"\n3,"4",extra,6\n', "a.csv line 3: 4 fields, expected 3"),
+    ('x,y,z\n"1",2\n', "a.csv line 2: 2 fields, expected 3"),
+    ('x,y\n"1",2\n,\n', "a.csv line 3, column x: '' is not a number"),
 ]
 
 

@@ -103,3 +103,33 @@ def test_a_write_past_the_file_size_limit_is_one_line(tmp_path, hours):
     [line] = result.stderr.strip().splitlines()
     assert "cannot write" in line and "too large" in line.lower()
     assert out.read_text() == "old" and sorted(os.listdir(tmp_path)) == ["hours.csv", "p.json"]
+
+
+WRITE_TO_STDOUT = ("import sys; sys.path.insert(0, sys.argv[1]); from symgrad.files import "
+                   "write_atomically; print('printed'); write_atomically('/dev/stdout', 'new\\n')")
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="needs /proc (Linux)")
+def test_out_naming_this_process_s_stdout_writes_into_the_stream(tmp_path):
+    """--out /dev/stdout with stdout appended to a file adds to it (what it held stays, after
+    what the program printed first); into a pipe it writes the pipe."""
+    log = tmp_path / "log.txt"
+    log.write_text("kept\n")
+    with open(log, "ab") as stdout:
+        subprocess.run([sys.executable, "-c", WRITE_TO_STDOUT, str(ROOT)], stdout=stdout,
+                       check=True)
+    assert log.read_text() == "kept\nprinted\nnew\n"
+    piped = subprocess.run([sys.executable, "-c", WRITE_TO_STDOUT, str(ROOT)],
+                           capture_output=True, text=True, check=True)
+    assert piped.stdout == "printed\nnew\n" and not piped.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/fd"), reason="needs /proc (Linux)")
+def test_open_descriptor_follows_links_to_this_process_s_descriptors_only(tmp_path):
+    from symgrad.files import open_descriptor
+    link = tmp_path / "out"
+    link.symlink_to("/dev/stdout")
+    assert open_descriptor(link) == 1 and open_descriptor("/dev/fd/2") == 2
+    assert open_descriptor(f"/proc/{os.getpid()}/fd/0") == 0
+    assert open_descriptor(f"/proc/{os.getppid()}/fd/1") is None  # another process's
+    assert open_descriptor(tmp_path / "plain.txt") is None

@@ -45,6 +45,7 @@ REFUSED = [
     ("sigmoid + 1", "used without arguments", "'sigmoid'"),
     ("'abc'", "only numbers", "\"'abc'\""),
     ("1e999", "out of range", "'1e999'"),
+    ("w*1e-400*x", "out of range", "'1e-400'"),  # not read as 0
     ("x @ y", "operator MatMult", "'x @ y'"),
     ("~x", "operator Invert", "'~x'"),
     ("[x]", "lists", "'[x]'"),

@@ -82,7 +82,6 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
     setup = expression_setup(options, open_csv(options.data, options.delimiter))
     split = validation_split(options, setup)
     data = split.train.data
-    _check_targets(options, data)
     with compiling(lambda: _finished(options, setup, _unstarted(setup)), options.out,
                    exit_if_interrupted_compiling, announce):
         kernel = setup.build()
@@ -107,15 +106,6 @@ def _fitted(options, kernel, setup, split, result):
         return None
     return fitted_curve(kernel, result.params, split.train, split.validation,
                         [setup.features[0], options.target])
-
-
-def _check_targets(options: FitOptions, data) -> None:
-    """bce compares a probability with targets in [0, 1]: anything else has no optimum."""
-    target = data[:, -1]
-    outside = np.flatnonzero((target < 0) | (target > 1))
-    if options.loss == "bce" and outside.size:
-        raise SymgradError(f"--loss bce needs targets in [0, 1]; {options.target!r} is "
-                           f"{float(target[outside[0]])!r} in data row {outside[0] + 1}")
 
 
 def _fit_on_dask(options: FitOptions, files, report):

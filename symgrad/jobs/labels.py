@@ -22,16 +22,28 @@ def read_targets(source, column: str, loss: str, rows: int, classes=None):
     if loss == "ce" or (loss == "bce" and classes is not None):
         return encoded_labels(source, column, rows, classes)
     try:
-        return read_csv(source, [column]).columns[column], None
+        values = read_csv(source, [column]).columns[column]
     except SymgradError:
         if loss != "bce" or not _text_labels(source, column):
             raise
+    else:
+        if loss == "bce":
+            _refuse_outside_unit_interval(values, column)
+        return values, None
     values, classes = encoded_labels(source, column, rows)
     if len(classes) != 2:
         raise SymgradError(f"--loss bce needs two classes; {column!r} has {len(classes)} "
                            f"({_listed(classes)}): for more, use ce with a layer chain "
                            f"ending in one output per class")
     return values, classes
+
+
+def _refuse_outside_unit_interval(values: np.ndarray, column: str) -> None:
+    """bce compares a probability with targets in [0, 1]: anything else has no optimum."""
+    outside = np.flatnonzero((values < 0) | (values > 1))
+    if outside.size:
+        raise SymgradError(f"--loss bce needs targets in [0, 1]; {column!r} is "
+                           f"{float(values[outside[0]])!r} in data row {outside[0] + 1}")
 
 
 def encoded_labels(source, column: str, rows: int, classes=None):
