@@ -143,3 +143,39 @@ def test_closed_forms_of_a_wide_max_are_right_and_bounded(tmp_path):
     one_line_error(cli("derive", wide), "terms long written out", "--format python")
     result = cli("derive", wide, "--format", "python")
     assert result.exit_code == 0 and result.output.count("(1.0 if ") >= 60
+
+
+@pytest.mark.parametrize("model", [
+    "(max(sqrt(x0), x1) - y)**2",            # arguments that are expressions: helper calls
+    "(max(a*sqrt(x0), x1) - y)**2",          # arguments that are names (CSE's): the builtin
+    "(min(a*sqrt(x0), x1, a*x1 + 1) - y)**2",
+    "(max(a*log(x0), 0.5) - y)**2 + min(a, x1)"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_a_nan_argument_makes_max_and_min_nan_as_on_numpy(model, dtype):
+    """sqrt or log of a negative value inside a max or min: NaN, as numpy's maximum gives
+    (Python's max(0.5, nan) is 0.5, which made the loss finite on numba alone)."""
+    data = np.array([[-1.0, 0.5, 0.0], [4.0, 1.0, 0.5], [2.0, -1.0, 0.3]], dtype=dtype)
+    theta = np.array([1.0], dtype=dtype)
+    for backend in ("numba", "numpy"):
+        f = symgrad.compile(model, ["a"], ["x0", "x1", "y"], backend=backend)
+        assert np.isnan(f(theta, data)[0]), backend
+        finite = f(theta, data[1:])
+        assert np.isfinite(finite[0]) and np.all(np.isfinite(finite[1])), backend
+    numba_agrees_with_numpy(model, np.array([1.0]), data[1:].astype(np.float64), ["a"],
+                            ["x0", "x1", "y"])
+
+
+def test_the_device_helpers_for_max_and_min_propagate_nan():
+    """numba.cuda compiles no builtin max of floats: the CUDA kernels fold Max and Min into
+    these helpers (printer.EXTREMA_HELPERS), which must give NaN for a NaN either side."""
+    from symgrad.codegen.cuda_backend import CudaPrinter
+    printer = CudaPrinter()
+    printed = printer.doprint(sp.Max(a, b, c)) + " " + printer.doprint(sp.Min(a, b))
+    assert "larger(" in printed and "smaller(" in printed
+    namespace = {}
+    for source in printer.helpers.values():
+        exec(source.split("\n", 1)[1], namespace)  # without the device decorator
+    nan = float("nan")
+    for f, ordered in ((namespace["larger"], max), (namespace["smaller"], min)):
+        assert np.isnan(f(nan, 1.0)) and np.isnan(f(1.0, nan)) and np.isnan(f(nan, nan))
+        assert f(2.0, -3.0) == f(-3.0, 2.0) == ordered(2.0, -3.0)

@@ -12,9 +12,9 @@ are the host entry points ``symgrad.Kernel`` calls (they copy their arguments ea
 from __future__ import annotations
 
 from ..errors import SymgradError
-from .printer import (ScalarPrinter, accumulate_lines, column_args, data_check,
-                      jacobian_stores, module_text, nested_calls, param_loads, row_lines,
-                      store_lines, sum_names)
+from .printer import (FoldedExtrema, ScalarPrinter, accumulate_lines, column_args, data_check,
+                      jacobian_stores, module_text, param_loads, row_lines, store_lines,
+                      sum_names)
 from .spec import UNROLLED_JACOBIAN, KernelSpec
 
 HEADER = '''\
@@ -28,26 +28,12 @@ from symgrad.runtime.cuda_support import host_predict, host_rows, host_sums, thr
 '''
 
 
-CUDA_HELPERS = {  # numba.cuda compiles no builtin max/min of floats: Max and Min fold to these
-    "larger": "def larger(a, b):\n    return b if b > a else a\n",
-    "smaller": "def smaller(a, b):\n    return b if b < a else a\n",
-}
-
-
-class CudaPrinter(ScalarPrinter):
-    """The shared printer; helpers become CUDA device functions, Max/Min fold into helpers."""
+class CudaPrinter(FoldedExtrema, ScalarPrinter):
+    """The shared printer; helpers become CUDA device functions, Max/Min fold into helpers
+    (numba.cuda compiles no builtin max or min of floats)."""
 
     helper_decorator = "@cuda.jit(device=True)\n"
 
-    def _print_Max(self, expr):
-        return self._folded("larger", expr.args)
-
-    def _print_Min(self, expr):
-        return self._folded("smaller", expr.args)
-
-    def _folded(self, name, args) -> str:
-        self.helpers.setdefault(name, self.helper_decorator + CUDA_HELPERS[name])
-        return nested_calls(name, [self._print(a) for a in args])
 
 def module_source(spec: KernelSpec) -> str:
     """dtype float32: constants float32(...) (printer.typed_literals), per-thread and block

@@ -22,8 +22,8 @@ import sympy as sp
 
 from ..primitives import helper_sources
 from ..trainable import LOSS_ONLY
-from .printer import (HELPERS, ScalarPrinter, accumulate_lines, column_args, data_check,
-                      module_text, param_loads, row_lines, store_lines, sum_names)
+from .printer import (HELPERS, FoldedExtrema, ScalarPrinter, accumulate_lines, column_args,
+                      data_check, module_text, param_loads, row_lines, store_lines, sum_names)
 from .numba_loops import (block_lines, block_stores, dot_lines, family_accumulator,
                           family_gradient, family_loads, family_scratch, family_stores,
                           index_arrays, matrix_args, row_loop, split_outputs, vector_loads,
@@ -46,11 +46,14 @@ NUMBA_HELPERS = {**HELPERS, **helper_sources("numba")}  # branch-free where pyth
 MAX_INLINE_ARGS = 30  # Numba inlines a call of at most this many arguments
 
 
-class NumbaPrinter(ScalarPrinter):
-    """The shared printer, with exp as ``vexp`` and helpers compiled inline."""
+class NumbaPrinter(FoldedExtrema, ScalarPrinter):
+    """The shared printer, with exp as ``vexp``, Max and Min NaN-propagating, and helpers
+    compiled inline."""
 
     helper_table = NUMBA_HELPERS
     helper_decorator = '@njit(inline="always")\n'
+    guarded_builtin = True  # max(names), NaN where one is NaN (printer.FoldedExtrema)
+    extrema_decorator = "@njit\n"  # else calls LLVM inlines (Numba's own inlining is slower)
     exp_function = "vexp"
 
     def helper(self, expr) -> tuple[str, str]:
