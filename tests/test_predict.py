@@ -49,6 +49,18 @@ def test_predict_quotes_a_column_name_with_a_comma(tmp_path):
                                        ["4.0", "0.1", "0.2"]]
 
 
+def test_a_feature_named_prediction_keeps_the_output_readable(tmp_path):
+    """The output's own column takes a trailing _, so symgrad can read what it wrote."""
+    params = tmp_path / "p.json"
+    params.write_text(json.dumps({"model": "w*prediction", "target": "y",
+                                  "features": ["prediction"], "params": {"w": 2.0}}))
+    data = tmp_path / "d.csv"
+    data.write_text("prediction,y\n1,3\n")
+    result = cli("predict", params, data)
+    assert result.exit_code == 0, result.stderr
+    assert csv_rows(result.stdout) == [["prediction", "prediction_"], ["1.0", "2.0"]]
+
+
 def test_predict_quotes_class_labels(tmp_path):
     params = tmp_path / "p.json"
     params.write_text(json.dumps({

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..data import DECIMAL
 from ..errors import SymgradError
 
 INIT_SCALE = 0.1  # parameters not in --init start as INIT_SCALE * N(0, 1), drawn from --seed
@@ -21,15 +22,15 @@ def initial_params(names: list[str], init: str | None, seed: int) -> np.ndarray:
 
 
 def parse_assignments(text: str) -> dict[str, float]:
-    """'w=1,b=-0.5' -> {'w': 1.0, 'b': -0.5}."""
+    """'w=1,b=-0.5' -> {'w': 1.0, 'b': -0.5}; each number an ASCII decimal as in a CSV cell
+    (not 1_0 or another script's digits), each name once."""
     values = {}
     for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = item.partition("=")
-        try:
-            number = float(value)
-        except ValueError:
-            number = None
-        if not sep or not name.strip() or number is None or not np.isfinite(number):
+        name, sep, value = (part.strip() for part in item.partition("="))
+        number = float(value) if DECIMAL.fullmatch(value) else None
+        if not sep or not name or number is None or not np.isfinite(number):
             raise SymgradError(f"--init expects name=number pairs, got {item!r}")
-        values[name.strip()] = number
+        if name in values:
+            raise SymgradError(f"--init names {name!r} twice")
+        values[name] = number
     return values

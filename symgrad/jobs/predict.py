@@ -45,7 +45,8 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
                  delimiter: str | None = None) -> str:
     """CSV text: the feature columns and a column ``prediction`` (a class label for a
     classifier with labels), then with ``proba`` one column ``p_<label>`` per class (bce:
-    the positive class only); numbers as repr, so float64 round-trips."""
+    the positive class only); numbers as repr, so float64 round-trips. Those columns' names
+    take a trailing _ while one is a feature's."""
     from ..data import csv_text, open_csv, read_csv
 
     trained = trained_model(read_params(params_path))
@@ -62,6 +63,8 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
         names, probabilities = _probabilities(trained, outputs)
         header += names
         cells += [[repr(float(p)) for p in column] for column in probabilities.T]
+    while len(set(header)) < len(header):  # a feature named prediction (or p_1): ours get a _
+        header[len(trained.features):] = [f"{h}_" for h in header[len(trained.features):]]
     return csv_text(header, zip(*columns, *cells))
 
 

@@ -111,6 +111,9 @@ def scalar_setup(options, kernel, header, data=None, **rows) -> Setup:
     and --seed; its features are the kernel's inputs but the last (the target). ``rows``:
     the targets, classes and read_rows of the data (none on the Dask engine)."""
     names = list(kernel.params)
+    if not names:
+        raise SymgradError(f"the model has no parameters: every name in it is a column of "
+                           f"{options.data}")
     return Setup(data=data, theta0=initial_params(names, options.init, options.seed),
                  build=lambda: kernel, reduction=options.recipe.kernel_reduction,
                  features=list(kernel.inputs[:-1]), header=tuple(header),
