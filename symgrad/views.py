@@ -168,8 +168,9 @@ def _identifier(name: str) -> bool:
 
 
 def _plain(name: str) -> bool:
-    return _identifier(name) and name not in FUNCTIONS and name not in CONSTANTS \
-        and name not in LANGUAGE_ONLY
+    """A name the expression language reads without backquotes."""
+    return _identifier(name) and not name.startswith("_") and name not in FUNCTIONS \
+        and name not in CONSTANTS and name not in LANGUAGE_ONLY
 
 
 def _sstr(expr) -> str:

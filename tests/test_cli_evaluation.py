@@ -328,3 +328,23 @@ def test_a_stop_while_measuring_or_drawing_still_saves_and_says_interrupted(tmp_
     document = json.loads(out.read_text())
     assert document["epochs"] == 20 and set(document["params"]) == {"a", "b"}
     assert ("metrics" in document) == (stage == "plot")
+
+
+@pytest.mark.parametrize("scale", [1e-200, 1e200])
+def test_regression_metrics_do_not_underflow_or_overflow(scale):
+    """R^2 and RMSE of values near float64's ends: their squares are 0 or inf, and R^2
+    read 1 for predictions 1% off."""
+    from symgrad.metrics import r2, rmse
+    targets, predictions = np.array([1.0, 2.0, 3.1]), np.array([1.0, 2.0, 3.0]) * 1.01
+    assert r2(targets * scale, predictions * scale) == pytest.approx(
+        r2_score(targets, predictions), rel=1e-12)
+    assert rmse(targets * scale, predictions * scale) == pytest.approx(
+        scale * mean_squared_error(targets, predictions) ** 0.5, rel=1e-12)
+
+
+def test_a_target_whose_squares_underflow_is_warned_about(tmp_path):
+    data = tmp_path / "tiny.csv"
+    data.write_text("x,y\n1,1e-200\n2,2e-200\n3,3.1e-200\n")
+    result = cli("fit", data, "--model", "a*x", "--target", "y")
+    assert "squared errors of that size underflow to 0" in result.stderr
+    assert "R^2 1," not in result.stdout

@@ -120,3 +120,12 @@ def test_derive_reads_dot_over_the_features_listed():
     assert by_w.stdout.splitlines() == ["d/`w[0]` = 2*x1*(`w[0]`*x1 + `w[1]`*x2 - y)",
                                         "d/`w[1]` = 2*x2*(`w[0]`*x1 + `w[1]`*x2 - y)"]
     one_line_error(cli("derive", "dot(w, features)"), "derive --features a,b")
+
+
+def test_derive_text_backquotes_a_name_starting_with_an_underscore():
+    """derive's text parses back: `_x` needs its backquotes (a bare _x is refused)."""
+    result = cli("derive", "w*`__class__` + `_x`*w", "--wrt", "w")
+    assert result.exit_code == 0, result.stderr
+    closed_form = result.stdout.split(" = ", 1)[1].strip()
+    assert closed_form == "`__class__` + `_x`"
+    assert cli("derive", f"v*({closed_form})", "--wrt", "v").exit_code == 0

@@ -86,9 +86,24 @@ def expression_setup(options, source) -> Setup:
         warn(f"the model reads no column of {options.data} besides the target: it fits a "
              f"constant")
     data, targets, classes = expression_rows(source, features, options.target, options.loss)
+    _warn_of_scale(targets, options.target, options.loss)
     return scalar_setup(options, kernel, header, data=data, targets=targets, classes=classes,
                         read_rows=lambda other: expression_rows(
                             other, features, options.target, options.loss, classes)[:2])
+
+
+SQUARES_IN_RANGE = (1e-150, 1e150)  # float64's squares of values beyond these under/overflow
+
+
+def _warn_of_scale(targets: np.ndarray, name: str, loss: str) -> None:
+    """A warning when the target's magnitude makes a squared error underflow to 0 or
+    overflow: the loss then stops telling fits apart (a fit "converged" at its start)."""
+    scale = float(np.max(np.abs(targets), initial=0.0))
+    low, high = SQUARES_IN_RANGE
+    if loss not in ("bce", "ce") and (0.0 < scale < low or scale > high):
+        warn(f"the target {name!r} reaches {scale:.3g}: squared errors of that size "
+             f"{'underflow to 0' if scale < low else 'overflow'} in float64; rescale it "
+             f"(divide it by {scale:.0e}, say) for a meaningful loss")
 
 
 def expression_rows(source, features, target: str, loss: str, classes=None):
