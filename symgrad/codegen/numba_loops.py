@@ -204,11 +204,13 @@ def row_loop(loops, printer, indent: str, bounds, order: str | None, body, colum
             [f"{indent}for _row in range({bounds[0]}, {bounds[1]}):"]
         return head + list(body)
     tile, inner = tile_rows(loops), indent + "    "
-    read = _read(families)
+    read, row = _read(families), "_tile + np.int64(_i)"
+    row = f"{order}[{row}]" if order else row
     lines = [f"{indent}for _tile in range({bounds[0]}, {bounds[1]}, {tile}):",
              f"{inner}_tend = _tile + {tile} if _tile + {tile} < {bounds[1]} else {bounds[1]}",
-             f"{inner}for _i in range(_tend - _tile):",
-             f"{inner}    _row = {f'{order}[_tile + _i]' if order else '_tile + _i'}",
+             f"{inner}_tn = np.uint64(_tend - _tile)",
+             f"{inner}for _i in range(_tn):",
+             f"{inner}    _row = {row}",
              *(f"{inner}    _tc{k}[_i] = _c{k}[_row]" for k, c in enumerate(columns)
                if c in read)]
     for f, family in used:
@@ -216,12 +218,12 @@ def row_loop(loops, printer, indent: str, bounds, order: str | None, body, colum
     for f, family in used:
         lines += _powers(f, family, printer, inner, tile, columns)
         lines += _family_terms(f, family, printer, inner, tile, columns, adjoints is not None)
-    lines += [f"{inner}for _i in range(_tile, _tend):", f"{inner}    _row = {row}",
-              *(f"{inner}    {family.name} = _famt{f}[_i - _tile]" for f, family in used),
+    lines += [f"{inner}for _i in range(_tn):", f"{inner}    _row = {row}",
+              *(f"{inner}    {family.name} = _famt{f}[_i]" for f, family in used),
               *("    " + line for line in body)]
     if adjoints is not None:
         adjoints = adjoints[len(loops.dots):]
-        lines += [f"{inner}    _fadjt{f}[_i - _tile] = {printer.doprint(adjoints[f])}"
+        lines += [f"{inner}    _fadjt{f}[_i] = {printer.doprint(adjoints[f])}"
                   for f, _ in used]
         for f, family in used:
             lines += _family_partials(f, family, printer, inner, tile)
@@ -233,8 +235,8 @@ def _matrix_copies(f, family, indent, tile, check_printer) -> list[str]:
     loops over rows read them contiguously); with ``check_printer``, into the data check."""
     lines = []
     for i, m in enumerate(family.matrices):
-        lines += [f"{indent}for _k in range({family.size}):",
-                  f"{indent}    _fx{f}_{i}[_k * {tile} + _i] = _mat{m}[_row, _k]"]
+        lines += [f"{indent}for _k in range(np.uint64({family.size})):",
+                  f"{indent}    _fx{f}_{i}[_k * np.uint64({tile}) + _i] = _mat{m}[_row, _k]"]
         if check_printer is not None:
             lines.append(f"{indent}    _check += _mat{m}[_row, _k] * "
                          f"{check_printer.typed('0.0')}")
@@ -253,18 +255,19 @@ def _powers(f, family, printer, indent, tile, columns) -> list[str]:
             x = f"_tc{columns.index(base)}"
         else:
             x = f"_fb{f}_{i}"
-            lines += [f"{indent}for _i in range(_tend - _tile):",
+            lines += [f"{indent}for _i in range(_tn):",
                       *(f"{indent}    {c.name} = _tc{k}[_i]" for k, c in enumerate(columns)
                         if c in base.free_symbols),
                       f"{indent}    {x}[_i] = {printer.doprint(base)}"]
-        lines += [f"{indent}for _k in range({family.size}):",
-                  f"{indent}    if _k > 0 and {e}[_k] == {e}[_k - 1] + 1:",
-                  f"{indent}        for _i in range(_tend - _tile):",
-                  f"{indent}            {q}[_k * {tile} + _i] = {q}[(_k - 1) * {tile} + _i]"
+        lines += [f"{indent}for _k in range(np.uint64({family.size})):",
+                  f"{indent}    if _k >= np.uint64(1) and {e}[_k] == {e}[_k - np.uint64(1)] + 1:",
+                  f"{indent}        for _i in range(_tn):",
+                  f"{indent}            {q}[_k * np.uint64({tile}) + _i] = "
+                  f"{q}[(_k - np.uint64(1)) * np.uint64({tile}) + _i]"
                   f" * {x}[_i]",
                   f"{indent}    else:",
-                  f"{indent}        for _i in range(_tend - _tile):",
-                  f"{indent}            {q}[_k * {tile} + _i] = {x}[_i] ** {e}[_k]"]
+                  f"{indent}        for _i in range(_tn):",
+                  f"{indent}            {q}[_k * np.uint64({tile}) + _i] = {x}[_i] ** {e}[_k]"]
     return lines
 
 
@@ -276,21 +279,21 @@ def _family_terms(f, family, printer, indent, tile, columns, gradient) -> list[s
     program = family.gradient if gradient else family.value
     used = program.free_symbols()
     inner, row = indent + "    ", indent + "        "
-    lines = [f"{indent}for _i in range(_tend - _tile):",
+    lines = [f"{indent}for _i in range(_tn):",
              f"{indent}    _famt{f}[_i] = {printer.typed('0.0')}",
-             f"{indent}for _k in range({family.size}):",
+             f"{indent}for _k in range(np.uint64({family.size})):",
              *(f"{inner}_f{f}p{j} = _fam{f}_v{j}[_k]" for j in range(len(family.theta))),
              *(f"{inner}_f{f}c{i} = _fam{f}_c{i}[_k]" for i in range(len(family.constants))),
-             f"{inner}for _i in range(_tend - _tile):",
+             f"{inner}for _i in range(_tn):",
              *(f"{row}{c.name} = _tc{k}[_i]" for k, c in enumerate(columns) if c in used),
-             *(f"{row}_f{f}x{i} = _fx{f}_{i}[_k * {tile} + _i]"
+             *(f"{row}_f{f}x{i} = _fx{f}_{i}[_k * np.uint64({tile}) + _i]"
                for i in range(len(family.matrices))),
-             *(f"{row}_f{f}q{i} = _fq{f}_{i}[_k * {tile} + _i]"
+             *(f"{row}_f{f}q{i} = _fq{f}_{i}[_k * np.uint64({tile}) + _i]"
                for i in range(len(family.powers))),
              *statement_lines(program, printer, row),
              f"{row}_famt{f}[_i] += {printer.doprint(program.outputs[0])}"]
     if gradient:
-        lines += [f"{row}{name}[_k * {tile} + _i] = {printer.doprint(d)}"
+        lines += [f"{row}{name}[_k * np.uint64({tile}) + _i] = {printer.doprint(d)}"
                   for (name, stored), d in zip(_partials(f, family), program.outputs[1:])
                   if stored]
     return lines
@@ -299,14 +302,15 @@ def _family_terms(f, family, printer, indent, tile, columns, gradient) -> list[s
 def _family_partials(f, family, printer, indent, tile) -> list[str]:
     """For each term of a family, the tile's adjoint x partial sums into the accumulator."""
     zero, count = printer.typed("0.0"), len(family.theta)
-    lines = [f"{indent}for _k in range({family.size}):",
+    lines = [f"{indent}for _k in range(np.uint64({family.size})):",
              *(f"{indent}    _fg{j} = {zero}" for j in range(count)),
-             f"{indent}    for _i in range(_tend - _tile):",
-             *(f"{indent}        _fg{j} += _fadjt{f}[_i] * {name}[_k * {tile} + _i]"
+             f"{indent}    for _i in range(_tn):",
+             *(f"{indent}        _fg{j} += _fadjt{f}[_i] * {name}[_k * np.uint64({tile}) + _i]"
                for j, (name, _) in enumerate(_partials(f, family)))]
     for j, slots in enumerate(family.slots):
         first = _contiguous(slots)
-        slot = f"_fam{f}_s{j}[_k]" if first is None else f"{first} + _k" if first else "_k"
+        slot = f"_fam{f}_s{j}[_k]" if first is None else \
+            f"np.uint64({first}) + _k" if first else "_k"
         lines.append(f"{indent}    _facc[{slot}] += _fg{j}")
     return lines
 
