@@ -47,6 +47,7 @@ from .errors import SymgradError
 
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 NOT_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)  # as float() spells them
+TINY_EXPONENT = re.compile(rb"[eE]-0*(?:3[2-9][0-9]|[4-9][0-9][0-9]|[1-9][0-9]{3,})")  # <= -320
 LINE_END = re.compile(rb"\r\n?|\n")
 OTHER_DELIMITERS = ("\t", ";", "|")
 PYARROW_FROM_BYTES = 16 << 20  # smaller files parse in numpy faster than pyarrow imports
@@ -175,6 +176,10 @@ def read_csv(source: str | CsvSource, numeric: Sequence[str]) -> Table:
         raise SymgradError(f"{source.name} has a header but no data rows")
     if not np.isfinite(values).all():
         _raise_first_error(source, header, usecols)
+    if TINY_EXPONENT.search(source.data):  # 1e-400 reads as 0: is one in a column read?
+        error = _first_error(source, header, usecols)
+        if error is not None:
+            raise error
     columns = {name: np.ascontiguousarray(values[:, j]) for j, name in enumerate(numeric)}
     return Table(name=source.name, header=header, columns=columns, rows=values.shape[0])
 
@@ -200,7 +205,7 @@ def _numbers(source: CsvSource, header, usecols) -> np.ndarray:
     """The usecols of every data row (rows x len(usecols)); no columns: only the rows counted."""
     if not usecols:
         return np.empty((sum(1 for _ in _rows(source, header)), 0))
-    large = len(source.data) >= PYARROW_FROM_BYTES
+    large = len(source.data) >= PYARROW_FROM_BYTES and b'"' not in source.data  # see _rows
     reader = _read_pyarrow if large and importlib.util.find_spec("pyarrow") else _read_numpy
     return reader(source, header, usecols)
 
@@ -263,35 +268,56 @@ def _rows(source: CsvSource, header) -> Iterator[tuple[str, list[str]]]:
     """(where, fields) for each data row, 'a.csv line 3' naming it; blank lines skipped,
     SymgradError for a row with the wrong number of fields."""
     rows = csv.reader(io.StringIO(source.text, newline=""), delimiter=source.delimiter)
+    first = 2  # the line a row starts on: a quoted field may run over several
     try:
         next(rows, None)
+        first = rows.line_num + 1
         for fields in rows:
-            where = f"{source.name} line {rows.line_num}"
+            where, first = f"{source.name} line {first}", rows.line_num + 1
             if not fields or len(fields) == 1 and not fields[0].strip():  # a blank line
                 continue
             if len(fields) != len(header):
-                raise SymgradError(f"{where}: {len(fields)} fields, expected {len(header)}")
+                raise SymgradError(f"{where}: {len(fields)} fields, expected {len(header)}"
+                                   f"{_unclosed(fields)}")
             yield where, fields
     except csv.Error as err:  # a field over csv.field_size_limit(), say
-        raise SymgradError(f"{source.name} line {rows.line_num}: {err}") from None
+        raise SymgradError(f"{source.name} line {first}: {err} (a quote never closed?)") \
+            from None
+
+
+def _unclosed(fields) -> str:
+    """A hint when a field holds line breaks: most likely a quote never closed."""
+    return "; a quoted field runs over several lines (a quote never closed?)" \
+        if any("\n" in f or "\r" in f for f in fields) else ""
 
 
 def _raise_first_error(source: CsvSource, header, usecols):
     """Scan with the csv module and raise for the first bad row or cell."""
-    for where, fields in _rows(source, header):
-        for j in usecols:
-            _check_cell(fields[j].strip(), f"{where}, column {header[j]}")
-    raise SymgradError(f"{source.name}: could not read the numbers (no single bad cell found)")
+    raise _first_error(source, header, usecols) or SymgradError(
+        f"{source.name}: could not read the numbers (no single bad cell found)")
+
+
+def _first_error(source: CsvSource, header, usecols) -> SymgradError | None:
+    try:
+        for where, fields in _rows(source, header):
+            for j in usecols:
+                _check_cell(fields[j].strip(), f"{where}, column {header[j]}")
+    except SymgradError as error:
+        return error
+    return None
 
 
 def _check_cell(cell: str, where: str) -> None:
-    """SymgradError unless the cell is a finite ASCII decimal number."""
+    """SymgradError unless the cell is a finite ASCII decimal number that float64 holds."""
     if NOT_FINITE.fullmatch(cell):
         raise SymgradError(f"{where}: {cell!r} is not finite")
     if not DECIMAL.fullmatch(cell):
         raise SymgradError(f"{where}: {cell!r} is not a number")
-    if not math.isfinite(float(cell)):  # beyond float64's range: 1e999
+    value = float(cell)
+    if not math.isfinite(value):  # beyond float64's range: 1e999
         raise SymgradError(f"{where}: {cell!r} is not finite")
+    if value == 0.0 and re.search("[1-9]", cell.lower().split("e")[0]):
+        raise SymgradError(f"{where}: {cell!r} is below float64's range (it would read as 0)")
 
 
 def read_labels(source: str | CsvSource, column: str) -> list[str]:

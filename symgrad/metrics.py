@@ -41,25 +41,36 @@ def scores(kind: str, targets: np.ndarray, outputs: np.ndarray) -> dict[str, flo
 
 
 def r2(targets: np.ndarray, predictions: np.ndarray) -> float:
-    _, (residuals, deviations) = _scaled(targets - predictions, targets - targets.mean())
-    residual, spread = float(np.sum(residuals ** 2)), float(np.sum(deviations ** 2))
+    residual_scale, residual = _sum_of_squares(targets - predictions)
+    spread_scale, spread = _sum_of_squares(targets - _mean(targets))
     if spread == 0.0:
         return 1.0 if residual == 0.0 else 0.0
-    return 1.0 - residual / spread
+    ratio = residual_scale / spread_scale  # squared by multiplying: inf, not OverflowError
+    return 1.0 - ratio * ratio * (residual / spread)
 
 
 def rmse(targets: np.ndarray, predictions: np.ndarray) -> float:
-    scale, (residuals,) = _scaled(targets - predictions)
-    return scale * float(np.sqrt(np.mean(residuals ** 2)))
+    scale, total = _sum_of_squares(targets - predictions)
+    return scale * float(np.sqrt(total / max(len(targets), 1)))
 
 
-def _scaled(*arrays: np.ndarray) -> tuple[float, list[np.ndarray]]:
-    """(scale, each array / scale), scale the largest magnitude among them: sums of squares
-    that neither underflow nor overflow (1e-200 squared is 0 in float64, and R^2 read 1 for a
-    fit 1% off); scale 1 where that is 0 or not finite."""
-    scale = max(float(np.max(np.abs(a), initial=0.0)) for a in arrays)
-    scale = scale if 0.0 < scale < np.inf else 1.0
-    return scale, [a / scale for a in arrays]
+def _sum_of_squares(values: np.ndarray) -> tuple[float, float]:
+    """(scale, the sum of (values / scale)**2), scale the largest magnitude: a sum of squares
+    that neither underflows nor overflows (1e-200 squared is 0 in float64, and R^2 read 1
+    for a fit 1% off); scale 1 where that is 0 or not finite."""
+    scale = _scale(values)
+    return scale, float(np.sum((values / scale) ** 2))
+
+
+def _mean(values: np.ndarray) -> float:
+    """The mean, taken at a scale where the sum cannot overflow (values near 1e308)."""
+    scale = _scale(values)
+    return scale * float(np.mean(values / scale))
+
+
+def _scale(values: np.ndarray) -> float:
+    scale = float(np.max(np.abs(values), initial=0.0))
+    return scale if 0.0 < scale < np.inf else 1.0
 
 
 def accuracy(classes: np.ndarray, probabilities: np.ndarray) -> float:

@@ -340,6 +340,16 @@ def test_regression_metrics_do_not_underflow_or_overflow(scale):
         r2_score(targets, predictions), rel=1e-12)
     assert rmse(targets * scale, predictions * scale) == pytest.approx(
         scale * mean_squared_error(targets, predictions) ** 0.5, rel=1e-12)
+    assert r2(targets * scale, 0 * targets + 0.07) == (-np.inf if scale < 1 else pytest.approx(
+        r2_score(targets, 0 * targets + 0.07 / scale)))  # far worse than the mean
+
+
+def test_r2_near_the_top_of_float64():
+    """The mean of values near 1e308 overflowed before any scaling (R^2 nan)."""
+    from symgrad.metrics import r2
+    targets, predictions = np.array([1.0, 2.0, 3.1]), np.array([1.0, 2.0, 3.0]) * 1.01
+    assert r2(targets * 1e307, predictions * 1e307) == pytest.approx(
+        r2_score(targets, predictions), rel=1e-12)
 
 
 def test_a_target_whose_squares_underflow_is_warned_about(tmp_path):

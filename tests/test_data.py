@@ -21,6 +21,7 @@ GOOD = [
     ('x,name,y\n1,"a\nb",2\n2,cd,3\n', {"x": [1, 2], "y": [2, 3]}),     # a line break, quoted
     ('x,name,y\r\n1,"a\r\nb",2\r\n2,cd,3\r\n', {"x": [1, 2], "y": [2, 3]}),
     ('x,y\n"1.5",2\n3," 4"\n', {"x": [1.5, 3], "y": [2, 4]}),            # quoted numbers
+    ("x,y\n0e-500,1e-320\n1,2\n", {"x": [0, 1], "y": [1e-320, 2]}),      # 0; a subnormal
 ]
 
 
@@ -61,6 +62,10 @@ BAD = [
     ('x,y,note\n1,2,"ok"\n3,"4",extra,6\n', "a.csv line 3: 4 fields, expected 3"),
     ('x,y,z\n"1",2\n', "a.csv line 2: 2 fields, expected 3"),
     ('x,y\n"1",2\n,\n', "a.csv line 3, column x: '' is not a number"),
+    ('x,y\n1,2\n"2,4\n3,6\n', "a.csv line 3: 1 fields, expected 2; a quoted field runs over "
+                              "several lines (a quote never closed?)"),
+    ("x,y\n1,2\n2,1e-400\n", "a.csv line 3, column y: '1e-400' is below float64's range "
+                             "(it would read as 0)"),
 ]
 
 
@@ -118,7 +123,7 @@ def test_ascii_decimal_spellings_are_read(tmp_path, reader):
 def test_a_label_on_two_lines_is_refused(tmp_path):
     path = tmp_path / "a.csv"
     path.write_text('x,cls\n1,a\n2,"b\nc"\n')
-    with pytest.raises(SymgradError, match=r"line 4, column cls: the label 'b\\nc' spans lines"):
+    with pytest.raises(SymgradError, match=r"line 3, column cls: the label 'b\\nc' spans lines"):
         csvdata.read_labels(str(path), "cls")
 
 
@@ -156,3 +161,15 @@ def test_a_small_file_is_read_without_importing_pyarrow(tmp_path):
             "sorted({'pyarrow', 'pandas'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[[1.0,", "2.0],", "[3.0,", "4.0]]", "[]"]
+
+
+def test_a_large_file_with_a_quote_never_closed_loses_no_row(tmp_path, monkeypatch):
+    """pyarrow read such a file (past PYARROW_FROM_BYTES) with rows missing; a file with a
+    quote is read by the csv module whatever its size."""
+    monkeypatch.setattr(csvdata, "PYARROW_FROM_BYTES", 0)
+    path = tmp_path / "a.csv"
+    rows = [f"{k},{2 * k}" for k in range(5000)]
+    rows[10] = '"' + rows[10]
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    with pytest.raises(SymgradError, match="line 12: .*a quote never closed"):
+        csvdata.read_csv(str(path), ["x", "y"])

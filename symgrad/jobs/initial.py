@@ -2,6 +2,8 @@
 ``--seed``."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from ..data import DECIMAL
@@ -28,6 +30,8 @@ def parse_assignments(text: str) -> dict[str, float]:
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, sep, value = (part.strip() for part in item.partition("="))
         number = float(value) if DECIMAL.fullmatch(value) else None
+        if number == 0 and re.search("[1-9]", value.lower().split("e")[0]):
+            number = None  # 1e-400: below float64's range, not 0
         if not sep or not name or number is None or not np.isfinite(number):
             raise SymgradError(f"--init expects name=number pairs, got {item!r}")
         if name in values:

@@ -100,7 +100,7 @@ def _warn_of_scale(targets: np.ndarray, name: str, loss: str) -> None:
     overflow: the loss then stops telling fits apart (a fit "converged" at its start)."""
     scale = float(np.max(np.abs(targets), initial=0.0))
     low, high = SQUARES_IN_RANGE
-    if loss not in ("bce", "ce") and (0.0 < scale < low or scale > high):
+    if loss == "mse" and (0.0 < scale < low or scale > high):
         warn(f"the target {name!r} reaches {scale:.3g}: squared errors of that size "
              f"{'underflow to 0' if scale < low else 'overflow'} in float64; rescale it "
              f"(divide it by {scale:.0e}, say) for a meaningful loss")
