@@ -205,7 +205,9 @@ def _numbers(source: CsvSource, header, usecols) -> np.ndarray:
     """The usecols of every data row (rows x len(usecols)); no columns: only the rows counted."""
     if not usecols:
         return np.empty((sum(1 for _ in _rows(source, header)), 0))
-    large = len(source.data) >= PYARROW_FROM_BYTES and b'"' not in source.data  # see _rows
+    # pyarrow read a large file with a quote never closed with rows missing: quotes go to
+    # the csv module (_read_quoted), which counts every row's fields
+    large = len(source.data) >= PYARROW_FROM_BYTES and b'"' not in source.data
     reader = _read_pyarrow if large and importlib.util.find_spec("pyarrow") else _read_numpy
     return reader(source, header, usecols)
 
