@@ -21,7 +21,7 @@ GOOD = [
     ('x,name,y\n1,"a\nb",2\n2,cd,3\n', {"x": [1, 2], "y": [2, 3]}),     # a line break, quoted
     ('x,name,y\r\n1,"a\r\nb",2\r\n2,cd,3\r\n', {"x": [1, 2], "y": [2, 3]}),
     ('x,y\n"1.5",2\n3," 4"\n', {"x": [1.5, 3], "y": [2, 4]}),            # quoted numbers
-    ("x,y\n0e-500,1e-320\n1,2\n", {"x": [0, 1], "y": [1e-320, 2]}),      # 0; a subnormal
+    ("x,y\n0e-500,1e-320\n1,1e-400\n", {"x": [0, 1], "y": [1e-320, 0]}),  # nearest float64s
 ]
 
 
@@ -64,8 +64,6 @@ BAD = [
     ('x,y\n"1",2\n,\n', "a.csv line 3, column x: '' is not a number"),
     ('x,y\n1,2\n"2,4\n3,6\n', "a.csv line 3: 1 fields, expected 2; a quoted field runs over "
                               "several lines (a quote never closed?)"),
-    ("x,y\n1,2\n2,1e-400\n", "a.csv line 3, column y: '1e-400' is below float64's range "
-                             "(it would read as 0)"),
 ]
 
 
