@@ -217,17 +217,6 @@ class EqualToSympys:
     __hash__ = sp.Basic.__hash__
 
 
-def power(base: sp.Expr, exponent: sp.Expr) -> sp.Expr:
-    """base**exponent, as SymPy builds it, but a sum of symbols to an integer power other
-    than 0 and 1 is built without evaluation. For a sum of two terms SymPy asks whether
-    either is infinite, which for tanh or cosh of a long sum it answers with polynomial
-    gcds: (tanh(38 terms) - y)**2 took 5 s. Its evaluation changes nothing else in a sum of
-    symbols (no infinity appears in symgrad's expressions, and numbers are exact)."""
-    if base.is_Add and base.free_symbols and exponent.is_Integer and exponent not in (0, 1):
-        return sp.Pow(base, exponent, evaluate=False)
-    return sp.Pow(base, exponent)
-
-
 def real_valued(expr):
     """expr read in real numbers, as symgrad computes: re(z) is z, im(z) is 0, conjugate(z)
     is z, and a derivative SymPy left unevaluated only for want of that (``sp.diff`` of Abs

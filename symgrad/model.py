@@ -279,16 +279,6 @@ def _own_class(node):
 NARY = {sp.Max: extrema.Max, sp.Min: extrema.Min}
 
 
-def substituted(expr: sp.Basic, mapping: dict) -> sp.Basic:
-    """expr.xreplace(mapping), each power rebuilt by ``functions.power``: xreplace's own
-    rebuild of (yhat - y)**2 around tanh of a long sum asks SymPy whether it is infinite
-    (seconds at 38 terms, a RecursionError at 200)."""
-    from .functions import power
-
-    return _rebuilt(expr, lambda node, args: mapping.get(node),
-                    make=lambda node, args: power(*args) if node.is_Pow else node.func(*args))
-
-
 def _rebuilt(expr, replacement, make=lambda node, args: node.func(*args), nodes=None):
     """expr rebuilt bottom-up over its DAG, each node once: ``replacement(node, new args)``
     if that is not None, else the node itself where no argument changed, else

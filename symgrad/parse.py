@@ -269,7 +269,7 @@ class _Parser(ConditionGrammar, VectorGrammar):
             if _power_bits(base.as_coeff_Mul()[0], exponent) > MAX_BITS:
                 self.fail(start, f"number too large (over {MAX_BITS} bits)",
                           self.text[start:self.token.start].strip())
-        value = fn.power(base, exponent)
+        value = sp.Pow(base, exponent)
         _check_real_and_finite(value, self, start, self.text[start:self.token.start].strip())
         return value
 

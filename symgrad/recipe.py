@@ -192,7 +192,6 @@ def row_loss(loss: str, prediction, target):
     import sympy as sp
 
     from .losses import LOSSES
-    from .model import substituted
     from .parse import parse_expr
 
     if loss == "sse":
@@ -206,4 +205,4 @@ def row_loss(loss: str, prediction, target):
     expression = parse_expr(loss)
     if sp.Symbol("yhat") not in expression.free_symbols:
         raise SymgradError(f"the loss expression {loss!r} does not use yhat (the model's output)")
-    return substituted(expression, {sp.Symbol("yhat"): prediction})
+    return expression.xreplace({sp.Symbol("yhat"): prediction})
