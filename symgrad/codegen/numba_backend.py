@@ -44,6 +44,8 @@ LOOP_OPTIONS = ('nogil=True, cache=True, error_model="numpy", '  # sums that kee
 
 NUMBA_HELPERS = {**HELPERS, **helper_sources("numba")}  # branch-free where python's branch
 MAX_INLINE_ARGS = 30  # Numba inlines a call of at most this many arguments
+MAX_PRODUCT_POWER = 4  # b**2..b**4 of a base printed in at most MAX_PRODUCT_BASE characters
+MAX_PRODUCT_BASE = 60  # are printed as products (NumbaPrinter._print_Pow)
 
 
 class NumbaPrinter(FoldedExtrema, ScalarPrinter):
@@ -73,10 +75,16 @@ class NumbaPrinter(FoldedExtrema, ScalarPrinter):
 
     def _print_Pow(self, expr, rational=False):
         """A negative integer power as 1/b**k: Numba's integer power raises
-        ZeroDivisionError at b = 0 whatever the error model, where 1/0 is inf (as numpy's)."""
+        ZeroDivisionError at b = 0 whatever the error model, where 1/0 is inf (as numpy's).
+        A square, cube or fourth power of a short base as a product: Numba lowers ``b**k``
+        by compiling a function of its own, 60-100 ms of a process's first compile."""
         base, exponent = expr.args
         if exponent.is_Integer and exponent < -1:
             return f"(1.0/{self._print(sp.Pow(base, -exponent, evaluate=False))})"
+        if exponent.is_Integer and 2 <= exponent <= MAX_PRODUCT_POWER and _arithmetic(base):
+            printed = self.parenthesize(base, sp.printing.precedence.PRECEDENCE["Mul"])
+            if len(printed) <= MAX_PRODUCT_BASE:
+                return "(" + "*".join([printed] * int(exponent)) + ")"
         return super()._print_Pow(expr, rational=rational)
 
     def _print_exp(self, expr):
@@ -84,6 +92,13 @@ class NumbaPrinter(FoldedExtrema, ScalarPrinter):
 
     def _print_tanh(self, expr):
         return f"vtanh({self._print(expr.args[0])})"
+
+
+def _arithmetic(expr) -> bool:
+    """Whether expr is made of numbers, symbols, sums, products and integer powers only (no
+    call, which a product would repeat)."""
+    return all(isinstance(e, (sp.Symbol, sp.Number, sp.Add, sp.Mul)) or
+               (isinstance(e, sp.Pow) and e.exp.is_Integer) for e in sp.preorder_traversal(expr))
 
 
 HEADER = '''\
