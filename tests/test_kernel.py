@@ -75,7 +75,7 @@ def test_every_layout_and_a_mapping_give_the_same_result(backend):
     np.testing.assert_allclose(f(theta, mapping)[1], expected[1], rtol=1e-12)
 
 
-def test_float32_data_is_read_in_place():
+def test_float32_data_gives_the_float64_values():
     f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"])
     data = np.array([[1, 2], [2, 4], [3, 6]], dtype=np.float32)
     assert f(np.array([1.0]), data)[1][0] == pytest.approx(2 * (1 * -1 + 2 * -2 + 3 * -3) / 3)
@@ -353,3 +353,21 @@ def test_a_negative_integer_power_of_zero_is_inf_on_both_backends():
                                  backend=backend)
         value, grad = kernel(np.array([1.0, 0.5]), data)
         assert value == np.inf and np.isinf(grad[0]), backend
+
+
+def test_small_integer_powers_of_arithmetic_are_products_and_agree():
+    """b**2..b**4 of a short arithmetic base print as products (Numba compiles a function of
+    its own for ``**``); a base with a call keeps ``**`` (a product would repeat the call)."""
+    loss = "(w*x - y)**2 + (w + x)**3*0.1 + (w - y)**4*0.01 + sin(w*x)**2"
+    fast = symgrad.compile(loss, ["w"], ["x", "y"])
+    reference = symgrad.compile(loss, ["w"], ["x", "y"], backend="numpy")
+    source = fast.source
+    assert "**" not in source[source.index("def _loss_and_gradient"):source.index("\nMETA")]
+    from symgrad.codegen.numba_backend import NumbaPrinter
+    x = sp.Symbol("x")
+    assert NumbaPrinter().doprint(sp.sin(x)**2 + (x + 1)**5) == "(x + 1)**5 + math.sin(x)**2"
+    data = np.random.default_rng(5).normal(size=(50, 2))
+    for w in (-1.5, 0.3, 2.0):
+        (a, g), (b, h) = fast([w], data), reference([w], data)
+        assert a == pytest.approx(b, rel=1e-12)
+        np.testing.assert_allclose(g, h, rtol=1e-12)

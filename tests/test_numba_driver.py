@@ -46,18 +46,30 @@ def test_one_compiled_version_serves_every_layout():
         assert np.array_equal(values, predictions["C"])
 
 
-def test_float32_data_compiles_one_more_version_and_agrees():
+def test_float32_data_is_widened_until_that_costs_a_compile(monkeypatch):
+    """float32 data for a float64 kernel: widened copies (the same values, so the same bits)
+    and no compile, until the copies have cost WIDENING_BUDGET; then read in place by one more
+    compiled version, which serves every layout too and agrees."""
+    from symgrad.runtime import kernel as runtime
+
     f = fresh_kernel("float32")
     data = np.random.default_rng(1).normal(size=(300, 3))
     theta = np.array([0.4, 0.2, -0.3])
-    f(theta, data)
     single = data.astype(np.float32)
+    widened = f(theta, single.astype(np.float64))
+    for value in (single, np.asfortranarray(single), {n: single[:, j] for j, n in
+                                                       enumerate(f.inputs)}):
+        loss, grad = f(theta, value)
+        assert loss == widened[0] and np.array_equal(grad, widened[1])
+    assert len(f.module._loss_and_gradient.signatures) == 1
+    assert 0 < f._reading.widening < runtime.WIDENING_BUDGET
+    monkeypatch.setattr(runtime, "WIDENING_BUDGET", f._reading.widening)
+    assert f.columns(single)[1][0].base is single  # the budget spent: read in place
     loss32, grad32 = f(theta, single)
     f(theta, np.asfortranarray(single))
     assert len(f.module._loss_and_gradient.signatures) == 2
-    loss, grad = f(theta, single.astype(np.float64))  # the same values, widened exactly
-    assert loss32 == pytest.approx(loss, rel=1e-12)
-    np.testing.assert_allclose(grad32, grad, rtol=1e-12)
+    assert loss32 == pytest.approx(widened[0], rel=1e-12)
+    np.testing.assert_allclose(grad32, widened[1], rtol=1e-12)
 
 
 @pytest.mark.parametrize("rows", [5 * ROWS_PER_CHUNK + 17, 64 * ROWS_PER_CHUNK + 3])

@@ -1,7 +1,7 @@
 """Kernel: the runtime wrapper of a generated scalar-model module: ``f(theta, data)``.
 
-It validates theta and data, hands the generated ``loss_and_gradient`` column views (never
-copies), adds the per-chunk sums, checks the data were finite and applies the reduction; it
+It validates theta and data, hands the generated ``loss_and_gradient`` column views (copies
+only of data of another dtype: ``Reading``), adds the per-chunk sums, checks the data were finite and applies the reduction; it
 is the ``Trainable`` (symgrad.trainable) the training loop drives, with the capabilities its
 backend declares in the registry (symgrad.codegen.BACKENDS). ``kernel_call``
 (symgrad.runtime.calls) guards every call into generated code; the second-order members are
@@ -10,6 +10,7 @@ symgrad.runtime.second_order's. Imports neither SymPy nor Numba.
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -21,6 +22,7 @@ from .second_order import SecondOrder
 
 ROWS_PER_CHUNK = 16_384
 MAX_CHUNKS = 64
+WIDENING_BUDGET = 0.25  # seconds: about what compiling a float64 kernel's float32 version takes
 
 
 def chunks_for(n: int) -> int:
@@ -36,7 +38,8 @@ class Kernel(SecondOrder):
     ``theta``: 1-D, in ``params`` order. ``data``: a 2-D array (rows x len(inputs); float64 or
     float32; C-ordered, Fortran-ordered or strided, used in place) or a mapping name -> 1-D
     array. A kernel of ``dtype`` float32 computes in float32 and reads float32 data in place,
-    others converted (``train`` converts them once). ``f.predict(theta, data)`` gives the
+    others converted (``train`` converts them once); a float64 kernel widens float32 data
+    until that has cost about a compile (``Reading``). ``f.predict(theta, data)`` gives the
     model's output per row (Models with a prediction); ``f.source`` is the generated module.
     """
 
@@ -51,6 +54,7 @@ class Kernel(SecondOrder):
         self.dtype = np.dtype(meta["dtype"])
         self._meta = meta
         self._nonzero = np.array(meta["nonzero"], dtype=np.intp)
+        self._reading = Reading(self.dtype)
 
     def __repr__(self):
         return f"<symgrad Kernel params={list(self.params)} inputs={list(self.inputs)}>"
@@ -185,13 +189,13 @@ class Kernel(SecondOrder):
             return 1, []
         if isinstance(data, Mapping):
             names = [self.inputs[j] for j in (*wanted, *(j for m in matrices for j in m))]
-            n, read = _mapping_columns(data, names, self.dtype)
+            n, read = _mapping_columns(data, names, self._reading)
             columns, cut = read[:len(wanted)], len(wanted)
             for m in matrices:  # a mapping's columns are separate arrays: stacked, a copy
                 columns.append(np.column_stack(read[cut:cut + len(m)]))
                 cut += len(m)
             return n, columns
-        n, columns, array = _array_columns(data, self.inputs, wanted, self.dtype)
+        n, columns, array = _array_columns(data, self.inputs, wanted, self._reading)
         return n, columns + [_matrix(array, m) for m in matrices]
 
     def _non_finite_cell(self, data) -> str:
@@ -215,11 +219,11 @@ def _compiled(function) -> bool:
     return bool(getattr(function, "compiled", None))
 
 
-def _mapping_columns(data: Mapping, names: list[str], dtype):
+def _mapping_columns(data: Mapping, names: list[str], reading):
     missing = [n for n in names if n not in data]
     if missing:
         raise SymgradError(f"data has no column {missing[0]!r}")
-    columns = [_as_float_column(data[n], n, dtype) for n in names]
+    columns = [_as_float_column(data[n], n, reading) for n in names]
     lengths = {len(c) for c in columns}
     if len(lengths) > 1:
         raise SymgradError(f"data columns differ in length: {sorted(lengths)}")
@@ -233,11 +237,11 @@ def _first_length(data: Mapping) -> int:
     raise SymgradError("data is empty")
 
 
-def _array_columns(data, inputs, wanted, dtype):
+def _array_columns(data, inputs, wanted, reading):
     array = np.asarray(data)
     if array.ndim != 2:
         raise SymgradError(f"data must be 2-D (rows x columns); got shape {array.shape}")
-    array = _readable(array, "data", dtype)
+    array = reading(array, "data")
     width = array.shape[1]
     if width != len(inputs):
         raise SymgradError(f"data has {width} columns; expected {len(inputs)} "
@@ -254,17 +258,39 @@ def _matrix(array, columns) -> np.ndarray:
     return np.ascontiguousarray(array[:, list(columns)])
 
 
-def _as_float_column(values, name, dtype):
+def _as_float_column(values, name, reading):
     column = np.asarray(values)
     if column.ndim != 1:
         raise SymgradError(f"data column {name!r} must be 1-D; got shape {column.shape}")
-    return _readable(column, name, dtype)
+    return reading(column, name)
+
+
+class Reading:
+    """How a kernel takes a data array: of its dtype, in place; of another numeric type, as a
+    copy of its dtype. Except float32 data for a float64 kernel: Numba would compile a version
+    of each function for float32 arrays on their first call (0.2-0.45 s), so they are widened
+    to a float64 copy (the same values) until this kernel's copies have cost WIDENING_BUDGET
+    seconds, and read in place after that. A ski rental: a first call never waits for that
+    compile, and a long run on large float32 data pays at most about twice the better choice.
+    Once compiled (and cached), that version serves the calls that read in place."""
+
+    def __init__(self, dtype):
+        self.dtype, self.widening = np.dtype(dtype), 0.0  # seconds spent widening float32
+
+    def __call__(self, array, what: str):
+        widen = array.dtype == np.float32 and self.dtype == np.float64
+        if widen and self.widening >= WIDENING_BUDGET:
+            return array
+        start = time.perf_counter()
+        readable = _readable(array, what, self.dtype)
+        if widen:
+            self.widening += time.perf_counter() - start
+        return readable
 
 
 def _readable(array, what, dtype):
-    """The array itself where the kernel reads its type (a float64 kernel also reads float32),
-    else a copy of the kernel's type."""
-    if array.dtype == dtype or (array.dtype == np.float32 and dtype == np.float64):
+    """The array itself if of dtype, else a copy of dtype (refused if not numeric)."""
+    if array.dtype == dtype:
         return array
     if np.iscomplexobj(array):
         raise SymgradError(f"{what} is complex (dtype {array.dtype}); symgrad computes in "

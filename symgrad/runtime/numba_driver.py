@@ -5,8 +5,10 @@ the data, and the rows shared among threads.
 C-ordered matrix (strided), of a Fortran-ordered one (contiguous) and of a dict (separate
 arrays) are three types: each new layout cost a second or more of compiling on the user's
 first call. ``General`` compiles only the signature with every array's layout "any" (Numba's
-'A'), then stops Numba compiling more, so an array of any layout converts to that version. A
-new dtype (float32 data) compiles once more, and that version is cached on disk like the first.
+'A'), then stops Numba compiling more, so an array of any layout converts to that version.
+float32 data is widened to float64 copies until they have cost about a compile
+(symgrad.runtime.kernel.Reading); then a float32 version is compiled, and cached on disk like
+the first.
 
 **Threads.** The generated functions are serial and release the GIL: Numba's
 ``parallel=True`` took 2-3 s to compile per function, four times a serial one, and woke a
