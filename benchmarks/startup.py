@@ -187,7 +187,7 @@ def layouts() -> None:
 def small_calls() -> None:
     with tempfile.TemporaryDirectory() as cache:
         out = json.loads(run(SMALL, cache).replace("'", '"').replace("(", "[").replace(")", "]"))
-    (sm, sp, smean), (jm, jp, jmean) = out["symgrad"], out["jax"]
+    (sm, sp, smean), (jm, jp, _) = out["symgrad"], out["jax"]
     print(f"\n10-row calls (20,000): symgrad median {sm * 1e6:.1f} us, p99 {sp * 1e6:.1f} us "
           f"(p99/median {sp / sm:.1f}, target <= 3), mean {smean * 1e6:.1f} us; "
           f"JAX median {jm * 1e6:.1f} us, p99 {jp * 1e6:.1f} us; symgrad/JAX median "

@@ -3,10 +3,7 @@ central differences of the loss evaluated at 40 digits (mpmath), on a table of m
 name the generated code uses works as a parameter; what the library refuses is a one-line
 SymgradError; compiling and calling from several threads."""
 import math
-import os
 import re
-import subprocess
-import sys
 import threading
 
 import mpmath

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SymgradError
-from ..metrics import metric_kind, scores, softmax
+from ..metrics import metric_kind, softmax
 from .params_file import read_params
 
 
