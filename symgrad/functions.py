@@ -234,3 +234,15 @@ def _as_real(expr):
     expr = expr.replace(sp.re, lambda z: z).replace(sp.conjugate, lambda z: z)
     return expr.replace(sp.im, lambda z: sp.S.Zero).replace(sp.DiracDelta,
                                                             lambda *args: sp.S.Zero)
+
+
+def logarithm(x, base=None):
+    """The expression language's log: log(x), or log(x, base) = log(x)/log(base), with a
+    constant base refused unless positive and not 1. SymPy reads log(x, 0) as 0 (log 0 is
+    complex infinity, and x/zoo is 0) and log(x, 1) as zoo*log(x)."""
+    if base is None:
+        return sp.log(x)
+    if base.is_number and not (base.is_positive and base != 1):
+        from .errors import ParseError
+        raise ParseError("log's base must be positive and not 1")
+    return sp.log(x, base)

@@ -24,8 +24,7 @@ from typing import Callable, NamedTuple
 
 import sympy as sp
 
-from . import functions as fn
-from . import losses
+from . import functions as fn, losses
 from .conditions import ConditionGrammar
 from .vectors import FEATURES, VectorGrammar, names_features  # noqa: F401 (re-exported)
 from .errors import ParseError
@@ -85,9 +84,8 @@ class _Parser(ConditionGrammar, VectorGrammar):
         return self.tokens[self.at]
 
     def advance(self) -> Token:
-        token = self.tokens[self.at]
         self.at += 1
-        return token
+        return self.tokens[self.at - 1]
 
     def expression(self) -> sp.Expr:
         value = self.sum()
@@ -234,7 +232,10 @@ class _Parser(ConditionGrammar, VectorGrammar):
         if not signature.min_args <= len(args) <= signature.max_args:
             self.fail(name.start, f"{name.text} takes {_arity(signature)}, got {len(args)}",
                       written)
-        value = signature.build(*args)
+        try:
+            value = signature.build(*args)
+        except ParseError as refused:  # a builder's own check (log's base)
+            self.fail(name.start, str(refused), written)
         _check_real_and_finite(value, self, name.start, written)
         return value
 

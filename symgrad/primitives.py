@@ -227,7 +227,7 @@ BUILTINS = (
     *(Builtin(name, f"symgrad.hyperbolic.{name}", 1, 1, layer=True)
       for name in ("tanh", "sinh", "cosh")),
     Builtin("exp", "exp", 1, 1, layer=True),
-    Builtin("log", "log", 1, 2, layer=True),       # log(x, base) = log(x)/log(base)
+    Builtin("log", "symgrad.functions.logarithm", 1, 2, layer=True),  # log(x, base)
     Builtin("sqrt", "sqrt", 1, 1, layer=True),
     Builtin("abs", "Abs", 1, 1, layer=True, aliases=("Abs",)),
     Builtin("sin", "sin", 1, 1, layer=True),
