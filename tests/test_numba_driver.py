@@ -72,6 +72,22 @@ def test_float32_data_is_widened_until_that_costs_a_compile(monkeypatch):
     np.testing.assert_allclose(grad32, widened[1], rtol=1e-12)
 
 
+def test_float32_data_read_in_place_computes_in_float64(monkeypatch):
+    """Arithmetic on data alone (x**3, sin(x)) runs in float64 after a float64 kernel starts
+    reading float32 in place, as on the widened copies: the same predictions to the bit."""
+    from symgrad.runtime import kernel as runtime
+
+    f = symgrad.compile(symgrad.Model.supervised("a*sin(x) + b*x**3 + exp(x/4)", target="y",
+                                                 inputs=["x"]))
+    data = np.random.default_rng(3).normal(size=(2000, 2)).astype(np.float32) * 4
+    theta = np.array([0.5, 0.2])
+    widened = f.predict(theta, data)
+    monkeypatch.setattr(runtime, "WIDENING_BUDGET", 0.0)
+    assert f.columns(data)[1][0].base is data
+    assert np.array_equal(f.predict(theta, data), widened)
+    assert np.array_equal(widened, f.predict(theta, data.astype(np.float64)))
+
+
 @pytest.mark.parametrize("rows", [5 * ROWS_PER_CHUNK + 17, 64 * ROWS_PER_CHUNK + 3])
 def test_the_thread_count_does_not_change_a_bit(monkeypatch, rows):
     f = fresh_kernel("threads")

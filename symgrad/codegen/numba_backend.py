@@ -66,6 +66,11 @@ class NumbaPrinter(FoldedExtrema, ScalarPrinter):
             source = source.replace(self.helper_decorator, '@njit(error_model="numpy")\n', 1)
         return name, source
 
+    def column_value(self, k: int) -> str:
+        """A float64 kernel reads float32 data in place (symgrad.runtime.kernel.Reading) and
+        widens each value: else arithmetic on data alone (x*x, sin(x)) ran in float32."""
+        return f"np.float64(_c{k}[_row])" if self.float_type is None else f"_c{k}[_row]"
+
     def _print_attains(self, expr) -> str:
         """1.0 where a equals the extremum m, else 0.0, without a branch: a conditional
         expression is three basic blocks, and Numba's SSA passes grow with the blocks (a

@@ -45,6 +45,10 @@ class ScalarPrinter(PythonCodePrinter):
         """Code with its float constants of the kernel's type (see ``typed_literals``)."""
         return typed_literals(code, self.float_type) if self.float_type else code
 
+    def column_value(self, k: int) -> str:
+        """The row's value of data column k, as the row's code reads it."""
+        return f"_c{k}[_row]"
+
     def cast(self, code: str) -> str:
         """An expression (an integer count, a float64 value) as the kernel's float type."""
         return f"{self.float_type}({code})" if self.float_type else f"({code})"
@@ -234,8 +238,8 @@ def row_lines(program, columns, printer, indent: str, values=()) -> list[str]:
     lines (a backend's loops computing the row's inner products), then the temporaries.
     Every backend's row loop is this body between its own loop header and its own use of the
     outputs (``accumulate_lines``, ``store_lines``)."""
-    return [*(f"{indent}{c.name} = _c{k}[_row]" for k, c in enumerate(columns)), *values,
-            *statement_lines(program, printer, indent)]
+    return [*(f"{indent}{c.name} = {printer.column_value(k)}" for k, c in enumerate(columns)),
+            *values, *statement_lines(program, printer, indent)]
 
 
 def accumulate_lines(sums, outputs, printer, indent: str) -> list[str]:
