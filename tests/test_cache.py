@@ -115,3 +115,18 @@ def test_processes_racing_to_create_the_key_all_read_it(tmp_path):
     errors = [p.communicate(timeout=120)[1] for p in running]
     assert not any("warning" in e for e in errors), errors
     assert (tmp_path / "k" / "cache.key").stat().st_size == 32
+
+
+def test_generated_code_that_does_not_compile_is_a_symgrad_error_and_not_kept(tmp_path,
+                                                                           monkeypatch):
+    monkeypatch.setenv("SYMGRAD_CACHE_DIR", str(tmp_path))
+    from symgrad.codegen import cache
+    from symgrad.errors import SymgradError
+
+    try:
+        cache.load_or_build("numpy", "f" * 64, lambda: "def broken():\n    for i in x:\n")
+    except SymgradError as err:
+        assert "bug in symgrad" in str(err) and "\n" not in str(err)
+    else:
+        raise AssertionError("no error")
+    assert not list(tmp_path.glob("numpy_*.py"))

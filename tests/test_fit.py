@@ -413,6 +413,16 @@ def test_a_model_without_parameters_is_refused():
         symgrad.fit("(2*t - y)**2", [], ["t", "y"], _decay(), backend="numpy")
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_model_without_parameters_compiles_to_second_order_and_is_refused_by_fit(backend):
+    """Its Jacobian's row loop stores nothing (printer.closed_blocks gives it a ``pass``)."""
+    model = symgrad.Model.supervised("3.0 + t/7", target="y", inputs=["t"])
+    kernel = symgrad.compile(model, order=2, backend=backend)
+    assert kernel.params == () and kernel.predict([], _decay()).shape == (len(_decay()),)
+    with pytest.raises(SymgradError, match="no parameters"):
+        symgrad.fit(model, data=_decay(), backend=backend)
+
+
 def test_parameters_the_data_do_not_determine_get_infinite_errors_and_a_warning():
     model = Model.supervised("a*b*t", "y", inputs=["t", "y"])
     result = symgrad.fit(model, data=_decay(), theta0=[1.0, 2.0], backend="numpy")

@@ -113,7 +113,13 @@ def load_or_build(backend: str, key: str, build: Callable[[], str]):
                 pass
         source = build()
         path = _write_module(store, path, source)
-        return _execute(name, path, source, current_store().key), source, False
+        try:
+            return _execute(name, path, source, current_store().key), source, False
+        except SyntaxError as err:  # symgrad's bug: say so, and keep no entry
+            path.unlink(missing_ok=True)
+            raise SymgradError(f"symgrad generated code that Python cannot compile ({err.msg}, "
+                               f"line {err.lineno} of {path.name}); this is a bug in "
+                               f"symgrad: please report it with the model") from None
 
 
 # --- the store: a trusted directory and a key ------------------------------------------------

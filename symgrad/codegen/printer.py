@@ -295,4 +295,19 @@ def module_text(spec, printer, header: str, gradient_function, prediction_functi
     if spec.prediction is not None:
         functions += "\n\n" + prediction_function(spec, printer)
     functions += "".join(function(spec, printer) for function in more_functions)
-    return header + "\n" + printer.helper_block() + functions
+    return header + "\n" + printer.helper_block() + closed_blocks(functions)
+
+
+def closed_blocks(source: str) -> str:
+    """source with ``pass`` in each block that has no statement: a row loop that stores
+    nothing (the Jacobian of a model without parameters) is valid Python."""
+    lines = source.split("\n")
+    out = []
+    for at, line in enumerate(lines):
+        out.append(line)
+        if line.endswith(":") and not line.lstrip().startswith("#"):
+            following = next((text for text in lines[at + 1:] if text.strip()), "")
+            depth = len(line) - len(line.lstrip())
+            if len(following) - len(following.lstrip()) <= depth:
+                out.append(" " * (depth + 4) + "pass")
+    return "\n".join(out)
