@@ -23,15 +23,28 @@ class OneLineErrors(click.Group):
     """A click group whose usage errors are one line on stderr (status 2), never a traceback."""
 
     def main(self, args=None, prog_name=None, **extra):
+        from symgrad.files import StdoutError, checked_stdout
         extra.pop("standalone_mode", None)
         _write_errors_not_signals()
         try:
-            status = super().main(args, prog_name, standalone_mode=False, **extra)
+            with checked_stdout():
+                status = super().main(args, prog_name, standalone_mode=False, **extra)
         except click.ClickException as err:
             _fail(err.format_message(), err.exit_code)
         except click.Abort:
             _fail("interrupted", 130)
+        except StdoutError as err:
+            _stdout_failed(err)
         sys.exit(status if isinstance(status, int) else 0)
+
+
+def _stdout_failed(err) -> None:
+    """A reader that went away (``| head``) ends the command quietly, as SIGPIPE ends other
+    tools (status 141); any other failure to write stdout is an error (status 2)."""
+    import errno
+    if err.errno == errno.EPIPE:
+        sys.exit(141)
+    _fail(f"cannot write the standard output: {err}")
 
 
 def _write_errors_not_signals():

@@ -9,6 +9,8 @@ by device and inode, not by name, so a path spelled differently or a link is cau
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import sys
@@ -149,3 +151,62 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+class StdoutError(Exception):
+    """Writing the standard output failed; ``errno`` is the OSError's."""
+
+    def __init__(self, err: OSError):
+        super().__init__(err.strerror or str(err))
+        self.errno = err.errno
+
+
+class _WholeWrites(io.RawIOBase):
+    """A descriptor whose every write writes all its bytes or raises StdoutError."""
+
+    def __init__(self, descriptor: int):
+        super().__init__()
+        self.descriptor, self.failed = descriptor, False
+
+    def writable(self) -> bool:
+        return True
+
+    def fileno(self) -> int:
+        return self.descriptor
+
+    def write(self, data) -> int:
+        """All of data, or StdoutError once; after that, nothing (the failure is reported)."""
+        view = memoryview(data).cast("B")
+        size = view.nbytes
+        try:
+            while view and not self.failed:
+                view = view[os.write(self.descriptor, view):]
+        except OSError as err:
+            self.failed = True
+            raise StdoutError(err) from None
+        return size
+
+
+@contextlib.contextmanager
+def checked_stdout():
+    """sys.stdout, while the block runs, as a stream that writes everything or raises
+    StdoutError, flushed at the block's end. CPython's own stdout takes a short write (a file
+    past the size limit, a full disk) as done, so output was cut off with status 0. A stdout
+    without a descriptor (a test's capture) is left as it is."""
+    original = sys.stdout
+    try:
+        descriptor = original.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    original.flush()
+    sys.stdout = io.TextIOWrapper(io.BufferedWriter(_WholeWrites(descriptor)),
+                                  encoding=original.encoding, errors=original.errors,
+                                  line_buffering=original.line_buffering)
+    try:
+        yield
+        sys.stdout.flush()
+    finally:
+        replaced, sys.stdout = sys.stdout, original
+        with contextlib.suppress(StdoutError, OSError, ValueError):
+            replaced.detach()  # its bytes are written or lost; the descriptor stays open

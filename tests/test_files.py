@@ -105,6 +105,41 @@ def test_a_write_past_the_file_size_limit_is_one_line(tmp_path, hours):
     assert out.read_text() == "old" and sorted(os.listdir(tmp_path)) == ["hours.csv", "p.json"]
 
 
+LONG_SUM = " + ".join(f"w{k}*x**{k % 7}" for k in range(120))
+DERIVE_LONG = [sys.executable, "-m", "cli", "derive", f"({LONG_SUM} - y)**2", "--wrt",
+               ",".join(f"w{k}" for k in range(120))]  # prints about 0.2 MB
+
+
+def test_stdout_past_the_file_size_limit_is_an_error_not_a_cut_file(tmp_path):
+    """CPython's stdout takes a short write as done: the output was cut off, status 0."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+    with open(tmp_path / "out.txt", "wb") as stdout:
+        result = subprocess.run(DERIVE_LONG, cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE,
+                                text=True, timeout=300, preexec_fn=limit)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.strip().splitlines()
+    assert line == "symgrad: error: cannot write the standard output: File too large"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+def test_stdout_on_a_full_disk_is_one_line():
+    with open("/dev/full", "wb") as stdout:
+        result = subprocess.run([sys.executable, "-m", "cli", "derive", "(a*x - y)**2"],
+                                cwd=ROOT, stdout=stdout, stderr=subprocess.PIPE, text=True,
+                                timeout=300)
+    assert result.returncode == 2 and result.stderr == \
+        "symgrad: error: cannot write the standard output: No space left on device\n"
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    reader = subprocess.Popen(DERIVE_LONG, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    assert reader.stdout.read(10)
+    reader.stdout.close()  # more than a pipe's buffer is left to write
+    assert reader.wait(timeout=300) == 141 and reader.stderr.read() == b""
+
+
 WRITE_TO_STDOUT = ("import sys; sys.path.insert(0, sys.argv[1]); from symgrad.files import "
                    "write_atomically; print('printed'); write_atomically('/dev/stdout', 'new\\n')")
 
