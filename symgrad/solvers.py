@@ -135,6 +135,10 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             polished = None if _norm(scale, step) <= tol * _norm(scale, theta) else \
                 _polished(quantities, progress, theta, g, step, damping, scale, report)
             if polished is None:
+                share = _coordinate_reduction(f, g, B)
+                if share > tol:  # not a minimum: the step's arithmetic failed
+                    progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
+                    return None
                 return mark_converged(progress, "no further reduction is possible in float64")
             theta, f, g, B = polished
             continue
@@ -188,6 +192,17 @@ def _polished(quantities, progress, theta, g, step, damping, scale, report):
     if report:
         report(progress)
     return trial, f, g_trial, B
+
+
+def _coordinate_reduction(f, g, B) -> float:
+    """The largest share of the loss that a Newton step along one parameter alone would take
+    off, g_j**2 / (2 B_jj |f|): the squared cosine between the residuals and a column of J
+    for a sum of squares (MINPACK's gtol measure), about 0 at a minimum."""
+    diagonal = np.diag(B)
+    usable = np.isfinite(diagonal) & (diagonal > 0) & np.isfinite(g)
+    if f == 0.0 or not usable.any():
+        return 0.0
+    return float(np.max((g[usable] / np.sqrt(2 * diagonal[usable])) ** 2)) / abs(f)
 
 
 def all_finite(*values) -> bool:
@@ -265,6 +280,10 @@ def _norm(scale, v) -> float:
     return float(np.sqrt(np.sum(scale * v * v)))
 
 
+PRECISION_LOST = ("no step computed in float64 lowers the loss, yet a step along one parameter "
+                  "alone would take {share} of it off (the derivatives are too badly scaled "
+                  "here to solve for a step): start elsewhere, closer to the optimum (--init, "
+                  "theta0 or init)")
 STATIONARY_START = ("the gradient is zero at the start but the curvature there is not positive "
                     "definite (a saddle: all zeros is one for a product such as a*sin(k*x)); "
                     "start elsewhere (--init, theta0 or init)")

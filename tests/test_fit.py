@@ -408,6 +408,17 @@ def test_a_parameter_the_loss_does_not_use_stays_where_it_started():
     assert result.converged and result.params[2] == 0.25
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_start_whose_steps_lose_all_precision_is_not_called_converged(backend):
+    """exp(25*t) up to t = 10: the derivatives span 1e0 to 1e230, no step solved in float64
+    lowers the loss, yet it is far from a minimum (MINPACK's gtol measure is 1)."""
+    result = symgrad.fit(DECAY, data=_decay(), theta0=[1e6, 0.0, -25.0], backend=backend)
+    assert not result.converged and result.iterations == 0
+    assert "start elsewhere" in result.reason and "100%" in result.reason
+    good = symgrad.fit(DECAY, data=_decay(), theta0=[1.0, 0.0, 1.0], backend=backend)
+    assert good.converged and good.params[2] == pytest.approx(0.4, rel=0.05)
+
+
 def test_a_model_without_parameters_is_refused():
     with pytest.raises(SymgradError, match="no parameters"):
         symgrad.fit("(2*t - y)**2", [], ["t", "y"], _decay(), backend="numpy")
