@@ -98,7 +98,7 @@ class KernelObjective:
 
     def _check(self, finite: bool) -> None:
         if not finite:
-            raise SymgradError(self.kernel._non_finite_cell(self.data))
+            raise SymgradError(self.kernel.non_finite_cell(self.data))
 
 
 class Remembered:

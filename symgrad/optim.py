@@ -78,6 +78,9 @@ def adagrad_rule(theta, grad, m, v, hyper, step):
     return theta - hyper[LR] * g / (m ** 0.5 + hyper[EPS]), m, v
 
 
+DECAY_RATES = ("momentum", "beta1", "beta2", "alpha")  # each in [0, 1), as PyTorch's betas
+
+
 class UpdateRule(NamedTuple):
     """An update rule and how many of the state rows (m, then v) it reads and writes; the
     compiled steps leave the others untouched."""
@@ -101,6 +104,8 @@ class Optimizer:
         for name, value in vars(self).items():
             if not (np.isfinite(value) and value >= 0):
                 raise SymgradError(f"{name} must be a finite number >= 0, got {value}")
+            if name in DECAY_RATES and value >= 1:  # 1: nothing ever decays (Adam divides
+                raise SymgradError(f"{name} must be in [0, 1), got {value}")  # by 1 - beta1)
 
     def hyper(self) -> np.ndarray:
         values = np.zeros(HYPER_SIZE)

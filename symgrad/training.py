@@ -84,7 +84,11 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
         raise SymgradError("theta0 must be a sequence of numbers") from None
     if theta.shape != (len(kernel.params),):
         raise SymgradError(f"theta0 has shape {theta.shape}; expected ({len(kernel.params)},)")
+    if not np.isfinite(theta).all():
+        bad = int(np.flatnonzero(~np.isfinite(theta))[0])
+        raise SymgradError(f"theta0[{bad}] ({kernel.params[bad]}) is {theta[bad]}")
     n, columns = kernel.columns(data)
+    _refuse_non_finite(kernel, data, columns)
     batch = n if batch_size is None else min(batch_size, n)
     run = _Run(kernel, columns, n, batch, optimizer, theta,
                np.random.default_rng(seed) if shuffle else None)
@@ -108,12 +112,22 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
     return result if watch is None else watch.finished(result)
 
 
+def _refuse_non_finite(kernel, data, columns) -> None:
+    """A NaN or inf cell is refused before training, as a call is (which names the cell);
+    a run would only report its loss diverging at epoch 0."""
+    if all(np.isfinite(column).all() for column in columns):
+        return
+    describe = getattr(kernel, "non_finite_cell", None)
+    raise SymgradError(describe(data) if describe else "data has a NaN or inf cell")
+
+
 class _Validation:
     """The loss on validation data after each epoch; the best epoch and its parameters."""
 
     def __init__(self, kernel, data, patience: int | None):
         self.kernel, self.patience = kernel, patience
         self.n, self.columns = kernel.columns(data)
+        _refuse_non_finite(kernel, data, self.columns)
         self.history, self.epochs = History(), 0
         self.best, self.best_epoch, self.best_theta = np.inf, None, None
 

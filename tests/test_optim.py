@@ -87,6 +87,11 @@ def test_a_step_to_a_non_finite_value_changes_nothing(opt):
     (lambda: Adam(eps=float("nan")), "eps must be a finite number >= 0"),
     (lambda: optimizer("lbfgs", 0.1), "unknown optimizer 'lbfgs'"),
     (lambda: RMSprop(alpha=-0.5), "alpha must be a finite number >= 0"),
+    (lambda: Momentum(momentum=1.5), r"momentum must be in \[0, 1\), got 1.5"),
+    (lambda: Nesterov(momentum=1.0), r"momentum must be in \[0, 1\)"),
+    (lambda: Adam(beta1=1.0), r"beta1 must be in \[0, 1\)"),  # 1/(1 - beta1**t)
+    (lambda: Adam(beta2=2.0), r"beta2 must be in \[0, 1\)"),
+    (lambda: RMSprop(alpha=1.0), r"alpha must be in \[0, 1\)"),
 ])
 def test_bad_hyperparameters_are_refused(make, message):
     with pytest.raises(SymgradError, match=message):

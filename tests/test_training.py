@@ -262,3 +262,18 @@ def test_validation_and_early_stopping_agree_across_engines_and_stop_at_the_best
 def test_patience_needs_validation_data():
     with pytest.raises(SymgradError, match="patience"):
         train(hours_kernel(), HOURS, [1.0], SGD(lr=0.01), epochs=3, patience=2)
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_nan_cell_or_start_is_refused_not_reported_as_divergence(backend):
+    f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend=backend)
+    data = np.c_[np.arange(10.0), 2 * np.arange(10.0)]
+    bad = data.copy()
+    bad[3, 0] = np.nan
+    with pytest.raises(SymgradError, match=r"data row 3, column 'x' is nan"):
+        train(f, bad, [0.0], SGD(lr=0.01), epochs=10)
+    with pytest.raises(SymgradError, match=r"theta0\[0\] \(w\) is inf"):
+        train(f, data, [np.inf], SGD(lr=0.01), epochs=10)
+    with pytest.raises(SymgradError, match=r"data row 3, column 'x' is nan"):
+        train(f, data, [0.0], SGD(lr=0.01), epochs=10, validation=bad)
+    assert train(f, data, [0.0], SGD(lr=0.001), epochs=10).diverged_epoch is None

@@ -69,7 +69,7 @@ class Kernel(SecondOrder):
         n, columns = columns_of(data)
         *values, finite = evaluate(theta, n, columns)
         if not finite:
-            raise SymgradError(self._non_finite_cell(data))
+            raise SymgradError(self.non_finite_cell(data))
         return tuple(values)
 
     def columns(self, data) -> tuple[int, list]:
@@ -198,7 +198,7 @@ class Kernel(SecondOrder):
         n, columns, array = _array_columns(data, self.inputs, wanted, self._reading)
         return n, columns + [_matrix(array, m) for m in matrices]
 
-    def _non_finite_cell(self, data) -> str:
+    def non_finite_cell(self, data) -> str:
         columns = data if isinstance(data, Mapping) else \
             {name: np.asarray(data)[:, j] for j, name in enumerate(self.inputs)}
         read = [*self._meta["columns"], *(j for m in self._meta.get("matrices", ()) for j in m)]
