@@ -234,7 +234,7 @@ class _Parser(ConditionGrammar, VectorGrammar):
                       written)
         try:
             value = signature.build(*args)
-        except ParseError as refused:  # a builder's own check (log's base)
+        except (ParseError, ZeroDivisionError) as refused:  # its own check: log(x, 0), mod(x, 0)
             self.fail(name.start, str(refused), written)
         _check_real_and_finite(value, self, name.start, written)
         return value

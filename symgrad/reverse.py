@@ -98,8 +98,8 @@ def local_derivative(node: sp.Expr, i: int) -> sp.Expr:
     try:
         derivative = node.fdiff(i + 1)
     except ArgumentIndexError:  # SymPy's way of saying it knows none (zeta's first argument)
-        derivative = sp.Derivative(node, node.args[i])
-    if derivative.has(sp.Derivative):  # SymPy knows no closed form either
+        derivative = None
+    if derivative is None or derivative.has(sp.Derivative):  # no closed form in SymPy either
         raise DerivationError(f"no derivative rule for {node.func}: {node}")
     return derivative
 

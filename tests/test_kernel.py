@@ -206,6 +206,7 @@ UNSUPPORTED = [
     ("piecewise without otherwise", (sp.Piecewise((a * x, x > 0)) - y) ** 2,
      "no otherwise branch"),
     ("zeta", (sp.zeta(a) * x - y) ** 2, "no derivative rule for zeta"),
+    ("zeta of an expression", (sp.zeta(a * x) - y) ** 2, "no derivative rule for zeta"),
     ("bessel", (sp.besselj(0, a * x) - y) ** 2, "cannot compile besselj"),
     ("polygamma of a parameter's order", (sp.polygamma(a, x) - y) ** 2, "polygamma"),
     ("undefined function", (sp.Function("f")(a * x) - y) ** 2, "undefined function f"),

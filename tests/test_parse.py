@@ -48,6 +48,7 @@ REFUSED = [
     ("w*1e-400*x", "out of range", "'1e-400'"),  # not read as 0
     ("log(w*x, 0)", "base must be positive and not 1", "'log(w*x, 0)'"),  # not read as 0
     ("log(w*x, 2 - 1.0)", "base must be positive and not 1", "column 1"),
+    ("mod(w*x, 0*w)", "by zero", "'mod(w*x, 0*w)'"),
     ("x @ y", "operator MatMult", "'x @ y'"),
     ("~x", "operator Invert", "'~x'"),
     ("[x]", "lists", "'[x]'"),
