@@ -59,6 +59,9 @@ def training_model(recipe: ModelRecipe, header):
             raise SymgradError(f"feature {name!r} is not a column of {recipe.data}")
     target = sp.Symbol(recipe.target)
     per_row = row_loss(recipe.loss, prediction, target)
+    if listed is None:  # columns a loss expression reads (a weight s in ((yhat - y)/s)**2)
+        read = {s.name for s in per_row.free_symbols}
+        features += [c for c in header if c in read and c not in features and c != target.name]
     inputs = [sp.Symbol(n) for n in features] + [target]
     params = sorted(per_row.free_symbols - set(inputs), key=parameter_order)
     if listed is not None:
@@ -205,4 +208,7 @@ def row_loss(loss: str, prediction, target):
     expression = parse_expr(loss)
     if sp.Symbol("yhat") not in expression.free_symbols:
         raise SymgradError(f"the loss expression {loss!r} does not use yhat (the model's output)")
+    if target not in expression.free_symbols:  # (yhat - z)**2: z would be fitted
+        raise SymgradError(f"the loss expression {loss!r} does not use the target column "
+                           f"{target.name!r}")
     return expression.xreplace({sp.Symbol("yhat"): prediction})

@@ -118,3 +118,38 @@ def test_out_may_not_overwrite_the_data(decay):
 def test_a_layer_chain_is_sent_to_train(decay):
     one_line_error(cli("fit", decay, "--model", "dense(3) -> tanh -> dense(1)", "--target", "y"),
                    "layer chains", "symgrad train")
+
+
+def test_a_weight_column_the_loss_reads_is_data_and_predict_does_without_it(tmp_path):
+    """((yhat - y)/s)**2 without --features: s is a column the loss reads (it was refused as
+    "'s' in the model ... did you mean 's'?"); the fit is curve_fit's with sigma=s, and
+    predict needs only the model's columns."""
+    from scipy.optimize import curve_fit
+    rng = np.random.default_rng(2)
+    x = np.linspace(0, 4, 40)
+    s = 0.05 + 0.1 * x
+    y = 1.5 * x ** 2 - 0.7 * x + 2 + rng.normal(size=40) * s
+    data = tmp_path / "w.csv"
+    data.write_text("x,s,y\n" + "".join(f"{float(a)!r},{float(b)!r},{float(c)!r}\n"
+                                         for a, b, c in zip(x, s, y)))
+    out = tmp_path / "p.json"
+    result = cli("fit", data, "--model", "a*x**2 + b*x + c", "--target", "y", "--loss",
+                 "((yhat - y)/s)**2", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    document = json.loads(out.read_text())
+    values, cov = curve_fit(lambda t, a, b, c: a * t ** 2 + b * t + c, x, y, sigma=s)
+    fitted = [document["params"][n] for n in "abc"]
+    np.testing.assert_allclose(fitted, values, rtol=1e-7)
+    np.testing.assert_allclose([document["stderr"][n] for n in "abc"], np.sqrt(np.diag(cov)),
+                               rtol=1e-6)
+    bare = tmp_path / "x.csv"
+    bare.write_text("x\n1.0\n2.0\n")
+    predicted = cli("predict", out, bare)
+    assert predicted.exit_code == 0, predicted.output
+    assert predicted.stdout.splitlines()[0] == "x,prediction"
+    assert float(predicted.stdout.splitlines()[1].split(",")[1]) == pytest.approx(sum(fitted))
+
+
+def test_a_loss_expression_without_the_target_is_refused(decay):
+    one_line_error(cli("fit", decay, *MODEL, "--loss", "(yhat - z)**2"),
+                   "does not use the target column 'y'")

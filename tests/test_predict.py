@@ -38,15 +38,15 @@ def csv_rows(text):
 
 def test_predict_quotes_a_column_name_with_a_comma(tmp_path):
     params = tmp_path / "p.json"
-    params.write_text(json.dumps({"model": "w*x", "target": "y", "features": ["a,b", "x"],
-                                  "params": {"w": 2.0}}))
+    params.write_text(json.dumps({"model": "w*x + v*`a,b`", "target": "y",
+                                  "features": ["a,b", "x"], "params": {"v": 0.5, "w": 2.0}}))
     data = tmp_path / "d.csv"
     data.write_text('"a,b",x,y\n1,2,3\n\n4,0.1,6\n')
     result = cli("predict", params, data)
     assert result.exit_code == 0, result.stderr
     assert result.stdout.splitlines()[0] == '"a,b",x,prediction'
-    assert csv_rows(result.stdout) == [["a,b", "x", "prediction"], ["1.0", "2.0", "4.0"],
-                                       ["4.0", "0.1", "0.2"]]
+    assert csv_rows(result.stdout) == [["a,b", "x", "prediction"], ["1.0", "2.0", "4.5"],
+                                       ["4.0", "0.1", "2.2"]]
 
 
 def test_a_feature_named_prediction_keeps_the_output_readable(tmp_path):

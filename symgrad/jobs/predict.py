@@ -30,6 +30,12 @@ class Trained:
         return self.document["features"]
 
     @property
+    def read_features(self) -> list[str]:
+        """The features the prediction reads: not a column only the loss read (a weight)."""
+        reads = getattr(self.kernel, "prediction_inputs", None)
+        return self.features if reads is None else [f for f in self.features if f in reads]
+
+    @property
     def classes(self) -> list[str] | None:
         return self.document.get("classes")
 
@@ -53,18 +59,21 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
     if proba and trained.kind == "regression":
         raise SymgradError(f"--proba is for classifiers (--loss bce or ce); {params_path} "
                            f"was trained with --loss {trained.document.get('loss', 'mse')}")
-    table = read_csv(open_csv(data_path, delimiter), trained.features)
-    data = np.zeros((table.rows, len(trained.features) + 1), order="F")  # no target: zeros
-    data[:, :-1] = table.matrix(trained.features)
+    read = trained.read_features
+    table = read_csv(open_csv(data_path, delimiter), read)
+    data = np.zeros((table.rows, len(trained.features) + 1), order="F")  # no target: zeros,
+    for j, name in enumerate(trained.features):                          # nor loss columns
+        if name in read:
+            data[:, j] = table.columns[name]
     outputs = trained.outputs(data)
-    columns = [map(repr, table.columns[n].tolist()) for n in trained.features]
-    header, cells = [*trained.features, "prediction"], [_predictions(trained, outputs)]
+    columns = [map(repr, table.columns[n].tolist()) for n in read]
+    header, cells = [*read, "prediction"], [_predictions(trained, outputs)]
     if proba:
         names, probabilities = _probabilities(trained, outputs)
         header += names
         cells += [[repr(float(p)) for p in column] for column in probabilities.T]
     while len(set(header)) < len(header):  # a feature named prediction (or p_1): ours get a _
-        header[len(trained.features):] = [f"{h}_" for h in header[len(trained.features):]]
+        header[len(read):] = [f"{h}_" for h in header[len(read):]]
     return csv_text(header, zip(*columns, *cells))
 
 

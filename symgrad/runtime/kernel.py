@@ -124,6 +124,13 @@ class Kernel(SecondOrder):
         return sums, 1.0 / n if self.reduction == "mean" else 1.0
 
     @property
+    def prediction_inputs(self) -> tuple[str, ...]:
+        """The inputs ``predict`` reads (not a column only the loss reads, as a weight)."""
+        read = [*self._meta["prediction_columns"],
+                *(j for m in self._meta.get("prediction_matrices", ()) for j in m)]
+        return tuple(name for j, name in enumerate(self.inputs) if j in read)
+
+    @property
     def has_prediction(self) -> bool:
         """Compiled from a Model with a prediction: ``predict`` works."""
         return bool(self._meta["has_prediction"])
