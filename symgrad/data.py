@@ -307,12 +307,13 @@ def _first_error(source: CsvSource, header, usecols) -> SymgradError | None:
 def _check_cell(cell: str, where: str) -> None:
     """SymgradError unless the cell is a finite ASCII decimal number. One below float64's
     range (1e-400) reads as 0, its nearest float64, as numpy, pandas and pyarrow read it."""
+    shown = repr(cell) if len(cell) <= 40 else f"{cell[:30]!r}... ({len(cell):,} characters)"
     if NOT_FINITE.fullmatch(cell):
-        raise SymgradError(f"{where}: {cell!r} is not finite")
+        raise SymgradError(f"{where}: {shown} is not finite")
     if not DECIMAL.fullmatch(cell):
-        raise SymgradError(f"{where}: {cell!r} is not a number")
+        raise SymgradError(f"{where}: {shown} is not a number")
     if not math.isfinite(float(cell)):  # beyond float64's range: 1e999
-        raise SymgradError(f"{where}: {cell!r} is not finite")
+        raise SymgradError(f"{where}: {shown} is not finite")
 
 
 def read_labels(source: str | CsvSource, column: str) -> list[str]:

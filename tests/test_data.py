@@ -171,3 +171,14 @@ def test_a_large_file_with_a_quote_never_closed_loses_no_row(tmp_path, monkeypat
     path.write_text("x,y\n" + "\n".join(rows) + "\n")
     with pytest.raises(SymgradError, match="line 12: .*a quote never closed"):
         csvdata.read_csv(str(path), ["x", "y"])
+
+
+@pytest.mark.parametrize("cell, why", [("2" * 100_000, "is not finite"),
+                                       ("a" * 1_000, "is not a number")])
+def test_a_long_bad_cell_is_shown_shortened(tmp_path, cell, why):
+    path = tmp_path / "long.csv"
+    path.write_text(f"x,y\n1,{cell}\n2,4\n")
+    with pytest.raises(SymgradError) as info:
+        csvdata.read_csv(str(path), ["x", "y"])
+    message = str(info.value)
+    assert f"({len(cell):,} characters) {why}" in message and len(message) < 150
