@@ -49,8 +49,10 @@ def tokenize(text: str) -> list[Token]:
     while position < len(text):
         match = TOKEN.match(text, position)
         if match is None:
+            hint = " (a name with other characters goes in backquotes: `température`)" \
+                if text[position].isalnum() else ""
             raise ParseError(f"unexpected character at column {position + 1}: "
-                             f"{text[position]!r}")
+                             f"{text[position]!r}{hint}")
         if match.lastgroup != "space":
             tokens.append(Token(match.lastgroup, match.group(), position))
         position = match.end()

@@ -49,6 +49,7 @@ REFUSED = [
     ("log(w*x, 0)", "base must be positive and not 1", "'log(w*x, 0)'"),  # not read as 0
     ("log(w*x, 2 - 1.0)", "base must be positive and not 1", "column 1"),
     ("mod(w*x, 0*w)", "by zero", "'mod(w*x, 0*w)'"),
+    ("w*température", "goes in backquotes", "column 7: 'é'"),
     ("x @ y", "operator MatMult", "'x @ y'"),
     ("~x", "operator Invert", "'~x'"),
     ("[x]", "lists", "'[x]'"),
