@@ -208,7 +208,8 @@ def row_loss(loss: str, prediction, target):
     expression = parse_expr(loss)
     if sp.Symbol("yhat") not in expression.free_symbols:
         raise SymgradError(f"the loss expression {loss!r} does not use yhat (the model's output)")
-    if target not in expression.free_symbols:  # (yhat - z)**2: z would be fitted
+    name = getattr(target, "name", target)  # a Symbol, or its name
+    if sp.Symbol(name) not in expression.free_symbols:  # (yhat - z)**2: z would be fitted
         raise SymgradError(f"the loss expression {loss!r} does not use the target column "
-                           f"{target.name!r}")
+                           f"{name!r}")
     return expression.xreplace({sp.Symbol("yhat"): prediction})

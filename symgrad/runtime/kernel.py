@@ -1,11 +1,12 @@
 """Kernel: the runtime wrapper of a generated scalar-model module: ``f(theta, data)``.
 
 It validates theta and data, hands the generated ``loss_and_gradient`` column views (copies
-only of data of another dtype: ``Reading``), adds the per-chunk sums, checks the data were finite and applies the reduction; it
-is the ``Trainable`` (symgrad.trainable) the training loop drives, with the capabilities its
-backend declares in the registry (symgrad.codegen.BACKENDS). ``kernel_call``
-(symgrad.runtime.calls) guards every call into generated code; the second-order members are
-symgrad.runtime.second_order's. Imports neither SymPy nor Numba.
+only of data of another dtype: ``Reading``), adds the per-chunk sums, checks the data were
+finite and applies the reduction; it is the ``Trainable`` (symgrad.trainable) the training
+loop drives, with the capabilities its backend declares in the registry
+(symgrad.codegen.BACKENDS). ``kernel_call`` (symgrad.runtime.calls) guards every call into
+generated code; the second-order members are symgrad.runtime.second_order's. Imports neither
+SymPy nor Numba.
 """
 from __future__ import annotations
 
