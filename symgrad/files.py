@@ -85,11 +85,16 @@ def _write_to_descriptor(path, descriptor: int, payload: bytes) -> None:
         if stream is not None:
             stream.flush()
     try:
-        view = memoryview(payload)
-        while view:
-            view = view[os.write(descriptor, view):]
+        write_all(descriptor, payload)
     except OSError as err:
         raise SymgradError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def write_all(descriptor: int, data) -> None:
+    """Every byte of data to the descriptor (os.write may write fewer); OSError if not."""
+    view = memoryview(data).cast("B")
+    while view:
+        view = view[os.write(descriptor, view):]
 
 
 def _write_in_place(path, target: Path, payload: bytes) -> None:
@@ -176,15 +181,13 @@ class _WholeWrites(io.RawIOBase):
 
     def write(self, data) -> int:
         """All of data, or StdoutError once; after that, nothing (the failure is reported)."""
-        view = memoryview(data).cast("B")
-        size = view.nbytes
         try:
-            while view and not self.failed:
-                view = view[os.write(self.descriptor, view):]
+            if not self.failed:
+                write_all(self.descriptor, data)
         except OSError as err:
             self.failed = True
             raise StdoutError(err) from None
-        return size
+        return memoryview(data).nbytes
 
 
 @contextlib.contextmanager
