@@ -278,7 +278,8 @@ def _second_order(curvature, renames):
                        gradient_index=curvature.gradient_index, pairs=curvature.pairs,
                        residuals=residuals,
                        residual_columns=_used_columns(residuals) if residuals else (),
-                       jacobian=curvature.jacobian, prediction=prediction,
+                       jacobian=curvature.jacobian, weights=curvature.weights,
+                       prediction=prediction,
                        prediction_columns=_used_columns(prediction) if prediction else (),
                        prediction_jacobian=curvature.prediction_jacobian)
 

@@ -43,6 +43,7 @@ class Curvature:
     jacobian: tuple[tuple[int, int], ...] = ()  # (residual, theta index) of each entry
     prediction: Program | None = None       # the prediction's outputs, then Jacobian entries
     prediction_jacobian: tuple[tuple[int, int], ...] = ()  # (output, theta index) of each
+    weights: tuple[tuple[int, bool], ...] = ()  # least squares: (input, > 0 not >= 0) checked
 
 
 def curvature(model: Model) -> Curvature:
@@ -51,9 +52,9 @@ def curvature(model: Model) -> Curvature:
     sys.setrecursionlimit(max(sys.getrecursionlimit(), 20_000))
     hessian, gradient_index, pairs = hessian_program(model) \
         if len(model.params) <= HESSIAN_LIMIT else (None, (), ())
-    residuals = least_squares_residuals(model.loss)
-    program, jacobian = (None, ()) if residuals is None else \
-        jacobian_program(model, residuals)
+    squares = least_squares_residuals(model)
+    program, jacobian = (None, ()) if squares is None else \
+        jacobian_program(model, squares[0])
     outputs = model.prediction
     if outputs is not None:
         outputs = outputs if isinstance(outputs, tuple) else (outputs,)
@@ -61,7 +62,7 @@ def curvature(model: Model) -> Curvature:
     else:
         prediction, prediction_jacobian = None, ()
     return Curvature(hessian, gradient_index, pairs, program, jacobian, prediction,
-                     prediction_jacobian)
+                     prediction_jacobian, squares[1] if squares else ())
 
 
 def hessian_program(model: Model) -> tuple[Program, tuple, tuple]:
@@ -101,30 +102,55 @@ def jacobian_program(model: Model, residuals) -> tuple[Program, tuple]:
     return lower_values(model, (*residuals, *entries), definitions), tuple(jacobian)
 
 
-def least_squares_residuals(loss: sp.Expr) -> tuple[sp.Expr, ...] | None:
-    """Residuals r_i with loss == sum r_i**2 (each stable-rewritten), when the row loss is a
-    sum of terms c * f**2 (c a positive number; f**4 is (f**2)**2); else None."""
-    residuals = []
-    for term in sp.Add.make_args(loss):
-        residual = _square_root(term)
-        if residual is None:
+def least_squares_residuals(model: Model) -> tuple[tuple[sp.Expr, ...], tuple] | None:
+    """(residuals r_i with the row loss == sum r_i**2, each stable-rewritten; the weights to
+    check in the data) when the row loss is a sum of terms c * w * f**2 (f**4 is
+    (f**2)**2): c a positive number, w a weight free of the parameters, f depending on
+    them; else None. A weight is a column (or a power of one: 1/variance), which the data
+    must keep >= 0 (> 0 for a negative power; (input index, strict) of each), or a factor
+    no real data can make negative (exp(-t), 1/(1 + t**2)); its square root is a factor of
+    the residual."""
+    residuals, checks = [], {}
+    for term in sp.Add.make_args(model.loss):
+        root = _square_root(term, model)
+        if root is None:
             return None
+        residual, weights = root
         residuals.append(stabilize(residual))
-    return tuple(residuals)
+        checks.update({j: checks.get(j, False) or strict for j, strict in weights.items()})
+    return tuple(residuals), tuple(sorted(checks.items()))
 
 
-def _square_root(term: sp.Expr) -> sp.Expr | None:
-    """f with f**2 == term, for a product of a positive number and even powers, else None."""
+def _square_root(term: sp.Expr, model: Model):
+    """(f with f**2 == term, {input index: strict} of its column weights), for a positive
+    number times even powers and weights (in a term with parameters), else None."""
     coefficient, factors = term.as_coeff_mul()
     if not (coefficient.is_Number and coefficient > 0) or not factors:
         return None
-    roots = []
+    roots, weights, columns = [], [], {}
     for factor in factors:
         base, exponent = factor.as_base_exp()
-        if not (exponent.is_Integer and exponent % 2 == 0):
+        if exponent.is_Integer and exponent % 2 == 0:
+            roots.append(base ** (exponent // 2))
+        elif factor.has(*model.params):
             return None
-        roots.append(base ** (exponent // 2))
-    return sp.sqrt(coefficient) * sp.Mul(*roots)
+        elif base in model.inputs and exponent.is_Integer:
+            index = model.inputs.index(base)
+            columns[index] = columns.get(index, False) or bool(exponent < 0)
+            weights.append(sp.sqrt(factor))
+        elif _nonnegative(factor, model.inputs):
+            weights.append(sp.sqrt(factor))
+        else:
+            return None
+    if weights and not term.has(*model.params):
+        return None
+    return sp.sqrt(coefficient) * sp.Mul(*weights, *roots), columns
+
+
+def _nonnegative(factor: sp.Expr, inputs) -> bool:
+    """factor >= 0 for every real value of its inputs (SymPy's assumptions say so)."""
+    real = {s: sp.Dummy(s.name, real=True) for s in inputs if s in factor.free_symbols}
+    return bool(factor.xreplace(real).is_nonnegative)
 
 
 def common_factors_out(expr: sp.Expr) -> sp.Expr:

@@ -116,6 +116,82 @@ def test_gauss_newton_sums_match_differences_of_the_residuals():
     _close(jtj, jacobian.T @ jacobian)
 
 
+WEIGHTED = [  # (loss, the residuals sqrt(w)*f it is the sum of squares of, as SymPy reads them)
+    ("wt*(a*exp(-k*x) - y)**2", "sqrt(wt)*(a*exp(-k*x) - y)"),
+    ("(a*exp(-k*x) - y)**2/wt + 3*exp(-x)*(k - 1)**2", "(a*exp(-k*x) - y)/sqrt(wt)"),
+    ("0.5*wt*x**2*(a*exp(-k*x) - y)**4", "sqrt(0.5*wt)*x*(a*exp(-k*x) - y)**2"),
+]
+
+
+@pytest.mark.parametrize("loss, first", WEIGHTED, ids=["times", "over", "power"])
+def test_a_weight_column_keeps_a_loss_least_squares(loss, first):
+    # w * f**2 with w a column (or 1/w, or a factor no real data makes negative): residuals
+    # sqrt(w)*f; J^T J checked against 50-digit differences of the first residual's sum
+    params, inputs = ["a", "k"], ["x", "y", "wt"]
+    theta, data = random_case(params, inputs, rows=5, seed=4)
+    data[:, 2] = np.abs(data[:, 2]) + 0.1
+    kernels = [symgrad.compile(loss, params, inputs, backend=b, reduction="sum", order=2)
+               for b in ("numpy", "numba")]
+    assert all(k.least_squares for k in kernels)
+    (rss, jtj, jtr), numba = (k.gauss_newton(theta, data) for k in kernels)
+    for ours, reference in zip(numba, (rss, jtj, jtr)):
+        _close(np.asarray(ours), np.asarray(reference))
+    loss_value, grad = kernels[0](theta, data)
+    assert math.isclose(rss, loss_value, rel_tol=1e-12)
+    _close(2 * jtr, grad, rel=1e-12)
+    if "exp(-x)" not in loss:  # one residual a row: J^T J from the residual's differences
+        residual = symgrad.parse_expr(first)
+        jacobian = np.array([[float(v) for v in row] for row in
+                             _residual_jacobian(residual, params, inputs, theta, data)])
+        _close(jtj, jacobian.T @ jacobian)
+
+
+def _residual_jacobian(residual, params, inputs, theta, data, h=1e-15):
+    symbols = {s.name: s for s in residual.free_symbols}
+    h = sp.Float(h, DIGITS)
+    for row in data:
+        at = {symbols[n]: sp.Float(v, DIGITS) for n, v in zip(inputs, row) if n in symbols}
+        point = {symbols[n]: sp.Float(v, DIGITS) for n, v in zip(params, theta)}
+        yield [(residual.evalf(DIGITS, subs={**at, **point, p: point[p] + h})
+                - residual.evalf(DIGITS, subs={**at, **point, p: point[p] - h})) / (2 * h)
+               for p in point]
+
+
+def test_a_weighted_fit_is_curve_fit_with_sigma_standard_errors_included():
+    from scipy.optimize import curve_fit
+    rng = np.random.default_rng(1)
+    x, s = np.linspace(0, 4, 60), rng.uniform(0.05, 0.5, 60)
+    y = 2.5 * np.exp(-1.3 * x) + 0.4 + rng.normal(size=60) * s
+    expected, cov = curve_fit(lambda t, a, k, c: a * np.exp(-k * t) + c, x, y, p0=[1, 1, 0],
+                              sigma=s)
+    for loss, weight in (("wt*(a*exp(-k*x) + c - y)**2", 1 / s ** 2),
+                         ("(a*exp(-k*x) + c - y)**2/wt", s ** 2)):
+        fit = symgrad.fit(loss, ["a", "k", "c"], ["x", "y", "wt"],
+                          {"x": x, "y": y, "wt": weight}, [1, 1, 0])
+        assert fit.method == "lm" and fit.converged
+        assert np.allclose(fit.params, expected, rtol=1e-6)
+        assert np.allclose(fit.stderr, np.sqrt(np.diag(cov)), rtol=1e-5)
+
+
+def test_a_weight_the_data_make_negative_is_refused_by_row_and_column():
+    x = np.linspace(0, 4, 30)
+    data = {"x": x, "y": 2 * x + 1, "wt": np.ones(30)}
+    data["wt"][17] = -0.5
+    with pytest.raises(SymgradError, match=r"data row 17, column 'wt' is -0.5: .* >= 0$"):
+        symgrad.fit("wt*(a*x + c - y)**2", ["a", "c"], ["x", "y", "wt"], data)
+    data["wt"][17] = 0.0  # a zero weight drops the row; dividing by it does not
+    assert symgrad.fit("wt*(a*x + c - y)**2", ["a", "c"], ["x", "y", "wt"], data).converged
+    with pytest.raises(SymgradError, match=r"data row 17, column 'wt' is 0.0: .* > 0$"):
+        symgrad.fit("(a*x + c - y)**2/wt", ["a", "c"], ["x", "y", "wt"], data)
+
+
+@pytest.mark.parametrize("loss", ["sin(x)*(a*x - y)**2", "wt*a*(a*x - y)**2",
+                                  "(a*x - y)**2 + wt"])
+def test_a_factor_that_may_be_negative_or_holds_a_parameter_is_not_a_weight(loss):
+    f = symgrad.compile(loss, ["a"], ["x", "y", "wt"], backend="numpy", order=2)
+    assert not f.least_squares
+
+
 @pytest.mark.parametrize("unrolled", [True, False])
 def test_both_numba_gauss_newton_layouts_equal_the_reference(unrolled, monkeypatch, tmp_path):
     # three residuals per row, each with its own Jacobian columns (c only in the last)

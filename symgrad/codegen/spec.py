@@ -119,6 +119,7 @@ class SecondOrder:
     residuals: Program | None = None          # least squares: r_1..r_m, Jacobian entries
     residual_columns: tuple[int, ...] = ()
     jacobian: tuple[tuple[int, int], ...] = ()  # (residual, theta index) of each entry
+    weights: tuple[tuple[int, bool], ...] = ()  # weight columns: (input, must be > 0 not >= 0)
     prediction: Program | None = None         # the prediction's outputs, Jacobian entries
     prediction_columns: tuple[int, ...] = ()
     prediction_jacobian: tuple[tuple[int, int], ...] = ()  # (output, theta index) of each
@@ -171,7 +172,7 @@ class SecondOrder:
             "pairs": [list(p) for p in self.pairs]}
         gauss_newton = None if self.residuals is None else {
             "columns": list(self.residual_columns), "jacobian_index": list(self.jacobian_index),
-            "residuals": self.residual_count}
+            "residuals": self.residual_count, "weights": [list(w) for w in self.weights]}
         jacobian = None if self.prediction is None else {
             "columns": list(self.prediction_columns),
             "outputs": self.output_count,
