@@ -228,24 +228,32 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         "was known")
     if kind == "gauss_newton":
         rss, jtj, _ = objective.gauss_newton(theta)
-        dof = objective.rows - size
+        inverse = solvers.inverse(jtj + 0.5 * penalty.hessian())
+        dof = objective.rows - (size if inverse is None else inverse.rank)
         if dof > 0:
-            inverse = solvers.covariance(jtj + 0.5 * penalty.hessian())
-            cov = None if inverse is None else inverse * (rss / dof)
+            cov = None if inverse is None else inverse.scaled(rss / dof)
         else:
             warnings.append(f"no standard errors: {objective.rows} rows for {size} "
                             f"parameters leave no degrees of freedom")
     elif kind == "hessian":
         _, _, hessian = objective.hessian(theta)
-        cov = solvers.covariance(hessian + penalty.hessian())
+        inverse = solvers.inverse(hessian + penalty.hessian())
+        cov = None if inverse is None else inverse.matrix
     elif not warnings:
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")
-    saddle = progress.converged and cov is None and kind is not None and \
+    singular = cov is None or bool(np.isinf(np.diag(cov)).any())
+    saddle = progress.converged and singular and kind is not None and \
         objective.has_hessian and _at_a_saddle(objective, theta, penalty, progress)
-    if cov is None and not warnings and not saddle:
-        warnings.append("the standard errors are infinite: the parameters are not all "
-                        "determined by the data (a singular or near-singular "
+    undetermined = [] if saddle or (cov is None and warnings) else list(names) \
+        if cov is None else [n for n, v in zip(names, np.diag(cov)) if np.isinf(v)]
+    if undetermined:
+        warnings.append(f"the standard error{'s' if len(undetermined) > 1 else ''} of "
+                        f"{', '.join(undetermined)} {'are' if len(undetermined) > 1 else 'is'} "
+                        f"infinite: the data do not determine "
+                        f"{'them' if len(undetermined) > 1 else 'it'} (the loss moves with a "
+                        f"combination of parameters alone, or not at all: a singular or "
+                        f"near-singular "
                         + ("J^T J)" if rss is not None else "Hessian)"))
     _unbounded(progress)
     return Fit(params=theta, names=names, method=method, loss=progress.loss,

@@ -302,23 +302,53 @@ def mark_converged(progress: Progress, reason: str) -> None:
 
 # --- uncertainties -----------------------------------------------------------------------
 
-def covariance(matrix: np.ndarray) -> np.ndarray | None:
-    """The inverse of a symmetric positive definite matrix, or None when it is singular or
-    too ill-conditioned for float64 (eigenvalues of its unit-diagonal form below ~1e-14 of
-    the largest)."""
+@dataclass(frozen=True)
+class Inverse:
+    """The inverse of a symmetric positive semi-definite matrix as far as it is determined
+    (``inverse``), and the matrix's numerical rank."""
+    matrix: np.ndarray
+    rank: int
+
+    def scaled(self, factor: float) -> np.ndarray:
+        """factor x the inverse, its infinite (undetermined) variances kept infinite."""
+        return np.where(np.isinf(self.matrix), self.matrix, self.matrix * factor)
+
+
+def inverse(matrix: np.ndarray) -> Inverse | None:
+    """The inverse of a symmetric positive semi-definite matrix (J^T J, a Hessian at a
+    minimum) as far as it is determined; None when the matrix is not finite or clearly
+    indefinite (an eigenvalue of its unit-diagonal form below -sqrt(eps) of the largest).
+
+    Eigenvalues of the unit-diagonal form at most p x eps of the largest count as zero. A
+    parameter with a part in their eigenvectors (or a zero diagonal) is one the data do not
+    determine: its row and column are NaN, its variance inf. The others are determined
+    whatever the undetermined ones are, and their block is the pseudo-inverse's, which is
+    their exact covariance (so a*b*t leaves the standard error of c, in a*b*t + c, finite)."""
     diagonal = np.diag(matrix)
-    if not np.all(diagonal > 0) or not np.all(np.isfinite(matrix)):
+    if not np.all(np.isfinite(matrix)) or np.any(diagonal < 0):
         return None
-    unit = 1 / np.sqrt(diagonal)
-    values, vectors = np.linalg.eigh(matrix * np.outer(unit, unit))
-    if values.min() <= len(values) * EPS * values.max():
+    present = diagonal > 0
+    unit = 1 / np.sqrt(diagonal[present])
+    values, vectors = np.linalg.eigh(matrix[np.ix_(present, present)] * np.outer(unit, unit))
+    largest = values.max(initial=0.0)
+    if values.size and values.min() < -np.sqrt(EPS) * largest:
         return None
-    inverse = (vectors / values) @ vectors.T * np.outer(unit, unit)
-    return inverse if np.all(np.isfinite(inverse)) else None
+    kept = values > len(values) * EPS * largest
+    determined = np.zeros(len(diagonal), dtype=bool)
+    determined[present] = np.all(np.abs(vectors[:, ~kept]) <= np.sqrt(EPS), axis=1)
+    result = np.full(matrix.shape, np.nan)
+    result[np.ix_(present, present)] = \
+        (vectors[:, kept] / values[kept]) @ vectors[:, kept].T * np.outer(unit, unit)
+    result[~determined, :] = result[:, ~determined] = np.nan
+    result[~determined, ~determined] = np.inf
+    if not np.all(np.isfinite(result[np.ix_(determined, determined)])):
+        return None
+    return Inverse(result, int(kept.sum()))
 
 
 def standard_errors(cov: np.ndarray | None, size: int, computed: bool = True) -> np.ndarray:
-    """sqrt(diag(cov)); inf where cov is singular, nan where it was not computed."""
+    """sqrt(diag(cov)); inf where cov is singular (or the parameter undetermined), nan where
+    it was not computed."""
     if cov is None:
         return np.full(size, np.inf if computed else np.nan)
     return np.sqrt(np.maximum(np.diag(cov), 0.0))

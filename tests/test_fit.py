@@ -14,6 +14,7 @@ import sympy as sp
 import symgrad
 from support import DIGITS, IDS, MODELS, random_case
 from symgrad.errors import SymgradError
+from symgrad import solvers
 from symgrad.fitting import KernelObjective, fit_objective
 from symgrad.model import Model
 
@@ -510,11 +511,40 @@ def test_a_model_without_parameters_compiles_to_second_order_and_is_refused_by_f
         symgrad.fit(model, data=_decay(), backend=backend)
 
 
-def test_parameters_the_data_do_not_determine_get_infinite_errors_and_a_warning():
-    model = Model.supervised("a*b*t", "y", inputs=["t", "y"])
-    result = symgrad.fit(model, data=_decay(), theta0=[1.0, 2.0], backend="numpy")
-    assert result.converged and np.all(np.isinf(result.stderr))
-    assert "not all determined" in result.warnings[0]
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+def test_only_the_parameters_the_data_do_not_determine_get_infinite_errors(loss):
+    # a*b*t + c: only the product a*b is determined, and c is, whatever a and b are; z not
+    # at all. c's standard error is that of the same fit written m*t + c (pseudo-inverse;
+    # least squares: degrees of freedom rows - rank), a, b and z's are inf, and named
+    rng = np.random.default_rng(0)
+    t = np.linspace(-1.5, 1.5, 60)
+    y = rng.uniform(size=60) < 1 / (1 + np.exp(-1.7 * t - 0.3)) if loss == "bce" else \
+        1.7 * t + 0.3 + rng.normal(size=60) * 0.05
+    data = {"t": t, "y": y.astype(float)}
+    row_loss = {"mse": "(f - y)**2", "bce": "-y*log(sigmoid(f)) - (1 - y)*log(1 - sigmoid(f))"}
+    full, plain = (symgrad.fit(row_loss[loss].replace("f", f"({model})"), params, ["t", "y"],
+                               data, theta0, backend="numpy")
+                   for model, params, theta0 in (("a*b*t + c", "a b c z".split(), [1, 2, 0, 0]),
+                                                 ("m*t + c", ["m", "c"], [2, 0])))
+    assert full.names == ("a", "b", "c", "z") and full.converged
+    assert np.all(np.isinf(full.stderr[[0, 1, 3]]))
+    assert math.isclose(full.stderr[2], plain.stderr[1], rel_tol=1e-6)
+    assert full.dof == plain.dof
+    assert np.isnan(full.covariance[2, [0, 1, 3]]).all() and np.isfinite(full.covariance[2, 2])
+    assert "standard errors of a, b, z are infinite" in full.warnings[0]
+
+
+def test_the_pseudo_inverse_of_a_singular_matrix_is_the_determined_block_s_covariance():
+    # J^T J of columns (u, 2u, v): the first two undetermined, the third's variance the one
+    # from (u, v) alone, exactly; a clearly indefinite matrix has none
+    rng = np.random.default_rng(3)
+    u, v = rng.normal(size=(2, 40))
+    jtj = np.column_stack([u, 2 * u, v + 0.3 * u]).T @ np.column_stack([u, 2 * u, v + 0.3 * u])
+    pair = np.column_stack([u, v + 0.3 * u])
+    inverse = solvers.inverse(jtj)
+    assert inverse.rank == 2 and np.isinf(inverse.matrix[[0, 1], [0, 1]]).all()
+    assert math.isclose(inverse.matrix[2, 2], np.linalg.inv(pair.T @ pair)[1, 1], rel_tol=1e-10)
+    assert solvers.inverse(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
 
 
 @pytest.mark.parametrize("kwargs, message", [
