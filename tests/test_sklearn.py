@@ -145,6 +145,16 @@ def test_a_product_model_fits_from_the_default_start_and_not_from_zeros():
     assert len(exact) >= 4, scores  # sin(k*x) has other local minima (k near 5.3)
 
 
+def test_the_fit_s_own_warnings_are_python_warnings_and_a_weight_feature_keeps_lm():
+    X, y = _linear_data(width=2)
+    with pytest.warns(UserWarning, match="standard errors of a, b are infinite"):
+        regressor = SymgradRegressor(model="a*b*x0 + c*x1").fit(X, y)
+    assert np.isinf(regressor.stderr_["a"]) and np.isfinite(regressor.stderr_["c"])
+    X[:, 1] = np.abs(X[:, 1]) + 0.5  # a weight column: w*(yhat - y)**2 is least squares
+    weighted = SymgradRegressor(model="u*x0 + c", loss="x1*(yhat - y)**2").fit(X, y)
+    assert weighted.result_.method == "lm" and np.isfinite(weighted.stderr_["u"])
+
+
 def test_an_expression_over_an_arrays_columns_and_its_refusals():
     X, y = _linear_data(width=2)
     regressor = SymgradRegressor(model="u*x0 + v*x1 + c").fit(X, y)

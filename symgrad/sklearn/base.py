@@ -14,7 +14,11 @@ over the feature names and runs one of two solvers:
 "auto" is train for layer chains and fit otherwise. The fitted attributes: ``theta_`` (the
 flat parameters), ``params_`` (by name: vectors and matrices as arrays), ``n_iter_``,
 ``result_`` (the ``symgrad.Fit`` or ``symgrad.TrainResult``), ``stderr_`` (fit solver) and,
-for the default linear model, ``coef_`` and ``intercept_``.
+for the default linear model, ``coef_`` and ``intercept_``. A fit that did not converge is a
+ConvergenceWarning; for a model expression, each of the Fit's own warnings (standard errors
+the data do not give) a UserWarning. The default and layer-chain models keep theirs in
+``result_.warnings``: a softmax's intercepts, for one, are determined only up to a shared
+constant, which says nothing about the user's model.
 """
 from __future__ import annotations
 
@@ -159,6 +163,8 @@ class SymgradEstimator(BaseEstimator):
                                    max_iter=int(self.max_iter))
             trouble = None if result.converged else result.reason
             iterations = result.iterations
+            for message in result.warnings if isinstance(model, ExpressionModel) else ():
+                warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
         else:
             from ..optim import optimizer
             from ..training import train
