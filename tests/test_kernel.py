@@ -160,7 +160,19 @@ BAD_CALLS = [  # (description, call, message)
     ("1-D data", lambda f: f([1.0, 0.0], np.zeros(4)), "data must be 2-D"),
     ("text data", lambda f: f([1.0, 0.0], np.array([["a", "b"]])), "not numeric"),
     ("nan theta", lambda f: f([np.nan, 0.0], np.zeros((1, 2))), "theta[0] (w) is nan"),
+    ("masked data", lambda f: f([1.0, 0.0], np.ma.masked_invalid([[1.0, 2.0], [np.nan, 1.0]])),
+     "data has masked cells (row 1 first)"),
+    ("masked column", lambda f: f([1.0, 0.0], {"x": np.ones(2), "y": np.ma.masked_equal(
+        [1.0, 0.0], 0.0)}), "data column 'y' has masked cells (row 1 first)"),
 ]
+
+
+def test_a_masked_array_with_nothing_masked_is_read_as_its_values():
+    f = symgrad.compile("(w*x + b - y)**2", ["w", "b"], ["x", "y"])
+    data = np.array([[1.0, 2.0], [3.0, 1.0]])
+    (loss, grad), (expected, expected_grad) = (f([1.0, 0.5], d) for d in
+                                               (np.ma.masked_array(data), data))
+    assert loss == expected and np.array_equal(grad, expected_grad)
 
 
 @pytest.mark.parametrize("what, call, message", BAD_CALLS, ids=[c[0] for c in BAD_CALLS])

@@ -246,7 +246,7 @@ def _first_length(data: Mapping) -> int:
 
 
 def _array_columns(data, inputs, wanted, reading):
-    array = np.asarray(data)
+    array = np.asarray(_unmasked(data, "data"))
     if array.ndim != 2:
         raise SymgradError(f"data must be 2-D (rows x columns); got shape {array.shape}")
     array = reading(array, "data")
@@ -267,10 +267,20 @@ def _matrix(array, columns) -> np.ndarray:
 
 
 def _as_float_column(values, name, reading):
-    column = np.asarray(values)
+    column = np.asarray(_unmasked(values, f"data column {name!r}"))
     if column.ndim != 1:
         raise SymgradError(f"data column {name!r} must be 1-D; got shape {column.shape}")
     return reading(column, name)
+
+
+def _unmasked(values, what: str):
+    """values, refused if a numpy masked array with a masked cell (np.asarray would read the
+    value under the mask as data)."""
+    if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
+        row = np.argwhere(np.ma.getmaskarray(values))[0][0]
+        raise SymgradError(f"{what} has masked cells (row {row} first): fill them "
+                           f"(.filled(value)) or drop their rows")
+    return values
 
 
 class Reading:
