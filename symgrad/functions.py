@@ -246,3 +246,17 @@ def logarithm(x, base=None):
         from .errors import ParseError
         raise ParseError("log's base must be positive and not 1")
     return sp.log(x, base)
+
+
+POLYGAMMA_ORDERS = 60  # polygamma(n, x) for n = 0..this: its series is good to ~1e-12 there
+                       # (symgrad.primitives.polygamma_source), and n! below float64's range
+
+
+def polygamma_of(order, x):
+    """The expression language's polygamma(n, x), n a whole number 0..POLYGAMMA_ORDERS (SymPy
+    takes any n, which no backend computes)."""
+    if not (order.is_Integer and 0 <= order <= POLYGAMMA_ORDERS):
+        from .errors import ParseError
+        raise ParseError(f"polygamma's order must be a whole number from 0 to "
+                         f"{POLYGAMMA_ORDERS}, not {order}")
+    return sp.polygamma(order, x)

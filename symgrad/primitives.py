@@ -170,11 +170,29 @@ BERNOULLI = ((1, 6), (-1, 30), (1, 42), (-1, 30), (5, 66), (-691, 2730), (7, 6),
              (43867, 798), (-174611, 330))
 
 
+# cot(pi x) to a few ulps everywhere: of d = x - (the nearest integer), exact; cos/sin near
+# the poles, and at the zeros (half-integers) the tan of an exact offset, where cos(pi x) of
+# x itself is 1e-16, not 0, which polygamma's reflection multiplies by up to pi^61 P_60'(0)
+COT_PI = """\
+def _cot_pi(x):
+    n = math.floor(x)
+    d = x - n
+    if d > 0.5:
+        d = x - (n + 1.0)
+    if abs(d) < 0.25:
+        return math.cos(math.pi * d) / math.sin(math.pi * d)
+    return math.tan(math.pi * ((0.5 if d > 0.0 else -0.5) - d))
+
+
+"""
+
+
 def polygamma_source(order: int, exp: str = "math.exp") -> str:
     """psi^(order)(x), the order-th derivative of digamma, for real x as scalar Python: the
     reflection formula for x < 0, the recurrence psi(x) = psi(x + 1) - (-1)^n n!/x^(n+1) up
     to x >= 15 + 2n, then the asymptotic series in 1/x (ten Bernoulli terms: error below
-    1e-17 relative there). At the poles (0, -1, -2, ...) it is nan. ``exp`` is unused."""
+    1e-17 relative there). At the poles (0, -1, -2, ...) it is nan. ``exp`` is unused. It
+    calls the helper COT_PI defines."""
     n = order
     threshold = 15.0 + 2 * n
     sign = -1.0 if n % 2 == 0 else 1.0                                   # (-1)^(n+1)
@@ -186,17 +204,18 @@ def polygamma_source(order: int, exp: str = "math.exp") -> str:
     if n == 0:
         tail = f"math.log(x) - 0.5 * r - r2 * {horner}"
     else:
-        tail = (f"{sign!r} * (r ** {n} * ({float(math.factorial(n - 1))!r} "
-                f"+ {math.factorial(n) / 2!r} * r + r2 * {horner}))")
+        half = n // 2  # r**n in two halves, around the series: r**40 alone is subnormal at
+        tail = (f"{sign!r} * (r ** {half} * (({float(math.factorial(n - 1))!r} "  # x = 1e8
+                f"+ {math.factorial(n) / 2!r} * r + r2 * {horner}) * r ** {n - half}))")
     cot_terms = _cot_derivative(n)
-    cot = " + ".join(f"{c!r} * c ** {k}" for k, c in enumerate(cot_terms) if c) or "0.0"
+    cot = " + ".join(f"{float(c)!r} * c ** {k}" for k, c in enumerate(cot_terms) if c) or "0.0"
     return (f"def polygamma{n}(x):\n"
             f"    if x <= 0.0 and x % 1.0 == 0.0:\n"
             f"        return math.nan\n"
             f"    reflected = x < 0.0\n"
             f"    c = 0.0\n"
             f"    if reflected:  # psi_n(x) = (-1)^n psi_n(1 - x) - pi^(n+1) P_n(cot(pi x))\n"
-            f"        c = math.cos(math.pi * x) / math.sin(math.pi * x)\n"
+            f"        c = _cot_pi(x)\n"
             f"        x = 1.0 - x\n"
             f"    shifted = 0.0\n"
             f"    while x < {threshold!r}:\n"
@@ -245,7 +264,7 @@ BUILTINS = (
     Builtin("gamma", "gamma", 1, 1),
     Builtin("lgamma", "loggamma", 1, 1, aliases=("loggamma",)),  # log|gamma(x)|, as math's
     Builtin("digamma", "digamma", 1, 1),
-    Builtin("polygamma", "polygamma", 2, 2),     # polygamma(n, x), n a whole number
+    Builtin("polygamma", "symgrad.functions.polygamma_of", 2, 2),  # polygamma(n, x), n whole
     # steps: derivative 0 wherever it exists, and taken as 0 at the jumps (PyTorch, JAX)
     Builtin("sign", "sign", 1, 1),
     Builtin("floor", "floor", 1, 1, helpers=FLOOR),

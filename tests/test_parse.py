@@ -48,6 +48,10 @@ REFUSED = [
     ("w*1e-400*x", "out of range", "'1e-400'"),  # not read as 0
     ("log(w*x, 0)", "base must be positive and not 1", "'log(w*x, 0)'"),  # not read as 0
     ("log(w*x, 2 - 1.0)", "base must be positive and not 1", "column 1"),
+    ("polygamma(1.5, x)", "order must be a whole number from 0 to 60, not 3/2", "column 1"),
+    ("polygamma(k, x)", "order must be a whole number from 0 to 60, not k", "column 1"),
+    ("polygamma(61, x)", "order must be a whole number from 0 to 60, not 61", "column 1"),
+    ("polygamma(-1, x)", "order must be a whole number from 0 to 60, not -1", "column 1"),
     ("mod(w*x, 0*w)", "by zero", "'mod(w*x, 0*w)'"),
     ("w*température", "goes in backquotes", "column 7: 'é'"),
     ("x @ y", "operator MatMult", "'x @ y'"),
@@ -124,7 +128,7 @@ def test_the_language_is_the_registrys():
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_every_function_takes_the_arguments_its_signature_says(name):
     signature = FUNCTIONS[name]
-    args = ["x", "y", "w", "b"]
+    args = ["2", "y", "w", "b"] if name == "polygamma" else ["x", "y", "w", "b"]  # (n, x)
     for count in range(signature.min_args, int(min(signature.max_args, 4)) + 1):
         parse_expr(f"{name}({', '.join(args[:count])})")
     too_many = [] if signature.max_args == math.inf else [int(signature.max_args) + 1]

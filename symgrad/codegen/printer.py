@@ -17,7 +17,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 from ..functions import SymgradBase
-from ..primitives import helper_sources, polygamma_source
+from ..primitives import COT_PI, helper_sources, polygamma_source
 
 HELPERS = helper_sources("python")  # the base dialect: scalar Python with ``math``
 
@@ -88,6 +88,8 @@ class ScalarPrinter(PythonCodePrinter):
             return self._print_not_supported(expr)
         name, source = self.polygamma_helper(int(order))
         self.helpers.setdefault(name, self.helper_decorator + source)
+        if "_cot_pi" in source:  # the compiled series' reflection
+            self.helpers.setdefault("_cot_pi", self.helper_decorator + COT_PI)
         return f"{name}({self._print(x)})"
 
     def _print_digamma(self, expr) -> str:
