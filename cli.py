@@ -258,7 +258,8 @@ def _report_fit(outcome, out):
         signum = result.stop_signal or signal.SIGINT
         how = "interrupted" if signum == signal.SIGINT else \
             f"stopped by {signal.Signals(signum).name}"
-        _fail(f"{how} after {result.iterations} iterations; the best parameters so far"
+        _fail(f"{how} after {result.iterations} iteration{'s' * (result.iterations != 1)}; "
+              f"the best parameters so far"
               f"{saved or ' shown'}", 128 + signum)
     if not result.converged:
         advice = "" if "start elsewhere" in result.reason else \
@@ -291,7 +292,8 @@ def _report(outcome, out, quiet):
         else:
             click.echo(f"{name} = {value!r}")
     if outcome.status == "interrupted":
-        _fail(f"{outcome.stopped_by} after {document['epochs']} epochs{saved}",
+        epochs = document["epochs"]
+        _fail(f"{outcome.stopped_by} after {epochs} epoch{'s' * (epochs != 1)}{saved}",
               128 + outcome.signal)
     if outcome.status == "diverged":
         _fail(f"diverged at epoch {document['diverged_epoch']} (loss became NaN or inf); "

@@ -50,7 +50,7 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None)
             report(progress)
         if decrease <= tol * tol * abs(f):
             return mark_converged(progress, "the loss changed by less than tol**2")
-    progress.reason = f"not converged in {max_iter} iterations"
+    progress.reason = f"not converged in {max_iter} iteration{'s' * (max_iter != 1)}"
 
 
 def _two_loop(g, pairs) -> np.ndarray:

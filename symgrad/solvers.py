@@ -158,7 +158,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             return mark_converged(progress, "the loss changed by less than tol**2")
         if radius <= tol * _norm(scale, theta):
             return mark_converged(progress, "the step changed the parameters by less than tol")
-    progress.reason = f"not converged in {max_iter} iterations"
+    progress.reason = f"not converged in {max_iter} iteration{'s' * (max_iter != 1)}"
 
 
 def initial_radius(B, g, scale, theta) -> float:

@@ -66,6 +66,12 @@ def test_not_converged_exits_1_and_saves_the_best_parameters(decay, tmp_path):
     assert document["converged"] is False and document["iterations"] == 2
 
 
+def test_one_iteration_is_one_in_the_summary_and_the_reason(decay):
+    result = cli("fit", decay, *MODEL, "--max-iter", "1", "--backend", "numpy")
+    assert result.exit_code == 1
+    assert ": 1 iteration, stopped: not converged in 1 iteration;" in result.stdout
+
+
 def test_a_start_on_a_saddle_is_not_converged_and_says_start_elsewhere(decay, tmp_path):
     out = tmp_path / "p.json"
     result = cli("fit", decay, "--model", "a*sin(k*t) + c", "--target", "y", "--init",

@@ -155,7 +155,8 @@ def _finished(options: FitOptions, setup, result, evaluation: dict | None = None
         write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
     state = f"converged ({result.reason})" if result.converged else "interrupted" \
         if result.interrupted else f"stopped: {result.reason}"
-    summary = (f"{result.method}: {result.iterations} iterations, {state}; loss "
+    summary = (f"{result.method}: {result.iterations} iteration{'s' * (result.iterations != 1)}, "
+               f"{state}; loss "
                f"{float(result.loss):.10g} (summed over {result.rows} "
                f"row{'s' * (result.rows != 1)})")
     if evaluation.get("metrics"):

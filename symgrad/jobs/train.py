@@ -134,7 +134,8 @@ def finished(options: TrainOptions, setup: Setup, result, split: Split | None = 
 def _summary(document: dict, result, metrics: dict | None) -> str:
     """'trained 100 epochs, final loss 0.01; train loss ..., validation loss ...' and, when
     early stopping ended the run, the epoch whose parameters were kept."""
-    line = f"trained {document['epochs']} epochs, final loss {document['final_loss']!r}"
+    epochs = document["epochs"]
+    line = f"trained {epochs} epoch{'s' * (epochs != 1)}, final loss {document['final_loss']!r}"
     if result.best_epoch is not None and "early_stopping" in document:
         stopped = "stopped early" if result.stopped_early else "no early stop"
         line += f" ({stopped}: kept epoch {result.best_epoch}, the best validation loss)"
