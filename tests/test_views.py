@@ -1,0 +1,47 @@
+"""symgrad.views: the text and LaTeX ``symgrad derive`` prints. Their printers print each
+subexpression once for all the partials; that must not change a character of the output,
+which is checked against SymPy's printers run afresh on each partial."""
+import json
+
+import pytest
+import sympy as sp
+
+import symgrad
+from support import IDS, MODELS
+from symgrad.views import _latex_text, _plain, _SympyTextPrinter, _TextPrinter, render
+
+
+def _fresh(gradient, format):
+    """The output as one new printer per partial writes it."""
+    forms = symgrad.closed_forms(gradient)
+    if format == "text":
+        return "\n".join(f"d/{_TextPrinter().doprint(p)} = {_TextPrinter().doprint(e)}"
+                         for p, e in forms.items())
+    names = {s: _latex_text(s.name) for s in gradient.model.loss.free_symbols
+             if not _plain(s.name)}
+    return "\n".join(rf"\frac{{\partial L}}{{\partial {sp.latex(p, symbol_names=names)}}} = "
+                     rf"{sp.latex(e, symbol_names=names)}" for p, e in forms.items())
+
+
+CASES = [(loss, params.split(), inputs.split()) for _, loss, params, inputs in MODELS] + [
+    ("(" + " + ".join(f"w{i}*x{i}" for i in range(40)) + " - y)**2 + sin(w0)**2",
+     [f"w{i}" for i in range(40)], [f"x{i}" for i in range(40)] + ["y"]),
+    ("where(`mean radius` > 0, w*`mean radius`, b)**2 + exp(-w)*log(b**2 + 1)",
+     ["w", "b"], ["mean radius"])]
+
+
+@pytest.mark.parametrize("format", ["text", "latex"])
+@pytest.mark.parametrize("loss, params, inputs", CASES, ids=IDS + ["sum40", "quoted"])
+def test_printing_shared_parts_once_changes_nothing(loss, params, inputs, format):
+    gradient = symgrad.derive(loss, params, inputs)
+    assert render(gradient, format) == _fresh(gradient, format)
+
+
+def test_json_reads_back_as_the_closed_forms():
+    gradient = symgrad.derive("(" + " + ".join(f"w{i}*x{i}" for i in range(30)) + " - y)**2",
+                              [f"w{i}" for i in range(30)], [f"x{i}" for i in range(30)] + ["y"])
+    document = json.loads(render(gradient, "json"))
+    for p, form in symgrad.closed_forms(gradient).items():
+        assert sp.sympify(document["gradient"][p.name]) == symgrad.functions.to_builtins(form)
+        assert document["gradient"][p.name] == _SympyTextPrinter().doprint(
+            symgrad.functions.to_builtins(form))
