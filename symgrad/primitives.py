@@ -204,8 +204,9 @@ def polygamma_source(order: int, exp: str = "math.exp") -> str:
     if n == 0:
         tail = f"math.log(x) - 0.5 * r - r2 * {horner}"
     else:
-        half = n // 2  # r**n in two halves, around the series: r**40 alone is subnormal at
-        tail = (f"{sign!r} * (r ** {half} * (({float(math.factorial(n - 1))!r} "  # x = 1e8
+        # r**n in two halves around the series: r**40 alone is subnormal at x = 1e8
+        half = n // 2
+        tail = (f"{sign!r} * (r ** {half} * (({float(math.factorial(n - 1))!r} "
                 f"+ {math.factorial(n) / 2!r} * r + r2 * {horner}) * r ** {n - half}))")
     cot_terms = _cot_derivative(n)
     cot = " + ".join(f"{float(c)!r} * c ** {k}" for k, c in enumerate(cot_terms) if c) or "0.0"

@@ -305,7 +305,8 @@ def mark_converged(progress: Progress, reason: str) -> None:
 @dataclass(frozen=True)
 class Inverse:
     """The inverse of a symmetric positive semi-definite matrix as far as it is determined
-    (``inverse``), and the matrix's numerical rank."""
+    (``matrix``: NaN rows and columns, inf variances, for the undetermined parameters), and
+    the matrix's numerical rank."""
     matrix: np.ndarray
     rank: int
 
