@@ -114,7 +114,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
         raise SymgradError(f"the loss or its derivatives are not finite at the initial "
                            f"parameters (loss {f}): start elsewhere (--init), or look for "
                            f"data values so large that the loss overflows float64")
-    progress.loss = f
+    progress.loss = start = f
     scale = _diagonal_scale(B, np.zeros(len(theta)))
     radius = None
     while progress.iterations < max_iter:
@@ -136,6 +136,9 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
                 _polished(quantities, progress, theta, g, step, damping, scale, report)
             if polished is None:
                 share = _coordinate_reduction(f, g, B)
+                if abs(f) <= EPS * abs(start):  # an exact fit: the residuals are rounding
+                    return mark_converged(progress, "the loss fell to float64's rounding of "
+                                                    "its start (an exact fit)")
                 if share > tol:  # not a minimum: the step's arithmetic failed
                     progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
                     return None
@@ -225,14 +228,25 @@ def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
     """(the step minimizing g.d + d.B.d/2 over ||d||_scale <= radius, its damping lambda):
     the Newton step where B is positive definite and the step fits, else the step solving
     (B + lambda diag(scale)) d = -g on the boundary, lambda found on B's eigenvalues by
-    safeguarded Newton iteration on 1/||d(lambda)|| (More and Sorensen)."""
+    safeguarded Newton iteration on 1/||d(lambda)|| (More and Sorensen). A parameter with
+    no gradient and no curvature (one the loss does not depend on) does not move."""
+    moving = np.any(B != 0, axis=1) | (g != 0)
+    if not moving.all():
+        step, damping = np.zeros_like(g), 0.0
+        if moving.any():
+            step[moving], damping = region_step(B[np.ix_(moving, moving)], g[moving],
+                                                scale[moving], radius)
+        return step, damping
     unit = 1 / np.sqrt(scale)
     values, vectors = np.linalg.eigh(B * np.outer(unit, unit))
-    c = vectors.T @ (g * unit)
+    c = _without_noise(vectors.T @ (g * unit), values)
     lowest = values[0]
     floor = max(0.0, -lowest)
-    if lowest > 0 and np.linalg.norm(c / values) <= radius:
-        return vectors @ (-c / values) * unit, 0.0
+    kept = (c != 0) | ~_flat(values)  # the flat directions with noise only are left out
+    if np.all(values[kept] > 0) and np.linalg.norm(c[kept] / values[kept]) <= radius:
+        d = np.zeros_like(c)  # Newton's step, in the directions the loss moves in
+        d[kept] = -c[kept] / values[kept]
+        return vectors @ d * unit, 0.0
 
     def length(damping):
         with np.errstate(over="ignore", divide="ignore"):
@@ -257,6 +271,26 @@ def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
             else high
         damping = guess if low < guess < high else 0.5 * (low + high)
     return vectors @ (-c / (values + damping)) * unit, damping
+
+
+def _flat(values) -> np.ndarray:
+    """The eigenvalues at most p x eps of the largest in size: B's flat directions."""
+    return np.abs(values) <= len(values) * EPS * np.max(np.abs(values))
+
+
+def _without_noise(c, values) -> np.ndarray:
+    """The gradient's components c along B's eigenvectors, zero along a flat one (an
+    eigenvalue at most p x eps of the largest) where it is rounding: where the reduction a
+    step along it promises, c**2/|value|, is below sqrt(eps) of what the other directions
+    promise. Such is a combination of parameters the data do not determine (collinear
+    columns): divided by its flat eigenvalue, the noise moved it arbitrarily far. A real
+    slope along a nearly flat direction (exp(-b*x) once b*x is large) stays."""
+    flat = _flat(values)
+    if not flat.any() or flat.all():
+        return c
+    promised = float(np.sum(c[~flat] ** 2 / np.abs(values[~flat])))
+    noise = c * c <= np.sqrt(EPS) * np.abs(values) * promised
+    return np.where(flat & noise, 0.0, c)
 
 
 def _newton_damping(c, values, damping, size, radius) -> float:

@@ -479,10 +479,47 @@ def test_a_zero_gradient_start_with_positive_curvature_is_the_minimum():
     assert result.iterations == 0 and list(result.params) == [0.0, 0.0]
 
 
-def test_a_parameter_the_loss_does_not_use_stays_where_it_started():
-    result = symgrad.fit("(a*t + b - y)**2", ["a", "b", "c"], ["t", "y"], _decay(),
-                         [1.0, 0.0, 0.25], backend="numpy")
-    assert result.converged and result.params[2] == 0.25
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("order", [["a", "b", "c"], ["a", "c", "b"]])
+def test_a_parameter_the_loss_does_not_use_stays_where_it_started(backend, order):
+    # (rounding noise along a flat direction, divided by its zero eigenvalue, threw it to
+    # -7e9 on numba)
+    result = symgrad.fit("(a*t + b - y)**2", order, ["t", "y"], _decay(),
+                         [1.0, 0.0, 0.25] if order[2] == "c" else [1.0, 0.25, 0.0],
+                         backend=backend)
+    assert result.converged and dict(zip(result.names, result.params))["c"] == 0.25
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_collinear_columns_get_no_step_along_the_combination_the_data_do_not_see(backend):
+    # u*t + v*s with s = t: only u + v is determined; from equal starts, the steps move
+    # both alike (none of the rounding-noise step along u - v), to the least-squares sum
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 3, 30)
+    data = {"t": t, "s": t.copy(), "y": 1.5 * t + 0.3 + rng.normal(0, 0.1, 30)}
+    fit = symgrad.fit("(u*t + v*s + c - y)**2", ["u", "v", "c"], ["t", "s", "y"], data,
+                      [0.2, 0.2, 0.0], backend=backend)
+    slope, intercept = np.polyfit(t, data["y"], 1)
+    assert fit.converged and fit.params[0] == pytest.approx(fit.params[1], rel=1e-12)
+    assert fit.params[0] + fit.params[1] == pytest.approx(slope, rel=1e-10)
+    assert np.isinf(fit.stderr[:2]).all() and np.isfinite(fit.stderr[2])
+
+
+def test_an_exact_fit_is_converged_even_where_its_last_step_loses_precision(monkeypatch):
+    # the step is forced to nothing once the loss is 1e-20 of the start's: no step lowers
+    # it, a coordinate step "would take 100% off" (of rounding), and that is an exact fit
+    from symgrad import solvers
+
+    def quantities(theta):
+        r = theta[0] - 1.0
+        return r * r, np.array([2 * r]), np.array([[2.0]])
+    steps = iter([np.array([1.0 + 1e-10])])
+    monkeypatch.setattr(solvers, "region_step",
+                        lambda B, g, scale, radius: (next(steps, np.zeros(1)), 0.0))
+    progress = solvers.Progress(theta=np.array([0.0]))
+    solvers.trust_region(quantities, progress, 1e-10, 50)
+    assert progress.converged and "exact fit" in progress.reason
+    assert progress.theta[0] == 1.0 + 1e-10
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
