@@ -182,9 +182,11 @@ class DaskObjective:
     quantity is a map over the partitions and a tree of additions on the workers; the
     driver receives one vector per pass and takes the step."""
 
-    def __init__(self, data: DaskData, size: int, least_squares: bool, has_hessian: bool):
+    def __init__(self, data: DaskData, size: int, least_squares: bool, has_hessian: bool,
+                 residuals_per_row: int = 1):
         self.data, self.size, self.rows = data, size, data.rows
         self.least_squares, self.has_hessian = least_squares, has_hessian
+        self.observations = self.rows * residuals_per_row
 
     def loss_grad(self, theta):
         total = self._total("loss_grad", theta)

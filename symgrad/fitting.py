@@ -71,6 +71,7 @@ class KernelObjective:
         self.rows, self._gradient_columns = kernel.columns(data)
         self.least_squares = kernel.least_squares
         self.has_hessian = kernel.has_hessian
+        self.observations = self.rows * kernel.residuals_per_row
         self._columns: dict = {}
 
     def loss_grad(self, theta):
@@ -107,6 +108,7 @@ class Remembered:
 
     def __init__(self, objective):
         self.objective, self.rows = objective, objective.rows
+        self.observations = objective.observations
         self.least_squares, self.has_hessian = objective.least_squares, objective.has_hessian
         self.answers: dict = {}
 
@@ -229,12 +231,14 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
     if kind == "gauss_newton":
         rss, jtj, _ = objective.gauss_newton(theta)
         inverse = solvers.inverse(jtj + 0.5 * penalty.hessian())
-        dof = objective.rows - (size if inverse is None else inverse.rank)
+        dof = objective.observations - (size if inverse is None else inverse.rank)
         if dof > 0:
             cov = None if inverse is None else inverse.scaled(rss / dof)
         else:
-            warnings.append(f"no standard errors: {objective.rows} rows for {size} "
-                            f"parameters leave no degrees of freedom")
+            count = objective.observations
+            warnings.append(f"no standard errors: {count} residual{'s' * (count != 1)} for "
+                            f"{size} parameter{'s' * (size != 1)} leave no degrees of "
+                            f"freedom")
     elif kind == "hessian":
         _, _, hessian = objective.hessian(theta)
         inverse = solvers.inverse(hessian + penalty.hessian())

@@ -38,6 +38,7 @@ INITIAL_RADIUS = 100.0  # times the scaled norm of the start (MINPACK's factor, 
 class Objective(Protocol):
     """Sums over the rows of a data set (reduction "sum"), at any theta."""
     rows: int
+    observations: int  # least squares: the residuals in all (rows x each row's squares)
     least_squares: bool
 
     def loss_grad(self, theta) -> tuple[float, np.ndarray]: ...

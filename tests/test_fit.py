@@ -174,6 +174,23 @@ def test_a_weighted_fit_is_curve_fit_with_sigma_standard_errors_included():
         assert np.allclose(fit.stderr, np.sqrt(np.diag(cov)), rtol=1e-5)
 
 
+def test_two_squares_a_row_are_two_observations_as_curve_fit_stacks_them():
+    # 20 rows of (t, y1, u, y2): the same 40 points curve_fit sees stacked; s^2 = RSS over
+    # 40 - 3 degrees of freedom, not 20 - 3
+    from scipy.optimize import curve_fit
+    rng = np.random.default_rng(3)
+    t, u = np.linspace(0, 2, 20), np.linspace(2, 4, 20)
+    model = lambda x, a, k, c: a * np.exp(-k * x) + c  # noqa: E731
+    y1, y2 = (model(x, 2.5, 1.3, 0.4) + rng.normal(0, 0.03, 20) for x in (t, u))
+    expected, cov = curve_fit(model, np.concatenate([t, u]), np.concatenate([y1, y2]),
+                              p0=[1, 1, 0])
+    fit = symgrad.fit("(a*exp(-k*t) + c - y1)**2 + (a*exp(-k*u) + c - y2)**2",
+                      ["a", "k", "c"], ["t", "u", "y1", "y2"],
+                      {"t": t, "u": u, "y1": y1, "y2": y2}, [1, 1, 0])
+    assert fit.dof == 37 and np.allclose(fit.params, expected, rtol=1e-6)
+    assert np.allclose(fit.stderr, np.sqrt(np.diag(cov)), rtol=1e-5)
+
+
 def test_a_weight_the_data_make_negative_is_refused_by_row_and_column():
     x = np.linspace(0, 4, 30)
     data = {"x": x, "y": 2 * x + 1, "wt": np.ones(30)}

@@ -124,7 +124,7 @@ def _fit_on_dask(options: FitOptions, files, report):
     with dask_client(options.scheduler, options.workers) as client:
         data = DaskData(client, files, recipe, header)
         objective = DaskObjective(data, len(kernel.params), kernel.least_squares,
-                                  kernel.has_hessian)
+                                  kernel.has_hessian, kernel.residuals_per_row)
         result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
                                report=report)
     return _finished(options, setup, result)

@@ -45,6 +45,12 @@ class SecondOrder:
         return self._meta.get("gauss_newton") is not None
 
     @property
+    def residuals_per_row(self) -> int:
+        """The squares each row's loss sums (least squares; else 1): a row's observations."""
+        meta = self._meta.get("gauss_newton")
+        return meta["residuals"] if meta else 1
+
+    @property
     def has_hessian(self) -> bool:
         """Compiled with order=2 and few enough parameters for a dense Hessian
         (symgrad.curvature.HESSIAN_LIMIT): ``hessian`` works."""

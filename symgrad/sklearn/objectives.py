@@ -31,6 +31,7 @@ class NetworkObjective:
     def __init__(self, network, X, targets):
         self.network = network
         self.rows, self.columns = network.columns(np.column_stack([X, targets]))
+        self.observations = self.rows
 
     def loss_grad(self, theta):
         loss, grad, _ = self.network.evaluate(np.asarray(theta, dtype=np.float64), self.rows,
@@ -59,6 +60,7 @@ class LinearObjective(NetworkObjective):
         self.augmented = np.column_stack([X, np.ones(len(X))])
         self.targets = np.asarray(targets, dtype=np.float64)
         self.least_squares = self.loss == "mse"
+        self.observations = self.rows * self.k  # mse: a square per output
         d = X.shape[1]
         self.order = np.array([a * d + i if i < d else self.k * d + a
                                for a in range(self.k) for i in range(d + 1)])
