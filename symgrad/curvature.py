@@ -106,18 +106,21 @@ def least_squares_residuals(model: Model) -> tuple[tuple[sp.Expr, ...], tuple] |
     """(residuals r_i with the row loss == sum r_i**2, each stable-rewritten; the weights to
     check in the data) when the row loss is a sum of terms c * w * f**2 (f**4 is
     (f**2)**2): c a positive number, w a weight free of the parameters, f depending on
-    them; else None. A weight is a column (or a power of one: 1/variance), which the data
-    must keep >= 0 (> 0 for a negative power; (input index, strict) of each), or a factor
-    no real data can make negative (exp(-t), 1/(1 + t**2)); its square root is a factor of
-    the residual."""
+    them; else None. A weight is a column (or a power of one: 1/variance, sqrt(w)), which
+    the data must keep >= 0 (> 0 for a negative power; (input index, strict) of each), or
+    a factor no real data can make negative (exp(-t), 1/(1 + t**2)); its square root is a
+    factor of the residual. A weight of a sum of squares, w*(f**2 + g**2), weighs each."""
     residuals, checks = [], {}
     for term in sp.Add.make_args(model.loss):
-        root = _square_root(term, model)
-        if root is None:
+        roots = [_square_root(term, model)]
+        if roots[0] is None:  # w*(f**2 + g**2): a weight over a sum of squares
+            roots = [_square_root(t, model)
+                     for t in sp.Add.make_args(sp.expand_mul(term, deep=False))]
+        if None in roots:
             return None
-        residual, weights = root
-        residuals.append(stabilize(residual))
-        checks.update({j: checks.get(j, False) or strict for j, strict in weights.items()})
+        for residual, weights in roots:
+            residuals.append(stabilize(residual))
+            checks.update({j: checks.get(j, False) or strict for j, strict in weights.items()})
     return tuple(residuals), tuple(sorted(checks.items()))
 
 
@@ -134,7 +137,7 @@ def _square_root(term: sp.Expr, model: Model):
             roots.append(base ** (exponent // 2))
         elif factor.has(*model.params):
             return None
-        elif base in model.inputs and exponent.is_Integer:
+        elif base in model.inputs and exponent.is_number and exponent.is_real:
             index = model.inputs.index(base)
             columns[index] = columns.get(index, False) or bool(exponent < 0)
             weights.append(sp.sqrt(factor))

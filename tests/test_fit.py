@@ -119,12 +119,15 @@ def test_gauss_newton_sums_match_differences_of_the_residuals():
 
 WEIGHTED = [  # (loss, the residuals sqrt(w)*f it is the sum of squares of, as SymPy reads them)
     ("wt*(a*exp(-k*x) - y)**2", "sqrt(wt)*(a*exp(-k*x) - y)"),
-    ("(a*exp(-k*x) - y)**2/wt + 3*exp(-x)*(k - 1)**2", "(a*exp(-k*x) - y)/sqrt(wt)"),
+    ("(a*exp(-k*x) - y)**2/wt + 3*exp(-x)*(k - 1)**2", None),  # exp(-x): a weight too
     ("0.5*wt*x**2*(a*exp(-k*x) - y)**4", "sqrt(0.5*wt)*x*(a*exp(-k*x) - y)**2"),
+    ("sqrt(wt)*(a*exp(-k*x) - y)**2", "wt**(1/4)*(a*exp(-k*x) - y)"),
+    ("wt*((a*exp(-k*x) - y)**2 + (k - 1)**2)", None),  # a weight of a sum: two squares
 ]
 
 
-@pytest.mark.parametrize("loss, first", WEIGHTED, ids=["times", "over", "power"])
+@pytest.mark.parametrize("loss, first", WEIGHTED,
+                         ids=["times", "over", "power", "root", "sum"])
 def test_a_weight_column_keeps_a_loss_least_squares(loss, first):
     # w * f**2 with w a column (or 1/w, or a factor no real data makes negative): residuals
     # sqrt(w)*f; J^T J checked against 50-digit differences of the first residual's sum
@@ -140,7 +143,7 @@ def test_a_weight_column_keeps_a_loss_least_squares(loss, first):
     loss_value, grad = kernels[0](theta, data)
     assert math.isclose(rss, loss_value, rel_tol=1e-12)
     _close(2 * jtr, grad, rel=1e-12)
-    if "exp(-x)" not in loss:  # one residual a row: J^T J from the residual's differences
+    if first is not None:  # one residual a row: J^T J from the residual's differences
         residual = symgrad.parse_expr(first)
         jacobian = np.array([[float(v) for v in row] for row in
                              _residual_jacobian(residual, params, inputs, theta, data)])
@@ -195,8 +198,9 @@ def test_a_weight_the_data_make_negative_is_refused_by_row_and_column():
     x = np.linspace(0, 4, 30)
     data = {"x": x, "y": 2 * x + 1, "wt": np.ones(30)}
     data["wt"][17] = -0.5
-    with pytest.raises(SymgradError, match=r"data row 17, column 'wt' is -0.5: .* >= 0$"):
-        symgrad.fit("wt*(a*x + c - y)**2", ["a", "c"], ["x", "y", "wt"], data)
+    for loss in ("wt*(a*x + c - y)**2", "sqrt(wt)*(a*x + c - y)**2"):
+        with pytest.raises(SymgradError, match=r"row 17, column 'wt' is -0.5: .* >= 0$"):
+            symgrad.fit(loss, ["a", "c"], ["x", "y", "wt"], data)
     data["wt"][17] = 0.0  # a zero weight drops the row; dividing by it does not
     assert symgrad.fit("wt*(a*x + c - y)**2", ["a", "c"], ["x", "y", "wt"], data).converged
     with pytest.raises(SymgradError, match=r"data row 17, column 'wt' is 0.0: .* > 0$"):
