@@ -230,10 +230,11 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         "was known")
     if kind == "gauss_newton":
         rss, jtj, _ = objective.gauss_newton(theta)
-        inverse = solvers.inverse(jtj + 0.5 * penalty.hessian())
+        per = rss if rss > 0 else 1.0  # (J^T J / RSS)^-1: the scale of the answer, so tiny
+        inverse = solvers.inverse((jtj + 0.5 * penalty.hessian()) / per)  # sums stay finite
         dof = objective.observations - (size if inverse is None else inverse.rank)
         if dof > 0:
-            cov = None if inverse is None else inverse.scaled(rss / dof)
+            cov = None if inverse is None else inverse.scaled(1 / dof if rss > 0 else 0.0)
         else:
             count = objective.observations
             warnings.append(f"no standard errors: {count} residual{'s' * (count != 1)} for "

@@ -171,7 +171,7 @@ def initial_radius(B, g, scale, theta) -> float:
     start at or near zero does not crawl out by doublings."""
     unit = 1 / np.sqrt(scale)
     gradient = g * unit
-    curvature = gradient @ (B * np.outer(unit, unit)) @ gradient
+    curvature = gradient @ _scaled(B, unit) @ gradient
     cauchy = (gradient @ gradient) ** 1.5 / curvature if curvature > 0 else 0.0
     return max(INITIAL_RADIUS * _norm(scale, theta), cauchy) or 1.0
 
@@ -239,7 +239,7 @@ def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
                                                 scale[moving], radius)
         return step, damping
     unit = 1 / np.sqrt(scale)
-    values, vectors = np.linalg.eigh(B * np.outer(unit, unit))
+    values, vectors = np.linalg.eigh(_scaled(B, unit))
     c = _without_noise(vectors.T @ (g * unit), values)
     lowest = values[0]
     floor = max(0.0, -lowest)
@@ -272,6 +272,12 @@ def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
             else high
         damping = guess if low < guess < high else 0.5 * (low + high)
     return vectors @ (-c / (values + damping)) * unit, damping
+
+
+def _scaled(matrix, unit) -> np.ndarray:
+    """diag(unit) matrix diag(unit), a factor at a time: the outer product of units of 1e156
+    (sums of 1e-312, from weights of 1e-310) overflowed, and eigh of inf failed."""
+    return matrix * unit[:, None] * unit[None, :]
 
 
 def _flat(values) -> np.ndarray:
@@ -365,7 +371,7 @@ def inverse(matrix: np.ndarray) -> Inverse | None:
         return None
     present = diagonal > 0
     unit = 1 / np.sqrt(diagonal[present])
-    values, vectors = np.linalg.eigh(matrix[np.ix_(present, present)] * np.outer(unit, unit))
+    values, vectors = np.linalg.eigh(_scaled(matrix[np.ix_(present, present)], unit))
     largest = values.max(initial=0.0)
     if values.size and values.min() < -np.sqrt(EPS) * largest:
         return None
@@ -374,7 +380,7 @@ def inverse(matrix: np.ndarray) -> Inverse | None:
     determined[present] = np.all(np.abs(vectors[:, ~kept]) <= np.sqrt(EPS), axis=1)
     result = np.full(matrix.shape, np.nan)
     result[np.ix_(present, present)] = \
-        (vectors[:, kept] / values[kept]) @ vectors[:, kept].T * np.outer(unit, unit)
+        _scaled((vectors[:, kept] / values[kept]) @ vectors[:, kept].T, unit)
     result[~determined, :] = result[:, ~determined] = np.nan
     result[~determined, ~determined] = np.inf
     if not np.all(np.isfinite(result[np.ix_(determined, determined)])):

@@ -194,6 +194,19 @@ def test_two_squares_a_row_are_two_observations_as_curve_fit_stacks_them():
     assert np.allclose(fit.stderr, np.sqrt(np.diag(cov)), rtol=1e-5)
 
 
+def test_a_constant_weight_of_any_size_changes_neither_the_fit_nor_its_errors():
+    # 1e-310 (subnormal sums): the scaled J^T J overflowed to inf and eigh raised
+    rng = np.random.default_rng(1)
+    x = np.linspace(0, 4, 60)
+    data = {"x": x, "y": 2.5 * np.exp(-1.3 * x) + 0.4 + rng.normal(size=60) * 0.05}
+    fits = [symgrad.fit("wt*(a*exp(-k*x) + c - y)**2", ["a", "k", "c"], ["x", "y", "wt"],
+                        {**data, "wt": np.full(60, w)}, [1, 1, 0]) for w in (1.0, 1e-310, 1e300)]
+    for fit in fits[1:]:
+        assert fit.converged and not fit.warnings
+        assert np.allclose(fit.params, fits[0].params, rtol=1e-7)
+        assert np.allclose(fit.stderr, fits[0].stderr, rtol=1e-6)
+
+
 def test_a_weight_the_data_make_negative_is_refused_by_row_and_column():
     x = np.linspace(0, 4, 30)
     data = {"x": x, "y": 2 * x + 1, "wt": np.ones(30)}
