@@ -147,7 +147,15 @@ def _square_root(term: sp.Expr, model: Model):
             return None
     if weights and not term.has(*model.params):
         return None
-    return sp.sqrt(coefficient) * sp.Mul(*weights, *roots), columns
+    return _root_of(coefficient) * sp.Mul(*weights, *roots), columns
+
+
+def _root_of(number: sp.Number) -> sp.Number:
+    """sqrt(number), exact where it is rational, else a 20-digit Float: SymPy keeps
+    sqrt(10**400 + 1)/10**100 (from 1e200 + 1e-200) as a root of an integer that a
+    backend prints as inf."""
+    root = sp.sqrt(number)
+    return root if root.is_Rational else sp.Float(root.evalf(20), 20)
 
 
 def _nonnegative(factor: sp.Expr, inputs) -> bool:

@@ -161,6 +161,18 @@ def _residual_jacobian(residual, params, inputs, theta, data, h=1e-15):
                for p in point]
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+@pytest.mark.parametrize("loss", ["(1 + 1e-300)*(a*x - y)**2",
+                                  "1e200*(a*x - y)**2 + 1e-200*(a*x - y)**2"])
+def test_a_coefficient_whose_exact_root_is_huge_still_compiles(loss, backend):
+    # sqrt((10**400 + 1)/10**200) stayed a root of a 400-digit integer, printed as inf
+    f = symgrad.compile(loss, ["a"], ["x", "y"], backend=backend, reduction="sum", order=2)
+    data = np.array([[1.0, 2.0], [2.0, 1.0], [0.5, 0.3]])
+    rss, _, jtr = f.gauss_newton([1.5], data)
+    loss_value, grad = f([1.5], data)
+    assert math.isclose(rss, loss_value, rel_tol=1e-14) and np.allclose(2 * jtr, grad, rtol=1e-14)
+
+
 def test_a_weighted_fit_is_curve_fit_with_sigma_standard_errors_included():
     from scipy.optimize import curve_fit
     rng = np.random.default_rng(1)
