@@ -264,7 +264,9 @@ def _report_fit(outcome, out):
     if not result.converged:
         advice = "" if "start elsewhere" in result.reason else \
             ": raise --max-iter, start elsewhere (--init) or check the model"
-        _fail(f"not converged ({result.reason}){advice}; the best parameters so far"
+        reason = result.reason if result.reason.startswith("not converged") else \
+            f"not converged ({result.reason})"
+        _fail(f"{reason}{advice}; the best parameters so far"
               f"{saved or ' shown'}", 1)
 
 

@@ -161,7 +161,7 @@ BAD_CALLS = [  # (description, call, message)
     ("text data", lambda f: f([1.0, 0.0], np.array([["a", "b"]])), "not numeric"),
     ("nan theta", lambda f: f([np.nan, 0.0], np.zeros((1, 2))), "theta[0] (w) is nan"),
     ("masked data", lambda f: f([1.0, 0.0], np.ma.masked_invalid([[1.0, 2.0], [np.nan, 1.0]])),
-     "data has masked cells (row 1 first)"),
+     "data has masked cells (row 1, column 'x' first)"),
     ("masked column", lambda f: f([1.0, 0.0], {"x": np.ones(2), "y": np.ma.masked_equal(
         [1.0, 0.0], 0.0)}), "data column 'y' has masked cells (row 1 first)"),
 ]

@@ -20,6 +20,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
 import symgrad.sklearn  # noqa: E402
+from symgrad import SymgradError  # noqa: E402
 from symgrad.sklearn import (EXPECTED_FAILED_CHECKS, SymgradClassifier,  # noqa: E402
                              SymgradRegressor)
 from symgrad.sklearn.checks import expected_failed_checks  # noqa: E402
@@ -153,6 +154,23 @@ def test_the_fit_s_own_warnings_are_python_warnings_and_a_weight_feature_keeps_l
     X[:, 1] = np.abs(X[:, 1]) + 0.5  # a weight column: w*(yhat - y)**2 is least squares
     weighted = SymgradRegressor(model="u*x0 + c", loss="x1*(yhat - y)**2").fit(X, y)
     assert weighted.result_.method == "lm" and np.isfinite(weighted.stderr_["u"])
+
+
+def test_masked_cells_are_refused_as_the_library_refuses_them():
+    X, y = _linear_data(width=2)
+    masked = np.ma.masked_array(X, mask=np.zeros_like(X, dtype=bool))
+    masked[3, 1] = np.ma.masked
+    for features, targets, message in ((masked, y, "X has masked cells \\(row 3"),
+                                       (X, np.ma.masked_less(y, -1e9), None),
+                                       (X, np.ma.masked_greater(y, y[5] - 1e-9), "y has")):
+        if message is None:  # nothing masked: the values
+            SymgradRegressor().fit(features, targets)
+            continue
+        with pytest.raises(SymgradError, match=message):
+            SymgradRegressor().fit(features, targets)
+    fitted = SymgradRegressor().fit(X, y)
+    with pytest.raises(SymgradError, match="X has masked cells"):
+        fitted.predict(masked)
 
 
 def test_an_expression_over_an_arrays_columns_and_its_refusals():

@@ -64,7 +64,7 @@ def split_rows(n: int, fraction: float, seed: int, labels=None):
     held = np.concatenate([rng.permutation(rows)[:round(fraction * len(rows))]
                            for rows in groups])
     if len(held) == 0 or len(held) == n:
-        raise SymgradError(f"--validation {fraction} of {n} rows leaves "
+        raise SymgradError(f"--validation {fraction} of {n} row{'s' * (n != 1)} leaves "
                            f"{'no validation' if len(held) == 0 else 'no training'} rows")
     mask = np.zeros(n, dtype=bool)
     mask[held] = True

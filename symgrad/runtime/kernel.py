@@ -246,7 +246,7 @@ def _first_length(data: Mapping) -> int:
 
 
 def _array_columns(data, inputs, wanted, reading):
-    array = np.asarray(_unmasked(data, "data"))
+    array = np.asarray(unmasked(data, "data", inputs))
     if array.ndim != 2:
         raise SymgradError(f"data must be 2-D (rows x columns); got shape {array.shape}")
     array = reading(array, "data")
@@ -267,18 +267,20 @@ def _matrix(array, columns) -> np.ndarray:
 
 
 def _as_float_column(values, name, reading):
-    column = np.asarray(_unmasked(values, f"data column {name!r}"))
+    column = np.asarray(unmasked(values, f"data column {name!r}"))
     if column.ndim != 1:
         raise SymgradError(f"data column {name!r} must be 1-D; got shape {column.shape}")
     return reading(column, name)
 
 
-def _unmasked(values, what: str):
+def unmasked(values, what: str, names=()):
     """values, refused if a numpy masked array with a masked cell (np.asarray would read the
-    value under the mask as data)."""
+    value under the mask as data); ``names``: a 2-D array's columns."""
     if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
-        row = np.argwhere(np.ma.getmaskarray(values))[0][0]
-        raise SymgradError(f"{what} has masked cells (row {row} first): fill them "
+        row, *column = np.argwhere(np.ma.getmaskarray(values))[0]
+        where = f"row {row}" + (f", column {names[column[0]]!r}"
+                                if column and column[0] < len(names) else "")
+        raise SymgradError(f"{what} has masked cells ({where} first): fill them "
                            f"(.filled(value)) or drop their rows")
     return values
 

@@ -34,6 +34,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import SymgradError
+from ..runtime.kernel import unmasked
 from .models import ExpressionModel, LinearModel, NetworkModel, grouped
 
 SOLVERS = ("auto", "fit", "train")
@@ -189,7 +190,7 @@ class SymgradEstimator(BaseEstimator):
     def _outputs(self, X) -> np.ndarray:
         """The fitted model's outputs on new data (checked as sklearn checks it)."""
         check_is_fitted(self)
-        X = validate_data(self, X, dtype=np.float64, reset=False)
+        X = validate_data(self, unmasked(X, "X"), dtype=np.float64, reset=False)
         return self.model_.outputs(self.theta_, X)
 
     def _linear_coefficients(self):

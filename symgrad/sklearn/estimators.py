@@ -13,6 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ..errors import SymgradError
+from ..runtime.kernel import unmasked
 from .base import SymgradEstimator, with_defaults
 
 CLASSIFIER_LOSSES = (None, "bce", "ce")
@@ -38,7 +39,8 @@ class SymgradRegressor(RegressorMixin, SymgradEstimator):
             raise SymgradError(f"loss {self.loss!r} is not a regression loss here: use mse, "
                                f"mae or an expression of yhat and y (bce and ce: "
                                f"SymgradClassifier)")
-        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True)
+        X, y = validate_data(self, unmasked(X, "X"), unmasked(y, "y"), dtype=np.float64,
+                             y_numeric=True)
         self._fit(X, y.astype(np.float64), self.loss or "mse", 1)
         linear = self._linear_coefficients()
         if linear is not None:
@@ -68,7 +70,7 @@ class SymgradClassifier(ClassifierMixin, SymgradEstimator):
         self._check_settings()
         if self.loss not in CLASSIFIER_LOSSES:
             raise SymgradError(f"loss must be None, 'bce' or 'ce', got {self.loss!r}")
-        X, y = validate_data(self, X, y, dtype=np.float64)
+        X, y = validate_data(self, unmasked(X, "X"), unmasked(y, "y"), dtype=np.float64)
         check_classification_targets(y)
         self.classes_, indices = np.unique(y, return_inverse=True)
         count = len(self.classes_)
