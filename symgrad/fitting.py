@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import solvers
+from . import solvers, uncertainty
 from .errors import SymgradError
 from .lbfgs import lbfgs
 from .runtime.second_order import HESSIAN_LIMIT
@@ -230,11 +230,12 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         "was known")
     if kind == "gauss_newton":
         rss, jtj, _ = objective.gauss_newton(theta)
-        per = rss if rss > 0 else 1.0  # (J^T J / RSS)^-1: the scale of the answer, so tiny
-        inverse = solvers.inverse((jtj + 0.5 * penalty.hessian()) / per)  # sums stay finite
+        # (J^T J / RSS)^-1 / dof: inverted at the answer's scale, so sums of 1e-310 stay finite
+        per = rss if rss > 0 else 1.0
+        inverse = uncertainty.inverse((jtj + 0.5 * penalty.hessian()) / per)
         dof = objective.observations - (size if inverse is None else inverse.rank)
         if dof > 0:
-            cov = None if inverse is None else inverse.scaled(1 / dof if rss > 0 else 0.0)
+            cov = None if inverse is None else inverse.times(1 / dof if rss > 0 else 0.0)
         else:
             count = objective.observations
             warnings.append(f"no standard errors: {count} residual{'s' * (count != 1)} for "
@@ -242,7 +243,7 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                             f"freedom")
     elif kind == "hessian":
         _, _, hessian = objective.hessian(theta)
-        inverse = solvers.inverse(hessian + penalty.hessian())
+        inverse = uncertainty.inverse(hessian + penalty.hessian())
         cov = None if inverse is None else inverse.matrix
     elif not warnings:
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
@@ -264,7 +265,7 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
     return Fit(params=theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,
                reason=progress.reason,
-               stderr=solvers.standard_errors(cov, size, computed=kind is not None),
+               stderr=uncertainty.standard_errors(cov, size, computed=kind is not None),
                covariance=cov, rows=objective.rows, rss=rss, dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
 

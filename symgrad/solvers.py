@@ -1,5 +1,5 @@
 """The solvers of ``symgrad.fit``: damped Newton (Levenberg-Marquardt on least squares) over
-one-pass sums, and the inverse behind parameter uncertainties (L-BFGS is symgrad.lbfgs).
+one-pass sums (L-BFGS is symgrad.lbfgs; the uncertainties at the end, symgrad.uncertainty).
 
 They see the data only through an ``Objective``: sums over the rows of the loss and its
 gradient, its Hessian, or for least squares the Gauss-Newton quantities (RSS, J^T J, J^T r).
@@ -28,6 +28,7 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .errors import SymgradError
+from .uncertainty import scaled
 
 EPS = np.finfo(float).eps
 ACCEPT = 1e-4          # a step is taken when the loss falls by this share of the prediction
@@ -171,7 +172,7 @@ def initial_radius(B, g, scale, theta) -> float:
     start at or near zero does not crawl out by doublings."""
     unit = 1 / np.sqrt(scale)
     gradient = g * unit
-    curvature = gradient @ _scaled(B, unit) @ gradient
+    curvature = gradient @ scaled(B, unit) @ gradient
     cauchy = (gradient @ gradient) ** 1.5 / curvature if curvature > 0 else 0.0
     return max(INITIAL_RADIUS * _norm(scale, theta), cauchy) or 1.0
 
@@ -239,7 +240,7 @@ def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
                                                 scale[moving], radius)
         return step, damping
     unit = 1 / np.sqrt(scale)
-    values, vectors = np.linalg.eigh(_scaled(B, unit))
+    values, vectors = np.linalg.eigh(scaled(B, unit))
     c = _without_noise(vectors.T @ (g * unit), values)
     lowest = values[0]
     floor = max(0.0, -lowest)
@@ -272,12 +273,6 @@ def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
             else high
         damping = guess if low < guess < high else 0.5 * (low + high)
     return vectors @ (-c / (values + damping)) * unit, damping
-
-
-def _scaled(matrix, unit) -> np.ndarray:
-    """diag(unit) matrix diag(unit), a factor at a time: the outer product of units of 1e156
-    (sums of 1e-312, from weights of 1e-310) overflowed, and eigh of inf failed."""
-    return matrix * unit[:, None] * unit[None, :]
 
 
 def _flat(values) -> np.ndarray:
@@ -339,58 +334,3 @@ def _positive_definite(B: np.ndarray) -> bool:
 
 def mark_converged(progress: Progress, reason: str) -> None:
     progress.converged, progress.reason = True, reason
-
-
-# --- uncertainties -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Inverse:
-    """The inverse of a symmetric positive semi-definite matrix as far as it is determined
-    (``matrix``: NaN rows and columns, inf variances, for the undetermined parameters), and
-    the matrix's numerical rank."""
-    matrix: np.ndarray
-    rank: int
-
-    def scaled(self, factor: float) -> np.ndarray:
-        """factor x the inverse, its infinite (undetermined) variances kept infinite."""
-        return np.where(np.isinf(self.matrix), self.matrix, self.matrix * factor)
-
-
-def inverse(matrix: np.ndarray) -> Inverse | None:
-    """The inverse of a symmetric positive semi-definite matrix (J^T J, a Hessian at a
-    minimum) as far as it is determined; None when the matrix is not finite or clearly
-    indefinite (an eigenvalue of its unit-diagonal form below -sqrt(eps) of the largest).
-
-    Eigenvalues of the unit-diagonal form at most p x eps of the largest count as zero. A
-    parameter with a part in their eigenvectors (or a zero diagonal) is one the data do not
-    determine: its row and column are NaN, its variance inf. The others are determined
-    whatever the undetermined ones are, and their block is the pseudo-inverse's, which is
-    their exact covariance (so a*b*t leaves the standard error of c, in a*b*t + c, finite)."""
-    diagonal = np.diag(matrix)
-    if not np.all(np.isfinite(matrix)) or np.any(diagonal < 0):
-        return None
-    present = diagonal > 0
-    unit = 1 / np.sqrt(diagonal[present])
-    values, vectors = np.linalg.eigh(_scaled(matrix[np.ix_(present, present)], unit))
-    largest = values.max(initial=0.0)
-    if values.size and values.min() < -np.sqrt(EPS) * largest:
-        return None
-    kept = values > len(values) * EPS * largest
-    determined = np.zeros(len(diagonal), dtype=bool)
-    determined[present] = np.all(np.abs(vectors[:, ~kept]) <= np.sqrt(EPS), axis=1)
-    result = np.full(matrix.shape, np.nan)
-    result[np.ix_(present, present)] = \
-        _scaled((vectors[:, kept] / values[kept]) @ vectors[:, kept].T, unit)
-    result[~determined, :] = result[:, ~determined] = np.nan
-    result[~determined, ~determined] = np.inf
-    if not np.all(np.isfinite(result[np.ix_(determined, determined)])):
-        return None
-    return Inverse(result, int(kept.sum()))
-
-
-def standard_errors(cov: np.ndarray | None, size: int, computed: bool = True) -> np.ndarray:
-    """sqrt(diag(cov)); inf where cov is singular (or the parameter undetermined), nan where
-    it was not computed."""
-    if cov is None:
-        return np.full(size, np.inf if computed else np.nan)
-    return np.sqrt(np.maximum(np.diag(cov), 0.0))

@@ -14,7 +14,7 @@ import sympy as sp
 import symgrad
 from support import DIGITS, IDS, MODELS, random_case
 from symgrad.errors import SymgradError
-from symgrad import solvers
+from symgrad import solvers, uncertainty
 from symgrad.fitting import KernelObjective, fit_objective
 from symgrad.model import Model
 
@@ -554,8 +554,6 @@ def test_collinear_columns_get_no_step_along_the_combination_the_data_do_not_see
 def test_an_exact_fit_is_converged_even_where_its_last_step_loses_precision(monkeypatch):
     # the step is forced to nothing once the loss is 1e-20 of the start's: no step lowers
     # it, a coordinate step "would take 100% off" (of rounding), and that is an exact fit
-    from symgrad import solvers
-
     def quantities(theta):
         r = theta[0] - 1.0
         return r * r, np.array([2 * r]), np.array([[2.0]])
@@ -624,10 +622,10 @@ def test_the_pseudo_inverse_of_a_singular_matrix_is_the_determined_block_s_covar
     u, v = rng.normal(size=(2, 40))
     jtj = np.column_stack([u, 2 * u, v + 0.3 * u]).T @ np.column_stack([u, 2 * u, v + 0.3 * u])
     pair = np.column_stack([u, v + 0.3 * u])
-    inverse = solvers.inverse(jtj)
+    inverse = uncertainty.inverse(jtj)
     assert inverse.rank == 2 and np.isinf(inverse.matrix[[0, 1], [0, 1]]).all()
     assert math.isclose(inverse.matrix[2, 2], np.linalg.inv(pair.T @ pair)[1, 1], rel_tol=1e-10)
-    assert solvers.inverse(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
+    assert uncertainty.inverse(np.array([[1.0, 2.0], [2.0, 1.0]])) is None
 
 
 @pytest.mark.parametrize("kwargs, message", [

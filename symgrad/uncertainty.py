@@ -1,0 +1,74 @@
+"""Parameter uncertainties at the end of a fit: the inverse of J^T J or of the Hessian as far
+as the data determine it (``inverse``), and the standard errors it gives.
+
+A parameter the data do not determine (only a combination of it with others moves the loss,
+or nothing does) gets an infinite variance; the others get their exact covariance, the
+pseudo-inverse's block. Matrices are scaled to a unit diagonal first (``scaled``), as the
+solvers' steps are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+EPS = np.finfo(float).eps
+
+
+def scaled(matrix, unit) -> np.ndarray:
+    """diag(unit) matrix diag(unit), a factor at a time: the outer product of units of 1e156
+    (sums of 1e-312, from weights of 1e-310) overflowed, and eigh of inf failed."""
+    return matrix * unit[:, None] * unit[None, :]
+
+
+@dataclass(frozen=True)
+class Inverse:
+    """The inverse of a symmetric positive semi-definite matrix as far as it is determined
+    (``matrix``: NaN rows and columns, inf variances, for the undetermined parameters), and
+    the matrix's numerical rank."""
+    matrix: np.ndarray
+    rank: int
+
+    def times(self, factor: float) -> np.ndarray:
+        """factor x the inverse, its infinite (undetermined) variances kept infinite."""
+        return np.where(np.isinf(self.matrix), self.matrix, self.matrix * factor)
+
+
+def inverse(matrix: np.ndarray) -> Inverse | None:
+    """The inverse of a symmetric positive semi-definite matrix (J^T J, a Hessian at a
+    minimum) as far as it is determined; None when the matrix is not finite or clearly
+    indefinite (an eigenvalue of its unit-diagonal form below -sqrt(eps) of the largest).
+
+    Eigenvalues of the unit-diagonal form at most p x eps of the largest count as zero. A
+    parameter with a part in their eigenvectors (or a zero diagonal) is one the data do not
+    determine: its row and column are NaN, its variance inf. The others are determined
+    whatever the undetermined ones are, and their block is the pseudo-inverse's, which is
+    their exact covariance (so a*b*t leaves the standard error of c, in a*b*t + c, finite)."""
+    diagonal = np.diag(matrix)
+    if not np.all(np.isfinite(matrix)) or np.any(diagonal < 0):
+        return None
+    present = diagonal > 0
+    unit = 1 / np.sqrt(diagonal[present])
+    values, vectors = np.linalg.eigh(scaled(matrix[np.ix_(present, present)], unit))
+    largest = values.max(initial=0.0)
+    if values.size and values.min() < -np.sqrt(EPS) * largest:
+        return None
+    kept = values > len(values) * EPS * largest
+    determined = np.zeros(len(diagonal), dtype=bool)
+    determined[present] = np.all(np.abs(vectors[:, ~kept]) <= np.sqrt(EPS), axis=1)
+    result = np.full(matrix.shape, np.nan)
+    result[np.ix_(present, present)] = \
+        scaled((vectors[:, kept] / values[kept]) @ vectors[:, kept].T, unit)
+    result[~determined, :] = result[:, ~determined] = np.nan
+    result[~determined, ~determined] = np.inf
+    if not np.all(np.isfinite(result[np.ix_(determined, determined)])):
+        return None
+    return Inverse(result, int(kept.sum()))
+
+
+def standard_errors(cov: np.ndarray | None, size: int, computed: bool = True) -> np.ndarray:
+    """sqrt(diag(cov)); inf where cov is singular (or the parameter undetermined), nan where
+    it was not computed."""
+    if cov is None:
+        return np.full(size, np.inf if computed else np.nan)
+    return np.sqrt(np.maximum(np.diag(cov), 0.0))
