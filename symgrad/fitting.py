@@ -249,7 +249,7 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")
     singular = cov is None or bool(np.isinf(np.diag(cov)).any())
-    saddle = progress.converged and singular and kind is not None and \
+    saddle = solvers.stalled(progress) and singular and kind is not None and \
         objective.has_hessian and _at_a_saddle(objective, theta, penalty, progress)
     undetermined = [] if saddle or (cov is None and warnings) else list(names) \
         if cov is None else [n for n, v in zip(names, np.diag(cov)) if np.isinf(v)]

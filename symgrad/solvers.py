@@ -332,5 +332,10 @@ def _positive_definite(B: np.ndarray) -> bool:
     return bool(eigenvalues[0] > len(B) * EPS * max(abs(eigenvalues[-1]), 1e-300))
 
 
+def stalled(progress: Progress) -> bool:
+    """Converged, or stopped where no step lowers the loss: where a saddle may stand."""
+    return progress.converged or progress.reason.startswith(PRECISION_LOST.split("{")[0])
+
+
 def mark_converged(progress: Progress, reason: str) -> None:
     progress.converged, progress.reason = True, reason

@@ -517,6 +517,21 @@ def test_a_saddle_at_the_start_is_not_called_converged(method):
         assert after.converged and abs(fitted["a"] * fitted["k"]) == pytest.approx(2.4)
 
 
+def test_a_product_stuck_where_its_sign_must_flip_says_saddle_not_precision():
+    # a*b*t + c from a = b = 1 on a falling line: lm's J^T J cannot turn a*b through 0, the
+    # fit stalls at a = b = 0 ("no step lowers the loss"), and the exact Hessian names it
+    rng = np.random.default_rng(4)
+    t, s = np.linspace(0, 4, 40), rng.uniform(0.1, 0.4, 40)
+    data = {"t": t, "y": 3 * np.exp(-0.8 * t) + 0.5 + rng.normal(size=40) * s, "w": s ** -2}
+    loss = "w*(a*b*t + c - y)**2"
+    stuck = symgrad.fit(loss, ["a", "b", "c"], ["t", "y", "w"], data, [1, 1, 0])
+    assert stuck.method == "lm" and not stuck.converged
+    assert "saddle point" in stuck.reason and "start elsewhere" in stuck.reason
+    moved = symgrad.fit(loss, ["a", "b", "c"], ["t", "y", "w"], data, [1, -1, 0])
+    assert moved.converged and moved.params[0] * moved.params[1] == pytest.approx(
+        np.polyfit(t, data["y"], 1, w=1 / s)[0], rel=1e-8)
+
+
 def test_a_zero_gradient_start_with_positive_curvature_is_the_minimum():
     data = np.array([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]])  # sum y = sum ty = 0
     result = symgrad.fit(Model.supervised("a*t + b", "y", inputs=["t", "y"]), data=data,
