@@ -249,18 +249,17 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")
     singular = cov is None or bool(np.isinf(np.diag(cov)).any())
-    saddle = solvers.stalled(progress) and singular and kind is not None and \
+    saddle = (progress.converged or progress.stalled) and singular and kind is not None and \
         objective.has_hessian and _at_a_saddle(objective, theta, penalty, progress)
     undetermined = [] if saddle or (cov is None and warnings) else list(names) \
         if cov is None else [n for n, v in zip(names, np.diag(cov)) if np.isinf(v)]
     if undetermined:
-        warnings.append(f"the standard error{'s' if len(undetermined) > 1 else ''} of "
-                        f"{', '.join(undetermined)} {'are' if len(undetermined) > 1 else 'is'} "
-                        f"infinite: the data do not determine "
-                        f"{'them' if len(undetermined) > 1 else 'it'} (the loss moves with a "
-                        f"combination of parameters alone, or not at all: a singular or "
-                        f"near-singular "
-                        + ("J^T J)" if rss is not None else "Hessian)"))
+        errors, are, them = ("standard errors", "are", "them") if len(undetermined) > 1 else \
+            ("standard error", "is", "it")
+        warnings.append(f"the {errors} of {', '.join(undetermined)} {are} infinite: the data "
+                        f"do not determine {them} (the loss moves with a combination of "
+                        f"parameters alone, or not at all: a singular or near-singular "
+                        f"{'J^T J' if rss is not None else 'Hessian'})")
     _unbounded(progress)
     return Fit(params=theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,

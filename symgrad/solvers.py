@@ -28,9 +28,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .errors import SymgradError
-from .uncertainty import scaled
+from .uncertainty import EPS, scaled
 
-EPS = np.finfo(float).eps
 ACCEPT = 1e-4          # a step is taken when the loss falls by this share of the prediction
 MAX_POLISHING = 3       # such steps at most (Newton's convergence is quadratic)
 INITIAL_RADIUS = 100.0  # times the scaled norm of the start (MINPACK's factor, its default)
@@ -75,6 +74,7 @@ class Progress:
     polishing: int = 0        # Newton steps taken below the loss's float64 resolution
     converged: bool = False
     reason: str = "not started"
+    stalled: bool = False     # stopped where no step computed in float64 lowers the loss
 
 
 # --- the damped Newton loop --------------------------------------------------------------
@@ -143,6 +143,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
                                                     "its start (an exact fit)")
                 if share > tol:  # not a minimum: the step's arithmetic failed
                     progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
+                    progress.stalled = True
                     return None
                 return mark_converged(progress, "no further reduction is possible in float64")
             theta, f, g, B = polished
@@ -330,11 +331,6 @@ def _positive_definite(B: np.ndarray) -> bool:
     definite beyond rounding, so a zero gradient there is a minimum."""
     eigenvalues = np.linalg.eigvalsh(B)
     return bool(eigenvalues[0] > len(B) * EPS * max(abs(eigenvalues[-1]), 1e-300))
-
-
-def stalled(progress: Progress) -> bool:
-    """Converged, or stopped where no step lowers the loss: where a saddle may stand."""
-    return progress.converged or progress.reason.startswith(PRECISION_LOST.split("{")[0])
 
 
 def mark_converged(progress: Progress, reason: str) -> None:
