@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import solvers, uncertainty
+from . import saddles, solvers, uncertainty
 from .errors import SymgradError
 from .lbfgs import lbfgs
 from .runtime.second_order import HESSIAN_LIMIT
@@ -170,6 +170,10 @@ def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude
     try:
         with np.errstate(all="ignore"):  # overflow in a trial is a rejected trial, said once
             _run(method, objective, penalty, progress, tol, max_iter, report)
+            for _ in range(saddles.ESCAPES):
+                if not saddles.left(method, objective, penalty, progress, max_iter, report):
+                    break
+                _run(method, objective, penalty, progress, tol, max_iter, report)
     except KeyboardInterrupt as stop:  # Ctrl-C, or stopping.Stopped (SIGTERM, SIGHUP)
         interrupted, signum = True, getattr(stop, "signum", None)
         progress.reason = "interrupted"
@@ -250,9 +254,11 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         f"kernel ({HESSIAN_LIMIT})")
     singular = cov is None or bool(np.isinf(np.diag(cov)).any())
     saddle = (progress.converged or progress.stalled) and singular and kind is not None and \
-        objective.has_hessian and _at_a_saddle(objective, theta, penalty, progress)
-    undetermined = [] if saddle or (cov is None and warnings) else list(names) \
-        if cov is None else [n for n, v in zip(names, np.diag(cov)) if np.isinf(v)]
+        objective.has_hessian and saddles.still_at(objective, theta, penalty, progress)
+    # a run stopped short of a minimum: its curvature says nothing of what the data determine
+    said = saddle or progress.stalled or (cov is None and bool(warnings))
+    undetermined = [] if said else list(names) if cov is None else \
+        [n for n, v in zip(names, np.diag(cov)) if np.isinf(v)]
     if undetermined:
         errors, are, them = ("standard errors", "are", "them") if len(undetermined) > 1 else \
             ("standard error", "is", "it")
@@ -267,24 +273,6 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                stderr=uncertainty.standard_errors(cov, size, computed=kind is not None),
                covariance=cov, rows=objective.rows, rss=rss, dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
-
-
-SADDLE = 1e-8  # a Hessian eigenvalue below -SADDLE x the largest in size: the loss falls
-
-
-def _at_a_saddle(objective, theta, penalty, progress) -> bool:
-    """A run that 'converged' where the curvature is singular may stand on a saddle (all
-    zeros of a*sin(k*x) + w*x2 once w is fitted): then it has not converged, as the exact
-    Hessian there has a negative eigenvalue, a direction in which the loss still falls."""
-    _, _, hessian = objective.hessian(theta)
-    eigenvalues = np.linalg.eigvalsh(hessian + penalty.hessian())
-    if not eigenvalues[0] < -SADDLE * np.max(np.abs(eigenvalues)):
-        return False
-    progress.converged = False
-    progress.reason = ("a saddle point, not a minimum: the loss still falls along a "
-                       "direction where the exact Hessian is negative; start elsewhere "
-                       "(--init, theta0 or init)")
-    return True
 
 
 UNBOUNDED = 1e100  # a parameter beyond this: the loss fell without bound, no optimum

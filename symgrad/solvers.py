@@ -74,7 +74,7 @@ class Progress:
     polishing: int = 0        # Newton steps taken below the loss's float64 resolution
     converged: bool = False
     reason: str = "not started"
-    stalled: bool = False     # stopped where no step computed in float64 lowers the loss
+    stalled: bool = False     # stopped short of a minimum: no step computed lowers the loss
 
 
 # --- the damped Newton loop --------------------------------------------------------------
@@ -121,8 +121,8 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     radius = None
     while progress.iterations < max_iter:
         if f == 0.0 or not np.any(g):
-            if progress.iterations == 0 and f != 0.0 and not _positive_definite(B):
-                progress.reason = STATIONARY_START
+            if progress.iterations == 0 and f != 0.0 and not positive_definite(B):
+                progress.reason, progress.stalled = STATIONARY_START, True
                 return None
             return mark_converged(progress, "the gradient is zero")
         scale = _diagonal_scale(B, scale)
@@ -326,7 +326,7 @@ STATIONARY_START = ("the gradient is zero at the start but the curvature there i
                     "start elsewhere (--init, theta0 or init)")
 
 
-def _positive_definite(B: np.ndarray) -> bool:
+def positive_definite(B: np.ndarray) -> bool:
     """Whether the curvature B (the exact Hessian or J^T J, with the penalty) is positive
     definite beyond rounding, so a zero gradient there is a minimum."""
     eigenvalues = np.linalg.eigvalsh(B)

@@ -72,15 +72,25 @@ def test_one_iteration_is_one_in_the_summary_and_the_reason(decay):
     assert ": 1 iteration, stopped: not converged in 1 iteration;" in result.stdout
 
 
-def test_a_start_on_a_saddle_is_not_converged_and_says_start_elsewhere(decay, tmp_path):
-    out = tmp_path / "p.json"
-    result = cli("fit", decay, "--model", "a*sin(k*t) + c", "--target", "y", "--init",
-                 "a=0,k=0,c=0", "--backend", "numpy", "--out", out)
-    assert result.exit_code == 1 and "saddle point" in result.stderr
-    assert "start elsewhere" in result.stderr and "raise --max-iter" not in result.stderr
+def test_a_start_on_a_saddle_walks_off_it_and_one_it_cannot_leave_says_start_elsewhere(
+        decay, tmp_path):
+    out, wave = tmp_path / "p.json", tmp_path / "wave.csv"
+    t = np.linspace(0, 1.2, 60)  # a rising stretch: the falling direction has a*k > 0
+    y = 2 * np.sin(1.3 * t) + 0.5 + 0.01 * np.random.default_rng(2).normal(size=60)
+    wave.write_text("t,y\n" + "".join(f"{a},{b}\n" for a, b in zip(t.tolist(), y.tolist())))
+    left = cli("fit", wave, "--model", "a*sin(k*t) + c", "--target", "y", "--init",
+               "a=0,k=0,c=0", "--backend", "numpy", "--out", out)
+    assert left.exit_code == 0, left.stderr  # lm moves c, then a = k = 0 is a saddle
+    fitted = json.loads(out.read_text())["params"]
+    assert abs(fitted["a"]) == pytest.approx(2, rel=0.01)
+    assert fitted["a"] * fitted["k"] == pytest.approx(2.6, rel=0.01)
+    stuck = cli("fit", decay, "--model", "a*b*c*t", "--target", "y", "--init",
+                "a=0,b=0,c=0", "--backend", "numpy", "--out", out)
+    assert stuck.exit_code == 1 and "not positive definite" in stuck.stderr
+    assert "start elsewhere" in stuck.stderr and "raise --max-iter" not in stuck.stderr
     document = json.loads(out.read_text())
     assert document["converged"] is False and document["params"]["a"] == 0.0
-    assert "do not determine" not in result.stderr
+    assert "do not determine" not in stuck.stderr
 
 
 def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):

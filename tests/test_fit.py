@@ -497,39 +497,50 @@ def test_a_loss_without_a_minimum_is_not_called_converged():
     assert not result.converged and "no minimum" in result.reason
 
 
-@pytest.mark.parametrize("method", ["lm", "newton"])
-def test_a_saddle_at_the_start_is_not_called_converged(method):
+@pytest.mark.parametrize("method, expression, leaves", [
+    ("lm", "a*sin(k*t)", True), ("newton", "a*sin(k*t)", True),
+    ("lm", "a*sin(k*t) + c", True),
+    ("newton", "a*sin(k*t) + c", False)])  # c moves first; Newton's own step then curves off
+def test_a_fit_from_a_saddle_walks_off_it_to_the_minimum(method, expression, leaves):
+    # from zeros a*sin(k*t) has g = 0 (and with + c, lm reaches a = k = 0 after moving c):
+    # the exact Hessian there is indefinite, and the fit leaves along its falling direction
     t = np.linspace(0.1, 3, 50)
-    data = np.column_stack([t, 3 * np.sin(0.8 * t)])  # from zeros, a*sin(k*t) has g = 0
-    model = Model.supervised("a*sin(k*t)", "y", inputs=["t", "y"])
-    stuck = symgrad.fit(model, data=data, method=method, backend="numpy")
-    assert not stuck.converged and stuck.iterations == 0
+    data = np.column_stack([t, 3 * np.sin(0.8 * t)])
+    model = Model.supervised(expression, "y", inputs=["t", "y"])
+    seen = []
+    result = symgrad.fit(model, data=data, method=method, backend="numpy",
+                         report=lambda p: seen.append(p.reason))
+    fitted = dict(zip(result.names, result.params))
+    assert result.converged and ("left a saddle point" in seen) == leaves
+    assert abs(fitted["a"]) == pytest.approx(3.0, rel=1e-8)  # (a, k) and (-a, -k) are one fit
+    assert fitted["a"] * fitted["k"] == pytest.approx(2.4, rel=1e-8)
+    assert result.loss == pytest.approx(0.0, abs=1e-20)
+
+
+def test_a_stationary_start_without_negative_curvature_says_start_elsewhere():
+    # a*b*c*t from zeros: the gradient and the whole Hessian vanish (a third-order saddle),
+    # no direction of negative curvature to leave along
+    t = np.linspace(0.1, 3, 20)
+    stuck = symgrad.fit("(a*b*c*t - y)**2", ["a", "b", "c"], ["t", "y"],
+                        np.column_stack([t, 2 * t]), backend="numpy")
+    assert not stuck.converged and stuck.iterations == 0 and list(stuck.params) == [0, 0, 0]
     assert "not positive definite" in stuck.reason and "start elsewhere" in stuck.reason
-    moved = symgrad.fit(model, data=data, theta0=[1.0, 1.0], method=method, backend="numpy")
-    assert moved.converged and moved.params == pytest.approx([3.0, 0.8], rel=1e-8)
-    tilted = Model.supervised("a*sin(k*t) + c", "y", inputs=["t", "y"])  # c moves first
-    after = symgrad.fit(tilted, data=data, method=method, backend="numpy")
-    fitted = dict(zip(after.names, after.params))
-    if method == "lm":  # J^T J cannot see the saddle, the exact Hessian at the end does
-        assert fitted["a"] == fitted["k"] == 0.0 and after.iterations > 0
-        assert not after.converged and "saddle point" in after.reason
-    else:  # Newton's exact Hessian steps along the negative curvature, off the saddle
-        assert after.converged and abs(fitted["a"] * fitted["k"]) == pytest.approx(2.4)
 
 
-def test_a_product_stuck_where_its_sign_must_flip_says_saddle_not_precision():
+def test_a_product_that_must_flip_its_sign_passes_through_the_saddle():
     # a*b*t + c from a = b = 1 on a falling line: lm's J^T J cannot turn a*b through 0, the
-    # fit stalls at a = b = 0 ("no step lowers the loss"), and the exact Hessian names it
+    # fit stalls at a = b = 0 ("no step lowers the loss"); the exact Hessian there is
+    # indefinite, and the fit walks on along its falling direction to the minimum
     rng = np.random.default_rng(4)
     t, s = np.linspace(0, 4, 40), rng.uniform(0.1, 0.4, 40)
     data = {"t": t, "y": 3 * np.exp(-0.8 * t) + 0.5 + rng.normal(size=40) * s, "w": s ** -2}
     loss = "w*(a*b*t + c - y)**2"
-    stuck = symgrad.fit(loss, ["a", "b", "c"], ["t", "y", "w"], data, [1, 1, 0])
-    assert stuck.method == "lm" and not stuck.converged
-    assert "saddle point" in stuck.reason and "start elsewhere" in stuck.reason
-    moved = symgrad.fit(loss, ["a", "b", "c"], ["t", "y", "w"], data, [1, -1, 0])
-    assert moved.converged and moved.params[0] * moved.params[1] == pytest.approx(
-        np.polyfit(t, data["y"], 1, w=1 / s)[0], rel=1e-8)
+    slope, intercept = np.polyfit(t, data["y"], 1, w=1 / s)
+    for start in ([1, 1, 0], [1, -1, 0]):
+        fitted = symgrad.fit(loss, ["a", "b", "c"], ["t", "y", "w"], data, start)
+        assert fitted.method == "lm" and fitted.converged
+        assert fitted.params[0] * fitted.params[1] == pytest.approx(slope, rel=1e-8)
+        assert fitted.params[2] == pytest.approx(intercept, rel=1e-8)
 
 
 def test_a_zero_gradient_start_with_positive_curvature_is_the_minimum():
