@@ -186,6 +186,7 @@ class DaskObjective:
                  residuals_per_row: int = 1):
         self.data, self.size, self.rows = data, size, data.rows
         self.least_squares, self.has_hessian = least_squares, has_hessian
+        self.factored = False  # the sums come back from the partitions, never J's rows
         self.observations = self.rows * residuals_per_row
 
     def loss_grad(self, theta):

@@ -25,6 +25,7 @@ import numpy as np
 
 from . import saddles, solvers, uncertainty
 from .errors import SymgradError
+from .gram import Gram
 from .lbfgs import lbfgs
 from .runtime.second_order import HESSIAN_LIMIT
 
@@ -32,6 +33,7 @@ METHODS = ("auto", "lm", "newton", "lbfgs")
 DEFAULT_TOL = 1e-10
 DEFAULT_MAX_ITER = 1000  # steps taken; NIST's Bennett5 needs 591 from its first start
 GAUSS_NEWTON_LIMIT = 400  # parameters: beyond, J^T J per chunk is too large; L-BFGS instead
+FACTORED_LIMIT = 1 << 22  # residuals x (parameters + 1) held at once: J itself, not J^T J
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class KernelObjective:
         self.least_squares = kernel.least_squares
         self.has_hessian = kernel.has_hessian
         self.observations = self.rows * kernel.residuals_per_row
+        self.factored = kernel.has_residual_rows and \
+            self.observations * (len(kernel.params) + 1) <= FACTORED_LIMIT
         self._columns: dict = {}
 
     def loss_grad(self, theta):
@@ -87,6 +91,12 @@ class KernelObjective:
     def gauss_newton(self, theta):
         *values, finite = self.kernel.evaluate_gauss_newton(theta, self.rows,
                                                             self._read("gauss_newton"))
+        self._check(finite)
+        return tuple(values)
+
+    def residual_rows(self, theta):
+        *values, finite = self.kernel.residual_rows(theta, self.rows,
+                                                    self._read("gauss_newton"))
         self._check(finite)
         return tuple(values)
 
@@ -110,6 +120,7 @@ class Remembered:
         self.objective, self.rows = objective, objective.rows
         self.observations = objective.observations
         self.least_squares, self.has_hessian = objective.least_squares, objective.has_hessian
+        self.factored = objective.factored
         self.answers: dict = {}
 
     def loss_grad(self, theta):
@@ -119,7 +130,13 @@ class Remembered:
         return self._ask("hessian", theta)
 
     def gauss_newton(self, theta):
+        if self.factored:  # the sums from the rows kept: no pass, nor its compilation
+            r, jacobian = self.residual_rows(theta)
+            return float(r @ r), jacobian.T @ jacobian, jacobian.T @ r
         return self._ask("gauss_newton", theta)
+
+    def residual_rows(self, theta):
+        return self._ask("residual_rows", theta)
 
     def knows(self, kind: str, theta) -> bool:
         """Whether the answer of this kind at theta is kept (costs no pass)."""
@@ -187,7 +204,8 @@ def warmed_up(objective, names, theta0, method: str = "auto") -> "Remembered":
     compiler does not survive) and their answers kept for the fit's first step."""
     remembered = Remembered(objective)
     chosen = chosen_method(method, objective, len(names)) if method in METHODS else "auto"
-    kind = {"lm": "gauss_newton", "newton": "hessian"}.get(chosen, "loss_grad")
+    kind = {"lm": "residual_rows" if objective.factored else "gauss_newton",
+            "newton": "hessian"}.get(chosen, "loss_grad")
     getattr(remembered, kind)(np.asarray(theta0, dtype=np.float64))
     return remembered
 
@@ -228,7 +246,8 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
     cov = None
     kind = "gauss_newton" if objective.least_squares and size <= GAUSS_NEWTON_LIMIT else \
         "hessian" if objective.has_hessian else None
-    if interrupted and kind is not None and not objective.knows(kind, theta):
+    known = "residual_rows" if kind == "gauss_newton" and objective.factored else kind
+    if interrupted and kind is not None and not objective.knows(known, theta):
         kind = None  # no further pass over the data once the user has said stop
         warnings.append("no standard errors: interrupted before the last point's curvature "
                         "was known")
@@ -236,7 +255,7 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
         rss, jtj, _ = objective.gauss_newton(theta)
         # (J^T J / RSS)^-1 / dof: inverted at the answer's scale, so sums of 1e-310 stay finite
         per = rss if rss > 0 else 1.0
-        inverse = uncertainty.inverse((jtj + 0.5 * penalty.hessian()) / per)
+        inverse = uncertainty.inverse(_curvature(objective, theta, penalty, jtj, per))
         dof = objective.observations - (size if inverse is None else inverse.rank)
         if dof > 0:
             cov = None if inverse is None else inverse.times(1 / dof if rss > 0 else 0.0)
@@ -273,6 +292,16 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                stderr=uncertainty.standard_errors(cov, size, computed=kind is not None),
                covariance=cov, rows=objective.rows, rss=rss, dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
+
+
+def _curvature(objective, theta, penalty, jtj, per: float):
+    """(J^T J + l2/2 P) / per at theta, a Gram keeping J where the objective holds it: then
+    ``inverse`` works on J's singular values, not on its square's eigenvalues."""
+    if not objective.factored:
+        return (jtj + 0.5 * penalty.hessian()) / per
+    _, jacobian = objective.residual_rows(theta)
+    factor = np.vstack([jacobian, math.sqrt(0.5) * penalty.root()])
+    return Gram(factor / math.sqrt(per))
 
 
 UNBOUNDED = 1e100  # a parameter beyond this: the loss fell without bound, no optimum

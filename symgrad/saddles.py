@@ -14,8 +14,7 @@ import math
 
 import numpy as np
 
-from . import solvers
-from .uncertainty import EPS
+from .gram import EPS, positive_definite
 
 NEGATIVE = 1e-8  # an eigenvalue below -NEGATIVE x the largest in size: the loss falls there
 ESCAPES = 5      # saddles left in one fit at most
@@ -44,8 +43,8 @@ def left(method, objective, penalty, progress, max_iter, report) -> bool:
             not (progress.converged or progress.stalled) or progress.iterations >= max_iter:
         return False
     theta = progress.theta
-    if method == "lm" and solvers.positive_definite(objective.gauss_newton(theta)[1]
-                                                    + 0.5 * penalty.hessian()):
+    if method == "lm" and positive_definite(objective.gauss_newton(theta)[1] +
+                                            0.5 * penalty.hessian()):
         return False
     _, grad, hessian = objective.hessian(theta)
     direction = falling_direction(hessian + penalty.hessian())

@@ -28,7 +28,8 @@ from typing import Callable, Protocol
 import numpy as np
 
 from .errors import SymgradError
-from .uncertainty import EPS, scaled
+from .gram import EPS, Gram, positive_definite, scaled
+from .region import region_step
 
 ACCEPT = 1e-4          # a step is taken when the loss falls by this share of the prediction
 MAX_POLISHING = 3       # such steps at most (Newton's convergence is quadratic)
@@ -40,8 +41,11 @@ class Objective(Protocol):
     rows: int
     observations: int  # least squares: the residuals in all (rows x each row's squares)
     least_squares: bool
+    factored: bool     # least squares: ``residual_rows`` gives r and J themselves
 
     def loss_grad(self, theta) -> tuple[float, np.ndarray]: ...
+
+    def residual_rows(self, theta) -> tuple[np.ndarray, np.ndarray]: ...
 
     def hessian(self, theta) -> tuple[float, np.ndarray, np.ndarray]: ...
 
@@ -63,6 +67,10 @@ class Penalty:
     def hessian(self) -> np.ndarray:
         return np.diag(self.l2 * self.mask)
 
+    def root(self) -> np.ndarray:
+        """R with R^T R = hessian(): the rows a factor of the curvature stacks below J."""
+        return np.diag(np.sqrt(self.l2 * self.mask))[self.mask * self.l2 > 0]
+
 
 @dataclass
 class Progress:
@@ -83,8 +91,17 @@ Quantities = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 
 
 def gauss_newton_quantities(objective: Objective, penalty: Penalty) -> Quantities:
-    """theta -> (RSS + penalty, its gradient 2 J^T r + ..., 2 J^T J + ...)."""
+    """theta -> (RSS + penalty, its gradient 2 J^T r + ..., 2 J^T J + ...): from J itself
+    where the objective holds it (``factored``; 2 J^T J + l2 P a ``Gram`` of the stacked
+    sqrt(2) J and sqrt(l2 P)), else from the sums."""
     def quantities(theta):
+        if objective.factored:
+            r, jacobian = objective.residual_rows(theta)
+            root = penalty.root()
+            factor = np.vstack([math.sqrt(2) * jacobian, root])
+            residual = np.concatenate([math.sqrt(2) * r, root @ theta])
+            return (float(r @ r) + penalty.value(theta),
+                    2 * (jacobian.T @ r) + penalty.gradient(theta), Gram(factor, residual))
         rss, jtj, jtr = objective.gauss_newton(theta)
         return (rss + penalty.value(theta), 2 * jtr + penalty.gradient(theta),
                 2 * jtj + penalty.hessian())
@@ -128,24 +145,18 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
         scale = _diagonal_scale(B, scale)
         if radius is None:
             radius = initial_radius(B, g, scale, theta)
-        step, damping = region_step(B, g, scale, radius)
+        step, damping, predicted = region_step(B, g, scale, radius)
         length = _norm(scale, step)
         if progress.passes == 1:
             radius = min(radius, length)
-        predicted = -(g @ step + 0.5 * step @ B @ step)
         if not (predicted > 4 * EPS * abs(f)):
             polished = None if _norm(scale, step) <= tol * _norm(scale, theta) else \
                 _polished(quantities, progress, theta, g, step, damping, scale, report)
             if polished is None:
-                share = _coordinate_reduction(f, g, B)
-                if abs(f) <= EPS * abs(start):  # an exact fit: the residuals are rounding
-                    return mark_converged(progress, "the loss fell to float64's rounding of "
-                                                    "its start (an exact fit)")
-                if share > tol:  # not a minimum: the step's arithmetic failed
-                    progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
-                    progress.stalled = True
+                polished = _stopped(progress, "no further reduction is possible in float64",
+                                    (quantities, theta, f, g, B), start, tol, report)
+                if polished is None:
                     return None
-                return mark_converged(progress, "no further reduction is possible in float64")
             theta, f, g, B = polished
             continue
         trial = theta + step
@@ -160,11 +171,56 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             progress.iterations += 1
             if report:
                 report(progress)
-        if abs(actual) <= tol * tol * abs(f) and predicted <= tol * tol * abs(f) and ratio <= 2:
-            return mark_converged(progress, "the loss changed by less than tol**2")
-        if radius <= tol * _norm(scale, theta):
-            return mark_converged(progress, "the step changed the parameters by less than tol")
+        small = abs(actual) <= tol * tol * abs(f) and predicted <= tol * tol * abs(f) and \
+            ratio <= 2
+        if small or radius <= tol * _norm(scale, theta):
+            reason = "the loss changed by less than tol**2" if small else \
+                "the step changed the parameters by less than tol"
+            moved = _stopped(progress, reason, (quantities, theta, f, g, B), start,
+                             math.sqrt(tol), report)
+            if moved is None:
+                return None
+            theta, f, g, B = moved
     progress.reason = f"not converged in {max_iter} iteration{'s' * (max_iter != 1)}"
+
+
+def _stopped(progress, reason, at, start, limit, report):
+    """None where the run stops: converged for ``reason`` where a Newton step along one
+    parameter alone would take at most ``limit`` of the loss off (``_coordinate_reduction``),
+    or where taken it takes nothing off and the loss fell to float64's rounding of its start
+    (an exact fit); else stalled short of a minimum (derivatives spanning 1e0 to 1e230).
+    Where that coordinate step does lower the loss, it is taken, an iteration, and the new
+    (theta, f, g, B) returned for the run to go on. ``at``: (quantities, theta, f, g, B)."""
+    quantities, theta, f, g, B = at
+    share = _coordinate_reduction(f, g, B)
+    if share <= limit:
+        return mark_converged(progress, reason)
+    moved = _coordinate_step(theta, g, B)
+    f_moved, g_moved, B_moved = quantities(moved)
+    progress.passes += 1
+    if all_finite(f_moved, g_moved, B_moved) and f_moved < f:
+        progress.theta, progress.loss = moved, f_moved
+        progress.iterations += 1
+        if report:
+            report(progress)
+        return moved, f_moved, g_moved, B_moved
+    if abs(f) <= EPS * abs(start):
+        return mark_converged(progress, "the loss fell to float64's rounding of its start "
+                                        "(an exact fit)")
+    progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
+    progress.stalled = True
+    return None
+
+
+def _coordinate_step(theta, g, B) -> np.ndarray:
+    """theta after the Newton step along the one parameter ``_coordinate_reduction`` names."""
+    diagonal = np.diag(B)
+    usable = np.isfinite(diagonal) & (diagonal > 0) & np.isfinite(g)
+    promise = np.where(usable, g * g / np.where(usable, diagonal, 1.0), -1.0)
+    j = int(np.argmax(promise))
+    moved = np.array(theta, dtype=np.float64)
+    moved[j] -= g[j] / diagonal[j]
+    return moved
 
 
 def initial_radius(B, g, scale, theta) -> float:
@@ -227,90 +283,13 @@ def _new_radius(radius, length, ratio, damping, slope, actual) -> float:
     return radius
 
 
-def region_step(B, g, scale, radius) -> tuple[np.ndarray, float]:
-    """(the step minimizing g.d + d.B.d/2 over ||d||_scale <= radius, its damping lambda):
-    the Newton step where B is positive definite and the step fits, else the step solving
-    (B + lambda diag(scale)) d = -g on the boundary, lambda found on B's eigenvalues by
-    safeguarded Newton iteration on 1/||d(lambda)|| (More and Sorensen). A parameter with
-    no gradient and no curvature (one the loss does not depend on) does not move."""
-    moving = np.any(B != 0, axis=1) | (g != 0)
-    if not moving.all():
-        step, damping = np.zeros_like(g), 0.0
-        if moving.any():
-            step[moving], damping = region_step(B[np.ix_(moving, moving)], g[moving],
-                                                scale[moving], radius)
-        return step, damping
-    unit = 1 / np.sqrt(scale)
-    values, vectors = np.linalg.eigh(scaled(B, unit))
-    c = _without_noise(vectors.T @ (g * unit), values)
-    lowest = values[0]
-    floor = max(0.0, -lowest)
-    kept = (c != 0) | ~_flat(values)  # the flat directions with noise only are left out
-    if np.all(values[kept] > 0) and np.linalg.norm(c[kept] / values[kept]) <= radius:
-        d = np.zeros_like(c)  # Newton's step, in the directions the loss moves in
-        d[kept] = -c[kept] / values[kept]
-        return vectors @ d * unit, 0.0
-
-    def length(damping):
-        with np.errstate(over="ignore", divide="ignore"):
-            return float(np.linalg.norm(c / np.maximum(values + damping, 1e-300)))
-
-    low, high = floor, floor + np.linalg.norm(c) / radius
-    damping = floor if length(floor) > radius else high
-    if lowest < -EPS * len(values) * values[-1] and \
-            length(floor * (1 + 1e-12)) < radius:  # the hard case: to the
-        damping = floor * (1 + 1e-12)                         # boundary along the lowest
-        # eigenvector (indefinite B only: a direction B is flat in, a parameter the loss
-        # does not depend on, is left alone)
-        d = -c / (values + damping)
-        d[0] += math.sqrt(max(radius ** 2 - d @ d, 0.0))
-        return vectors @ d * unit, damping
-    for _ in range(100):
-        size = length(damping)
-        if abs(size - radius) <= 1e-3 * radius:
-            break
-        low, high = (damping, high) if size > radius else (low, damping)
-        guess = _newton_damping(c, values, damping, size, radius) if math.isfinite(size) \
-            else high
-        damping = guess if low < guess < high else 0.5 * (low + high)
-    return vectors @ (-c / (values + damping)) * unit, damping
-
-
-def _flat(values) -> np.ndarray:
-    """The eigenvalues at most p x eps of the largest in size: B's flat directions."""
-    return np.abs(values) <= len(values) * EPS * np.max(np.abs(values))
-
-
-def _without_noise(c, values) -> np.ndarray:
-    """The gradient's components c along B's eigenvectors, zero along a flat one (an
-    eigenvalue at most p x eps of the largest) where it is rounding: where the reduction a
-    step along it promises, c**2/|value|, is below sqrt(eps) of what the other directions
-    promise. Such is a combination of parameters the data do not determine (collinear
-    columns): divided by its flat eigenvalue, the noise moved it arbitrarily far. A real
-    slope along a nearly flat direction (exp(-b*x) once b*x is large) stays."""
-    flat = _flat(values)
-    if not flat.any() or flat.all():
-        return c
-    promised = float(np.sum(c[~flat] ** 2 / np.abs(values[~flat])))
-    noise = c * c <= np.sqrt(EPS) * np.abs(values) * promised
-    return np.where(flat & noise, 0.0, c)
-
-
-def _newton_damping(c, values, damping, size, radius) -> float:
-    """One Newton step on 1/||d(lambda)|| = 1/radius (its derivative: sum of
-    (d_i/||d||)**2 / (values_i + lambda), over ||d||)."""
-    shifted = np.maximum(values + damping, 1e-300)
-    unit = c / shifted / size
-    slope = float(np.sum(unit * unit / shifted)) / size
-    return damping + (1 / radius - 1 / size) / slope if slope > 0 else math.inf
-
-
 def _diagonal_scale(B, previous) -> np.ndarray:
     """MINPACK's scaling: the running maximum of |diag B|, with a floor for parameters the
-    loss does not (yet) depend on."""
+    loss does not (yet) depend on: eps of the largest, eps**2 for a Gram (whose J resolves
+    columns whose squares differ by 1e32: x and x**5 in calendar years)."""
     scale = np.maximum(previous, np.abs(np.diag(B)))
-    floor = EPS * (scale.max() if scale.max() > 0 else 1.0)
-    return np.maximum(scale, floor)
+    share = EPS * EPS if getattr(B, "factor", None) is not None else EPS  # J's resolution
+    return np.maximum(scale, share * (scale.max() if scale.max() > 0 else 1.0))
 
 
 def _norm(scale, v) -> float:
@@ -324,13 +303,6 @@ PRECISION_LOST = ("no step computed in float64 lowers the loss, yet a step along
 STATIONARY_START = ("the gradient is zero at the start but the curvature there is not positive "
                     "definite (a saddle: all zeros is one for a product such as a*sin(k*x)); "
                     "start elsewhere (--init, theta0 or init)")
-
-
-def positive_definite(B: np.ndarray) -> bool:
-    """Whether the curvature B (the exact Hessian or J^T J, with the penalty) is positive
-    definite beyond rounding, so a zero gradient there is a minimum."""
-    eigenvalues = np.linalg.eigvalsh(B)
-    return bool(eigenvalues[0] > len(B) * EPS * max(abs(eigenvalues[-1]), 1e-300))
 
 
 def mark_converged(progress: Progress, reason: str) -> None:

@@ -5,6 +5,10 @@ A parameter the data do not determine (only a combination of it with others move
 or nothing does) gets an infinite variance; the others get their exact covariance, the
 pseudo-inverse's block. Matrices are scaled to a unit diagonal first (``scaled``), as the
 solvers' steps are.
+
+A least-squares fit small enough to hold its Jacobian J passes J^T J as a ``Gram``
+(symgrad.gram), which keeps J: its eigenvalues are then J's singular values squared, and a
+cubic in calendar years gets finite standard errors, as from MINPACK's QR of J.
 """
 from __future__ import annotations
 
@@ -12,13 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-EPS = np.finfo(float).eps
-
-
-def scaled(matrix, unit) -> np.ndarray:
-    """diag(unit) matrix diag(unit), a factor at a time: the outer product of units of 1e156
-    (sums of 1e-312, from weights of 1e-310) overflowed, and eigh of inf failed."""
-    return matrix * unit[:, None] * unit[None, :]
+from .gram import EPS, block, resolution, scaled, spectrum
 
 
 @dataclass(frozen=True)
@@ -39,21 +37,22 @@ def inverse(matrix: np.ndarray) -> Inverse | None:
     minimum) as far as it is determined; None when the matrix is not finite or clearly
     indefinite (an eigenvalue of its unit-diagonal form below -sqrt(eps) of the largest).
 
-    Eigenvalues of the unit-diagonal form at most p x eps of the largest count as zero. A
-    parameter with a part in their eigenvectors (or a zero diagonal) is one the data do not
-    determine: its row and column are NaN, its variance inf. The others are determined
+    Eigenvalues of the unit-diagonal form at most p x eps of the largest (from a Gram's
+    factor, its singular values at most max(rows, p) x eps of the largest) count as zero. A parameter with a part in their eigenvectors (or a zero
+    diagonal) is one the data do not determine: its row and column are NaN, its variance inf. The others are determined
     whatever the undetermined ones are, and their block is the pseudo-inverse's, which is
     their exact covariance (so a*b*t leaves the standard error of c, in a*b*t + c, finite)."""
-    diagonal = np.diag(matrix)
+    diagonal = np.diag(np.asarray(matrix))
     if not np.all(np.isfinite(matrix)) or np.any(diagonal < 0):
         return None
     present = diagonal > 0
     unit = 1 / np.sqrt(diagonal[present])
-    values, vectors = np.linalg.eigh(scaled(matrix[np.ix_(present, present)], unit))
+    present_block = block(matrix, present)
+    values, vectors = spectrum(present_block, unit)
     largest = values.max(initial=0.0)
     if values.size and values.min() < -np.sqrt(EPS) * largest:
         return None
-    kept = values > len(values) * EPS * largest
+    kept = values > resolution(present_block) * largest
     determined = np.zeros(len(diagonal), dtype=bool)
     determined[present] = np.all(np.abs(vectors[:, ~kept]) <= np.sqrt(EPS), axis=1)
     result = np.full(matrix.shape, np.nan)

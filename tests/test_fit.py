@@ -577,28 +577,53 @@ def test_collinear_columns_get_no_step_along_the_combination_the_data_do_not_see
     assert np.isinf(fit.stderr[:2]).all() and np.isfinite(fit.stderr[2])
 
 
+def _steps_then_nothing(steps):
+    """A region_step that takes the given steps, then none (Newton's, undamped)."""
+    steps = iter(np.array([s]) for s in steps)
+
+    def forced(B, g, scale, radius):
+        step = next(steps, np.zeros(1))
+        return step, 0.0, -float(g @ step + 0.5 * step @ B @ step)
+    return forced
+
+
 def test_an_exact_fit_is_converged_even_where_its_last_step_loses_precision(monkeypatch):
     # the step is forced to nothing once the loss is 1e-20 of the start's: no step lowers
-    # it, a coordinate step "would take 100% off" (of rounding), and that is an exact fit
+    # it, a coordinate step "would take 100% off" (of rounding), taken it takes nothing off
+    # (the loss's floor of rounding), and that is an exact fit
     def quantities(theta):
         r = theta[0] - 1.0
-        return r * r, np.array([2 * r]), np.array([[2.0]])
-    steps = iter([np.array([1.0 + 1e-10])])
-    monkeypatch.setattr(solvers, "region_step",
-                        lambda B, g, scale, radius: (next(steps, np.zeros(1)), 0.0))
+        return max(r * r, 1e-18), np.array([2 * r]), np.array([[2.0]])
+    monkeypatch.setattr(solvers, "region_step", _steps_then_nothing([1.0 + 1e-10]))
     progress = solvers.Progress(theta=np.array([0.0]))
     solvers.trust_region(quantities, progress, 1e-10, 50)
     assert progress.converged and "exact fit" in progress.reason
     assert progress.theta[0] == 1.0 + 1e-10
 
 
+def test_a_stop_short_of_the_minimum_takes_the_coordinate_step_that_lowers_the_loss(
+        monkeypatch):
+    # the forced steps go nowhere from 1 + 1e-10, but a Newton step along the one
+    # parameter reaches the minimum: taken, an iteration, and the run converges there
+    def quantities(theta):
+        r = theta[0] - 1.0
+        return r * r, np.array([2 * r]), np.array([[2.0]])
+    monkeypatch.setattr(solvers, "region_step", _steps_then_nothing([1.0 + 1e-10]))
+    progress = solvers.Progress(theta=np.array([0.0]))
+    solvers.trust_region(quantities, progress, 1e-10, 50)
+    assert progress.converged and progress.theta[0] == 1.0 and progress.iterations == 2
+
+
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
-def test_a_start_whose_steps_lose_all_precision_is_not_called_converged(backend):
-    """exp(25*t) up to t = 10: the derivatives span 1e0 to 1e230, no step solved in float64
-    lowers the loss, yet it is far from a minimum (MINPACK's gtol measure is 1)."""
+def test_a_start_whose_steps_lose_precision_goes_on_by_coordinate_steps(backend):
+    """exp(25*t) up to t = 10: the derivatives span 1e0 to 1e230 and the solved steps stop
+    short (a step along c alone would still take 67% of the loss off). That step is taken,
+    and the fit goes on to a minimum near its start: c the mean of y, and a*exp(25*t) a
+    spike fitted to the last rows (a local minimum, far from the decay's)."""
     result = symgrad.fit(DECAY, data=_decay(), theta0=[1e6, 0.0, -25.0], backend=backend)
-    assert not result.converged and result.iterations == 0
-    assert "start elsewhere" in result.reason and "100%" in result.reason
+    fitted = dict(zip(result.names, result.params))
+    assert result.converged and result.loss == pytest.approx(82.08, rel=1e-3)
+    assert fitted["k"] == pytest.approx(-25.0, rel=1e-12) and 0 < fitted["c"] < 1
     good = symgrad.fit(DECAY, data=_decay(), theta0=[1.0, 0.0, 1.0], backend=backend)
     assert good.converged and good.params[2] == pytest.approx(0.4, rel=0.05)
 
@@ -669,3 +694,43 @@ def test_fit_refusals(kwargs, message):
         model = Model.supervised("sigmoid(a*t + c + k)", "y", loss="bce", inputs=["t", "y"])
     with pytest.raises(SymgradError, match=message):
         symgrad.fit(model, data=_decay(), backend="numpy", **kwargs)
+
+
+@pytest.mark.parametrize("degree", [3, 4])
+def test_a_polynomial_in_calendar_years_fits_as_well_as_a_qr_of_its_jacobian(degree):
+    # J's condition is 1e8 (cubic) to 7e10 (quartic) once its columns are scaled, J^T J's
+    # 1e16 to 5e21: from the sums the fit wandered 1,000 iterations and every standard
+    # error was inf; from J itself (a Gram: its SVD) it is numpy.linalg.lstsq's fit
+    rng = np.random.default_rng(0)
+    x = np.linspace(1990, 2020, 60)
+    y = np.polyval(rng.normal(size=degree + 1), (x - 2005) / 15) + 0.05 * rng.normal(size=60)
+    names = [f"b{k}" for k in range(degree + 1)]
+    model = " + ".join(f"b{k}*x**{k}" for k in range(degree + 1))
+    result = symgrad.fit(f"({model} - y)**2", names, ["x", "y"], {"x": x, "y": y},
+                         backend="numpy")
+    columns = np.vander(x, degree + 1, increasing=True)
+    size = np.abs(columns).max(axis=0)
+    coefficients = np.linalg.lstsq(columns / size, y, rcond=None)[0] / size
+    q, r = np.linalg.qr(columns / size)
+    rss = float(np.sum((columns @ coefficients - y) ** 2))
+    inverse = np.linalg.inv(r)
+    stderr = np.sqrt(np.diag(inverse @ inverse.T) * rss / (60 - degree - 1)) / size
+    assert result.converged and not result.warnings
+    np.testing.assert_allclose(result.params, coefficients, rtol=1e-5)
+    np.testing.assert_allclose(result.stderr, stderr, rtol=1e-5)
+
+
+def test_the_factored_and_the_summed_curvature_give_one_fit_where_both_are_exact():
+    # a well-conditioned decay: J (its SVD) or J^T J (its eigh), the same optimum and errors
+    data = _decay()
+    kernel = symgrad.compile(DECAY, reduction="sum", order=2, backend="numpy")
+    factored = KernelObjective(kernel, data)
+    summed = KernelObjective(kernel, data)
+    summed.factored = False
+    assert factored.factored
+    start = [1.0, 0.0, 1.0]
+    one = fit_objective(factored, kernel.params, start)
+    other = fit_objective(summed, kernel.params, start)
+    np.testing.assert_allclose(one.params, other.params, rtol=1e-9)
+    np.testing.assert_allclose(one.stderr, other.stderr, rtol=1e-7)
+    assert type(one.params) is np.ndarray  # no Gram leaks out of the solver

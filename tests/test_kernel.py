@@ -381,3 +381,21 @@ def test_small_integer_powers_of_arithmetic_are_products_and_agree():
         (a, g), (b, h) = fast([w], data), reference([w], data)
         assert a == pytest.approx(b, rel=1e-12)
         np.testing.assert_allclose(g, h, rtol=1e-12)
+
+
+def test_a_data_frame_is_read_by_its_column_names_not_their_order():
+    # a frame ordered (y, x) was read by position: x taken for y, silently wrong numbers
+    import pandas as pd
+    kernel = symgrad.compile("(a*x - y)**2", ["a"], ["x", "y"])
+    frame = pd.DataFrame({"y": [2.0, 4.0], "x": [1.0, 2.0]})
+    assert kernel(np.array([2.0]), frame)[0] == 0.0
+    assert symgrad.fit("(a*x - y)**2", ["a"], ["x", "y"], frame).params[0] == \
+        pytest.approx(2.0, rel=1e-12)
+    model = symgrad.compile(Model.supervised("a*x0 + b*x1", target="y", loss="mse",
+                                             inputs=["x0", "x1"]))
+    shuffled = pd.DataFrame({"x1": [1.0], "x0": [0.0], "y": [5.0]})
+    assert model.predict(np.array([0.5, -0.3]), shuffled)[0] == pytest.approx(-0.3)
+    with pytest.raises(SymgradError, match="data has no column 'x'"):
+        kernel(np.array([2.0]), pd.DataFrame({"p": [1.0], "q": [2.0]}))
+    with pytest.raises(SymgradError, match="two columns named 'x'"):
+        kernel(np.array([2.0]), pd.DataFrame([[1.0, 2.0, 3.0]], columns=["x", "y", "x"]))

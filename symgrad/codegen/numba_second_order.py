@@ -1,10 +1,12 @@
 """The Numba backend's second-order functions (``compile(..., order=2)``): ``hessian_sums``
 (the Hessian program's outputs summed per chunk, written as ``loss_and_gradient`` is) and
 ``gauss_newton_sums`` (RSS, J^T r and J^T J from each row's residuals and Jacobian entries,
-never storing the rows x parameters Jacobian)."""
+never storing the rows x parameters Jacobian), and ``residual_rows`` (those residuals and
+entries stored, for a fit small enough to factor J itself)."""
 from __future__ import annotations
 
-from .printer import column_args, data_check, jacobian_stores, param_loads, row_lines
+from .printer import (column_args, data_check, jacobian_stores, param_loads, residual_stores,
+                      row_lines)
 from .spec import UNROLLED_JACOBIAN, KernelSpec, Loops
 
 
@@ -20,6 +22,7 @@ def second_order_functions(spec: KernelSpec, printer, sums_function, options: st
                                    Loops(), (), printer)
     if spec.second.residuals is not None:
         text += "\n\n" + gauss_newton_function(spec, printer, sums_function, options)
+        text += "\n\n" + residual_rows_function(spec, printer, row_options)
     if spec.second.prediction is not None:
         text += "\n\n" + jacobian_function(spec, printer, row_options)
     return text
@@ -28,17 +31,33 @@ def second_order_functions(spec: KernelSpec, printer, sums_function, options: st
 def jacobian_function(spec: KernelSpec, printer, options: str) -> str:
     """The prediction's Jacobian for every row: rows x outputs x parameters."""
     second = spec.second
-    program, columns = second.prediction, spec.jacobian_inputs()
+    return rows_function("jacobian", second.prediction, spec.jacobian_inputs(),
+                         jacobian_stores(second, printer, "        "),
+                         (second.output_count, len(spec.params)), printer, options)
+
+
+def residual_rows_function(spec: KernelSpec, printer, options: str) -> str:
+    """Every row's residuals and their Jacobian entries: rows x residuals x (1 + the
+    Jacobian's non-zero columns), for a fit that factors J rather than its sums."""
+    second = spec.second
+    return rows_function("residual_rows", second.residuals, spec.residual_inputs(),
+                         residual_stores(second, printer, "        "),
+                         (second.residual_count, 1 + len(second.jacobian_index)), printer,
+                         options)
+
+
+def rows_function(name: str, program, columns, stores, shape, printer, options: str) -> str:
+    """``name(theta, n, *columns)``: an (n, *shape) array, each row's ``stores``."""
     lines = [
         f"@njit({options})",
-        f"def _jacobian(_theta, _start, _stop, _out{column_args(columns)}):",
+        f"def _{name}(_theta, _start, _stop, _out{column_args(columns)}):",
         *param_loads(program, "    "),
         "    for _row in range(_start, _stop):",
         *row_lines(program, columns, printer, "        "),
-        *jacobian_stores(second, printer, "        "),
+        *stores,
         "",
         "",
-        f"jacobian = chunked_rows(_jacobian, ({second.output_count}, {len(spec.params)}))",
+        f"{name} = chunked_rows(_{name}, {tuple(shape)})",
     ]
     return "\n".join(lines) + "\n"
 

@@ -12,7 +12,7 @@ from sympy.printing.numpy import NumPyPrinter
 
 from ..primitives import helper_sources
 from .printer import (ScalarPrinter, column_args, data_check, jacobian_stores, module_text,
-                      nested_calls, statement_lines)
+                      nested_calls, residual_stores, statement_lines)
 from .spec import KernelSpec
 
 NUMPY_HELPERS = helper_sources("numpy")  # a dialect of its own: helpers take whole columns
@@ -160,6 +160,7 @@ def second_order_functions(spec: KernelSpec, printer: ReferencePrinter) -> str:
                                    printer)
     if spec.second.residuals is not None:
         text += "\n\n" + gauss_newton_function(spec, printer)
+        text += "\n\n" + residual_rows_function(spec, printer)
     if spec.second.prediction is not None:
         text += "\n\n" + jacobian_function(spec, printer)
     return text
@@ -176,6 +177,24 @@ def jacobian_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
         *statement_lines(program, printer, "        "),
         f"        _out = numpy.zeros((_n, {second.output_count}, {len(spec.params)}))",
         *jacobian_stores(second, printer, "        ", row=":"),
+        "        return _out",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def residual_rows_function(spec: KernelSpec, printer: ReferencePrinter) -> str:
+    """Every row's residuals and their Jacobian entries: rows x residuals x (1 + the
+    Jacobian's non-zero columns)."""
+    second = spec.second
+    program, columns = second.residuals, spec.residual_inputs()
+    lines = [
+        f"def residual_rows(_theta, _n{column_args(columns)}):",
+        '    with numpy.errstate(all="ignore"):',
+        *_prologue(program, columns, printer),
+        *statement_lines(program, printer, "        "),
+        f"        _out = numpy.zeros((_n, {second.residual_count}, "
+        f"{1 + len(second.jacobian_index)}))",
+        *residual_stores(second, printer, "        ", row=":"),
         "        return _out",
     ]
     return "\n".join(lines) + "\n"

@@ -262,6 +262,18 @@ def jacobian_stores(second, printer, indent: str, row: str = "_row") -> list[str
             for e, (i, k) in enumerate(second.prediction_jacobian)]
 
 
+def residual_stores(second, printer, indent: str, row: str = "_row") -> list[str]:
+    """``_out[row, i, 0] = residual i`` and ``_out[row, i, 1 + a] = its Jacobian entry`` for
+    column a of ``jacobian_index`` (SecondOrder.residuals: the residuals, then the entries)."""
+    outputs, count = second.residuals.outputs, second.residual_count
+    position = {k: a for a, k in enumerate(second.jacobian_index)}
+    return [*(f"{indent}_out[{row}, {i}, 0] = {printer.doprint(outputs[i])}"
+              for i in range(count)),
+            *(f"{indent}_out[{row}, {i}, {1 + position[k]}] = "
+              f"{printer.doprint(outputs[count + e])}"
+              for e, (i, k) in enumerate(second.jacobian))]
+
+
 def sum_names(outputs, check: bool = True) -> list[str]:
     """The running sums of a gradient kernel: one per output (loss, partials), then the data
     check's."""

@@ -195,6 +195,7 @@ class Kernel(SecondOrder):
             if self.inputs:
                 raise SymgradError(f"data is required: columns {', '.join(self.inputs)}")
             return 1, []
+        data = by_name(data)
         if isinstance(data, Mapping):
             names = [self.inputs[j] for j in (*wanted, *(j for m in matrices for j in m))]
             n, read = _mapping_columns(data, names, self._reading)
@@ -207,6 +208,7 @@ class Kernel(SecondOrder):
         return n, columns + [_matrix(array, m) for m in matrices]
 
     def non_finite_cell(self, data) -> str:
+        data = by_name(data)
         columns = data if isinstance(data, Mapping) else \
             {name: np.asarray(data)[:, j] for j, name in enumerate(self.inputs)}
         read = [*self._meta["columns"], *(j for m in self._meta.get("matrices", ()) for j in m)]
@@ -220,6 +222,20 @@ class Kernel(SecondOrder):
                     "not finite"
                 return f"data row {bad[0]}, column {name!r} is {values[bad[0]]} ({kind})"
         return "data is not finite"
+
+
+def by_name(data):
+    """A data frame (pandas, polars: ``columns`` and columns by name) as the mapping of its
+    columns, read by name as a dict is; its column order says nothing (it was read by
+    position, silently wrong for a frame ordered y, x). Anything else as it is."""
+    names = getattr(data, "columns", None)
+    if names is None or isinstance(data, np.ndarray) or not hasattr(data, "__getitem__"):
+        return data
+    names = [str(n) for n in names]
+    if len(set(names)) != len(names):
+        twice = next(n for n in names if names.count(n) > 1)
+        raise SymgradError(f"the data frame has two columns named {twice!r}")
+    return {name: np.asarray(data[key]) for name, key in zip(names, data.columns)}
 
 
 def _compiled(function) -> bool:

@@ -39,6 +39,28 @@ class SecondOrder:
             values = self.module.jacobian(self._theta(theta), n, *columns)
         return values[:, 0, :] if meta["outputs"] == 1 else values
 
+    def residual_rows(self, theta, n: int, columns) -> tuple[np.ndarray, np.ndarray, bool]:
+        """(r, J, data were finite) on validated columns (``gauss_newton_columns``): every
+        row's residuals (rows x residuals_per_row, flattened row by row) and their Jacobian
+        (one row of params per residual), scaled as ``gauss_newton`` reduces (r.r is its
+        RSS, J^T J and J^T r its sums). Not on the cuda backend (``has_residual_rows``)."""
+        meta = self._second("gauss_newton")
+        index, m = meta["jacobian_index"], meta["residuals"]
+        with kernel_call():
+            values = self.module.residual_rows(self._theta(theta), n, *columns)
+        root = math.sqrt(1.0 / n) if self.reduction == "mean" else 1.0
+        residuals = values[:, :, 0].reshape(n * m) * root
+        jacobian = np.zeros((n * m, len(self.params)))
+        jacobian[:, index] = values[:, :, 1:].reshape(n * m, len(index)) * root
+        finite = all(np.isfinite(c).all() for c in columns)
+        return residuals, jacobian, finite
+
+    @property
+    def has_residual_rows(self) -> bool:
+        """Compiled as least squares on a backend that stores every row's residuals and
+        Jacobian (numba, numpy): ``residual_rows`` works."""
+        return self.least_squares and hasattr(self.module, "residual_rows")
+
     @property
     def least_squares(self) -> bool:
         """Compiled with order=2 and the loss a sum of squares: ``gauss_newton`` works."""

@@ -26,6 +26,7 @@ class NetworkObjective:
     features ``X`` (rows x fan-in) and ``targets`` (values, 0/1, or class indices for ce)."""
 
     least_squares = False
+    factored = False  # J^T J from BLAS sums; no rows of J
     has_hessian = False
 
     def __init__(self, network, X, targets):
