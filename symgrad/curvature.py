@@ -108,8 +108,10 @@ def least_squares_residuals(model: Model) -> tuple[tuple[sp.Expr, ...], tuple] |
     (f**2)**2): c a positive number, w a weight free of the parameters, f depending on
     them; else None. A weight is a column (or a power of one: 1/variance, sqrt(w)), which
     the data must keep >= 0 (> 0 for a negative power; (input index, strict) of each), or
-    a factor no real data can make negative (exp(-t), 1/(1 + t**2)); its square root is a
-    factor of the residual. A weight of a sum of squares, w*(f**2 + g**2), weighs each."""
+    any other factor free of the parameters (exp(-t), 1 + t, where(t > 5, 1, 2)); its
+    square root is a factor of the residual, NaN in a row where it is negative, which stops
+    the fit. A weight of a sum of squares, w*(f**2 + g**2), weighs each; (1 + t)*f**2 is
+    one weighted square, not f**2 + t*f**2 (two observations a row, t >= 0 demanded)."""
     residuals, checks = [], {}
     for term in sp.Add.make_args(model.loss):
         roots = [_square_root(term, model)]
@@ -141,10 +143,8 @@ def _square_root(term: sp.Expr, model: Model):
             index = model.inputs.index(base)
             columns[index] = columns.get(index, False) or bool(exponent < 0)
             weights.append(sp.sqrt(factor))
-        elif _nonnegative(factor, model.inputs):
+        else:  # free of the parameters: a weight (exp(-t), 1 + t); negative, its root is NaN
             weights.append(sp.sqrt(factor))
-        else:
-            return None
     if weights and not term.has(*model.params):
         return None
     return _root_of(coefficient) * sp.Mul(*weights, *roots), columns
@@ -156,12 +156,6 @@ def _root_of(number: sp.Number) -> sp.Number:
     backend prints as inf."""
     root = sp.sqrt(number)
     return root if root.is_Rational else sp.Float(root.evalf(20), 20)
-
-
-def _nonnegative(factor: sp.Expr, inputs) -> bool:
-    """factor >= 0 for every real value of its inputs (SymPy's assumptions say so)."""
-    real = {s: sp.Dummy(s.name, real=True) for s in inputs if s in factor.free_symbols}
-    return bool(factor.xreplace(real).is_nonnegative)
 
 
 def common_factors_out(expr: sp.Expr) -> sp.Expr:

@@ -132,7 +132,9 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     if not all_finite(f, g, B):
         raise SymgradError(f"the loss or its derivatives are not finite at the initial "
                            f"parameters (loss {f}): start elsewhere (--init), or look for "
-                           f"data values so large that the loss overflows float64")
+                           f"data values so large that the loss overflows float64, or for "
+                           f"a row where a weight of a least-squares loss is negative (a "
+                           f"loss that means it: --method newton)")
     progress.loss = start = f
     scale = _diagonal_scale(B, np.zeros(len(theta)))
     radius = None

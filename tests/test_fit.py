@@ -232,11 +232,44 @@ def test_a_weight_the_data_make_negative_is_refused_by_row_and_column():
         symgrad.fit("(a*x + c - y)**2/wt", ["a", "c"], ["x", "y", "wt"], data)
 
 
-@pytest.mark.parametrize("loss", ["sin(x)*(a*x - y)**2", "wt*a*(a*x - y)**2",
-                                  "(a*x - y)**2 + wt"])
-def test_a_factor_that_may_be_negative_or_holds_a_parameter_is_not_a_weight(loss):
+@pytest.mark.parametrize("loss", ["wt*a*(a*x - y)**2", "(a*x - y)**2 + wt"])
+def test_a_factor_that_holds_a_parameter_is_not_a_weight(loss):
     f = symgrad.compile(loss, ["a"], ["x", "y", "wt"], backend="numpy", order=2)
     assert not f.least_squares
+
+
+@pytest.mark.parametrize("weight", ["1 + t", "1/(1 + t)", "sqrt(t + 1)", "t + t**2 + 1"])
+def test_a_weight_expression_is_one_weighted_square_as_curve_fit_weighs_it(weight):
+    # (1 + t)*f**2 was expanded to f**2 + t*f**2: two observations a row (dof 797 for 400
+    # rows, standard errors sqrt(397/797) too small) and t >= 0 demanded of the data
+    rng = np.random.default_rng(3)
+    t = np.linspace(-0.5, 10, 400)
+    y = 3 * np.exp(-0.7 * t) + 0.5 + rng.normal(0, 0.05, 400)
+    w = {"1 + t": 1 + t, "1/(1 + t)": 1 / (1 + t), "sqrt(t + 1)": np.sqrt(t + 1),
+         "t + t**2 + 1": t + t ** 2 + 1}[weight]
+    result = symgrad.fit(f"({weight})*(a*exp(-b*t) + c - y)**2", ["a", "b", "c"], ["t", "y"],
+                         {"t": t, "y": y}, [1.0, 0.1, 0.0])
+    columns = np.column_stack([np.exp(-result.params[1] * t),
+                               -t * result.params[0] * np.exp(-result.params[1] * t),
+                               np.ones_like(t)]) * np.sqrt(w)[:, None]
+    residuals = (result.params[0] * np.exp(-result.params[1] * t) + result.params[2] - y)
+    rss = float(np.sum(w * residuals ** 2))
+    stderr = np.sqrt(np.diag(np.linalg.inv(columns.T @ columns)) * rss / 397)
+    assert result.method == "lm" and result.converged and result.dof == 397
+    weighted = np.sqrt(w) * residuals  # at the optimum: J^T r is 0 within rounding
+    assert np.max(np.abs(columns.T @ weighted)) < \
+        1e-9 * np.linalg.norm(columns) * np.linalg.norm(weighted)
+    np.testing.assert_allclose(result.stderr, stderr, rtol=1e-8)
+
+
+def test_a_weight_expression_negative_in_a_row_stops_the_fit_and_says_so():
+    t = np.linspace(-2, 3, 50)
+    with pytest.raises(SymgradError, match="a weight of a least-squares loss is negative"):
+        symgrad.fit("(1 + t)*(a*t + c - y)**2", ["a", "c"], ["t", "y"],
+                    {"t": t, "y": 2 * t}, [1.0, 0.0])
+    meant = symgrad.fit("(1 + t)*(a*t + c - y)**2", ["a", "c"], ["t", "y"],
+                        {"t": t, "y": 2 * t + 1}, [1.0, 0.0], method="newton")
+    assert meant.params == pytest.approx([2.0, 1.0], rel=1e-9)
 
 
 @pytest.mark.parametrize("unrolled", [True, False])
