@@ -262,8 +262,8 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
         else:
             count = objective.observations
             warnings.append(f"no standard errors: {count} residual{'s' * (count != 1)} for "
-                            f"{size} parameter{'s' * (size != 1)} leave no degrees of "
-                            f"freedom")
+                            f"{size} parameter{'s' * (size != 1)} "
+                            f"leave{'s' * (count == 1)} no degrees of freedom")
     elif kind == "hessian":
         _, _, hessian = objective.hessian(theta)
         inverse = uncertainty.inverse(hessian + penalty.hessian())
