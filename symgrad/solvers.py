@@ -198,8 +198,8 @@ def _stopped(progress, reason, at, start, limit, report):
     if share <= limit:
         return mark_converged(progress, reason)
     moved = _coordinate_step(theta, g, B)
-    f_moved, g_moved, B_moved = quantities(moved)
-    progress.passes += 1
+    f_moved, g_moved, B_moved = quantities(moved) if all_finite(moved) else (math.inf,) * 3
+    progress.passes += all_finite(moved)
     if all_finite(f_moved, g_moved, B_moved) and f_moved < f:
         progress.theta, progress.loss = moved, f_moved
         progress.iterations += 1
