@@ -52,7 +52,8 @@ class SecondOrder:
         residuals = values[:, :, 0].reshape(n * m) * root
         jacobian = np.zeros((n * m, len(self.params)))
         jacobian[:, index] = values[:, :, 1:].reshape(n * m, len(index)) * root
-        finite = all(np.isfinite(c).all() for c in columns)
+        # the data scanned only where a value came out non-finite, not on every pass
+        finite = bool(np.isfinite(values).all()) or all(np.isfinite(c).all() for c in columns)
         return residuals, jacobian, finite
 
     @property
