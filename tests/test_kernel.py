@@ -399,3 +399,23 @@ def test_a_data_frame_is_read_by_its_column_names_not_their_order():
         kernel(np.array([2.0]), pd.DataFrame({"p": [1.0], "q": [2.0]}))
     with pytest.raises(SymgradError, match="two columns named 'x'"):
         kernel(np.array([2.0]), pd.DataFrame([[1.0, 2.0, 3.0]], columns=["x", "y", "x"]))
+
+
+def test_read_only_and_writeable_columns_in_any_order_never_make_an_ambiguous_call():
+    # a read-only column (a pandas frame's) compiled a second version; a later call with
+    # writeable C-ordered columns fitted both and raised Numba's 'Ambiguous overloading'
+    kernel = symgrad.compile("(a*x + b - y)**2", ["a", "b"], ["x", "y"])
+    theta, x = np.array([1.0, 0.0]), np.linspace(0, 1, 10)
+    writeable = {"x": np.array(list(x)), "y": 2 * x + 1}
+    read_only = {name: column.copy() for name, column in writeable.items()}
+    for column in read_only.values():
+        column.flags.writeable = False
+    expected = kernel(theta, writeable)
+    loss, grad = kernel(theta, read_only)
+    assert loss == expected[0] and np.array_equal(grad, expected[1])
+    mixed = {"x": read_only["x"], "y": writeable["y"]}
+    assert kernel(theta, mixed)[0] == expected[0]
+    assert kernel(theta, writeable)[0] == expected[0]  # C-ordered: fits both versions
+    assert kernel(theta, np.column_stack([x, 2 * x + 1]))[0] == pytest.approx(expected[0])
+    with pytest.raises(SymgradError, match="data row 0, column 'x' is inf"):
+        kernel(theta, np.array([[np.inf, 1.0]]))

@@ -121,31 +121,31 @@ class General:
 
     def __init__(self, dispatcher, prepare=None):
         self.dispatcher, self.prepare = dispatcher, prepare  # prepare(): before any compile
-        self.compiled: set[tuple] = set()
+        self.compiled: dict[tuple, object] = {}  # argument kinds -> that version's entry
 
     def __call__(self, *args):
-        if self.compiled:  # Numba compiles nothing itself now: a call it cannot convert
-            try:           # raises TypeError
-                return self.dispatcher(*args)
-            except TypeError:
+        if self.compiled:  # Numba compiles nothing itself now: a call it cannot convert, or
+            try:           # one that two versions fit (C-ordered writeable columns fit the
+                return self.dispatcher(*args)  # read-only and the writeable one), raises
+            except TypeError:                  # TypeError: that call goes to its own version
                 pass
-        self.ready(args)
-        return self.dispatcher(*args)
+        return self.ready(args)(*args)
 
-    def ready(self, args) -> None:
-        """Compile (or load from the cache) the general version for these arguments' dtypes,
-        once; in the calling thread."""
+    def ready(self, args):
+        """The general version for these arguments' dtypes (compiled or loaded from the
+        cache once, in the calling thread)."""
         kinds = tuple(_kind(a) for a in args)
         if kinds in self.compiled:
-            return
+            return self.compiled[kinds]
         with _LOCK:
             if kinds not in self.compiled:
                 if self.prepare is not None:
                     self.prepare()
                 self.dispatcher.disable_compile(False)
-                self.dispatcher.compile(tuple(_general_type(a) for a in args))
+                entry = self.dispatcher.compile(tuple(_general_type(a) for a in args))
                 self.dispatcher.disable_compile(True)  # other layouts convert to this version
-                self.compiled.add(kinds)
+                self.compiled[kinds] = entry
+        return self.compiled[kinds]
 
 
 def _kind(value):
