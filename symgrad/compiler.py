@@ -88,7 +88,15 @@ def compile_keyed(key_material: str, build_loss, params: list[str] | None,
         return source_with_safe_names(lowered.symbols, generate)
 
     module, source, hit = load_or_build(backend, key, build)
-    return Kernel(module, source, target.capabilities, cache_hit=hit)
+    return Kernel(module, source, target.capabilities, cache_hit=hit, origin=(backend, key))
+
+
+def kernel_from(backend: str, key: str, source: str) -> "Kernel":
+    """A pickled Kernel (``Kernel.__reduce__``): from the cache, or its source cached."""
+    require_runtime(backend)
+    module, source, hit = load_or_build(backend, key, lambda: source)
+    return Kernel(module, source, backend_named(backend).capabilities, cache_hit=hit,
+                  origin=(backend, key))
 
 
 def require_runtime(name: str) -> None:

@@ -419,3 +419,33 @@ def test_read_only_and_writeable_columns_in_any_order_never_make_an_ambiguous_ca
     assert kernel(theta, np.column_stack([x, 2 * x + 1]))[0] == pytest.approx(expected[0])
     with pytest.raises(SymgradError, match="data row 0, column 'x' is inf"):
         kernel(theta, np.array([[np.inf, 1.0]]))
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_kernel_pickles_and_copies(backend):
+    import copy
+    import pickle
+    kernel = symgrad.compile("(a*exp(-k*x) + c - y)**2", ["a", "k", "c"], ["x", "y"],
+                             backend=backend, order=2)
+    theta, data = np.array([1.0, 0.5, 0.1]), np.random.default_rng(3).normal(size=(40, 2))
+    for twin in (pickle.loads(pickle.dumps(kernel)), copy.deepcopy(kernel)):
+        assert twin.params == kernel.params and twin.inputs == kernel.inputs
+        assert twin(theta, data)[0] == kernel(theta, data)[0]
+        np.testing.assert_array_equal(twin.hessian(theta, data)[2],
+                                      kernel.hessian(theta, data)[2])
+
+
+def test_a_pickled_kernel_loads_in_a_process_with_another_cache(tmp_path):
+    import pickle
+    import subprocess
+    import sys
+    kernel = symgrad.compile("(a*x + b - y)**2", ["a", "b"], ["x", "y"], backend="numpy")
+    (tmp_path / "kernel.pkl").write_bytes(pickle.dumps(kernel))
+    script = ("import pickle, numpy as np; k = pickle.load(open('kernel.pkl', 'rb')); "
+              "print(k(np.array([2.0, 1.0]), np.array([[1.0, 0.0], [2.0, 1.0]]))[0])")
+    env = {**__import__("os").environ, "SYMGRAD_CACHE_DIR": str(tmp_path / "elsewhere")}
+    out = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert float(out.stdout) == kernel(np.array([2.0, 1.0]),
+                                       np.array([[1.0, 0.0], [2.0, 1.0]]))[0] == 12.5
+    assert list((tmp_path / "elsewhere").glob("numpy_*.py"))  # cached there, signed

@@ -45,8 +45,9 @@ class Kernel(SecondOrder):
     """
 
     def __init__(self, module, source: str, capabilities: Capabilities = Capabilities(),
-                 cache_hit: bool = False):
+                 cache_hit: bool = False, origin: tuple[str, str] | None = None):
         self.module, self.source, self.cache_hit = module, source, cache_hit
+        self.origin = origin  # (backend, cache key): what a pickle names it by
         self.capabilities = capabilities   # its backend's, from the registry
         meta = module.META
         self.params: tuple[str, ...] = tuple(meta["params"])
@@ -56,6 +57,16 @@ class Kernel(SecondOrder):
         self._meta = meta
         self._nonzero = np.array(meta["nonzero"], dtype=np.intp)
         self._reading = Reading(self.dtype)
+
+    def __reduce__(self):
+        """Pickled (and copied) as its backend, cache key and generated module: unpickled from
+        the kernel cache where the key is, else from that module, cached first as a build is.
+        As with any pickle, unpickle only what you trust: it carries code."""
+        if self.origin is None:
+            raise SymgradError("this kernel was not made by symgrad.compile: it cannot be "
+                               "pickled")
+        from ..compiler import kernel_from
+        return kernel_from, (*self.origin, self.source)
 
     def __repr__(self):
         return f"<symgrad Kernel params={list(self.params)} inputs={list(self.inputs)}>"
