@@ -19,8 +19,42 @@ def _fail(message: str, status: int = 2):
     sys.exit(status)
 
 
+class ListsMerged(click.Command):
+    """A command whose repeated list option (metavar 'a,b,...') is one list: ``--init a=5
+    --init b=7`` is ``--init a=5,b=7`` (click kept the last, silently). Any other option
+    repeated takes its last value, as in most tools (an alias's default overridden)."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, _merged_repeats(self, list(args)))
+
+
+def _merged_repeats(command: click.Command, args: list[str]) -> list[str]:
+    valued = {opt: p for p in command.params
+              if isinstance(p, click.Option) and not p.is_flag and not p.count
+              for opt in p.opts if opt.startswith("--")}
+    merged, seen, k = [], {}, 0
+    while k < len(args) and args[k] != "--":
+        name, equals, inline = args[k].partition("=")
+        param = valued.get(name)
+        if param is None or (not equals and k + 1 == len(args)):
+            merged.append(args[k])  # not a valued option (or its value is missing: click's)
+            k += 1
+            continue
+        value, k = (inline, k + 1) if equals else (args[k + 1], k + 2)
+        if param.name not in seen:
+            merged += [name, value]
+            seen[param.name] = len(merged) - 1
+        elif (param.metavar or "").endswith(",..."):
+            merged[seen[param.name]] += "," + value
+        else:
+            merged[seen[param.name]] = value
+    return merged + args[k:]
+
+
 class OneLineErrors(click.Group):
-    """A click group whose usage errors are one line on stderr (status 2), never a traceback."""
+    """A click group whose usage errors are one line on stderr (status 2), never a traceback;
+    its commands take a repeated list option as one list (``ListsMerged``)."""
+    command_class = ListsMerged
 
     def main(self, args=None, prog_name=None, **extra):
         from symgrad.files import StdoutError, checked_stdout
@@ -78,8 +112,8 @@ def _names_option(_ctx, _param, value):
               help="Parameters to differentiate by (default: every symbol, sorted by name).")
 @click.option("--format", "format_", type=click.Choice(FORMATS), default="text",
               show_default=True, help="Output format.")
-@click.option("--loss", type=click.Choice(["mse", "bce", "ce"]), default="mse", show_default=True,
-              help="For a layer chain: the loss its backprop formulas end in.")
+@click.option("--loss", type=click.Choice(["mse", "bce", "ce"]), default=None,
+              help="For a layer chain: the loss its backprop formulas end in (default: mse).")
 @click.option("--features", callback=_names_option, metavar="a,b,...",
               help="The columns 'features' stands for in dot(w, features) (inputs).")
 def derive(expression, wrt, format_, loss, features):
@@ -186,6 +220,8 @@ def train(data, quiet, **options):
     """Train the parameters of --model on DATA (a CSV file with a header line)."""
     from symgrad.jobs import TrainOptions, train_file
 
+    if options["optimizer"] not in ("momentum", "nesterov") and _given("momentum"):
+        _fail(f"--momentum is for --optimizer momentum or nesterov, not {options['optimizer']}")
     progress = None if quiet else _Progress(options["epochs"])
     try:
         outcome = _run_job(train_file, TrainOptions(data=data, **options), progress)
@@ -193,6 +229,12 @@ def train(data, quiet, **options):
         if progress is not None:
             progress.close()
     _report(outcome, options["out"], quiet)
+
+
+def _given(option: str) -> bool:
+    """The user gave the option (it did not take its default)."""
+    source = click.get_current_context().get_parameter_source(option)
+    return source not in (click.core.ParameterSource.DEFAULT, None)
 
 
 def _run_job(job, options, progress):
@@ -238,18 +280,21 @@ def fit(data, quiet, **options):
     (Levenberg-Marquardt or Newton): values, standard errors and a summary."""
     from symgrad.jobs import FitOptions, fit_file
 
+    if options["l2_exclude"] and not options["l2"]:
+        _fail("--l2-exclude names parameters the --l2 penalty leaves out; give --l2 too")
     options["l2_exclude"] = tuple(options["l2_exclude"] or ())
     outcome = _run_job(fit_file, FitOptions(data=data, **options),
                        None if quiet else _FitProgress())
-    _report_fit(outcome, options["out"])
+    _report_fit(outcome, options["out"], quiet)
 
 
-def _report_fit(outcome, out):
+def _report_fit(outcome, out, quiet):
     result = outcome.fit
     for name, value, error in zip(result.names, result.params, result.stderr):
         shown = "n/a" if error != error else f"{float(error):.6g}"  # nan: not computed
         click.echo(f"{name} = {float(value)!r} \u00b1 {shown}")
-    click.echo(outcome.summary)
+    if not quiet:  # on stderr, as train's: stdout is the parameters alone
+        click.echo(outcome.summary, err=True)
     for warning in result.warnings:
         click.echo(f"symgrad: warning: {warning}", err=True)
     saved = f"; parameters saved to {out}" if out else ""

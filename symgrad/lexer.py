@@ -65,10 +65,12 @@ def parse_names(text: str) -> tuple[str, ...]:
     ('`mean radius`,x')."""
     if text.count("`") % 2:
         raise ParseError(f"a '`' is never closed in {text!r}")
-    names = tuple(_listed_name(item.strip()) for item in NAME_ITEM.findall(text) if item.strip())
-    if not names:
+    items = NAME_ITEM.findall(text)
+    if not any(item.strip() for item in items):
         raise ParseError("expected one or more comma-separated names")
-    return names
+    if ",".join(items) != text or not all(item.strip() for item in items):
+        raise ParseError(f"an empty name in {text!r}: one name between each two commas")
+    return tuple(_listed_name(item.strip()) for item in items)
 
 
 def _listed_name(item: str) -> str:

@@ -27,6 +27,11 @@ def test_text_is_one_line_per_parameter_in_sigmoid_form():
         "d/w = 2*x*(1 - sigmoid(b + w*x))*(-y + sigmoid(b + w*x))*sigmoid(b + w*x)"]
 
 
+def test_wrt_given_twice_is_one_list():
+    result = run("derive", "a*x**2 + b", "--wrt", "a", "--wrt=b")
+    assert result.stdout.splitlines() == ["d/a = x**2", "d/b = 1"]
+
+
 def test_default_wrt_is_every_symbol_sorted():
     result = run("derive", NEURON)
     assert [line.split(" = ")[0] for line in result.stdout.splitlines()] == \
@@ -85,6 +90,9 @@ def test_python_format_runs_as_pasted():
     (["derive", "x", "--format", "xml"], "'xml' is not one of"),
     (["derive"], "Missing argument"),
     (["derive", "2 + 3"], "nothing to differentiate"),
+    (["derive", "a*x + b", "--wrt", "a,,b"], "an empty name in 'a,,b'"),
+    (["derive", "a*x + b", "--wrt", "a,"], "an empty name in 'a,'"),
+    (["derive", "a*x + b", "--loss", "bce"], "--loss bce is for a layer chain"),
 ])
 def test_bad_input_is_one_line_and_status_2(args, reason):
     result = run(*args)

@@ -234,6 +234,8 @@ def test_sizes_and_seeds_are_refused_before_allocating(hours, args, fragment):
     (["--model", "dense(2) -> tanh -> dense(1) -> log_softmax"], "goes with --loss ce"),
     (["--model", "w*x*1e308*10", "--backend", "numpy"], "beyond the float64 range"),
     (["--model", "w*x*tanh(10**400)"], "beyond the float64 range"),
+    (["--model", "w*x", "--optimizer", "adam", "--momentum", "0.5"],
+     "--momentum is for --optimizer momentum or nesterov, not adam"),
 ])
 def test_more_one_line_refusals(hours, args, fragment):
     one_line_error(run("train", hours, "--target", "y", *args), fragment)
@@ -367,3 +369,13 @@ def test_derive_writes_backquoted_names_as_latex_text():
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (r"\frac{\partial L}{\partial \text{my weight}} = "
                                      r"2 \text{a\_b\#} \left(\text{a\_b\#} \text{my weight} - y\right)")
+
+
+def test_a_repeated_list_option_is_one_list_and_a_repeated_value_the_last(tmp_path, hours):
+    # '--init a=5 --init b=7' kept b=7 alone, silently
+    result = run("train", hours, "--model", "a*x + b", "--target", "y", "--init", "a=5",
+                 "--init=b=7", "--lr", "0", "--epochs", "2", "--epochs", "1", "--quiet",
+                 "--out", tmp_path / "p.json")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == ["a = 5.0", "b = 7.0"]
+    assert json.loads((tmp_path / "p.json").read_text())["epochs"] == 1

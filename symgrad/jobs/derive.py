@@ -8,17 +8,21 @@ from ..errors import SymgradError
 
 
 def derivation(expression: str, wrt: str | None = None, format: str = "text",
-               loss_name: str = "mse", features: list[str] | None = None) -> str:
+               loss_name: str | None = None, features: list[str] | None = None) -> str:
     """``symgrad derive``: parse the expression, differentiate, render. Raises SymgradError.
 
     A layer chain ('dense(3) -> sigmoid -> dense(1)') prints its backprop in index notation
-    for the loss ``loss_name`` (mse or ce), as text lines or a JSON list. ``features`` are
+    for the loss ``loss_name`` (mse, the default, bce or ce), as text lines or a JSON list;
+    an expression is its own loss, so takes none. ``features`` are
     the columns ``features`` stands for in ``dot(w, features)``; they are inputs, not
     parameters."""
     from ..layers import is_chain
 
     if is_chain(expression):
-        return _chain_formulas(expression, wrt, format, loss_name)
+        return _chain_formulas(expression, wrt, format, loss_name or "mse")
+    if loss_name is not None:
+        raise SymgradError(f"--loss {loss_name} is for a layer chain; an expression is its own "
+                           f"loss: write it out, e.g. '(sigmoid(w*x + b) - y)**2'")
     return _expression_gradient(expression, wrt, format, features)
 
 
