@@ -216,6 +216,10 @@ def chosen_method(method: str, objective, size: int) -> str:
         if objective.least_squares and size <= GAUSS_NEWTON_LIMIT:
             return "lm"
         return "newton" if objective.has_hessian else "lbfgs"
+    only = getattr(objective, "first_order_only", None)
+    if method in ("lm", "newton") and only:
+        raise SymgradError(f"method {method} needs exact second derivatives, which {only} "
+                           f"does not have; use lbfgs")
     if method == "lm" and not objective.least_squares:
         raise SymgradError("method lm needs a loss that is a sum of squares (mse, sse, or a "
                            "loss expression like ((yhat - y)/s)**2); use newton or lbfgs")

@@ -63,6 +63,17 @@ def test_the_default_regressor_is_least_squares():
     assert regressor.score(X, y) > 0.9
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # mae: no curvature, errors undetermined
+@pytest.mark.parametrize("loss", ["mae", "0.5*(yhat - y)**2"])
+def test_the_default_model_has_coef_under_any_loss(loss):
+    X, y = _linear_data(rows=80, width=3)
+    regressor = SymgradRegressor(loss=loss).fit(X, y)
+    assert regressor.coef_.shape == (3,) and isinstance(regressor.intercept_, float)
+    np.testing.assert_array_equal(regressor.coef_, regressor.params_["w"])
+    np.testing.assert_allclose(regressor.predict(X), X @ regressor.coef_ +
+                               regressor.intercept_, rtol=1e-12, atol=1e-12)
+
+
 def test_one_compiled_kernel_serves_every_width():
     SymgradRegressor().fit(*_linear_data(width=3))
     SymgradClassifier().fit(*_classes(width=3, classes=3))
@@ -208,6 +219,11 @@ def test_a_layer_chain_classifier():
     X, y = _classes(rows=300, width=2, classes=2, noise=0.2)
     assert binary.fit(X, y).score(X, y) > 0.9
     assert binary.result_.method == "lbfgs"
+    for method in ("lm", "newton"):  # said "at most 24 parameters (13 here)", "a sum of squares"
+        with pytest.raises(SymgradError, match=f"method {method} needs exact second "
+                           f"derivatives, which a layer chain .* use lbfgs"):
+            SymgradRegressor(model="dense(3) -> tanh -> dense(1)", solver="fit",
+                             method=method).fit(X, y)
 
 
 def test_pipeline_grid_search_and_cross_validation():

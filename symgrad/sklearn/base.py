@@ -195,6 +195,9 @@ class SymgradEstimator(BaseEstimator):
 
     def _linear_coefficients(self):
         """(weights rows x features, intercepts) of the default linear model, else None."""
+        if self.model is None and type(self.model_) is not LinearModel:  # DEFAULT_EXPRESSION,
+            weights = np.atleast_1d(np.asarray(self.params_["w"], dtype=np.float64))  # mae's
+            return weights[None, :].copy(), np.array([float(self.params_["b"])])
         if type(self.model_) is not LinearModel:
             return None
         return tuple(values.copy() for values in self.model_.logits_parameters(self.theta_))

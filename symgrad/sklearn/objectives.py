@@ -28,6 +28,7 @@ class NetworkObjective:
     least_squares = False
     factored = False  # J^T J from BLAS sums; no rows of J
     has_hessian = False
+    first_order_only = "a layer chain (the default linear model, model=None, has them)"
 
     def __init__(self, network, X, targets):
         self.network = network
@@ -54,6 +55,7 @@ class LinearObjective(NetworkObjective):
     formed in the augmented layout [W | b] (k x (d + 1)) and permuted back."""
 
     has_hessian = True
+    first_order_only = None
 
     def __init__(self, network, X, targets):
         super().__init__(network, X, targets)
