@@ -255,9 +255,12 @@ def _short(node, limit: int = 60) -> str:
 def own_classes(expr):
     """expr with each SymPy Max/Min of three or more arguments, and each sinh, cosh and
     tanh, rebuilt as symgrad's: ``symgrad.extrema`` (built in linear time) and
-    ``symgrad.hyperbolic`` (assumptions in constant time). The DAG is rebuilt bottom-up
-    once; SymPy's ``replace`` would keep them, as they compare equal."""
-    if not isinstance(expr, sp.Basic) or not expr.has(sp.Max, sp.Min, *hyperbolic.CLASSES):
+    ``symgrad.hyperbolic`` (assumptions in constant time); factorial(z) as gamma(z + 1), its
+    value for real z (SymPy's factorial is of integers: no printer computes it of data). The
+    DAG is rebuilt bottom-up once; SymPy's ``replace`` would keep them, as they compare
+    equal."""
+    if not isinstance(expr, sp.Basic) or \
+            not expr.has(sp.Max, sp.Min, sp.factorial, *hyperbolic.CLASSES):
         return expr
     nodes = postorder(expr)
     own = {node: _own_class(node) for node in nodes}
@@ -273,6 +276,8 @@ def _own_class(node):
     """symgrad's class for a node of SymPy's that it replaces, else None."""
     if type(node) in NARY and len(node.args) > 2:
         return NARY[type(node)]
+    if type(node) is sp.factorial:
+        return lambda z: sp.gamma(z + 1)
     return hyperbolic.CLASSES.get(type(node))
 
 

@@ -18,7 +18,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 import sympy as sp
-from sympy.functions.elementary.piecewise import ExprCondPair
 
 from .reverse import Gradient
 
@@ -118,7 +117,8 @@ class _ProgramBuilder:
         else:
             value = node.func(*(self.build(a) for a in node.args))
         value = self.bounded(value)
-        if self.uses[node] > 1 and not value.is_Atom and not isinstance(value, ExprCondPair):
+        if self.uses[node] > 1 and isinstance(value, sp.Expr) and not value.is_Atom:  # not
+            # a Tuple (hyper's, meijerg's argument lists) nor a Piecewise's ExprCondPair
             symbol = next(self.names)
             self.temps.append((symbol, value))
             value = symbol

@@ -220,6 +220,9 @@ UNSUPPORTED = [
     ("zeta", (sp.zeta(a) * x - y) ** 2, "no derivative rule for zeta"),
     ("zeta of an expression", (sp.zeta(a * x) - y) ** 2, "no derivative rule for zeta"),
     ("bessel", (sp.besselj(0, a * x) - y) ** 2, "cannot compile besselj"),
+    # its derivative by a holds a hyper of Tuples, which a temporary replaced: raw TypeError
+    ("upper gamma", (sp.uppergamma(a, x) - y) ** 2, "backend cannot compile"),
+    ("lower gamma", (sp.lowergamma(a, x) - y) ** 2, "backend cannot compile"),
     ("polygamma of a parameter's order", (sp.polygamma(a, x) - y) ** 2, "polygamma"),
     ("undefined function", (sp.Function("f")(a * x) - y) ** 2, "undefined function f"),
     ("list", [a * x, y], "not a list"),
@@ -449,3 +452,24 @@ def test_a_pickled_kernel_loads_in_a_process_with_another_cache(tmp_path):
     assert float(out.stdout) == kernel(np.array([2.0, 1.0]),
                                        np.array([[1.0, 0.0], [2.0, 1.0]]))[0] == 12.5
     assert list((tmp_path / "elsewhere").glob("numpy_*.py"))  # cached there, signed
+
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_factorial_of_data_is_gamma_of_one_more_and_uppergamma_of_a_whole_order_works(backend):
+    # factorial failed to compile (numba) or at call time (numpy: an integer wanted)
+    b = sp.Symbol("b")
+    data = np.array([[3.0, 1.0], [2.5, 0.0], [0.5, 2.0]])
+    kernel = symgrad.compile((a * sp.factorial(x) + b - y) ** 2, [a, b], [x, y],
+                             backend=backend)
+    residuals = [1.5 * math.gamma(t + 1) + 2.0 - target for t, target in data]
+    loss, grad = kernel(np.array([1.5, 2.0]), data)
+    assert loss == pytest.approx(np.mean(np.square(residuals)), rel=1e-13)
+    assert grad[1] == pytest.approx(2 * np.mean(residuals), rel=1e-13)
+    expr = (sp.uppergamma(2, a * x) - y) ** 2
+    upper = symgrad.compile(expr, [a], [x, y], backend=backend)
+    expected = np.mean([(float(mpmath.gammainc(2, 0.7 * t)) - target) ** 2 for t, target in data])
+    assert upper(np.array([0.7]), data)[0] == pytest.approx(expected, rel=1e-12)
+    exact = np.mean([central_differences(expr, ["a"], {"a": 0.7, "x": t, "y": target})["a"]
+                     for t, target in data])
+    assert upper(np.array([0.7]), data)[1][0] == pytest.approx(exact, rel=1e-10)
