@@ -473,3 +473,18 @@ def test_factorial_of_data_is_gamma_of_one_more_and_uppergamma_of_a_whole_order_
     exact = np.mean([central_differences(expr, ["a"], {"a": 0.7, "x": t, "y": target})["a"]
                      for t, target in data])
     assert upper(np.array([0.7]), data)[1][0] == pytest.approx(exact, rel=1e-10)
+
+
+def test_predict_reads_an_array_without_the_target_column():
+    # new data has no target: a 1-column array was refused, 'expected 2 (x, y)'
+    kernel = symgrad.compile(Model.supervised("a*log(x) + b*z", target="y", loss="mse",
+                                              inputs=["x", "z"]))
+    features = np.array([[2.0, 1.0], [3.0, -1.0]])
+    theta = np.array([2.0, 0.5])
+    expected = 2.0 * np.log(features[:, 0]) + 0.5 * features[:, 1]
+    np.testing.assert_allclose(kernel.predict(theta, features), expected, rtol=1e-15)
+    with_target = np.column_stack([features, [9.0, 9.0]])
+    np.testing.assert_array_equal(kernel.predict(theta, with_target),
+                                  kernel.predict(theta, features))
+    with pytest.raises(SymgradError, match="data has 1 columns; expected 3"):
+        kernel.predict(theta, features[:, :1])

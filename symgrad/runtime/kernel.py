@@ -179,11 +179,24 @@ class Kernel(SecondOrder):
         if not self._meta["has_prediction"]:
             raise SymgradError("this kernel was compiled from a bare loss; compile a Model "
                                "with a prediction to predict")
-        n, columns = self._columns(data, self._meta["prediction_columns"],
+        n, columns = self._columns(self._named_by_prediction(data),
+                                   self._meta["prediction_columns"],
                                    self._meta.get("prediction_matrices", ()))
         with kernel_call():
             values = self.module.predict(self._theta(theta), n, *columns)
         return values[:, 0] if values.shape[1] == 1 else values
+
+    def _named_by_prediction(self, data):
+        """A 2-D array as wide as the prediction's inputs (new data has no target column)
+        as the mapping of those inputs; any other data as it is."""
+        names = self.prediction_inputs
+        if len(names) == len(self.inputs) or isinstance(by_name(data), Mapping) or \
+                data is None:
+            return data
+        array = np.asarray(unmasked(data, "data", names))
+        if array.ndim != 2 or array.shape[1] != len(names):
+            return data
+        return dict(zip(names, array.T))
 
     def _theta(self, theta) -> np.ndarray:
         try:
