@@ -130,6 +130,17 @@ class _SympyTextPrinter(_PrintedOnce, StrPrinter):
         return expr.name if _identifier(expr.name) else f"`{expr.name}`"
 
 
+class _JsonPrinter(_SympyTextPrinter):
+    """``--format json``'s text: log1p and expm1 (SymPy's codegen functions, which sympify
+    does not know: it would read them as undefined functions) written with log and exp."""
+
+    def _print_log1p(self, expr):
+        return f"log(1 + {self._print(expr.args[0])})"
+
+    def _print_expm1(self, expr):
+        return f"(exp({self._print(expr.args[0])}) - 1)"
+
+
 class _TextPrinter(_SympyTextPrinter):
     """The expression language's spelling, so that ``derive``'s text parses back: also a name
     spelt like a function or constant in backquotes, e for E, a Piecewise as where(condition,
@@ -212,7 +223,7 @@ def _python(gradient):
 
 
 def _json(gradient):
-    text = _SympyTextPrinter().doprint
+    text = _JsonPrinter().doprint
     gradient_strings = {p.name: text(to_builtins(e)) for p, e in closed_forms(gradient).items()}
     document = {"loss": text(to_builtins(gradient.model.loss)), "gradient": gradient_strings}
     return json.dumps(document, indent=2)

@@ -52,8 +52,12 @@ def test_latex():
     assert r"\sigma\left(b + w x\right)" in lines[0]
 
 
-def test_json_closed_forms_parse_with_sympify_and_are_correct():
-    expression = "bce(sigmoid(w*x + b), y) + relu(c*x) + softplus(c) + leaky_relu(w) + elu(c*b)"
+@pytest.mark.parametrize("expression", [
+    "bce(sigmoid(w*x + b), y) + relu(c*x) + softplus(c) + leaky_relu(w) + elu(c*b)",
+    # log1p and expm1 were written as such: sympify read them as undefined functions
+    "(log1p(w*x) - y)**2 + expm1(b*c)*x",
+])
+def test_json_closed_forms_parse_with_sympify_and_are_correct(expression):
     result = run("derive", expression, "--wrt", "w,b,c", "--format", "json")
     document = json.loads(result.stdout)
     assert set(document) == {"loss", "gradient"} and list(document["gradient"]) == ["w", "b", "c"]
