@@ -88,7 +88,8 @@ def compile_keyed(key_material: str, build_loss, params: list[str] | None,
         return source_with_safe_names(lowered.symbols, generate)
 
     module, source, hit = load_or_build(backend, key, build)
-    return Kernel(module, source, target.capabilities, cache_hit=hit, origin=(backend, key))
+    return Kernel(module, source, target.capabilities, cache_hit=hit,
+                  origin=(kernel_from, backend, key))
 
 
 def kernel_from(backend: str, key: str, source: str) -> "Kernel":
@@ -96,7 +97,7 @@ def kernel_from(backend: str, key: str, source: str) -> "Kernel":
     require_runtime(backend)
     module, source, hit = load_or_build(backend, key, lambda: source)
     return Kernel(module, source, backend_named(backend).capabilities, cache_hit=hit,
-                  origin=(backend, key))
+                  origin=(kernel_from, backend, key))
 
 
 def require_runtime(name: str) -> None:

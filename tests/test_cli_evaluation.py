@@ -46,7 +46,7 @@ def test_fraction_split_is_stratified_recorded_and_scored(tmp_path):
     data, _, labels = write_classes(tmp_path / "d.csv")
     out = tmp_path / "p.json"
     result = cli("fit", data, "--model", LOGISTIC, "--target", "label", "--loss", "bce",
-                 "--validation", "0.25", "--seed", "3", "--out", out, "--quiet")
+                 "--validation", "0.25", "--seed", "3", "--out", out)
     assert result.exit_code == 0, result.stderr
     document = json.loads(out.read_text())
     counts = {c: int(np.sum(labels == c)) for c in ("no", "yes")}
@@ -61,7 +61,7 @@ def test_fraction_split_is_stratified_recorded_and_scored(tmp_path):
     parts = (metrics["train"]["accuracy"] * document["rows"] +
              metrics["validation"]["accuracy"] * held) / len(labels)
     assert parts == pytest.approx(whole, abs=1e-12)
-    assert "validation loss" in result.stdout and "accuracy" in result.stdout
+    assert "validation loss" in result.stderr and "accuracy" in result.stderr  # the summary
 
 
 def test_validation_file_metrics_equal_sklearns_on_the_same_predictions(tmp_path):

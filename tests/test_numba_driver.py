@@ -50,7 +50,7 @@ def test_float32_data_is_widened_until_that_costs_a_compile(monkeypatch):
     """float32 data for a float64 kernel: widened copies (the same values, so the same bits)
     and no compile, until the copies have cost WIDENING_BUDGET; then read in place by one more
     compiled version, which serves every layout too and agrees."""
-    from symgrad.runtime import kernel as runtime
+    from symgrad.runtime import columns as runtime
 
     f = fresh_kernel("float32")
     data = np.random.default_rng(1).normal(size=(300, 3))
@@ -75,7 +75,7 @@ def test_float32_data_is_widened_until_that_costs_a_compile(monkeypatch):
 def test_float32_data_read_in_place_computes_in_float64(monkeypatch):
     """Arithmetic on data alone (x**3, sin(x)) runs in float64 after a float64 kernel starts
     reading float32 in place, as on the widened copies: the same predictions to the bit."""
-    from symgrad.runtime import kernel as runtime
+    from symgrad.runtime import columns as runtime
 
     f = symgrad.compile(symgrad.Model.supervised("a*sin(x) + b*x**3 + exp(x/4)", target="y",
                                                  inputs=["x"]))

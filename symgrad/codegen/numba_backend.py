@@ -67,7 +67,7 @@ class NumbaPrinter(FoldedExtrema, ScalarPrinter):
         return name, source
 
     def column_value(self, k: int) -> str:
-        """A float64 kernel reads float32 data in place (symgrad.runtime.kernel.Reading) and
+        """A float64 kernel reads float32 data in place (symgrad.runtime.columns.Reading) and
         widens each value: else arithmetic on data alone (x*x, sin(x)) ran in float32."""
         return f"np.float64(_c{k}[_row])" if self.float_type is None else f"_c{k}[_row]"
 

@@ -11,7 +11,6 @@ SymPy nor Numba.
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Mapping
 
 import numpy as np
@@ -19,11 +18,11 @@ import numpy as np
 from ..errors import SymgradError
 from ..trainable import LOSS_ONLY, Capabilities
 from .calls import kernel_call
+from .columns import Reading, array_columns, by_name, mapping_columns, matrix, unmasked
 from .second_order import SecondOrder
 
 ROWS_PER_CHUNK = 16_384
 MAX_CHUNKS = 64
-WIDENING_BUDGET = 0.25  # seconds: about what compiling a float64 kernel's float32 version takes
 
 
 def chunks_for(n: int) -> int:
@@ -45,9 +44,9 @@ class Kernel(SecondOrder):
     """
 
     def __init__(self, module, source: str, capabilities: Capabilities = Capabilities(),
-                 cache_hit: bool = False, origin: tuple[str, str] | None = None):
+                 cache_hit: bool = False, origin: tuple | None = None):
         self.module, self.source, self.cache_hit = module, source, cache_hit
-        self.origin = origin  # (backend, cache key): what a pickle names it by
+        self.origin = origin  # (rebuild, backend, cache key): what a pickle names it by
         self.capabilities = capabilities   # its backend's, from the registry
         meta = module.META
         self.params: tuple[str, ...] = tuple(meta["params"])
@@ -59,14 +58,15 @@ class Kernel(SecondOrder):
         self._reading = Reading(self.dtype)
 
     def __reduce__(self):
-        """Pickled (and copied) as its backend, cache key and generated module: unpickled from
-        the kernel cache where the key is, else from that module, cached first as a build is.
-        As with any pickle, unpickle only what you trust: it carries code."""
+        """Pickled (and copied) as its backend, cache key and generated module: unpickled by
+        ``rebuild`` (symgrad.compiler.kernel_from) from the kernel cache where the key is, else
+        from that module, cached first as a build is. As with any pickle, unpickle only what
+        you trust: it carries code."""
         if self.origin is None:
             raise SymgradError("this kernel was not made by symgrad.compile: it cannot be "
                                "pickled")
-        from ..compiler import kernel_from
-        return kernel_from, (*self.origin, self.source)
+        rebuild, backend, key = self.origin
+        return rebuild, (backend, key, self.source)
 
     def __repr__(self):
         return f"<symgrad Kernel params={list(self.params)} inputs={list(self.inputs)}>"
@@ -222,14 +222,14 @@ class Kernel(SecondOrder):
         data = by_name(data)
         if isinstance(data, Mapping):
             names = [self.inputs[j] for j in (*wanted, *(j for m in matrices for j in m))]
-            n, read = _mapping_columns(data, names, self._reading)
+            n, read = mapping_columns(data, names, self._reading)
             columns, cut = read[:len(wanted)], len(wanted)
             for m in matrices:  # a mapping's columns are separate arrays: stacked, a copy
                 columns.append(np.column_stack(read[cut:cut + len(m)]))
                 cut += len(m)
             return n, columns
-        n, columns, array = _array_columns(data, self.inputs, wanted, self._reading)
-        return n, columns + [_matrix(array, m) for m in matrices]
+        n, columns, array = array_columns(data, self.inputs, wanted, self._reading)
+        return n, columns + [matrix(array, m) for m in matrices]
 
     def non_finite_cell(self, data) -> str:
         data = by_name(data)
@@ -248,121 +248,7 @@ class Kernel(SecondOrder):
         return "data is not finite"
 
 
-def by_name(data):
-    """A data frame (pandas, polars: ``columns`` and columns by name) as the mapping of its
-    columns, read by name as a dict is; its column order says nothing (it was read by
-    position, silently wrong for a frame ordered y, x). Anything else as it is."""
-    names = getattr(data, "columns", None)
-    if names is None or isinstance(data, np.ndarray) or not hasattr(data, "__getitem__"):
-        return data
-    names = [str(n) for n in names]
-    if len(set(names)) != len(names):
-        twice = next(n for n in names if names.count(n) > 1)
-        raise SymgradError(f"the data frame has two columns named {twice!r}")
-    return {name: np.asarray(data[key]) for name, key in zip(names, data.columns)}
-
-
 def _compiled(function) -> bool:
     """A generated function (numba_driver's) has a compiled version in this process."""
     return bool(getattr(function, "compiled", None))
 
-
-def _mapping_columns(data: Mapping, names: list[str], reading):
-    missing = [n for n in names if n not in data]
-    if missing:
-        raise SymgradError(f"data has no column {missing[0]!r}")
-    columns = [_as_float_column(data[n], n, reading) for n in names]
-    lengths = {len(c) for c in columns}
-    if len(lengths) > 1:
-        raise SymgradError(f"data columns differ in length: {sorted(lengths)}")
-    n = lengths.pop() if lengths else _first_length(data)
-    return _require_rows(n), columns
-
-
-def _first_length(data: Mapping) -> int:
-    for values in data.values():
-        return len(values)
-    raise SymgradError("data is empty")
-
-
-def _array_columns(data, inputs, wanted, reading):
-    array = np.asarray(unmasked(data, "data", inputs))
-    if array.ndim != 2:
-        raise SymgradError(f"data must be 2-D (rows x columns); got shape {array.shape}")
-    array = reading(array, "data")
-    width = array.shape[1]
-    if width != len(inputs):
-        raise SymgradError(f"data has {width} columns; expected {len(inputs)} "
-                           f"({', '.join(inputs)})")
-    return _require_rows(array.shape[0]), [array[:, j] for j in wanted], array
-
-
-def _matrix(array, columns) -> np.ndarray:
-    """The data columns of one inner product, rows x entries: a view where they are adjacent
-    and in order (the features before or after the target), else a copy."""
-    first = columns[0]
-    if list(columns) == list(range(first, first + len(columns))):
-        return array[:, first:first + len(columns)]
-    return np.ascontiguousarray(array[:, list(columns)])
-
-
-def _as_float_column(values, name, reading):
-    column = np.asarray(unmasked(values, f"data column {name!r}"))
-    if column.ndim != 1:
-        raise SymgradError(f"data column {name!r} must be 1-D; got shape {column.shape}")
-    return reading(column, name)
-
-
-def unmasked(values, what: str, names=()):
-    """values, refused if a numpy masked array with a masked cell (np.asarray would read the
-    value under the mask as data); ``names``: a 2-D array's columns."""
-    if np.ma.isMaskedArray(values) and np.ma.getmaskarray(values).any():
-        row, *column = np.argwhere(np.ma.getmaskarray(values))[0]
-        where = f"row {row}" + (f", column {names[column[0]]!r}"
-                                if column and column[0] < len(names) else "")
-        raise SymgradError(f"{what} has masked cells ({where} first): fill them "
-                           f"(.filled(value)) or drop their rows")
-    return values
-
-
-class Reading:
-    """How a kernel takes a data array: of its dtype, in place; of another numeric type, as a
-    copy of its dtype. Except float32 data for a float64 kernel: Numba would compile a version
-    of each function for float32 arrays on their first call (0.2-0.45 s), so they are widened
-    to a float64 copy (the same values) until this kernel's copies have cost WIDENING_BUDGET
-    seconds, and read in place after that. A ski rental: a first call never waits for that
-    compile, and a long run on large float32 data pays at most about twice the better choice.
-    Once compiled (and cached), that version serves the calls that read in place."""
-
-    def __init__(self, dtype):
-        self.dtype, self.widening = np.dtype(dtype), 0.0  # seconds spent widening float32
-
-    def __call__(self, array, what: str):
-        widen = array.dtype == np.float32 and self.dtype == np.float64
-        if widen and self.widening >= WIDENING_BUDGET:
-            return array
-        start = time.perf_counter()
-        readable = _readable(array, what, self.dtype)
-        if widen:
-            self.widening += time.perf_counter() - start
-        return readable
-
-
-def _readable(array, what, dtype):
-    """The array itself if of dtype, else a copy of dtype (refused if not numeric)."""
-    if array.dtype == dtype:
-        return array
-    if np.iscomplexobj(array):
-        raise SymgradError(f"{what} is complex (dtype {array.dtype}); symgrad computes in "
-                           f"real numbers")
-    try:
-        with np.errstate(over="ignore"):  # float64 beyond float32's range: inf, reported
-            return array.astype(dtype)    # by the data check
-    except (TypeError, ValueError):
-        raise SymgradError(f"{what} is not numeric (dtype {array.dtype})") from None
-
-
-def _require_rows(n: int) -> int:
-    if n == 0:
-        raise SymgradError("data has no rows")
-    return n

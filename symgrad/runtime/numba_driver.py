@@ -7,7 +7,7 @@ arrays) are three types: each new layout cost a second or more of compiling on t
 first call. ``General`` compiles only the signature with every array's layout "any" (Numba's
 'A'), then stops Numba compiling more, so an array of any layout converts to that version.
 float32 data is widened to float64 copies until they have cost about a compile
-(symgrad.runtime.kernel.Reading); then a float32 version is compiled, and cached on disk like
+(symgrad.runtime.columns.Reading); then a float32 version is compiled, and cached on disk like
 the first.
 
 **Threads.** The generated functions are serial and release the GIL: Numba's

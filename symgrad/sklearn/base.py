@@ -34,7 +34,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import SymgradError
-from ..runtime.kernel import unmasked
+from ..runtime.columns import unmasked
 from .models import ExpressionModel, LinearModel, NetworkModel, grouped
 
 SOLVERS = ("auto", "fit", "train")

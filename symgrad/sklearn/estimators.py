@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from ..errors import SymgradError
-from ..runtime.kernel import unmasked
+from ..runtime.columns import unmasked
 from .base import SymgradEstimator, with_defaults
 
 CLASSIFIER_LOSSES = (None, "bce", "ce")
