@@ -289,7 +289,7 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         f"do not determine {them} (the loss moves with a combination of "
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
-    _unbounded(progress)
+    _unbounded(progress, cov)
     return Fit(params=theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,
                reason=progress.reason,
@@ -308,17 +308,20 @@ def _curvature(objective, theta, penalty, jtj, per: float):
     return Gram(factor / math.sqrt(per))
 
 
-UNBOUNDED = 1e100  # a parameter beyond this: the loss fell without bound, no optimum
+UNBOUNDED = 1e100  # a parameter beyond this, not determined to within itself: no optimum
 
 
-def _unbounded(progress) -> None:
+def _unbounded(progress, cov) -> None:
     """A run that 'converged' with parameters run off towards infinity found no optimum (a
-    loss not bounded below, a bce target outside [0, 1], separable classes without l2)."""
-    largest = float(np.max(np.abs(progress.theta)))
-    if not largest <= UNBOUNDED or not math.isfinite(progress.loss):
+    loss not bounded below, a bce target outside [0, 1], separable classes without l2):
+    parameters beyond UNBOUNDED whose standard errors are not below their size (a curvature
+    that vanishes out there). One the data determine is an optimum, however large."""
+    size = np.abs(progress.theta)
+    spread = np.full(len(size), np.inf) if cov is None else np.sqrt(np.abs(np.diag(cov)))
+    if np.any(~(size <= UNBOUNDED) & ~(spread < size)) or not math.isfinite(progress.loss):
         progress.converged = False
         progress.reason = (f"the loss has no minimum: it keeps falling as parameters grow "
-                           f"without bound (|theta| up to {largest:.3g})")
+                           f"without bound (|theta| up to {float(np.max(size)):.3g})")
 
 
 def _check_settings(method, l2, tol, max_iter) -> None:

@@ -530,6 +530,19 @@ def test_a_loss_without_a_minimum_is_not_called_converged():
     assert not result.converged and "no minimum" in result.reason
 
 
+@pytest.mark.parametrize("method", ["lm", "newton"])
+def test_an_optimum_beyond_1e100_that_the_data_determine_is_converged(method):
+    # data of size 1e100: the parameters are as large, and their standard errors far smaller
+    rng = np.random.default_rng(4)
+    t = np.linspace(0, 1, 40)
+    y = (2 * t + 1 + 0.01 * rng.normal(size=t.size)) * 1e100
+    model = Model.supervised("a*t + b", "y", inputs=["t"])
+    result = symgrad.fit(model, data={"t": t, "y": y}, theta0=[1.0, 1.0], method=method)
+    assert result.converged, result.reason
+    exact = np.linalg.lstsq(np.c_[t, np.ones_like(t)], y, rcond=None)[0]
+    np.testing.assert_allclose(result.params, exact, rtol=1e-10)
+
+
 @pytest.mark.parametrize("method, expression, leaves", [
     ("lm", "a*sin(k*t)", True), ("newton", "a*sin(k*t)", True),
     ("lm", "a*sin(k*t) + c", True),
