@@ -105,7 +105,7 @@ def test_float32_predictions_are_float32_and_agree(logistic):
 
 
 def test_float64_data_is_converted_once_for_training(monkeypatch):
-    from symgrad.runtime import kernel as runtime
+    from symgrad.runtime import columns as runtime
 
     conversions = []
     readable = runtime._readable
