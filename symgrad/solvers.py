@@ -188,14 +188,14 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
 
 def _stopped(progress, reason, at, start, limit, report):
     """None where the run stops: converged for ``reason`` where a Newton step along one
-    parameter alone would take at most ``limit`` of the loss off (``_coordinate_reduction``),
+    parameter alone would take at most ``limit`` of the loss off (or 4 eps, whatever tol) (``_coordinate_reduction``),
     or where taken it takes nothing off and the loss fell to float64's rounding of its start
     (an exact fit); else stalled short of a minimum (derivatives spanning 1e0 to 1e230).
     Where that coordinate step does lower the loss, it is taken, an iteration, and the new
     (theta, f, g, B) returned for the run to go on. ``at``: (quantities, theta, f, g, B)."""
     quantities, theta, f, g, B = at
     share = _coordinate_reduction(f, g, B)
-    if share <= limit:
+    if share <= max(limit, 4 * EPS):  # a smaller share is below float64's resolution of f
         return mark_converged(progress, reason)
     moved = _coordinate_step(theta, g, B)
     f_moved, g_moved, B_moved = quantities(moved) if all_finite(moved) else (math.inf,) * 3

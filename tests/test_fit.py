@@ -531,6 +531,16 @@ def test_a_loss_without_a_minimum_is_not_called_converged():
 
 
 @pytest.mark.parametrize("method", ["lm", "newton"])
+def test_a_tol_below_float64s_resolution_converges_where_nothing_can_be_resolved(method):
+    # tol 1e-300 asks for more than float64 holds: the run ends at the same optimum,
+    # converged because no further reduction is possible, not 'too badly scaled'
+    fits = [symgrad.fit(DECAY, data=_decay(), theta0=[1.0, 0.1, 0.0], method=method, tol=tol)
+            for tol in (1e-8, 1e-300)]
+    assert fits[1].converged and "float64" in fits[1].reason, fits[1].reason
+    np.testing.assert_allclose(fits[1].params, fits[0].params, rtol=1e-9)
+
+
+@pytest.mark.parametrize("method", ["lm", "newton"])
 def test_an_optimum_beyond_1e100_that_the_data_determine_is_converged(method):
     # data of size 1e100: the parameters are as large, and their standard errors far smaller
     rng = np.random.default_rng(4)
