@@ -104,14 +104,18 @@ def _total(value, n):
 
 
 def elementwise_or_nan(f):
-    """f of one float, inf where it overflows (math.gamma(200)), nan outside its domain."""
+    """f of one float, inf where it overflows (math.gamma(200)), nan outside its domain; at
+    a pole C99's value (where Python's math raises), as Numba's libm and scipy give it:
+    gamma(+-0) = +-inf, lgamma of 0 or a negative whole number inf."""
     def safe(x, *rest):
         try:
             return f(x, *rest)
         except OverflowError:
             return math.inf
         except (ValueError, ZeroDivisionError):
-            return math.nan
+            if f is math.lgamma and x <= 0 and x == math.floor(x):
+                return math.inf
+            return math.copysign(math.inf, x) if f is math.gamma and x == 0 else math.nan
     return safe
 
 '''
