@@ -40,6 +40,7 @@ class Model:
             value = getattr(self, field)
             object.__setattr__(self, field, tuple(map(own_classes, value))
                                if isinstance(value, tuple) else own_classes(value))
+        _one_symbol_per_name((*self.loss.free_symbols, *self.params, *self.inputs))
         both = set(self.params) & set(self.inputs)
         if both:
             raise SymgradError(f"{_listed(both)} listed both as parameter and as input")
@@ -323,6 +324,19 @@ def symbols_named(names: Names, expr: sp.Expr) -> tuple[sp.Symbol, ...]:
     own = {s.name: s for s in expr.free_symbols}
     return tuple(n if isinstance(n, sp.Symbol) else own.get(str(n), sp.Symbol(str(n)))
                  for n in names)
+
+
+def _one_symbol_per_name(symbols) -> None:
+    """Two different SymPy symbols of one name (Symbol('a') and Symbol('a', positive=True))
+    are two variables to SymPy but one name to every file, column and message: refused."""
+    seen: dict[str, sp.Symbol] = {}
+    for symbol in symbols:
+        if isinstance(symbol, sp.Symbol) and not isinstance(symbol, sp.Dummy):
+            other = seen.setdefault(symbol.name, symbol)
+            if other != symbol:
+                raise SymgradError(f"two different symbols are named {symbol.name!r}, "
+                                   f"{sp.srepr(other)} and {sp.srepr(symbol)}: SymPy tells "
+                                   f"them apart by their assumptions; build the model with one")
 
 
 def _listed(symbols) -> str:

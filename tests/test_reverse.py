@@ -59,6 +59,18 @@ def test_model_is_frozen_and_validated():
         Model.of("w*x", params=["w"], inputs=[])
 
 
+def test_two_symbols_of_one_name_are_refused_by_name():
+    # SymPy's Symbol('a') and Symbol('a', positive=True) are different variables of one
+    # name: in the loss, or a symbol given as an input that is not the loss's own
+    a, positive_a, x = sp.Symbol("a"), sp.Symbol("a", positive=True), sp.Symbol("x")
+    with pytest.raises(SymgradError, match=r"two different symbols are named 'a', "
+                                           r"Symbol\('a'\) and Symbol\('a', positive=True\)"):
+        Model.of(a * x + positive_a, params=["a"], inputs=["x"])
+    with pytest.raises(SymgradError, match="two different symbols are named 'x'"):
+        Model.of(a * x, params=["a"], inputs=[sp.Symbol("x", real=True)])
+    assert Model.of(positive_a * x, params=["a"], inputs=["x"]).params == (positive_a,)
+
+
 def test_sigmoid_node_is_computed_once():
     program = lower(derive("(sigmoid(w*x + b) - y)**2", params=["w", "b"], inputs=["x", "y"]))
     everything = [e for _, e in program.temps] + [program.loss, *program.partials]
