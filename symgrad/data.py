@@ -19,7 +19,8 @@ numbers). Every line must have the header's number of fields. Only when somethin
 does a slow ``csv`` scan run, to name the first bad cell exactly:
 ``a.csv line 3, column y: 'abc' is not a number``. A number is an ASCII decimal float (sign,
 digits, fraction, exponent; not '1_000' or other scripts' digits). Lines are the file's own
-line numbers (the header is line 1). Non-finite values (nan, inf) are refused the same way;
+line numbers (the header is line 1). Non-finite values (nan, inf) are refused the same way,
+and values beyond the range of a float32 model (``read_csv(..., dtype='float32')``);
 blank lines are skipped; the text is UTF-8, with or without a BOM.
 
 The delimiter is the source's: a comma, or a tab for a file named ``*.tsv``, unless given
@@ -160,8 +161,9 @@ def read_header(source: str | CsvSource) -> tuple[str, ...]:
     return header
 
 
-def read_csv(source: str | CsvSource, numeric: Sequence[str]) -> Table:
-    """The named columns of a CSV file as float64 arrays; SymgradError on any bad input."""
+def read_csv(source: str | CsvSource, numeric: Sequence[str], dtype: str = "float64") -> Table:
+    """The named columns of a CSV file as float64 arrays; SymgradError on any bad input, a
+    value beyond ``dtype``'s range (float32: what the model computes in) among them."""
     source = _source(source)
     header = read_header(source)
     _require_columns(source, header, numeric)
@@ -173,8 +175,9 @@ def read_csv(source: str | CsvSource, numeric: Sequence[str]) -> Table:
     values = _numbers(source, header, usecols)
     if values.shape[0] == 0:
         raise SymgradError(f"{source.name} has a header but no data rows")
-    if not np.isfinite(values).all():
-        _raise_first_error(source, header, usecols)
+    largest = float(np.finfo(dtype).max)
+    if values.size and not -largest <= values.min() <= values.max() <= largest:  # nan, inf
+        _raise_first_error(source, header, usecols, dtype)
     columns = {name: np.ascontiguousarray(values[:, j]) for j, name in enumerate(numeric)}
     return Table(name=source.name, header=header, columns=columns, rows=values.shape[0])
 
@@ -288,25 +291,26 @@ def _unclosed(fields) -> str:
         if any("\n" in f or "\r" in f for f in fields) else ""
 
 
-def _raise_first_error(source: CsvSource, header, usecols):
+def _raise_first_error(source: CsvSource, header, usecols, dtype: str = "float64"):
     """Scan with the csv module and raise for the first bad row or cell."""
-    raise _first_error(source, header, usecols) or SymgradError(
+    raise _first_error(source, header, usecols, dtype) or SymgradError(
         f"{source.name}: could not read the numbers (no single bad cell found)")
 
 
-def _first_error(source: CsvSource, header, usecols) -> SymgradError | None:
+def _first_error(source: CsvSource, header, usecols, dtype="float64") -> SymgradError | None:
     try:
         for where, fields in _rows(source, header):
             for j in usecols:
-                _check_cell(fields[j].strip(), f"{where}, column {header[j]}")
+                _check_cell(fields[j].strip(), f"{where}, column {header[j]}", dtype)
     except SymgradError as error:
         return error
     return None
 
 
-def _check_cell(cell: str, where: str) -> None:
-    """SymgradError unless the cell is a finite ASCII decimal number. One below float64's
-    range (1e-400) reads as 0, its nearest float64, as numpy, pandas and pyarrow read it."""
+def _check_cell(cell: str, where: str, dtype: str = "float64") -> None:
+    """SymgradError unless the cell is a finite ASCII decimal number, within dtype's range.
+    One below float64's range (1e-400) reads as 0, its nearest float64, as numpy, pandas and
+    pyarrow read it."""
     shown = repr(cell) if len(cell) <= 40 else f"{cell[:30]!r}... ({len(cell):,} characters)"
     if NOT_FINITE.fullmatch(cell):
         raise SymgradError(f"{where}: {shown} is not finite")
@@ -314,6 +318,10 @@ def _check_cell(cell: str, where: str) -> None:
         raise SymgradError(f"{where}: {shown} is not a number")
     if not math.isfinite(float(cell)):  # beyond float64's range: 1e999
         raise SymgradError(f"{where}: {shown} is not finite")
+    largest = float(np.finfo(dtype).max)
+    if not abs(float(cell)) <= largest:
+        raise SymgradError(f"{where}: {shown} is beyond {dtype}'s range (largest "
+                           f"{largest:.3g}), which the model computes in")
 
 
 def read_labels(source: str | CsvSource, column: str) -> list[str]:

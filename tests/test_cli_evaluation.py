@@ -297,6 +297,24 @@ def test_float32_training_and_prediction_agree_with_float64(tmp_path):
     assert np.array_equal(params["float32"].astype(np.float32), params["float32"])
 
 
+def test_a_value_beyond_float32s_range_is_named_by_file_and_line(tmp_path):
+    # finite in float64, inf in float32: refused as the CSV reader refuses a bad cell, by
+    # the file's own line, when training in float32 and when predicting with that model
+    data = tmp_path / "d.csv"
+    data.write_text("t,y\n1,2\n\n2,3e38\n3,-5e38\n")
+    one_line_error(cli("train", data, "--model", "a*t", "--target", "y", "--dtype", "float32"),
+                   f"{data} line 5, column y: '-5e38' is beyond float32's range")
+    data.write_text("t,y\n1,2\n2,4\n")
+    out = tmp_path / "p.json"
+    result = cli("train", data, "--model", "a*t", "--target", "y", "--dtype", "float32",
+                 "--epochs", "2", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    new = tmp_path / "new.csv"
+    new.write_text("t\n1\n1e39\n")
+    one_line_error(cli("predict", out, new), f"{new} line 3, column t: '1e39' is beyond")
+    assert cli("predict", out, data).exit_code == 0
+
+
 def test_float32_is_refused_where_it_is_not_computed(tmp_path):
     data, _, _ = write_classes(tmp_path / "d.csv", n=30)
     one_line_error(cli("train", data, "--model", "dense(2) -> dense(1) -> sigmoid", "--target",

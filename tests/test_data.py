@@ -182,3 +182,13 @@ def test_a_long_bad_cell_is_shown_shortened(tmp_path, cell, why):
         csvdata.read_csv(str(path), ["x", "y"])
     message = str(info.value)
     assert f"({len(cell):,} characters) {why}" in message and len(message) < len(str(path)) + 120
+
+
+def test_read_csv_refuses_a_value_beyond_the_dtypes_range_by_line(tmp_path):
+    path = tmp_path / "a.csv"
+    path.write_text("x,y\n1,2\n3,4e38\n")
+    assert csvdata.read_csv(str(path), ["x", "y"]).columns["y"][1] == 4e38
+    with pytest.raises(SymgradError, match=r"a.csv line 3, column y: '4e38' is beyond "
+                                           r"float32's range \(largest 3.4e\+38\)"):
+        csvdata.read_csv(str(path), ["x", "y"], "float32")
+    assert csvdata.read_csv(str(path), ["x"], "float32").rows == 2  # a column not read

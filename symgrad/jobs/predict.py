@@ -60,7 +60,7 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
         raise SymgradError(f"--proba is for classifiers (--loss bce or ce); {params_path} "
                            f"was trained with --loss {trained.document.get('loss', 'mse')}")
     read = trained.read_features
-    table = read_csv(open_csv(data_path, delimiter), read)
+    table = read_csv(open_csv(data_path, delimiter), read, _dtype(trained.document))
     data = np.zeros((table.rows, len(trained.features) + 1), order="F")  # no target: zeros,
     for j, name in enumerate(trained.features):                          # nor loss columns
         if name in read:
@@ -115,7 +115,7 @@ def _expression_model(document) -> Trained:
     setup = Setup(data=None, theta0=theta, build=None, reduction=kernel.reduction,
                   features=features, described=dict,
                   read_rows=lambda source: expression_rows(source, features, target, loss,
-                                                           classes)[:2],
+                                                           classes, kernel.dtype.name)[:2],
                   outputs=lambda built, theta, data: built.predict(theta, data))
     return Trained(document, kernel, theta, setup)
 

@@ -85,11 +85,13 @@ def expression_setup(options, source) -> Setup:
     if not features:
         warn(f"the model reads no column of {options.data} besides the target: it fits a "
              f"constant")
-    data, targets, classes = expression_rows(source, features, options.target, options.loss)
+    data, targets, classes = expression_rows(source, features, options.target, options.loss,
+                                             dtype=kernel.dtype.name)
     _warn_of_scale(targets, options.target, options.loss)
     return scalar_setup(options, kernel, header, data=data, targets=targets, classes=classes,
                         read_rows=lambda other: expression_rows(
-                            other, features, options.target, options.loss, classes)[:2])
+                            other, features, options.target, options.loss, classes,
+                            kernel.dtype.name)[:2])
 
 
 SQUARES_IN_RANGE = (1e-150, 1e150)  # float64's squares of values beyond these under/overflow
@@ -106,15 +108,15 @@ def _warn_of_scale(targets: np.ndarray, name: str, loss: str) -> None:
              f"(divide it by {scale:.0e}, say) for a meaningful loss")
 
 
-def expression_rows(source, features, target: str, loss: str, classes=None):
+def expression_rows(source, features, target: str, loss: str, classes=None, dtype="float64"):
     """(the kernel's data: features then the target, the targets, the class labels or None)
-    of a CSV source."""
+    of a CSV source; a value beyond the range of the kernel's dtype is refused by line."""
     from ..data import read_csv
 
     if loss not in ("bce", "ce"):
-        table = read_csv(source, [*features, target])
+        table = read_csv(source, [*features, target], dtype)
         return table.matrix([*features, target]), table.columns[target], None
-    table = read_csv(source, features)
+    table = read_csv(source, features, dtype)
     targets, classes = read_targets(source, target, loss, table.rows, classes)
     data = np.empty((table.rows, len(features) + 1), order="F")
     data[:, :-1], data[:, -1] = table.matrix(features), targets
