@@ -285,6 +285,14 @@ def _rows(source: CsvSource, header) -> Iterator[tuple[str, list[str]]]:
             from None
 
 
+def line_of_row(source: CsvSource, index: int) -> str:
+    """'a.csv line 7': where data row ``index`` (from 0, blank lines skipped) starts."""
+    for row, (where, _) in enumerate(_rows(source, read_header(source))):
+        if row == index:
+            return where
+    return f"{source.name} data row {index + 1}"
+
+
 def _unclosed(fields) -> str:
     """A hint when a field holds line breaks: most likely a quote never closed."""
     return "; a quoted field runs over several lines (a quote never closed?)" \

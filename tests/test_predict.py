@@ -4,6 +4,7 @@ and a model that reads no data column predicting once per row."""
 import csv
 import io
 import json
+import math
 
 import pytest
 
@@ -107,3 +108,25 @@ def test_a_model_of_no_column_predicts_one_value_per_row(tmp_path, hours):
     ragged = tmp_path / "ragged.csv"
     ragged.write_text("x,y\n1,2\n3\n")
     one_line_error(cli("predict", out, ragged), "line 3: 1 fields, expected 2")
+
+
+def test_a_prediction_that_overflows_is_written_and_warned_of_by_line(tmp_path, params_w):
+    # w*x with x = 1.7e308: the output overflows to inf. predict writes the row as computed and
+    # one warning names the first such row by the file's own line (a blank line counted);
+    # score says the same beside its inf loss
+    data = tmp_path / "new.csv"
+    data.write_text("x,y\n1,2\n\n1.7e308,3\n-1.7e308,1\n")
+    w = json.loads(params_w.read_text())["params"]["w"]
+    assert abs(w) > 1.06  # so w * 1.7e308 overflows
+    again = tmp_path / "again.csv"  # a warning is given once per message and process
+    again.write_text(data.read_text())
+    for command, path in (("predict", data), ("score", again)):
+        result = cli(command, params_w, path)
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert f"not finite in 2 rows (first: {path} line 4, " in result.stderr
+    rows = list(csv.reader(io.StringIO(cli("predict", params_w, data).stdout)))
+    assert [float(r[-1]) for r in rows[1:]][1:] == [math.copysign(math.inf, w),
+                                                      -math.copysign(math.inf, w)]
+    data.write_text("x,y\n1,2\n")
+    assert cli("predict", params_w, data).stderr == ""  # finite outputs: no warning

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SymgradError
+from ..errors import SymgradError, warn
 from ..metrics import metric_kind, softmax
 from .params_file import read_params
 
@@ -60,12 +60,14 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
         raise SymgradError(f"--proba is for classifiers (--loss bce or ce); {params_path} "
                            f"was trained with --loss {trained.document.get('loss', 'mse')}")
     read = trained.read_features
-    table = read_csv(open_csv(data_path, delimiter), read, _dtype(trained.document))
+    source = open_csv(data_path, delimiter)
+    table = read_csv(source, read, _dtype(trained.document))
     data = np.zeros((table.rows, len(trained.features) + 1), order="F")  # no target: zeros,
     for j, name in enumerate(trained.features):                          # nor loss columns
         if name in read:
             data[:, j] = table.columns[name]
     outputs = trained.outputs(data)
+    _warn_of_non_finite(outputs, source)
     columns = [map(repr, table.columns[n].tolist()) for n in read]
     header, cells = [*read, "prediction"], [_predictions(trained, outputs)]
     if proba:
@@ -91,7 +93,23 @@ def score_file(params_path: str, data_path: str, delimiter: str | None = None) -
     part = Part(data, targets)
     metrics = part_metrics(trained.kernel, trained.setup.outputs, part, trained.theta,
                            document.get("loss", "mse"))
+    if not np.isfinite(metrics["loss"]):
+        _warn_of_non_finite(trained.setup.outputs(trained.kernel, trained.theta, data), source)
     return {"rows": part.rows, **metrics}
+
+
+def _warn_of_non_finite(outputs, source) -> None:
+    """One warning line where the model's output is not finite in some rows (it overflows
+    or leaves its domain there): how many, and the first by the file's own line."""
+    from ..data import line_of_row
+
+    values = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if bad.size:
+        first = values[bad[0]][~np.isfinite(values[bad[0]])][0]
+        warn(f"the model's output is not finite in {bad.size} row{'s' * (bad.size != 1)} "
+             f"(first: {line_of_row(source, int(bad[0]))}, {first}): it overflows or leaves "
+             f"its domain there")
 
 
 def trained_model(document: dict) -> Trained:
