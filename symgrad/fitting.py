@@ -27,13 +27,13 @@ from . import saddles, solvers, uncertainty
 from .errors import SymgradError
 from .gram import Gram
 from .lbfgs import lbfgs
+from .objectives import KernelObjective, Remembered
 from .runtime.second_order import HESSIAN_LIMIT
 
 METHODS = ("auto", "lm", "newton", "lbfgs")
 DEFAULT_TOL = 1e-10
 DEFAULT_MAX_ITER = 1000  # steps taken; NIST's Bennett5 needs 591 from its first start
 GAUSS_NEWTON_LIMIT = 400  # parameters: beyond, J^T J per chunk is too large; L-BFGS instead
-FACTORED_LIMIT = 1 << 22  # residuals x (parameters + 1) held at once: J itself, not J^T J
 
 
 @dataclass(frozen=True)
@@ -60,96 +60,6 @@ class Fit:
         """name -> value (the parameters by default)."""
         values = self.params if values is None else values
         return {n: float(v) for n, v in zip(self.names, values)}
-
-
-class KernelObjective:
-    """The sums ``solvers`` need, from a kernel compiled with order=2 and reduction "sum",
-    over one data set (validated once)."""
-
-    def __init__(self, kernel, data):
-        if kernel.reduction != "sum":
-            raise SymgradError("fit needs a kernel compiled with reduction='sum'")
-        self.kernel, self.data = kernel, data
-        self.rows, self._gradient_columns = kernel.columns(data)
-        self.least_squares = kernel.least_squares
-        self.has_hessian = kernel.has_hessian
-        self.observations = self.rows * kernel.residuals_per_row
-        self.factored = kernel.has_residual_rows and \
-            self.observations * (len(kernel.params) + 1) <= FACTORED_LIMIT
-        self._columns: dict = {}
-
-    def loss_grad(self, theta):
-        loss, grad, finite = self.kernel.evaluate(theta, self.rows, self._gradient_columns)
-        self._check(finite)
-        return loss, grad
-
-    def hessian(self, theta):
-        *values, finite = self.kernel.evaluate_hessian(theta, self.rows, self._read("hessian"))
-        self._check(finite)
-        return tuple(values)
-
-    def gauss_newton(self, theta):
-        *values, finite = self.kernel.evaluate_gauss_newton(theta, self.rows,
-                                                            self._read("gauss_newton"))
-        self._check(finite)
-        return tuple(values)
-
-    def residual_rows(self, theta):
-        *values, finite = self.kernel.residual_rows(theta, self.rows,
-                                                    self._read("gauss_newton"))
-        self._check(finite)
-        return tuple(values)
-
-    def _read(self, kind: str):
-        if kind not in self._columns:
-            read = self.kernel.hessian_columns if kind == "hessian" else \
-                self.kernel.gauss_newton_columns
-            self._columns[kind] = read(self.data)[1]
-        return self._columns[kind]
-
-    def _check(self, finite: bool) -> None:
-        if not finite:
-            raise SymgradError(self.kernel.non_finite_cell(self.data))
-
-
-class Remembered:
-    """An objective that keeps its last two answers of each kind (the point a solver stands
-    on and its last trial), so the uncertainties at the optimum cost no extra pass."""
-
-    def __init__(self, objective):
-        self.objective, self.rows = objective, objective.rows
-        self.observations = objective.observations
-        self.least_squares, self.has_hessian = objective.least_squares, objective.has_hessian
-        self.factored = objective.factored
-        self.answers: dict = {}
-
-    def loss_grad(self, theta):
-        return self._ask("loss_grad", theta)
-
-    def hessian(self, theta):
-        return self._ask("hessian", theta)
-
-    def gauss_newton(self, theta):
-        if self.factored:  # the sums from the rows kept: no pass, nor its compilation
-            r, jacobian = self.residual_rows(theta)
-            return float(r @ r), jacobian.T @ jacobian, jacobian.T @ r
-        return self._ask("gauss_newton", theta)
-
-    def residual_rows(self, theta):
-        return self._ask("residual_rows", theta)
-
-    def knows(self, kind: str, theta) -> bool:
-        """Whether the answer of this kind at theta is kept (costs no pass)."""
-        return (kind, np.asarray(theta, dtype=np.float64).tobytes()) in self.answers
-
-    def _ask(self, kind: str, theta):
-        key = (kind, np.asarray(theta, dtype=np.float64).tobytes())
-        if key not in self.answers:
-            self.answers[key] = getattr(self.objective, kind)(theta)
-            kept = [k for k in self.answers if k[0] == kind]
-            for old in kept[:-2]:
-                del self.answers[old]
-        return self.answers[key]
 
 
 def fit(loss, params=None, inputs=None, data=None, theta0=None, *, method: str = "auto",
@@ -191,6 +101,9 @@ def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude
                 if not saddles.left(method, objective, penalty, progress, max_iter, report):
                     break
                 _run(method, objective, penalty, progress, tol, max_iter, report)
+    except solvers.NotFiniteAtStart as error:
+        where = objective.where_not_finite(progress.theta)
+        raise SymgradError(f"{where}: {error}" if where else str(error)) from None
     except KeyboardInterrupt as stop:  # Ctrl-C, or stopping.Stopped (SIGTERM, SIGHUP)
         interrupted, signum = True, getattr(stop, "signum", None)
         progress.reason = "interrupted"

@@ -10,7 +10,7 @@ value; the gradient's components along them come from U^T r (error eps |r|), not
 J^T r divided by a small eigenvalue (the solver's predicted decrease, too, is summed along
 the eigenvectors: symgrad.region). That is
 MINPACK's accuracy (it factors J by QR), for a fit small enough to hold J
-(symgrad.fitting.FACTORED_LIMIT). A plain matrix goes through the same functions by eigh.
+(symgrad.objectives.FACTORED_LIMIT). A plain matrix goes through the same functions by eigh.
 
 Anything computed from a Gram (a ufunc's result, its diagonal) is a plain array; a slice
 is a Gram without a factor (``block`` keeps one).

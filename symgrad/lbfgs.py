@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import SymgradError
-from .solvers import ACCEPT, EPS, Progress, all_finite, mark_converged
+from .solvers import ACCEPT, EPS, NotFiniteAtStart, Progress, all_finite, mark_converged
 
 MEMORY = 10  # pairs (s, y) kept
 
@@ -19,7 +18,7 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None)
     f, g = loss_grad(theta)
     progress.passes += 1
     if not all_finite(f, g):
-        raise SymgradError(f"the loss or its gradient is not finite at the initial "
+        raise NotFiniteAtStart(f"the loss or its gradient is not finite at the initial "
                            f"parameters (loss {f}): start elsewhere (--init), or look for "
                            f"data values so large that the loss overflows float64")
     progress.loss = f

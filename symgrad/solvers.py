@@ -3,7 +3,7 @@ one-pass sums (L-BFGS is symgrad.lbfgs; the uncertainties at the end, symgrad.un
 
 They see the data only through an ``Objective``: sums over the rows of the loss and its
 gradient, its Hessian, or for least squares the Gauss-Newton quantities (RSS, J^T J, J^T r).
-A compiled kernel over one data set (symgrad.fitting.KernelObjective) is one; a Dask cluster
+A compiled kernel over one data set (symgrad.objectives.KernelObjective) is one; a Dask cluster
 summing the same quantities over its partitions is another (symgrad.distributed). Nothing
 here generates code or reads files.
 
@@ -50,6 +50,10 @@ class Objective(Protocol):
     def hessian(self, theta) -> tuple[float, np.ndarray, np.ndarray]: ...
 
     def gauss_newton(self, theta) -> tuple[float, np.ndarray, np.ndarray]: ...
+
+
+class NotFiniteAtStart(SymgradError):
+    """The loss or its derivatives are not finite at the start (fitting names the row)."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +134,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     f, g, B = quantities(theta)
     progress.passes += 1
     if not all_finite(f, g, B):
-        raise SymgradError(f"the loss or its derivatives are not finite at the initial "
+        raise NotFiniteAtStart(f"the loss or its derivatives are not finite at the initial "
                            f"parameters (loss {f}): start elsewhere (--init), or look for "
                            f"data values so large that the loss overflows float64, or for "
                            f"a row where a weight of a least-squares loss is negative (a "

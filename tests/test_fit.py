@@ -524,6 +524,23 @@ def test_a_start_where_the_loss_is_not_finite_is_refused():
         symgrad.fit(model, data=_decay()[1:], theta0=[-1.0], backend="numpy")
 
 
+@pytest.mark.parametrize("method", ["lm", "newton", "lbfgs"])
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_a_row_whose_loss_is_not_finite_at_the_start_is_named(method, backend):
+    # sqrt of a negative x is nan whatever a is: the error names the first such row (found
+    # by halving the rows) before the advice about the start
+    x = np.linspace(1, 4, 40)
+    x[[23, 31]] = -2.0
+    data = {"x": x, "y": np.sqrt(np.abs(x))}
+    model = Model.supervised("a*sqrt(x)", "y", inputs=["x"])
+    with pytest.raises(SymgradError, match=r"^data row 23 \(x = -2, y = 1.41421\): the loss "
+                                           r"or its (gradient|derivatives) (is|are) not "
+                                           r"finite at the initial parameters"):
+        symgrad.fit(model, data=data, theta0=[1.0], method=method, backend=backend)
+    x[[23, 31]] = 2.0  # and where every row is finite, the fit runs
+    assert symgrad.fit(model, data=data, theta0=[1.0], method=method).converged
+
+
 def test_a_loss_without_a_minimum_is_not_called_converged():
     result = symgrad.fit("a*t + b - y", ["a", "b"], ["t", "y"], _decay(), [0.0, 0.0],
                          backend="numpy")

@@ -2,7 +2,7 @@
 
 ``symgrad.fitting.fit_objective`` runs its methods on any ``solvers.Objective`` (the summed
 row loss and its derivatives at any theta). A scalar model's compiled kernel is one
-(``fitting.KernelObjective``); here are two more, built on the layer engine
+(``objectives.KernelObjective``); here are two more, built on the layer engine
 (``symgrad.layers.cpu.CpuNetwork``), whose generated kernels are compiled once per activation
 and loss, whatever the number of features:
 
