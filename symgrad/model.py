@@ -334,7 +334,8 @@ def _one_symbol_per_name(symbols) -> None:
         if isinstance(symbol, sp.Symbol) and not isinstance(symbol, sp.Dummy):
             other = seen.setdefault(symbol.name, symbol)
             if other != symbol:
-                first, second = sorted([sp.srepr(other), sp.srepr(symbol)], key=lambda s: (len(s), s))
+                first, second = sorted([sp.srepr(other), sp.srepr(symbol)],
+                                       key=lambda text: (len(text), text))
                 raise SymgradError(f"two different symbols are named {symbol.name!r}, "
                                    f"{first} and {second}: SymPy tells them apart by their "
                                    f"assumptions; build the model with one")
