@@ -13,6 +13,8 @@ log_loss clips probabilities to [eps, 1 - eps], eps = float64's machine epsilon,
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 EPS = float(np.finfo(np.float64).eps)
@@ -43,6 +45,8 @@ def scores(kind: str, targets: np.ndarray, outputs: np.ndarray) -> dict[str, flo
 def r2(targets: np.ndarray, predictions: np.ndarray) -> float:
     residual_scale, residual = _sum_of_squares(targets - predictions)
     spread_scale, spread = _sum_of_squares(targets - _mean(targets))
+    if residual != residual:  # a prediction not finite: nan, not the 0 of a constant target
+        return math.nan
     if spread == 0.0:
         return 1.0 if residual == 0.0 else 0.0
     ratio = residual_scale / spread_scale  # squared by multiplying: inf, not OverflowError

@@ -376,3 +376,20 @@ def test_a_target_whose_squares_underflow_is_warned_about(tmp_path):
     result = cli("fit", data, "--model", "a*x", "--target", "y")
     assert "squared errors of that size underflow to 0" in result.stderr
     assert "R^2 1," not in result.stdout
+
+
+@pytest.mark.parametrize("command", ["fit", "train"])
+def test_a_validation_row_the_model_cannot_evaluate_is_scored_not_finite(tmp_path, command):
+    # sqrt of a negative x in the validation file: its metrics are not finite (null in
+    # PARAMS.json); the summary says so instead of a traceback, and R^2 is not called 0
+    data, held, out = tmp_path / "d.csv", tmp_path / "v.csv", tmp_path / "p.json"
+    data.write_text("x,y\n1,2\n2,4\n3,6\n")
+    held.write_text("x,y\n1,2\n-1,2\n")
+    result = cli(command, data, "--model", "a*sqrt(x)", "--target", "y", "--validation",
+                 held, "--out", out, *(("--epochs", "3") if command == "train" else ()))
+    assert result.exit_code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    validation = json.loads(out.read_text())["metrics"]["validation"]
+    assert validation == {"loss": None, "r2": None, "rmse": None}
+    shown = result.stderr.split("validation ")[-1]
+    assert shown.startswith(("loss not finite", "loss nan")) and "R^2 0" not in shown

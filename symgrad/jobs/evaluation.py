@@ -141,6 +141,8 @@ NAMES = {"loss": "loss", "accuracy": "accuracy", "log_loss": "log-loss", "r2": "
 
 
 def metrics_summary(metrics: dict) -> str:
-    """'train loss 0.1, R^2 0.98, RMSE 0.3; validation loss ...' (6 significant digits)."""
-    return "; ".join(f"{part} " + ", ".join(f"{NAMES[k]} {v:.6g}" for k, v in values.items())
-                     for part, values in metrics.items())
+    """'train loss 0.1, R^2 0.98, RMSE 0.3; validation loss ...' (6 significant digits; a
+    value not finite, null in PARAMS.json, as 'not finite')."""
+    return "; ".join(f"{part} " + ", ".join(
+        f"{NAMES[k]} {'not finite' if v is None else format(v, '.6g')}"
+        for k, v in values.items()) for part, values in metrics.items())
