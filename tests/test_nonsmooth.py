@@ -151,14 +151,16 @@ def test_polygamma_helpers_match_mpmath(order):
 def test_gamma_and_loggamma_at_their_poles_take_c99s_values(backend):
     # C99 (libm, scipy.special): tgamma(+-0) = +-inf, tgamma(-n) = nan, lgamma(-n) = +inf;
     # Python's math raises there, and the reference backend wrote nan for all of them
-    at = np.array([0.0, -0.0, -1.0, -3.0, -2.5, 4.0])
+    at = np.array([0.0, -0.0, -1.0, -3.0, -2.5, 4.0, -1e-310, 1e-310])
     model = Model.supervised([sp.gamma(a * x), sp.loggamma(a * x)], ["g", "l"],
                              inputs=["x"])
     kernel = symgrad.compile(model, backend=backend)
     got = kernel.predict([1.0], {"x": at, "g": at, "l": at})
-    with np.errstate(all="ignore"):
-        gammas = [math.inf, -math.inf, math.nan, math.nan, math.gamma(-2.5), 6.0]
-    logs = [math.inf, math.inf, math.inf, math.inf, math.lgamma(-2.5), math.log(6.0)]
+    with np.errstate(all="ignore"):  # 1/x overflows beside +-1e-310: gamma's sign is x's
+        gammas = [math.inf, -math.inf, math.nan, math.nan, math.gamma(-2.5), 6.0, -math.inf,
+                  math.inf]
+    logs = [math.inf, math.inf, math.inf, math.inf, math.lgamma(-2.5), math.log(6.0),
+            math.lgamma(1e-310), math.lgamma(1e-310)]
     np.testing.assert_allclose(got, np.column_stack([gammas, logs]), rtol=1e-14)
     assert np.signbit(got[1, 0])
 

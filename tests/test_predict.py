@@ -130,3 +130,7 @@ def test_a_prediction_that_overflows_is_written_and_warned_of_by_line(tmp_path, 
                                                       -math.copysign(math.inf, w)]
     data.write_text("x,y\n1,2\n")
     assert cli("predict", params_w, data).stderr == ""  # finite outputs: no warning
+    data.write_text("x,y\n1,2\n1e200,0\n")  # a finite output whose square overflows
+    result = cli("score", params_w, data)
+    assert result.exit_code == 0 and "loss inf" in result.stdout
+    assert "the loss is not finite although every output is" in result.stderr

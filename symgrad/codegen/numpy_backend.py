@@ -110,8 +110,8 @@ def elementwise_or_nan(f):
     def safe(x, *rest):
         try:
             return f(x, *rest)
-        except OverflowError:
-            return math.inf
+        except OverflowError:  # gamma of a tiny negative x overflows to -inf, its sign
+            return math.copysign(math.inf, x) if f is math.gamma else math.inf
         except (ValueError, ZeroDivisionError):
             if f is math.lgamma and x <= 0 and x == math.floor(x):
                 return math.inf

@@ -93,14 +93,17 @@ def score_file(params_path: str, data_path: str, delimiter: str | None = None) -
     part = Part(data, targets)
     metrics = part_metrics(trained.kernel, trained.setup.outputs, part, trained.theta,
                            document.get("loss", "mse"))
-    if not np.isfinite(metrics["loss"]):
-        _warn_of_non_finite(trained.setup.outputs(trained.kernel, trained.theta, data), source)
+    if not np.isfinite(metrics["loss"]) and not _warn_of_non_finite(
+            trained.setup.outputs(trained.kernel, trained.theta, data), source):
+        warn("the loss is not finite although every output is: the rows' losses overflow "
+             "(a squared error beyond 1.8e308, say)")
     return {"rows": part.rows, **metrics}
 
 
-def _warn_of_non_finite(outputs, source) -> None:
+def _warn_of_non_finite(outputs, source) -> bool:
     """One warning line where the model's output is not finite in some rows (it overflows
-    or leaves its domain there): how many, and the first by the file's own line."""
+    or leaves its domain there): how many, and the first by the file's own line. Whether
+    it warned."""
     from ..data import line_of_row
 
     values = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
@@ -110,6 +113,7 @@ def _warn_of_non_finite(outputs, source) -> None:
         warn(f"the model's output is not finite in {bad.size} row{'s' * (bad.size != 1)} "
              f"(first: {line_of_row(source, int(bad[0]))}, {first}): it overflows or leaves "
              f"its domain there")
+    return bool(bad.size)
 
 
 def trained_model(document: dict) -> Trained:
