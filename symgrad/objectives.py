@@ -60,9 +60,13 @@ class KernelObjective:
             raise SymgradError(self.kernel.non_finite_cell(self.data))
 
     def where_not_finite(self, theta) -> str:
-        """'data row 2 (x = -1, y = 1)': the first row whose loss or gradient is not finite
-        at theta (sqrt or log of a negative value, an overflow), '' where no row alone is."""
-        return self.kernel.row_not_finite(theta, self.rows, self._gradient_columns, self.data)
+        """'data row 2 (x = -1, y = 1)': the first row whose loss, gradient or (least
+        squares) Gauss-Newton sums are not finite at theta (sqrt or log of a negative value,
+        a negative weight, an overflow), '' where no row alone is."""
+        passes = [(self.kernel.evaluate, self._gradient_columns)]
+        if self.least_squares:
+            passes.append((self.kernel.evaluate_gauss_newton, self._read("gauss_newton")))
+        return self.kernel.row_not_finite(theta, self.rows, passes, self.data)
 
 
 class Remembered:

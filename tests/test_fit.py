@@ -541,6 +541,16 @@ def test_a_row_whose_loss_is_not_finite_at_the_start_is_named(method, backend):
     assert symgrad.fit(model, data=data, theta0=[1.0], method=method).converged
 
 
+def test_a_row_whose_weight_expression_is_negative_is_named():
+    # (x2 - 3)*(f - y)**2: the loss and gradient are finite where x2 < 3, the residual
+    # sqrt(x2 - 3)*(f - y) is not; the Gauss-Newton pass names the row
+    data = {"x1": np.array([1.0, 2, 3, 4]), "x2": np.array([5.0, 4, 1, 6]),
+            "y": np.array([2.0, 3, 4, 5])}
+    model = Model.of("(x2 - 3)*(a*log(x1) + b*x2 - y)**2", ["a", "b"], ["x1", "x2", "y"])
+    with pytest.raises(SymgradError, match=r"^data row 2 \(x1 = 3, x2 = 1, y = 4\): "):
+        symgrad.fit(model, data=data, theta0=[1.0, 1.0])
+
+
 def test_a_loss_without_a_minimum_is_not_called_converged():
     result = symgrad.fit("a*t + b - y", ["a", "b"], ["t", "y"], _decay(), [0.0, 0.0],
                          backend="numpy")

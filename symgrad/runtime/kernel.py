@@ -231,15 +231,15 @@ class Kernel(SecondOrder):
         n, columns, array = array_columns(data, self.inputs, wanted, self._reading)
         return n, columns + [matrix(array, m) for m in matrices]
 
-    def row_not_finite(self, theta, n: int, columns, data) -> str:
-        """'data row 2 (x = -1, y = 1)': the first row whose loss or gradient alone is not
-        finite at theta, found by halving the rows (about 2n rows evaluated); '' where no
-        row alone is (their sum overflows)."""
+    def row_not_finite(self, theta, n: int, passes, data) -> str:
+        """'data row 2 (x = -1, y = 1)': the first row where a pass (evaluate, its columns:
+        the loss and gradient, the Gauss-Newton sums) alone is not finite at theta, found by
+        halving the rows; '' where no row alone is (their sum overflows)."""
         theta = self._theta(theta)
 
         def finite(lo: int, hi: int) -> bool:
-            loss, grad, _ = self.evaluate(theta, hi - lo, [c[lo:hi] for c in columns])
-            return math.isfinite(loss) and bool(np.isfinite(grad).all())
+            return all(np.isfinite(value).all() for evaluate, columns in passes
+                       for value in evaluate(theta, hi - lo, [c[lo:hi] for c in columns]))
         lo, hi = 0, n
         while hi - lo > 1:
             mid = (lo + hi) // 2
