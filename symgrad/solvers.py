@@ -135,10 +135,10 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     progress.passes += 1
     if not all_finite(f, g, B):
         raise NotFiniteAtStart(f"the loss or its derivatives are not finite at the initial "
-                           f"parameters (loss {f}): start elsewhere (--init), or look for "
-                           f"data values so large that the loss overflows float64, or for "
-                           f"a row where a weight of a least-squares loss is negative (a "
-                           f"loss that means it: --method newton)")
+                               f"parameters (loss {f}): start elsewhere (--init), or look "
+                               f"for data values so large that the loss overflows float64, "
+                               f"or for a row where a weight of a least-squares loss is "
+                               f"negative (a loss that means it: --method newton)")
     progress.loss = start = f
     scale = _diagonal_scale(B, np.zeros(len(theta)))
     radius = None
@@ -192,9 +192,9 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
 
 def _stopped(progress, reason, at, start, limit, report):
     """None where the run stops: converged for ``reason`` where a Newton step along one
-    parameter alone would take at most ``limit`` of the loss off (or 4 eps, whatever tol) (``_coordinate_reduction``),
-    or where taken it takes nothing off and the loss fell to float64's rounding of its start
-    (an exact fit); else stalled short of a minimum (derivatives spanning 1e0 to 1e230).
+    parameter alone would take at most ``limit`` of the loss off, or 4 eps whatever tol
+    (``_coordinate_reduction``), or where taken it takes nothing off and the loss fell to
+    float64's rounding of its start (an exact fit); else stalled short of a minimum (derivatives spanning 1e0 to 1e230).
     Where that coordinate step does lower the loss, it is taken, an iteration, and the new
     (theta, f, g, B) returned for the run to go on. ``at``: (quantities, theta, f, g, B)."""
     quantities, theta, f, g, B = at
