@@ -221,3 +221,72 @@ def test_cli_train_reproduces_hours_sgd(tmp_path):
     (tmp_path / "four.csv").write_text("x\n4\n")
     predicted = CliRunner().invoke(main, ["predict", str(out), str(tmp_path / "four.csv")])
     assert predicted.stdout == "x,prediction\n4.0,7.804863933862125\n"
+
+
+@pytest.mark.parametrize("text, loss", LAYER_CHAINS[:2] + LAYER_CHAINS[3:],
+                         ids=[t for t, _ in LAYER_CHAINS[:2] + LAYER_CHAINS[3:]])
+def test_the_layer_engine_in_float32_agrees_to_float32_precision(text, loss):
+    from symgrad.layers.cuda import CudaNetwork
+    on_gpu, on_cpu, data, theta = layer_engines(text, loss, rows=33)
+    single = CudaNetwork(on_gpu.chain, 3, loss, "float32")
+    n, columns = on_cpu.columns(data)
+    (loss32, grad32, _), (loss64, grad64, _) = \
+        single.evaluate(theta, n, columns), on_cpu.evaluate(theta, n, columns)
+    assert grad32.dtype == np.float32
+    assert loss32 == pytest.approx(loss64, rel=1e-5)
+    assert np.linalg.norm(grad32 - grad64) <= 1e-5 * np.linalg.norm(grad64)
+    runs = [train(kernel, data, theta, Adam(lr=0.01), epochs=3, batch_size=8)
+            for kernel in (single, on_cpu)]
+    assert runs[0].params.dtype == np.float32
+    np.testing.assert_allclose(runs[0].params, runs[1].params, rtol=0, atol=1e-4)
+    np.testing.assert_allclose(single.predict(theta, data[:, :3]),
+                               on_cpu.predict(theta, data[:, :3]), rtol=1e-4, atol=1e-5)
+
+
+def test_on_a_gpu_with_cupy_the_layer_engines_products_go_to_cublas(monkeypatch):
+    """Where CuPy is installed (the cuda extra) the GEMMs are cuBLAS's, checked above against
+    the CPU engine; nothing falls back to the tiled kernel unseen."""
+    import importlib.util
+
+    from symgrad.runtime import cuda_blas
+    if symgrad_on_the_simulator() or importlib.util.find_spec("cupy") is None:
+        assert symgrad_on_the_simulator() or cuda_blas.library() is None
+        return
+    assert cuda_blas.library() is not None
+    answers = []
+    gemm = cuda_blas.gemm
+    monkeypatch.setattr(cuda_blas, "gemm", lambda *a: answers.append(gemm(*a)) or answers[-1])
+    on_gpu, on_cpu, data, theta = layer_engines(*LAYER_CHAINS[0])
+    n, columns = on_cpu.columns(data)
+    np.testing.assert_allclose(on_gpu.evaluate(theta, n, columns)[1],
+                               on_cpu.evaluate(theta, n, columns)[1], rtol=1e-10, atol=1e-14)
+    assert answers and all(answers)
+
+
+def test_small_grids_raise_no_performance_warnings():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="cuda")
+        result = train(f, HOURS, [0.0], SGD(lr=0.01), epochs=3)
+    assert result.steps == 3
+
+
+def test_cli_trains_a_layer_chain_in_float32_on_the_device(tmp_path):
+    rows = ["x0,x1,x2,label"] + [f"{i % 7 / 3},{i % 5 - 2},{(i * 7) % 11 / 5},"
+                                 f"{'abc'[i % 3]}" for i in range(40)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    documents = []
+    for dtype in ("float32", "float64"):
+        out = tmp_path / f"{dtype}.json"
+        result = CliRunner().invoke(main, [
+            "train", str(tmp_path / "d.csv"), "--target", "label", "--loss", "ce",
+            "--model", "dense(8) -> tanh -> dense(3)", "--lr", "0.1", "--epochs", "3",
+            "--backend", "cuda", "--dtype", dtype, "--out", str(out), "--quiet"])
+        assert result.exit_code == 0, result.output
+        documents.append(json.loads(out.read_text()))
+        predicted = CliRunner().invoke(main, ["predict", str(out), str(tmp_path / "d.csv")])
+        assert predicted.exit_code == 0 and predicted.stdout.count("\n") == 41
+    assert documents[0]["dtype"] == "float32"
+    for name, values in documents[1]["params"].items():
+        np.testing.assert_allclose(documents[0]["params"][name], values, atol=1e-5)

@@ -77,6 +77,7 @@ def test_the_default_model_has_coef_under_any_loss(loss):
 def test_one_compiled_kernel_serves_every_width():
     SymgradRegressor().fit(*_linear_data(width=3))
     SymgradClassifier().fit(*_classes(width=3, classes=3))
+    SymgradClassifier().fit(*_classes(width=3, classes=2))
     before = {name for name in sys.modules if name.startswith("symgrad_kernel_")}
     for width in (1, 5, 17):
         SymgradRegressor().fit(*_linear_data(width=width))

@@ -42,7 +42,7 @@ class TrainOptions(RunOptions):
     batch_size: int | None = None  # None: full batch
     shuffle: bool = False
     weight_decay: float | None = None  # None: the optimizer's default (AdamW's 0.01, else 0)
-    dtype: str = "float64"             # what the kernels compute in (float32: expressions)
+    dtype: str = "float64"             # what the kernels compute in (chains: float32 on cuda)
     early_stopping: int | None = None  # patience in epochs (needs validation)
 
     @property

@@ -161,7 +161,8 @@ def chain_rows(options, chain, features, classes=None) -> Setup:
     from ..layers import unflatten
     from ..layers.chain_model import ChainModel
 
-    model = ChainModel(chain, features, options.loss, options.backend)
+    model = ChainModel(chain, features, options.loss, options.backend,
+                       getattr(options, "dtype", "float64"))
     read = _chain_reader(options, chain, features, model)
 
     def described(theta):
@@ -179,7 +180,8 @@ def _chain_reader(options, chain, features, model=None):
     from ..data import read_csv
     from ..layers.chain_model import ChainModel
 
-    model = model or ChainModel(chain, features, options.loss, options.backend)
+    model = model or ChainModel(chain, features, options.loss, options.backend,
+                                getattr(options, "dtype", "float64"))
 
     def read(other, classes=None):
         table = read_csv(other, features)
@@ -200,9 +202,9 @@ def _check_chain_options(options, chain) -> None:
     if options.init:
         raise SymgradError("--init is for expression models; layer chains start from "
                            "PyTorch's Linear initialisation drawn from --seed")
-    if getattr(options, "dtype", "float64") != "float64":
-        raise SymgradError("layer chains compute in float64; --dtype float32 is for "
-                           "expression models")
+    if getattr(options, "dtype", "float64") != "float64" and options.backend != "cuda":
+        raise SymgradError("layer chains compute in float32 on --backend cuda only; on the "
+                           "CPU they compute in float64")
 
 
 def _chain_features(options, header) -> list[str]:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import SymgradError
 from .chain import Chain
 
 
@@ -18,10 +19,16 @@ class ChainModel:
     (measured: 13 parameters ~10 s, 131 ~19 s, 403 ~91 s, once per model, then cached).
     Larger nets use CpuNetwork (GEMMs + fused elementwise kernels). Targets: a numeric
     column for mse, class indices for ce (one-hot columns for the unrolled engine).
+    ``dtype`` float32 is for the cuda backend (the CPU layer engine computes in float64).
     """
 
-    def __init__(self, chain: Chain, features, loss: str, backend: str = "numba"):
+    def __init__(self, chain: Chain, features, loss: str, backend: str = "numba",
+                 dtype: str = "float64"):
+        if dtype != "float64" and backend != "cuda":
+            raise SymgradError(f"layer chains compute in {dtype} on --backend cuda only; on "
+                               f"the CPU they compute in float64")
         self.chain, self.features, self.loss, self.backend = chain, list(features), loss, backend
+        self.dtype = dtype
         self.size = sum(int(np.prod(s)) for _, s in chain.shapes(len(self.features)))
         self.unrolled = self.size <= UNROLL_PARAMS
         self.width = chain.dense[-1].width
@@ -30,19 +37,18 @@ class ChainModel:
     def compile(self):
         """The kernel symgrad.train drives (compiled on first call, then cached)."""
         if self.kernel is None:
-            self.kernel = self._unrolled_kernel() if self.unrolled else \
-                self._layer_engine()(self.chain, len(self.features), self.loss)
+            self.kernel = self._unrolled_kernel() if self.unrolled else self._layer_engine()
         return self.kernel
 
     def _layer_engine(self):
-        """The layer engine's class for the backend (cuda's is imported only when asked for)."""
+        """The layer engine for the backend (cuda's is imported only when asked for)."""
         from ..compiler import require_runtime
         require_runtime(self.backend)
         if self.backend != "cuda":
             from .cpu import CpuNetwork
-            return CpuNetwork
+            return CpuNetwork(self.chain, len(self.features), self.loss)
         from .cuda import CudaNetwork
-        return CudaNetwork
+        return CudaNetwork(self.chain, len(self.features), self.loss, self.dtype)
 
     def _unrolled_kernel(self):
         """The unrolled model, compiled; keyed by the chain's text, so a cache hit needs no
@@ -58,7 +64,7 @@ class ChainModel:
         targets = [f"y{k}" for k in range(self.width)] if self.loss == "ce" else ["y"]
         key = f"chain:{self.chain.text}|{self.loss}|{','.join(self.features)}"
         return compile_keyed(key, build, params, [*self.features, *targets],
-                             backend=self.backend)
+                             backend=self.backend, dtype=self.dtype)
 
     def matrix(self, X, targets) -> np.ndarray:
         """The data matrix the kernel trains on: features, then the targets as it wants them."""

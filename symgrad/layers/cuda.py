@@ -3,9 +3,10 @@
 The same plan and walker as the CPU engine (plan.py); the primitives here are numba.cuda
 launches, in order on the default stream, each returning early once a flag is set:
 
-    gemm           C = op(A) op(B), op(X) = X or X.T: tiles of TILE x TILE in shared memory,
-                   one thread per output element (forward z = a W.T, delta W, delta.T a);
-                   weight gradients are formed at once (nothing is deferred, as on the CPU)
+    gemm           C = op(A) op(B), op(X) = X or X.T (forward z = a W.T, delta W, delta.T a):
+                   cuBLAS through CuPy where it is installed (runtime/cuda_blas.py, the
+                   ``cuda`` extra), else tiles of TILE x TILE in shared memory, one thread
+                   per output element; weight gradients are formed at once
     activation     generated per activation by codegen.layer_kernels (the CUDA dialect):
                    forward a = f(z + b) keeping z in a ``keep`` buffer where f' needs it,
                    backward dZ = dA * f'(z, a); one thread per element (grid-stride)
@@ -18,15 +19,16 @@ launches, in order on the default stream, each returning early once a flag is se
 ``CudaNetwork`` has the interface ``symgrad.train`` uses; its ``device_run`` is a
 ``NetworkRun``: data, theta, optimizer state and gradient on the device, a step is ~5 launches
 per layer plus the optimizer's two (cuda_support's rules, unchanged), and the host syncs once
-per call, as for scalar models. Accumulation is in float64. No cuBLAS: numba.cuda has none,
-and the tiled kernel keeps the backend free of new dependencies (it is far from cuBLAS's speed
-on large layers; see docs/performance.md).
+per call, as for scalar models. ``dtype`` float32 keeps data, parameters and every buffer in
+float32 (half the bytes, cuBLAS's SGEMM); the tiled kernel, the bias sums and the loss's sum
+over rows accumulate in float64 either way.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import cuda, float64
 
+from ..runtime import cuda_blas
 from ..runtime.cuda_support import (MAX_THREADS, REDUCE_THREADS, SIMULATED, DeviceRun,
                                     blocks_for, add_block_sums, require_device)
 from ..trainable import Capabilities
@@ -112,31 +114,35 @@ class CudaNetwork(ChainLayout):
 
     capabilities = Capabilities(on_device=True)
 
-    def __init__(self, chain, fan_in: int, loss: str):
+    def __init__(self, chain, fan_in: int, loss: str, dtype: str = "float64"):
         require_device()
         super().__init__(chain, fan_in, loss)
+        self.dtype = np.dtype(dtype)
         self.losses = generated_kernels("cuda")
         self.kernels = {a.name: generated_kernels("cuda", a) for a in self.activations}
-        self.buffer = Workspace(cuda.device_array)          # a device array kept between steps
-        self.zeros = Workspace(lambda shape: cuda.to_device(np.zeros(shape)))
+        # device arrays kept between steps
+        self.buffer = Workspace(lambda shape: cuda.device_array(shape, self.dtype))
+        self.zeros = Workspace(lambda shape: cuda.to_device(np.zeros(shape, self.dtype)))
         # add_block_sums: the loss only, no partials
         self.no_partials = cuda.to_device(np.zeros(1, dtype=np.int64))
 
     def evaluate(self, theta, n, columns):
-        X, y = (cuda.to_device(np.ascontiguousarray(c, dtype=np.float64)) for c in columns)
-        grad, losses = cuda.device_array(self.size), cuda.device_array(1)
+        X, y = (self.to_device(c) for c in columns)
+        grad, losses = cuda.device_array(self.size, self.dtype), cuda.device_array(1)
         flags = cuda.to_device(np.zeros(3, dtype=np.int64))
-        self.gradient(cuda.to_device(np.asarray(theta, dtype=np.float64)), grad, X, y, losses,
-                      0, flags)
+        self.gradient(self.to_device(theta), grad, X, y, losses, 0, flags)
         return float(losses.copy_to_host()[0]) / n, grad.copy_to_host(), True
 
     def predict(self, theta, X) -> np.ndarray:
         """The last layer's values (the logits, for ce): rows x width."""
         ops = CudaPrimitives(self, cuda.to_device(np.zeros(3, dtype=np.int64)))
-        X = cuda.to_device(np.ascontiguousarray(X, dtype=np.float64))
-        walk = Walk(self, ops, self.views(cuda.to_device(np.asarray(theta, dtype=np.float64))))
+        walk = Walk(self, ops, self.views(self.to_device(theta)))
+        X = self.to_device(X)
         _, output, bias = walk.forward(X)
         return output.copy_to_host() + ops.bias(bias, output).copy_to_host()
+
+    def to_device(self, values):
+        return cuda.to_device(np.ascontiguousarray(values, dtype=self.dtype))
 
     def device_run(self, columns, n, batch, optimizer, theta, mean):
         return NetworkRun(self, columns, n, batch, optimizer, theta, mean)
@@ -217,12 +223,11 @@ class NetworkRun(DeviceRun):
     optimizer's rule."""
 
     def __init__(self, network: CudaNetwork, columns, n, batch, optimizer, theta, mean):
-        self._start(n, batch, optimizer, theta, mean, np.dtype(np.float64))
+        self._start(n, batch, optimizer, theta, mean, network.dtype)
         self.network = network
-        self.X, self.y = (cuda.to_device(np.ascontiguousarray(c, dtype=np.float64))
-                          for c in columns)
-        self.batch_X = cuda.device_array((batch, self.X.shape[1]))
-        self.batch_y = cuda.device_array(batch)
+        self.X, self.y = (network.to_device(c) for c in columns)
+        self.batch_X = cuda.device_array((batch, self.X.shape[1]), network.dtype)
+        self.batch_y = cuda.device_array(batch, network.dtype)
 
     def _step(self, order, indexed, start, count, losses, slot, step):
         if indexed:
@@ -236,6 +241,10 @@ class NetworkRun(DeviceRun):
 
 
 def _gemm(A, B, C, trans_a, trans_b, flags) -> None:
+    """cuBLAS where it can (runtime/cuda_blas.py), else the tiled kernel. cuBLAS does not read
+    the flags: after a divergence its products run on values nobody reads."""
+    if cuda_blas.gemm(A, B, C, trans_a, trans_b):
+        return
     rows, cols = C.shape
     grid = (-(-cols // TILE), -(-rows // TILE))
     gemm[grid, (TILE, TILE)](A, B, C, trans_a, trans_b, flags)

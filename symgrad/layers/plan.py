@@ -83,7 +83,7 @@ class ChainLayout:
 
     capabilities = Capabilities()  # each engine declares its own
     reduction = "mean"
-    dtype = np.dtype(np.float64)   # the layer engines compute in float64 only
+    dtype = np.dtype(np.float64)   # the CPU engine's; CudaNetwork may be float32
 
     def __init__(self, chain: Chain, fan_in: int, loss: str):
         if loss == "mse" and chain.output is not None:

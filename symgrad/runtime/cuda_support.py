@@ -24,7 +24,9 @@ the same.
 """
 from __future__ import annotations
 
+import importlib
 import math
+import os
 
 import numpy as np
 from numba import config, cuda, float64
@@ -33,6 +35,22 @@ from ..errors import SymgradError
 from ..optim import RULES
 
 SIMULATED = bool(config.ENABLE_CUDASIM)
+
+
+def _quiet_small_grids() -> None:
+    """Small grids are by design here (a 3-parameter update is one block): Numba's
+    low-occupancy warning on every such launch (seen on an H100) is noise to a user. Kept
+    where the user asked for it (NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS)."""
+    if "NUMBA_CUDA_LOW_OCCUPANCY_WARNINGS" in os.environ:
+        return
+    for name in ("numba.core.config", "numba.cuda.core.config"):  # Numba's, numba-cuda's
+        try:
+            importlib.import_module(name).CUDA_LOW_OCCUPANCY_WARNINGS = 0
+        except ImportError:
+            pass
+
+
+_quiet_small_grids()
 MAX_THREADS = 4 if SIMULATED else 256
 MAX_BLOCKS = 2 if SIMULATED else 2048
 SHARED_BYTES = 32 * 1024          # of shared memory per block for the partial sums

@@ -1,0 +1,85 @@
+"""cuBLAS GEMMs on numba.cuda device arrays, through CuPy (the optional ``cuda`` extra).
+
+numba.cuda has no BLAS. Where CuPy is installed (and not on Numba's simulator), the device
+layer engine's products go to cuBLAS: ``gemm`` passes the arrays' device pointers straight to
+``cublasDgemm``/``cublasSgemm`` (no copies, no CuPy arrays), on the legacy default stream that
+numba.cuda launches on, so they are ordered with the engine's own kernels. Without CuPy the
+engine keeps its tiled kernel (``layers.cuda.gemm``).
+
+cuBLAS is column-major and the engine's arrays are row-major: a row-major ``X`` (r x c, row
+stride ``ld``) is the column-major ``X.T`` with leading dimension ``ld``, so
+``C = op(A) op(B)`` is computed as ``C.T = op(B).T op(A).T`` (``column_major_call``).
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+OP_N, OP_T = 0, 1  # cublasOperation_t
+
+
+def column_major_call(A, B, C, trans_a: bool, trans_b: bool):
+    """The cuBLAS arguments (transa, transb, m, n, k, first, lda, second, ldb, ldc) for the
+    row-major ``C = op(A) @ op(B)``, where ``first``/``second`` say which array cuBLAS reads
+    as its A and its B; None where an array's rows are not unit-stride (the caller then uses
+    its own kernel)."""
+    strides = [_row_stride(X) for X in (A, B, C)]
+    if None in strides or strides[2] != C.shape[1]:
+        return None
+    rows, cols = C.shape
+    depth = A.shape[0] if trans_a else A.shape[1]
+    return (OP_T if trans_b else OP_N, OP_T if trans_a else OP_N, cols, rows, depth,
+            "B", strides[1], "A", strides[0], strides[2])
+
+
+def _row_stride(X):
+    """Elements between rows of a 2-d array whose rows are contiguous; None otherwise."""
+    item = X.dtype.itemsize
+    if X.ndim != 2 or (X.shape[1] > 1 and X.strides[1] != item) or X.strides[0] % item:
+        return None
+    return max(X.strides[0] // item, X.shape[1], 1)
+
+
+@functools.lru_cache(maxsize=None)
+def library():
+    """(the cublas module, a handle) when CuPy can reach a GPU; None otherwise (no CuPy, the
+    simulator, or CuPy without a working CUDA runtime)."""
+    from numba import config
+    if config.ENABLE_CUDASIM:
+        return None
+    try:
+        import cupy
+        from cupy.cuda import cublas
+        handle = cupy.cuda.device.get_cublas_handle()
+    except Exception:  # ImportError, or CuPy present but unable to use the GPU
+        return None
+    return cublas, handle
+
+
+_ONE = {np.dtype(np.float64): np.ones(1), np.dtype(np.float32): np.ones(1, np.float32)}
+_ZERO = {dtype: np.zeros_like(one) for dtype, one in _ONE.items()}
+
+
+def gemm(A, B, C, trans_a: bool, trans_b: bool) -> bool:
+    """C <- op(A) @ op(B) by cuBLAS; False (nothing launched) where it cannot: no CuPy, a
+    dtype other than float32/float64, mixed dtypes, rows that are not unit-stride."""
+    found = library()
+    call = column_major_call(A, B, C, trans_a, trans_b)
+    if found is None or call is None or not A.dtype == B.dtype == C.dtype or \
+            C.dtype not in _ONE or 0 in C.shape:
+        return False
+    cublas, handle = found
+    transa, transb, m, n, k, first, lda, second, ldb, ldc = call
+    if k == 0:
+        return False
+    arrays = {"A": A, "B": B}
+    routine = cublas.dgemm if C.dtype == np.float64 else cublas.sgemm
+    routine(handle, transa, transb, m, n, k, _ONE[C.dtype].ctypes.data,
+            _pointer(arrays[first]), lda, _pointer(arrays[second]), ldb,
+            _ZERO[C.dtype].ctypes.data, _pointer(C), ldc)
+    return True
+
+
+def _pointer(array) -> int:
+    return array.__cuda_array_interface__["data"][0]

@@ -1,0 +1,55 @@
+"""The row-major to column-major mapping of the device layer engine's cuBLAS GEMMs
+(runtime/cuda_blas.py), checked without a GPU: the arguments it computes are executed by a
+column-major GEMM written out in numpy over the arrays' own memory, against numpy's product.
+The GEMMs themselves run on a GPU in cuda_cases.py."""
+import numpy as np
+import pytest
+
+from symgrad.runtime.cuda_blas import OP_T, column_major_call
+
+
+def column_major_gemm(transa, transb, m, n, k, a, lda, b, ldb, ldc, out):
+    """cuBLAS's C = op(A) op(B) on flat buffers, column-major (element (i, j) at i + j*ld)."""
+    def matrix(flat, ld, rows, cols):
+        return np.array([[flat[i + j * ld] for j in range(cols)] for i in range(rows)])
+    A = matrix(a, lda, *((k, m) if transa == OP_T else (m, k)))
+    B = matrix(b, ldb, *((n, k) if transb == OP_T else (k, n)))
+    C = (A.T if transa == OP_T else A) @ (B.T if transb == OP_T else B)
+    for i in range(m):
+        for j in range(n):
+            out[i + j * ldc] = C[i, j]
+
+
+def flat(X):
+    """The memory a (possibly row-strided) view reads, from its first element."""
+    base = X.base if X.base is not None else X
+    start = (X.__array_interface__["data"][0] - base.__array_interface__["data"][0]) // 8
+    return base.ravel()[start:]
+
+
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("trans_b", [False, True])
+@pytest.mark.parametrize("strided", [False, True])
+def test_the_column_major_call_computes_the_row_major_product(trans_a, trans_b, strided):
+    rng = np.random.default_rng(3)
+    rows, depth, cols = 5, 4, 3
+    A = rng.normal(size=(depth, rows) if trans_a else (rows, depth))
+    B = rng.normal(size=(cols, depth) if trans_b else (depth, cols))
+    if strided:  # views whose rows are further apart than their width (a column slice)
+        A = np.hstack([A, rng.normal(size=(A.shape[0], 2))])[:, :A.shape[1]]
+        B = np.hstack([B, rng.normal(size=(B.shape[0], 3))])[:, :B.shape[1]]
+    C = np.full((rows, cols), np.nan)
+    transa, transb, m, n, k, first, lda, second, ldb, ldc = \
+        column_major_call(A, B, C, trans_a, trans_b)
+    arrays = {"A": A, "B": B}
+    column_major_gemm(transa, transb, m, n, k, flat(arrays[first]), lda,
+                      flat(arrays[second]), ldb, ldc, C.ravel())
+    expected = (A.T if trans_a else A) @ (B.T if trans_b else B)
+    np.testing.assert_allclose(C, expected, rtol=1e-14)
+
+
+def test_arrays_whose_rows_are_not_contiguous_are_left_to_the_tiled_kernel():
+    A = np.ones((6, 4))[:, ::2]            # every other column: rows are not unit-stride
+    assert column_major_call(A, np.ones((2, 3)), np.empty((6, 3)), False, False) is None
+    C = np.empty((6, 5))[:, :3]            # an output with a gap after each row
+    assert column_major_call(np.ones((6, 2)), np.ones((2, 3)), C, False, False) is None
