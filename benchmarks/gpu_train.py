@@ -9,7 +9,8 @@ before the clock starts), medians of --repeats after a warm-up:
   --steps steps, float32 and float64: a memory-bound run.
 Peers: torch CUDA eager (forward, backward, update per step) and the same step captured once
 in a CUDA graph and replayed (torch's fastest honest loop for a fixed step); symgrad on the
-CPU for the sensor neuron. Each prints steps per second and symgrad's ratio, and how far
+CPU for the sensor neuron; for the logistic model, symgrad's steps alone too (a DeviceRun
+made once, the data already on the device, as torch's is). Each prints steps per second and symgrad's ratio, and how far
 the final parameters are apart.
 
     python benchmarks/gpu_train.py [--rows 1000000] [--steps 200] [--repeats 5]
@@ -51,6 +52,25 @@ def symgrad_run(model, data, theta0, lr, steps, backend, dtype="float64"):
         result = symgrad.train(kernel, data, theta0, symgrad.SGD(lr=lr), epochs=steps)
         assert result.diverged_epoch is None
         return np.asarray(result.params, dtype=np.float64)
+    return call
+
+
+def symgrad_device_steps(model, data, theta0, lr, steps, dtype):
+    """The steps alone: a DeviceRun made once (data on the device), theta reset each call."""
+    import symgrad
+    from numba import cuda
+
+    from symgrad.runtime.cuda_support import DeviceRun
+    kernel = symgrad.compile(model, backend="cuda", dtype=dtype)
+    n, columns = kernel.columns(data)
+    run = DeviceRun(kernel.module, columns, n, n, symgrad.SGD(lr=lr), np.asarray(theta0), True)
+    start, history = cuda.to_device(np.asarray(theta0, dtype=dtype)), np.empty(steps)
+
+    def call():
+        run.theta.copy_to_device(start)
+        done, _, diverged = run.epochs(None, steps, history, 0)
+        assert done == steps and diverged is None
+        return run.params().astype(np.float64)
     return call
 
 
@@ -166,6 +186,9 @@ def main():
         compare(f"logistic model: {args.rows:,} rows x {FEATURES} features, {args.steps} "
                 f"full-batch SGD steps, {dtype}", [
                     ("symgrad cuda (symgrad.train)", ours),
+                    ("symgrad cuda, the steps alone", lambda dtype=dtype: _by_name_call(
+                        symgrad_device_steps(logistic, data, theta_sym, 0.5, args.steps, dtype),
+                        order, names)),
                     ("torch cuda eager", lambda d=torch_dtype: torch_run(
                         bce, data[:, :FEATURES], data[:, FEATURES], [0.0] * (FEATURES + 1),
                         0.5, args.steps, False, d)),
@@ -178,6 +201,10 @@ def main():
 def _b_last(call):
     """symgrad's (b, w0, w1) as torch's (w0, w1, b)."""
     return lambda: np.roll(call(), -1)
+
+
+def _by_name_call(call, order, names):
+    return lambda: _by_name(call(), order, names)
 
 
 def _by_name(params, order, names):

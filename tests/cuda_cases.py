@@ -90,9 +90,19 @@ def test_prediction_equals_the_cpu_backends():
                                rtol=1e-12)
 
 
+@pytest.fixture(params=["one block", "three launches"])
+def step_launches(request, monkeypatch):
+    """A step's reduction, check and update: fused in one block (few sums), or the three
+    launches larger models use (forced here by lowering the limit)."""
+    from symgrad.runtime import cuda_support
+    if request.param == "three launches":
+        monkeypatch.setattr(cuda_support, "FUSED_SUMS", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("optimizer", [Momentum(lr=0.05), Nesterov(lr=0.05), Adam(lr=0.05)],
                          ids=["momentum", "nesterov", "adam"])
-def test_shuffled_mini_batches_follow_the_cpu_path(optimizer):
+def test_shuffled_mini_batches_follow_the_cpu_path(optimizer, step_launches):
     names, inputs = ["w0", "w1", "b"], ["x0", "x1", "y"]
     on_gpu, on_cpu = pair("(sigmoid(w0*x0 + w1*x1 + b) - y)**2", names, inputs)
     theta, data = random_case(names, inputs, rows=13, seed=3)
@@ -103,7 +113,7 @@ def test_shuffled_mini_batches_follow_the_cpu_path(optimizer):
     assert runs[0].steps == runs[1].steps == 6
 
 
-def test_divergence_stops_at_the_same_step_with_the_last_finite_params():
+def test_divergence_stops_at_the_same_step_with_the_last_finite_params(step_launches):
     on_gpu, on_cpu = pair("(w*x - y)**2", ["w"], ["x", "y"])
     data = np.array([[1e100, 1.0], [2e100, 1.0]])
     runs = [train(f, data, [1.0], SGD(lr=1.0), epochs=5) for f in (on_gpu, on_cpu)]
@@ -244,8 +254,8 @@ def test_the_layer_engine_in_float32_agrees_to_float32_precision(text, loss):
 
 
 def test_on_a_gpu_with_cupy_the_layer_engines_products_go_to_cublas(monkeypatch):
-    """Where CuPy is installed (the cuda extra) the GEMMs are cuBLAS's, checked above against
-    the CPU engine; nothing falls back to the tiled kernel unseen."""
+    """Where CuPy is installed (the cuda extra) the GEMMs and bias sums are cuBLAS's, checked
+    above against the CPU engine; nothing falls back to the tiled kernels unseen."""
     import importlib.util
 
     from symgrad.runtime import cuda_blas
@@ -253,14 +263,16 @@ def test_on_a_gpu_with_cupy_the_layer_engines_products_go_to_cublas(monkeypatch)
         assert symgrad_on_the_simulator() or cuda_blas.library() is None
         return
     assert cuda_blas.library() is not None
-    answers = []
-    gemm = cuda_blas.gemm
-    monkeypatch.setattr(cuda_blas, "gemm", lambda *a: answers.append(gemm(*a)) or answers[-1])
+    answers = {"gemm": [], "column_sums": []}
+    for name, calls in answers.items():
+        original = getattr(cuda_blas, name)
+        monkeypatch.setattr(cuda_blas, name, lambda *a, original=original, calls=calls:
+                            calls.append(original(*a)) or calls[-1])
     on_gpu, on_cpu, data, theta = layer_engines(*LAYER_CHAINS[0])
     n, columns = on_cpu.columns(data)
     np.testing.assert_allclose(on_gpu.evaluate(theta, n, columns)[1],
                                on_cpu.evaluate(theta, n, columns)[1], rtol=1e-10, atol=1e-14)
-    assert answers and all(answers)
+    assert all(calls and all(calls) for calls in answers.values()), answers
 
 
 def test_small_grids_raise_no_performance_warnings():

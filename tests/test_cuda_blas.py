@@ -5,7 +5,7 @@ The GEMMs themselves run on a GPU in cuda_cases.py."""
 import numpy as np
 import pytest
 
-from symgrad.runtime.cuda_blas import OP_T, column_major_call
+from symgrad.runtime.cuda_blas import OP_T, column_major_call, column_sums_call
 
 
 def column_major_gemm(transa, transb, m, n, k, a, lda, b, ldb, ldc, out):
@@ -53,3 +53,19 @@ def test_arrays_whose_rows_are_not_contiguous_are_left_to_the_tiled_kernel():
     assert column_major_call(A, np.ones((2, 3)), np.empty((6, 3)), False, False) is None
     C = np.empty((6, 5))[:, :3]            # an output with a gap after each row
     assert column_major_call(np.ones((6, 2)), np.ones((2, 3)), C, False, False) is None
+
+
+@pytest.mark.parametrize("strided", [False, True])
+def test_the_column_sums_call_sums_the_row_major_columns(strided):
+    rng = np.random.default_rng(4)
+    D = rng.normal(size=(6, 4))
+    if strided:
+        D = np.hstack([D, rng.normal(size=(6, 3))])[:, :4]
+    out = np.full(4, np.nan)
+    m, n, lda = column_sums_call(D, out)
+    a, ones = flat(D), np.ones(n)
+    for i in range(m):        # gemv, column-major: out[i] = sum_j A[i + j*lda] * ones[j]
+        out[i] = sum(a[i + j * lda] * ones[j] for j in range(n))
+    np.testing.assert_allclose(out, D.sum(axis=0), rtol=1e-14)
+    assert column_sums_call(D, np.empty(5)) is None              # the wrong length
+    assert column_sums_call(D, np.empty(8)[::2]) is None         # a strided output

@@ -49,17 +49,15 @@ def compiles(kernel, *signature) -> bool:
 @pytest.mark.parametrize("name, loss, params, inputs", MODELS, ids=IDS)
 def test_the_scalar_models_kernels_compile(name, loss, params, inputs):
     f = symgrad.compile(loss, params.split(), inputs.split(), backend="cuda")
-    columns = (VECTOR,) * len(f._meta["columns"])
-    assert compiles(f.module.partial_sums, VECTOR, INDICES, BOOL, I64, I64, MATRIX, *columns)
+    assert compiles(f.module.partial_sums, VECTOR, INDICES, BOOL, I64, I64, MATRIX, MATRIX)
 
 
 def test_prediction_and_float32_kernels_compile():
     model = symgrad.Model.supervised("softplus(w*x + b)", target="y", inputs=["x"])
     f = symgrad.compile(model, backend="cuda", dtype="float32")
-    single = types.Array(types.float32, 1, "A")
-    assert compiles(f.module.partial_sums, single, INDICES, BOOL, I64, I64, MATRIX, single,
-                    single)
-    assert compiles(f.module.predict_rows, single, I64, MATRIX, single)
+    single, rows = types.Array(types.float32, 1, "A"), types.Array(types.float32, 2, "A")
+    assert compiles(f.module.partial_sums, single, INDICES, BOOL, I64, I64, MATRIX, rows)
+    assert compiles(f.module.predict_rows, single, I64, MATRIX, rows)
 
 
 @pytest.mark.parametrize("kind", range(4), ids=["sgd", "momentum", "nesterov", "adam"])
@@ -69,6 +67,8 @@ def test_the_optimizer_step_kernels_compile(kind):
         assert compiles(kernel, I64, VECTOR, VECTOR, MATRIX, VECTOR, I64, INDICES)
     assert compiles(cuda_support.add_block_sums, MATRIX, I64, F64, INDICES, VECTOR, VECTOR, I64,
                     INDICES)
+    assert compiles(cuda_support.finish_step, MATRIX, I64, F64, INDICES, VECTOR, VECTOR, I64,
+                    I64, VECTOR, MATRIX, VECTOR, I64, INDICES)
 
 
 def test_the_layer_engines_fixed_kernels_compile():

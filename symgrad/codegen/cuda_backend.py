@@ -3,8 +3,9 @@
 ``partial_sums`` runs the forward + reverse program per row in a grid-stride loop, adds into
 per-thread sums, tree-reduces them in shared memory and writes one row of sums per block
 (loss, each non-zero partial, the data check); ``cuda_support.add_block_sums`` adds the
-blocks. Rows are ``start + i``, or ``order[start + i]`` for a shuffled epoch. ``predict_rows`` writes one
-prediction per row. The printer is the shared one: libdevice's exp/log/tanh are already
+blocks. Rows are ``start + i``, or ``order[start + i]`` for a shuffled epoch; data column k of
+a row is ``_columns[k, row]`` (one array argument). ``predict_rows`` writes one prediction
+per row. The printer is the shared one: libdevice's exp/log/tanh are already
 branch-light on a GPU, so only the helpers' decorator differs from the CPU dialect. Training
 runs on the device through ``cuda_support.DeviceRun``; ``loss_and_gradient`` and ``predict``
 are the host entry points ``symgrad.Kernel`` calls (they copy their arguments each call).
@@ -12,7 +13,7 @@ are the host entry points ``symgrad.Kernel`` calls (they copy their arguments ea
 from __future__ import annotations
 
 from ..errors import SymgradError
-from .printer import (FoldedExtrema, ScalarPrinter, accumulate_lines, column_args, data_check,
+from .printer import (FoldedExtrema, ScalarPrinter, accumulate_lines, data_check,
                       jacobian_stores, module_text, param_loads, row_lines, store_lines,
                       sum_names)
 from .spec import UNROLLED_JACOBIAN, KernelSpec
@@ -33,6 +34,11 @@ class CudaPrinter(FoldedExtrema, ScalarPrinter):
     (numba.cuda compiles no builtin max or min of floats)."""
 
     helper_decorator = "@cuda.jit(device=True)\n"
+
+    def column_value(self, k: int) -> str:
+        """The kernels take their data columns as the rows of one 2-d array: one argument
+        where a column each cost numba.cuda's launch its marshalling, per column per step."""
+        return f"_columns[{k}, _row]"
 
 
 def module_source(spec: KernelSpec) -> str:
@@ -67,8 +73,7 @@ def sums_function(name: str, prefix: str, program, columns, printer: CudaPrinter
     shared = printer.float_type or "float64"  # the type of the block's sums
     lines = [
         "@cuda.jit",
-        f"def {name}(_theta, _order, _indexed, _start, _count, _partials"
-        f"{column_args(columns)}):",
+        f"def {name}(_theta, _order, _indexed, _start, _count, _partials, _columns):",
         f"    _shared = cuda.shared.array(({threads}, {width}), {shared})",
         "    _tid = cuda.threadIdx.x",
         *param_loads(program, "    "),
@@ -121,7 +126,7 @@ def jacobian_function(spec: KernelSpec, printer: CudaPrinter) -> str:
     program, columns = second.prediction, spec.jacobian_inputs()
     lines = [
         "@cuda.jit",
-        f"def jacobian_rows(_theta, _n, _out{column_args(columns)}):",
+        "def jacobian_rows(_theta, _n, _out, _columns):",
         *param_loads(program, "    "),
         "    for _row in range(cuda.grid(1), _n, cuda.gridsize(1)):",
         *row_lines(program, columns, printer, "        "),
@@ -175,7 +180,7 @@ def prediction_function(spec: KernelSpec, printer: CudaPrinter) -> str:
     program, columns = spec.prediction, spec.prediction_inputs()
     lines = [
         "@cuda.jit",
-        f"def predict_rows(_theta, _n, _out{column_args(columns)}):",
+        "def predict_rows(_theta, _n, _out, _columns):",
         *param_loads(program, "    "),
         "    for _row in range(cuda.grid(1), _n, cuda.gridsize(1)):",
         *row_lines(program, columns, printer, "        "),

@@ -1,10 +1,11 @@
-"""cuBLAS GEMMs on numba.cuda device arrays, through CuPy (the optional ``cuda`` extra).
+"""cuBLAS GEMMs (and column sums) on numba.cuda device arrays, through CuPy (the ``cuda`` extra).
 
 numba.cuda has no BLAS. Where CuPy is installed (and not on Numba's simulator), the device
 layer engine's products go to cuBLAS: ``gemm`` passes the arrays' device pointers straight to
 ``cublasDgemm``/``cublasSgemm`` (no copies, no CuPy arrays), on the legacy default stream that
 numba.cuda launches on, so they are ordered with the engine's own kernels. Without CuPy the
-engine keeps its tiled kernel (``layers.cuda.gemm``).
+engine keeps its tiled kernel (``layers.cuda.gemm``). A bias gradient (the sums of a
+matrix's columns) is a GEMV by a vector of ones (``column_sums``).
 
 cuBLAS is column-major and the engine's arrays are row-major: a row-major ``X`` (r x c, row
 stride ``ld``) is the column-major ``X.T`` with leading dimension ``ld``, so
@@ -78,6 +79,33 @@ def gemm(A, B, C, trans_a: bool, trans_b: bool) -> bool:
     routine(handle, transa, transb, m, n, k, _ONE[C.dtype].ctypes.data,
             _pointer(arrays[first]), lda, _pointer(arrays[second]), ldb,
             _ZERO[C.dtype].ctypes.data, _pointer(C), ldc)
+    return True
+
+
+def column_sums_call(D, out):
+    """cuBLAS's gemv arguments (m, n, lda) for ``out = D.T @ ones``, the sums of a row-major
+    D's columns: D is the column-major (cols x rows) matrix with leading dimension its row
+    stride, times a vector of ones. None where D's rows or ``out`` are not unit-stride."""
+    stride = _row_stride(D)
+    if stride is None or out.ndim != 1 or out.shape[0] != D.shape[1] or \
+            (out.shape[0] > 1 and out.strides[0] != out.dtype.itemsize):
+        return None
+    return D.shape[1], D.shape[0], stride
+
+
+def column_sums(D, out, ones) -> bool:
+    """out <- the sums of D's columns by cuBLAS (``ones``: a device vector of at least
+    D.shape[0] ones of D's dtype); False (nothing launched) where it cannot."""
+    found = library()
+    call = column_sums_call(D, out)
+    if found is None or call is None or not D.dtype == out.dtype == ones.dtype or \
+            D.dtype not in _ONE or 0 in D.shape or ones.shape[0] < D.shape[0]:
+        return False
+    cublas, handle = found
+    m, n, lda = call
+    routine = cublas.dgemv if D.dtype == np.float64 else cublas.sgemv
+    routine(handle, OP_N, m, n, _ONE[D.dtype].ctypes.data, _pointer(D), lda, _pointer(ones),
+            1, _ZERO[D.dtype].ctypes.data, _pointer(out), 1)
     return True
 
 

@@ -3,7 +3,8 @@
 Generated CUDA modules call into it, and ``DeviceRun`` trains with data, parameters and
 optimizer state kept on the device.
 
-One training step is four launches on one stream, none waiting for the host:
+One training step is four launches on one stream, none waiting for the host (two where the
+sums are at most FUSED_SUMS: ``finish_step`` does the last three in one block):
 
     partial_sums (generated)  one thread per row (grid-stride), each block's sums in shared
                               memory, tree-reduced, one row of ``partials`` per block
@@ -78,14 +79,10 @@ def blocks_for(rows: int, threads: int) -> int:
 REDUCE_THREADS = MAX_THREADS
 
 
-@cuda.jit
-def add_block_sums(partials, blocks, scale, nonzero, grad, losses, slot, flags):
-    """Block k adds column k of the blocks' sums: the loss (k = 0, kept unscaled in
-    losses[slot]), a partial (into grad, times scale), or the data check (the last column)."""
-    if flags[0] != 0:
-        return
-    shared = cuda.shared.array(REDUCE_THREADS, float64)
-    k, tid = cuda.blockIdx.x, cuda.threadIdx.x
+@cuda.jit(device=True)
+def _block_total(partials, blocks, k, shared, tid):
+    """Column k of the blocks' sums, added by this block in a fixed order (every thread gets
+    the total; every thread must call it)."""
     total = 0.0
     for b in range(tid, blocks, REDUCE_THREADS):
         total += partials[b, k]
@@ -97,16 +94,35 @@ def add_block_sums(partials, blocks, scale, nonzero, grad, losses, slot, flags):
             shared[tid] += shared[tid + width]
         cuda.syncthreads()
         width //= 2
-    if tid != 0:
-        return
     total = shared[0]
+    cuda.syncthreads()   # shared is free again when this returns
+    return total
+
+
+@cuda.jit(device=True)
+def _record_total(total, k, width, scale, nonzero, grad, losses, slot, flags):
+    """Put column k's total where it goes: the loss (k = 0, kept unscaled in losses[slot]), a
+    partial (into grad, times scale), or the data check (the last column); a non-finite loss
+    or data check raises flags[1]."""
     if k == 0:
         losses[slot] = total
     elif k <= nonzero.shape[0]:
         grad[nonzero[k - 1]] = total * scale
-    if k == 0 or k == partials.shape[1] - 1:
+    if k == 0 or k == width - 1:
         if not math.isfinite(total):  # a non-finite loss, or a non-finite data value
             flags[1] = 1
+
+
+@cuda.jit
+def add_block_sums(partials, blocks, scale, nonzero, grad, losses, slot, flags):
+    """Block k adds column k of the blocks' sums and records it (``_record_total``)."""
+    if flags[0] != 0:
+        return
+    shared = cuda.shared.array(REDUCE_THREADS, float64)
+    k, tid = cuda.blockIdx.x, cuda.threadIdx.x
+    total = _block_total(partials, blocks, k, shared, tid)
+    if tid == 0:
+        _record_total(total, k, partials.shape[1], scale, nonzero, grad, losses, slot, flags)
 
 
 _sgd, _momentum, _nesterov, _adam, _rmsprop, _adagrad = \
@@ -130,14 +146,29 @@ def _rule_values(kind, theta, grad, m, v, hyper, step):
     return _adam(theta, grad, m, v, hyper, step)  # kind 3: Adam and AdamW
 
 
+@cuda.jit(device=True)
+def _check_values(kind, theta, grad, state, hyper, step, flags, first, stride):
+    """flags[1] <- 1 if any new parameter or state value would not be finite."""
+    for k in range(first, theta.shape[0], stride):
+        t, m, v = _rule_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
+        if not (math.isfinite(t) and math.isfinite(m) and math.isfinite(v)):
+            flags[1] = 1
+
+
+@cuda.jit(device=True)
+def _apply_values(kind, theta, grad, state, hyper, step, first, stride):
+    for k in range(first, theta.shape[0], stride):
+        t, m, v = _rule_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
+        theta[k] = t
+        state[0, k] = m
+        state[1, k] = v
+
+
 @cuda.jit
 def check_step(kind, theta, grad, state, hyper, step, flags):
     if flags[0] != 0:
         return
-    for k in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
-        t, m, v = _rule_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
-        if not (math.isfinite(t) and math.isfinite(m) and math.isfinite(v)):
-            flags[1] = 1
+    _check_values(kind, theta, grad, state, hyper, step, flags, cuda.grid(1), cuda.gridsize(1))
 
 
 @cuda.jit
@@ -148,11 +179,36 @@ def apply_step(kind, theta, grad, state, hyper, step, flags):
         flags[2] = step
         flags[0] = 1
         return
-    for k in range(cuda.grid(1), theta.shape[0], cuda.gridsize(1)):
-        t, m, v = _rule_values(kind, theta[k], grad[k], state[0, k], state[1, k], hyper, step)
-        theta[k] = t
-        state[0, k] = m
-        state[1, k] = v
+    _apply_values(kind, theta, grad, state, hyper, step, cuda.grid(1), cuda.gridsize(1))
+
+
+FUSED_SUMS = 64  # at most this many sums: the step's last three launches are one block's
+
+
+@cuda.jit
+def finish_step(partials, blocks, scale, nonzero, grad, losses, slot, kind, theta, state,
+                hyper, step, flags):
+    """add_block_sums, check_step and apply_step in one block: each column added in turn,
+    then the check, then the update (a block barrier between them, where the three launches
+    had the kernel boundaries). For few sums, where launches cost more than the work."""
+    if flags[0] != 0:
+        return
+    shared = cuda.shared.array(REDUCE_THREADS, float64)
+    tid = cuda.threadIdx.x
+    width = partials.shape[1]
+    for k in range(width):
+        total = _block_total(partials, blocks, k, shared, tid)
+        if tid == 0:
+            _record_total(total, k, width, scale, nonzero, grad, losses, slot, flags)
+    cuda.syncthreads()
+    _check_values(kind, theta, grad, state, hyper, step, flags, tid, REDUCE_THREADS)
+    cuda.syncthreads()
+    if flags[1] != 0:
+        if tid == 0:
+            flags[2] = step
+            flags[0] = 1
+        return
+    _apply_values(kind, theta, grad, state, hyper, step, tid, REDUCE_THREADS)
 
 
 class DeviceRun:
@@ -163,7 +219,7 @@ class DeviceRun:
     def __init__(self, module, columns, n: int, batch: int, optimizer, theta, mean: bool):
         self._start(n, batch, optimizer, theta, mean, np.dtype(module.META["dtype"]))
         self.module = module
-        self.columns = [_to_device(c, self.dtype) for c in columns]
+        self.columns = device_rows(columns, self.dtype, n)
         self.nonzero = cuda.to_device(np.asarray(module.META["nonzero"], dtype=np.int64))
         self.blocks = blocks_for(batch, module.THREADS)
         self.partials = cuda.device_array((self.blocks, module.SUMS))
@@ -205,8 +261,13 @@ class DeviceRun:
     def _step(self, order, indexed, start, count, losses, slot, step):
         module, threads = self.module, self.module.THREADS
         module.partial_sums[self.blocks, threads](self.theta, order, indexed, start, count,
-                                                   self.partials, *self.columns)
+                                                   self.partials, self.columns)
         scale = 1.0 / count if self.mean else 1.0
+        if module.SUMS <= FUSED_SUMS:
+            finish_step[1, REDUCE_THREADS](self.partials, self.blocks, scale, self.nonzero,
+                                           self.grad, losses, slot, self.kind, self.theta,
+                                           self.state, self.hyper, step, self.flags)
+            return
         add_block_sums[module.SUMS, REDUCE_THREADS](self.partials, self.blocks, scale,
                                                     self.nonzero, self.grad, losses, slot,
                                                     self.flags)
@@ -226,7 +287,7 @@ def host_sums(kernel, sums: int, threads: int, dtype: str, theta, n: int, column
     blocks = blocks_for(n, threads)
     partials = cuda.device_array((blocks, sums))
     kernel[blocks, threads](_to_device(theta, dtype), cuda.to_device(np.zeros(1, np.int64)),
-                            False, 0, n, partials, *(_to_device(c, dtype) for c in columns))
+                            False, 0, n, partials, device_rows(columns, dtype, n))
     return partials.copy_to_host().sum(axis=0, keepdims=True)
 
 
@@ -238,8 +299,17 @@ def host_rows(kernel, shape: tuple, dtype: str, theta, n: int, columns) -> np.nd
     """A kernel writing one value of ``shape`` per row, from host arrays: rows x shape."""
     out = cuda.device_array((n, *shape), dtype)
     kernel[blocks_for(n, MAX_THREADS), MAX_THREADS](
-        _to_device(theta, dtype), n, out, *(_to_device(c, dtype) for c in columns))
+        _to_device(theta, dtype), n, out, device_rows(columns, dtype, n))
     return out.copy_to_host()
+
+
+def device_rows(columns, dtype, n: int):
+    """The data columns as the rows of one (columns, n) device array, the generated kernels'
+    ``_columns``, copied row by row (no stacked copy on the host)."""
+    rows = cuda.device_array((len(columns), n), dtype)
+    for k, column in enumerate(columns):
+        rows[k].copy_to_device(np.ascontiguousarray(np.broadcast_to(column, n), dtype=dtype))
+    return rows
 
 
 def _to_device(values, dtype):
