@@ -199,20 +199,30 @@ def test_layer_chain_divergence_on_the_device_keeps_the_cpu_paths_last_finite_pa
     np.testing.assert_allclose(runs[0].params, runs[1].params, rtol=1e-9)
 
 
+def three_classes(path, rows: int):
+    """A CSV of three features and a label a, b or c on each row."""
+    lines = ["x0,x1,x2,label"] + [f"{i % 7 / 3},{i % 5 - 2},{(i * 7) % 11 / 5},{'abc'[i % 3]}"
+                                  for i in range(rows)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def trained_chain(tmp_path, name: str, *options):
+    """symgrad train of dense(8) -> tanh -> dense(3) on tmp_path/d.csv: (PARAMS.json, its
+    document)."""
+    out = tmp_path / f"{name}.json"
+    result = CliRunner().invoke(main, [
+        "train", str(tmp_path / "d.csv"), "--target", "label", "--loss", "ce", "--model",
+        "dense(8) -> tanh -> dense(3)", *options, "--out", str(out), "--quiet"])
+    assert result.exit_code == 0, result.output
+    return out, json.loads(out.read_text())
+
+
 def test_cli_trains_a_layer_chain_on_the_device_like_the_cpu(tmp_path):
-    rows = ["x0,x1,x2,label"] + [f"{i % 7 / 3},{i % 5 - 2},{(i * 7) % 11 / 5},"
-                                 f"{'abc'[i % 3]}" for i in range(12)]
-    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
-    documents = []
-    for backend in ("cuda", "numba"):
-        out = tmp_path / f"{backend}.json"
-        result = CliRunner().invoke(main, [
-            "train", str(tmp_path / "d.csv"), "--target", "label", "--loss", "ce",
-            "--model", "dense(8) -> tanh -> dense(3)", "--optimizer", "adam", "--lr", "0.01",
-            "--epochs", "2", "--batch-size", "8", "--shuffle", "--seed", "0",
-            "--backend", backend, "--out", str(out), "--quiet"])
-        assert result.exit_code == 0, result.output
-        documents.append(json.loads(out.read_text()))
+    three_classes(tmp_path / "d.csv", 12)
+    documents = [trained_chain(tmp_path, backend, "--optimizer", "adam", "--lr", "0.01",
+                               "--epochs", "2", "--batch-size", "8", "--shuffle", "--seed",
+                               "0", "--backend", backend)[1]
+                 for backend in ("cuda", "numba")]
     assert documents[0]["backend"] == "cuda" and documents[0]["steps"] == 4
     for name, values in documents[1]["params"].items():
         np.testing.assert_allclose(documents[0]["params"][name], values, rtol=1e-10)
@@ -285,18 +295,12 @@ def test_small_grids_raise_no_performance_warnings():
 
 
 def test_cli_trains_a_layer_chain_in_float32_on_the_device(tmp_path):
-    rows = ["x0,x1,x2,label"] + [f"{i % 7 / 3},{i % 5 - 2},{(i * 7) % 11 / 5},"
-                                 f"{'abc'[i % 3]}" for i in range(40)]
-    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    three_classes(tmp_path / "d.csv", 40)
     documents = []
     for dtype in ("float32", "float64"):
-        out = tmp_path / f"{dtype}.json"
-        result = CliRunner().invoke(main, [
-            "train", str(tmp_path / "d.csv"), "--target", "label", "--loss", "ce",
-            "--model", "dense(8) -> tanh -> dense(3)", "--lr", "0.1", "--epochs", "3",
-            "--backend", "cuda", "--dtype", dtype, "--out", str(out), "--quiet"])
-        assert result.exit_code == 0, result.output
-        documents.append(json.loads(out.read_text()))
+        out, document = trained_chain(tmp_path, dtype, "--lr", "0.1", "--epochs", "3",
+                                      "--backend", "cuda", "--dtype", dtype)
+        documents.append(document)
         predicted = CliRunner().invoke(main, ["predict", str(out), str(tmp_path / "d.csv")])
         assert predicted.exit_code == 0 and predicted.stdout.count("\n") == 41
     assert documents[0]["dtype"] == "float32"
