@@ -202,7 +202,8 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         f"do not determine {them} (the loss moves with a combination of "
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
-    _unbounded(progress, cov)
+    if not interrupted:  # (an interrupted run's point, or its loss inf before the first
+        _unbounded(progress, cov)  # pass ended, says nothing of an optimum)
     return Fit(params=theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,
                reason=progress.reason,

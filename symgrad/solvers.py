@@ -147,7 +147,8 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             if progress.iterations == 0 and f != 0.0 and not positive_definite(B):
                 progress.reason, progress.stalled = STATIONARY_START, True
                 return None
-            return mark_converged(progress, "the gradient is zero")
+            return mark_converged(progress, ZERO_AT_START if f == 0.0 and
+                                  progress.iterations == 0 else "the gradient is zero")
         scale = _diagonal_scale(B, scale)
         if radius is None:
             radius = initial_radius(B, g, scale, theta)
@@ -235,9 +236,12 @@ def initial_radius(B, g, scale, theta) -> float:
     start at or near zero does not crawl out by doublings."""
     unit = 1 / np.sqrt(scale)
     gradient = g * unit
-    curvature = gradient @ scaled(B, unit) @ gradient
-    cauchy = (gradient @ gradient) ** 1.5 / curvature if curvature > 0 else 0.0
-    return max(INITIAL_RADIUS * _norm(scale, theta), cauchy) or 1.0
+    size = float(np.linalg.norm(gradient))
+    direction = gradient / size if size > 0 else gradient   # so nothing overflows at 1e150
+    curvature = direction @ scaled(B, unit) @ direction
+    cauchy = size / curvature if curvature > 0 else 0.0
+    radius = max(INITIAL_RADIUS * _norm(scale, theta), cauchy)
+    return radius if 0 < radius < math.inf else 1.0
 
 
 def _polished(quantities, progress, theta, g, step, damping, scale, report):
@@ -280,7 +284,7 @@ def all_finite(*values) -> bool:
 def _new_radius(radius, length, ratio, damping, slope, actual) -> float:
     """MINPACK's update: shrink (by the minimum of the quadratic through the trial, within
     [0.1, 0.5]) on a poor step, grow to twice the step on a good one or a full Newton step."""
-    if ratio < 0.25:
+    if not ratio >= 0.25:  # a nan ratio (an infinite prediction) is a poor step too
         shrink = 0.5 if actual >= 0 else 0.1 if not math.isfinite(actual) else \
             min(0.5, max(0.1, 0.5 * slope / (slope + 0.5 * actual)))
         return shrink * min(radius, 10 * length)
@@ -290,12 +294,14 @@ def _new_radius(radius, length, ratio, damping, slope, actual) -> float:
 
 
 def _diagonal_scale(B, previous) -> np.ndarray:
-    """MINPACK's scaling: the running maximum of |diag B|, with a floor for parameters the
-    loss does not (yet) depend on: eps of the largest, eps**2 for a Gram (whose J resolves
-    columns whose squares differ by 1e32: x and x**5 in calendar years)."""
+    """MINPACK's scaling: the running maximum of |diag B|, so the step is the same whatever
+    units each parameter is in (a and c of a*exp(-k*t) + c near 1e100 with k near 1: the
+    diagonal spans 1e200). Only a parameter the loss does not (yet) depend on, a zero, takes
+    a floor: eps of the largest, eps**2 for a Gram (whose J resolves columns whose squares
+    differ by 1e32)."""
     scale = np.maximum(previous, np.abs(np.diag(B)))
     share = EPS * EPS if getattr(B, "factor", None) is not None else EPS  # J's resolution
-    return np.maximum(scale, share * (scale.max() if scale.max() > 0 else 1.0))
+    return np.where(scale > 0, scale, share * (scale.max() if scale.max() > 0 else 1.0))
 
 
 def _norm(scale, v) -> float:
@@ -306,6 +312,8 @@ PRECISION_LOST = ("no step computed in float64 lowers the loss, yet a step along
                   "alone would take {share} of it off (the derivatives are too badly scaled "
                   "here to solve for a step): start elsewhere, closer to the optimum (--init, "
                   "theta0 or init)")
+ZERO_AT_START = ("the loss is 0 at the start: an exact fit, or residuals below about 1e-154, "
+                 "whose squares underflow float64 (then rescale the data)")
 STATIONARY_START = ("the gradient is zero at the start but the curvature there is not positive "
                     "definite (a saddle: all zeros is one for a product such as a*sin(k*x)); "
                     "start elsewhere (--init, theta0 or init)")

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
+from hypothesis import given, settings, strategies as st
 
 import symgrad
 from support import DIGITS, IDS, MODELS, random_case
@@ -578,6 +579,76 @@ def test_an_optimum_beyond_1e100_that_the_data_determine_is_converged(method):
     assert result.converged, result.reason
     exact = np.linalg.lstsq(np.c_[t, np.ones_like(t)], y, rcond=None)[0]
     np.testing.assert_allclose(result.params, exact, rtol=1e-10)
+
+
+SCALED_DECAY = Model.supervised("a*exp(-k*t) + c", "y", inputs=["t", "y"])
+
+
+@settings(max_examples=25, deadline=None)
+@given(exponent=st.integers(min_value=-140, max_value=140),
+       method=st.sampled_from(["lm", "newton"]))
+def test_a_nonlinear_fit_is_the_same_whatever_the_scale_of_the_data(exponent, method):
+    # a and c come out at the data's scale, k does not: the diagonal of J^T J spans
+    # scale**2 (1e280 here). Each scale gives the fit of the unscaled data, step for step
+    # (a floor relative to the largest diagonal once froze a, c or k: 4 digits off at 1e60,
+    # stalled at 1e-100, 'badly scaled' at 1e100; the first radius overflowed at 1e150)
+    data, scale = _decay(rows=30, seed=2), 10.0 ** exponent
+    data[:, 1] *= scale
+    units = np.array([scale, scale, 1.0])                 # a, c, k (sorted)
+    unscaled = symgrad.fit(SCALED_DECAY, data=_decay(rows=30, seed=2), method=method,
+                           theta0=[2.0, 0.5, 0.3])
+    result = symgrad.fit(SCALED_DECAY, data=data, method=method, theta0=[2.0, 0.5, 0.3] * units)
+    assert result.converged, result.reason
+    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-9)
+    np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-6)
+    assert abs(result.iterations - unscaled.iterations) <= 1
+
+
+def test_the_unscaled_decay_fit_is_scipys():
+    scipy_optimize = pytest.importorskip("scipy.optimize")  # in the test extra (scikit-learn)
+    t, y = _decay(rows=30, seed=2).T
+    reference = scipy_optimize.least_squares(lambda p: p[0] * np.exp(-p[2] * t) + p[1] - y,
+                                             [2.0, 0.5, 0.3], method="lm", xtol=1e-15,
+                                             ftol=1e-15, gtol=1e-15).x    # a, c, k
+    result = symgrad.fit(SCALED_DECAY, data=np.column_stack([t, y]), theta0=[2.0, 0.5, 0.3])
+    np.testing.assert_allclose(result.params, reference, rtol=1e-9)
+
+
+def test_a_loss_that_is_zero_at_the_start_says_what_that_can_mean():
+    # residuals of 1e-300 square to 0 in float64: nothing can be fitted, and the reason says so
+    data = _decay(rows=30)
+    data[:, 1] *= 1e-300
+    result = symgrad.fit(SCALED_DECAY, data=data, theta0=[1e-300, 0.0, 0.3])
+    assert result.iterations == 0 and "underflow float64" in result.reason
+    assert "rescale the data" in result.reason
+
+
+class StoppedDuringAPass(KernelObjective):
+    """Ctrl-C in the middle of the pass with the given number (counting from 1)."""
+
+    def __init__(self, kernel, data, at: int):
+        super().__init__(kernel, data)
+        self.at, self.count = at, 0
+
+    def residual_rows(self, theta):
+        self.count += 1
+        if self.count == self.at:
+            raise KeyboardInterrupt
+        return super().residual_rows(theta)
+
+
+@pytest.mark.parametrize("at", [1, 2])
+def test_an_interrupted_fit_is_not_called_unbounded(at):
+    # Ctrl-C during the first pass (the loss not yet known: inf) or the second (parameters of
+    # 1e150 at a start far from the optimum): neither says the loss has no minimum
+    kernel = symgrad.compile(SCALED_DECAY, backend="numpy", reduction="sum", order=2)
+    data = _decay(rows=30)
+    data[:, 1] *= 1e150
+    objective = StoppedDuringAPass(kernel, data, at)
+    assert objective.factored
+    result = fit_objective(objective, kernel.params, [20e150, 5e150, 3.0])
+    assert result.interrupted and result.reason == "interrupted", result.reason
+    assert result.iterations == 0 and not result.converged
 
 
 @pytest.mark.parametrize("method, expression, leaves", [
