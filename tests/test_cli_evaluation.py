@@ -319,8 +319,8 @@ def test_float32_is_refused_where_it_is_not_computed(tmp_path):
     data, _, _ = write_classes(tmp_path / "d.csv", n=30)
     one_line_error(cli("train", data, "--model", "dense(2) -> dense(1) -> sigmoid", "--target",
                        "label", "--loss", "bce", "--dtype", "float32"),
-                   "layer chains compute in float32 on --backend cuda only; on the CPU they "
-                   "compute in float64")
+                   "layer chains compute in float32 on the cuda backend only; on the CPU "
+                   "they compute in float64")
     result = cli("fit", data, "--model", LOGISTIC, "--target", "label", "--dtype", "float32")
     one_line_error(result, "No such option '--dtype'")
 

@@ -202,9 +202,6 @@ def _check_chain_options(options, chain) -> None:
     if options.init:
         raise SymgradError("--init is for expression models; layer chains start from "
                            "PyTorch's Linear initialisation drawn from --seed")
-    if getattr(options, "dtype", "float64") != "float64" and options.backend != "cuda":
-        raise SymgradError("layer chains compute in float32 on --backend cuda only; on the "
-                           "CPU they compute in float64")
 
 
 def _chain_features(options, header) -> list[str]:

@@ -25,7 +25,7 @@ class ChainModel:
     def __init__(self, chain: Chain, features, loss: str, backend: str = "numba",
                  dtype: str = "float64"):
         if dtype != "float64" and backend != "cuda":
-            raise SymgradError(f"layer chains compute in {dtype} on --backend cuda only; on "
+            raise SymgradError(f"layer chains compute in {dtype} on the cuda backend only; on "
                                f"the CPU they compute in float64")
         self.chain, self.features, self.loss, self.backend = chain, list(features), loss, backend
         self.dtype = dtype

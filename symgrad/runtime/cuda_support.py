@@ -52,6 +52,7 @@ def _quiet_small_grids() -> None:
 
 
 _quiet_small_grids()
+
 MAX_THREADS = 4 if SIMULATED else 256
 MAX_BLOCKS = 2 if SIMULATED else 2048
 SHARED_BYTES = 32 * 1024          # of shared memory per block for the partial sums
