@@ -64,8 +64,14 @@ def left(method, objective, penalty, progress, max_iter, report) -> bool:
 
 def falling_direction(hessian: np.ndarray) -> np.ndarray | None:
     """The unit eigenvector of the most negative eigenvalue of ``hessian``, or None where
-    no eigenvalue is negative beyond rounding."""
-    eigenvalues, vectors = np.linalg.eigh(hessian)
+    no eigenvalue is negative beyond rounding, or where the Hessian cannot say (entries that
+    overflow float64: a Gaussian's on data of size 1e120 and x of 1e50)."""
+    if not np.all(np.isfinite(hessian)):
+        return None
+    try:
+        eigenvalues, vectors = np.linalg.eigh(hessian)
+    except np.linalg.LinAlgError:
+        return None
     if not eigenvalues[0] < -NEGATIVE * np.max(np.abs(eigenvalues)):
         return None
     return vectors[:, 0]

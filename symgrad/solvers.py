@@ -133,6 +133,11 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     theta = progress.theta
     f, g, B = quantities(theta)
     progress.passes += 1
+    if all_finite(f, g) and not all_finite(B):
+        raise NotFiniteAtStart(f"the loss is finite ({f:.6g}) but its curvature (J^T J or the "
+                               f"Hessian) overflows float64 at the initial parameters: "
+                               f"rescale the data or the parameters (a derivative beyond "
+                               f"about 1e154 squares past float64's range)")
     if not all_finite(f, g, B):
         raise NotFiniteAtStart(f"the loss or its derivatives are not finite at the initial "
                                f"parameters (loss {f}): start elsewhere (--init), or look "
@@ -312,8 +317,8 @@ PRECISION_LOST = ("no step computed in float64 lowers the loss, yet a step along
                   "alone would take {share} of it off (the derivatives are too badly scaled "
                   "here to solve for a step): start elsewhere, closer to the optimum (--init, "
                   "theta0 or init)")
-ZERO_AT_START = ("the loss is 0 at the start: an exact fit, or residuals below about 1e-154, "
-                 "whose squares underflow float64 (then rescale the data)")
+ZERO_AT_START = ("the loss is 0 at the start: an exact fit, or residuals below about 1e-154 "
+                 "whose squares underflow float64, and if so, rescale the data")
 STATIONARY_START = ("the gradient is zero at the start but the curvature there is not positive "
                     "definite (a saddle: all zeros is one for a product such as a*sin(k*x)); "
                     "start elsewhere (--init, theta0 or init)")

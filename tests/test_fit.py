@@ -623,6 +623,28 @@ def test_a_loss_that_is_zero_at_the_start_says_what_that_can_mean():
     assert "rescale the data" in result.reason
 
 
+def test_a_hessian_that_overflows_at_the_answer_ends_the_fit_not_in_a_traceback():
+    # a Gaussian on x of size 1e50 and y of 1e120: the exact Hessian's terms overflow, and
+    # the saddle check's eigh raised LinAlgError through the CLI; the fit is the unscaled one
+    x = np.linspace(0, 10, 60)
+    y = 3 * np.exp(-(x - 5) ** 2 / 4.5) + 0.03 * np.random.default_rng(0).normal(size=60)
+    model = Model.supervised("a*exp(-(x - m)**2/(2*s**2))", "y", inputs=["x", "y"])
+    unscaled = symgrad.fit(model, data=np.column_stack([x, y]), theta0=[2.5, 4.5, 2.0])
+    units = np.array([1e120, 1e50, 1e50])                                     # a, m, s
+    result = symgrad.fit(model, data=np.column_stack([x * 1e50, y * 1e120]),
+                         theta0=[2.5, 4.5, 2.0] * units)
+    assert result.converged, result.reason
+    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-9)
+
+
+def test_a_finite_loss_whose_curvature_overflows_says_so():
+    x = np.linspace(1, 2, 10) * 1e155
+    with pytest.raises(SymgradError, match=r"the loss is finite \(.*\) but its curvature .* "
+                       r"overflows float64 .* rescale the data or the parameters"):
+        symgrad.fit(Model.supervised("m*x + b", "y", inputs=["x", "y"]),
+                    data=np.column_stack([x, 2e-155 * x + 1]), theta0=[1.0, 1e-155])
+
+
 class StoppedDuringAPass(KernelObjective):
     """Ctrl-C in the middle of the pass with the given number (counting from 1)."""
 
