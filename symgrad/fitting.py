@@ -159,8 +159,8 @@ def _run(method, objective, penalty, progress, tol, max_iter, report) -> None:
 
 def _finished(objective, names, method, penalty, progress, interrupted, signum) -> Fit:
     theta, size, warnings = progress.theta, len(names), []
-    rss = dof = None
-    cov = None
+    rss = dof = inverse = None
+    cov, factor = None, 1.0
     kind = "gauss_newton" if objective.least_squares and size <= GAUSS_NEWTON_LIMIT else \
         "hessian" if objective.has_hessian else None
     known = "residual_rows" if kind == "gauss_newton" and objective.factored else kind
@@ -175,7 +175,8 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
         inverse = uncertainty.inverse(_curvature(objective, theta, penalty, jtj, per))
         dof = objective.observations - (size if inverse is None else inverse.rank)
         if dof > 0:
-            cov = None if inverse is None else inverse.times(1 / dof if rss > 0 else 0.0)
+            factor = 1 / dof if rss > 0 else 0.0
+            cov = None if inverse is None else inverse.times(factor)
         else:
             count = objective.observations
             warnings.append(f"no standard errors: {count} residual{'s' * (count != 1)} for "
@@ -188,13 +189,15 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
     elif not warnings:
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")
-    singular = cov is None or bool(np.isinf(np.diag(cov)).any())
+    stderr = uncertainty.standard_errors(inverse if cov is not None else None, factor, size,
+                                         computed=kind is not None)
+    singular = cov is None or bool(np.isinf(stderr).any())
     saddle = (progress.converged or progress.stalled) and singular and kind is not None and \
         objective.has_hessian and saddles.still_at(objective, theta, penalty, progress)
     # a run stopped short of a minimum: its curvature says nothing of what the data determine
     said = saddle or progress.stalled or (cov is None and bool(warnings))
     undetermined = [] if said else list(names) if cov is None else \
-        [n for n, v in zip(names, np.diag(cov)) if np.isinf(v)]
+        [n for n, e in zip(names, stderr) if np.isinf(e)]
     if undetermined:
         errors, are, them = ("standard errors", "are", "them") if len(undetermined) > 1 else \
             ("standard error", "is", "it")
@@ -203,11 +206,11 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
     if not interrupted:  # (an interrupted run's point, or its loss inf before the first
-        _unbounded(progress, cov)  # pass ended, says nothing of an optimum)
+        _unbounded(progress, stderr)  # pass ended, says nothing of an optimum)
     return Fit(params=theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,
                reason=progress.reason,
-               stderr=uncertainty.standard_errors(cov, size, computed=kind is not None),
+               stderr=stderr,
                covariance=cov, rows=objective.rows, rss=rss, dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
 
@@ -225,14 +228,13 @@ def _curvature(objective, theta, penalty, jtj, per: float):
 UNBOUNDED = 1e100  # a parameter beyond this, not determined to within itself: no optimum
 
 
-def _unbounded(progress, cov) -> None:
+def _unbounded(progress, stderr) -> None:
     """A run that 'converged' with parameters run off towards infinity found no optimum (a
     loss not bounded below, a bce target outside [0, 1], separable classes without l2):
     parameters beyond UNBOUNDED whose standard errors are not below their size (a curvature
     that vanishes out there). One the data determine is an optimum, however large."""
     size = np.abs(progress.theta)
-    spread = np.full(len(size), np.inf) if cov is None else np.sqrt(np.abs(np.diag(cov)))
-    if np.any(~(size <= UNBOUNDED) & ~(spread < size)) or not math.isfinite(progress.loss):
+    if np.any(~(size <= UNBOUNDED) & ~(stderr < size)) or not math.isfinite(progress.loss):
         progress.converged = False
         progress.reason = (f"the loss has no minimum: it keeps falling as parameters grow "
                            f"without bound (|theta| up to {float(np.max(size)):.3g})")

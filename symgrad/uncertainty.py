@@ -22,14 +22,22 @@ from .gram import EPS, block, resolution, scaled, spectrum
 @dataclass(frozen=True)
 class Inverse:
     """The inverse of a symmetric positive semi-definite matrix as far as it is determined
-    (``matrix``: NaN rows and columns, inf variances, for the undetermined parameters), and
-    the matrix's numerical rank."""
+    (``matrix``: NaN rows and columns, inf variances, for the undetermined parameters), the
+    matrix's numerical rank, and ``roots``, the square roots of its diagonal taken in the
+    scaled form: finite where a variance itself is beyond float64 (a slope of 1e160 with a
+    standard error of 1e158 has a variance of 1e316, inf in ``matrix``), inf where the
+    parameter is undetermined."""
     matrix: np.ndarray
     rank: int
+    roots: np.ndarray
 
     def times(self, factor: float) -> np.ndarray:
         """factor x the inverse, its infinite (undetermined) variances kept infinite."""
         return np.where(np.isinf(self.matrix), self.matrix, self.matrix * factor)
+
+    def errors(self, factor: float) -> np.ndarray:
+        """The standard errors of the covariance ``times(factor)``."""
+        return np.where(np.isinf(self.roots), self.roots, self.roots * np.sqrt(factor))
 
 
 def inverse(matrix: np.ndarray) -> Inverse | None:
@@ -55,19 +63,22 @@ def inverse(matrix: np.ndarray) -> Inverse | None:
     kept = values > resolution(present_block) * largest
     determined = np.zeros(len(diagonal), dtype=bool)
     determined[present] = np.all(np.abs(vectors[:, ~kept]) <= np.sqrt(EPS), axis=1)
-    result = np.full(matrix.shape, np.nan)
-    result[np.ix_(present, present)] = \
-        scaled((vectors[:, kept] / values[kept]) @ vectors[:, kept].T, unit)
-    result[~determined, :] = result[:, ~determined] = np.nan
-    result[~determined, ~determined] = np.inf
-    if not np.all(np.isfinite(result[np.ix_(determined, determined)])):
+    inside = (vectors[:, kept] / values[kept]) @ vectors[:, kept].T  # the unit-diagonal form's
+    if not np.all(np.isfinite(inside)):
         return None
-    return Inverse(result, int(kept.sum()))
+    result, roots = np.full(matrix.shape, np.nan), np.full(len(diagonal), np.inf)
+    with np.errstate(over="ignore"):  # a variance beyond float64 is inf there; ``roots`` not
+        result[np.ix_(present, present)] = scaled(inside, unit)
+        roots[present] = np.sqrt(np.maximum(np.diag(inside), 0.0)) * unit
+    result[~determined, :] = result[:, ~determined] = np.nan
+    result[~determined, ~determined] = roots[~determined] = np.inf
+    return Inverse(result, int(kept.sum()), roots)
 
 
-def standard_errors(cov: np.ndarray | None, size: int, computed: bool = True) -> np.ndarray:
-    """sqrt(diag(cov)); inf where cov is singular (or the parameter undetermined), nan where
-    it was not computed."""
-    if cov is None:
+def standard_errors(inverse: Inverse | None, factor: float, size: int,
+                    computed: bool = True) -> np.ndarray:
+    """The standard errors of the covariance ``inverse.times(factor)``; inf where there is
+    none (a singular matrix) or the parameter is undetermined, nan where none was computed."""
+    if inverse is None:
         return np.full(size, np.inf if computed else np.nan)
-    return np.sqrt(np.maximum(np.diag(cov), 0.0))
+    return inverse.errors(factor)

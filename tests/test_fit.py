@@ -637,6 +637,23 @@ def test_a_hessian_that_overflows_at_the_answer_ends_the_fit_not_in_a_traceback(
     np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-9)
 
 
+def test_an_optimum_whose_variance_is_beyond_float64_keeps_its_standard_error():
+    # x of 1e-100, y of 1e60: the slope is 2e160 and its variance ~1e316 overflows; it was
+    # called 'no minimum' (its standard error inf). The standard error comes from the scaled
+    # inverse, and equals the unscaled fit's, rescaled
+    rng = np.random.default_rng(5)
+    x = np.linspace(1, 3, 30)
+    y = 2 * x + 1 + 0.1 * rng.normal(size=30)
+    model = Model.supervised("m*x + b", "y", inputs=["x", "y"])
+    unscaled = symgrad.fit(model, data=np.column_stack([x, y]))
+    result = symgrad.fit(model, data=np.column_stack([x * 1e-100, y * 1e60]))
+    units = np.array([1e60, 1e160])                                           # b, m
+    assert result.converged, result.reason
+    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-9)
+    np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-9)
+    assert np.isinf(result.covariance[1, 1]) and not result.warnings
+
+
 def test_a_finite_loss_whose_curvature_overflows_says_so():
     x = np.linspace(1, 2, 10) * 1e155
     with pytest.raises(SymgradError, match=r"the loss is finite \(.*\) but its curvature .* "

@@ -5,7 +5,7 @@ As with train: once the data is loaded, a Ctrl-C (compilation included), SIGTERM
 still writes ``--out`` (atomically) with the best parameters so far, ``"converged": false``.
 The document holds what predict reads, so ``symgrad predict`` works on it unchanged, and the
 fit's record: method, iterations, convergence, standard errors and covariance (null where
-undefined), and for least squares RSS and degrees of freedom.
+undefined or beyond float64), and for least squares RSS and degrees of freedom.
 """
 from __future__ import annotations
 
