@@ -2,10 +2,12 @@
 (runtime/cuda_blas.py), checked without a GPU: the arguments it computes are executed by a
 column-major GEMM written out in numpy over the arrays' own memory, against numpy's product.
 The GEMMs themselves run on a GPU in cuda_cases.py."""
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 
-from symgrad.runtime.cuda_blas import OP_T, column_major_call, column_sums_call
+from symgrad.runtime.cuda_blas import OP_N, OP_T, column_major_call, column_sums_call
 
 
 def column_major_gemm(transa, transb, m, n, k, a, lda, b, ldb, ldc, out):
@@ -69,3 +71,29 @@ def test_the_column_sums_call_sums_the_row_major_columns(strided):
     np.testing.assert_allclose(out, D.sum(axis=0), rtol=1e-14)
     assert column_sums_call(D, np.empty(5)) is None              # the wrong length
     assert column_sums_call(D, np.empty(8)[::2]) is None         # a strided output
+
+
+def test_which_calls_go_to_cublas_and_with_what(monkeypatch):
+    """The routine chosen and the arguments passed, with a recording stand-in for CuPy's
+    binding (no GPU): float64 -> d, float32 -> s; mixed dtypes, empty arrays and too few ones
+    are left to the engine's own kernels."""
+    from symgrad.runtime import cuda_blas
+    calls = []
+    binding = SimpleNamespace(**{name: (lambda *a, name=name: calls.append((name, a)))
+                                 for name in ("dgemm", "sgemm", "dgemv", "sgemv")})
+    monkeypatch.setattr(cuda_blas, "library", lambda: (binding, "handle"))
+    monkeypatch.setattr(cuda_blas, "_pointer", lambda array: array.shape)
+    A, B, C = np.ones((5, 4)), np.ones((3, 4)), np.zeros((5, 3))
+    assert cuda_blas.gemm(A, B, C, False, True)
+    assert calls[-1][0] == "dgemm" and calls[-1][1][:6] == ("handle", OP_T, OP_N, 3, 5, 4)
+    single = [X.astype(np.float32) for X in (A, B, C)]
+    assert cuda_blas.gemm(*single, False, True) and calls[-1][0] == "sgemm"
+    count = len(calls)
+    assert not cuda_blas.gemm(single[0], B, C, False, True)                  # mixed dtypes
+    assert not cuda_blas.gemm(np.ones((5, 0)), np.ones((3, 0)), C, False, True)  # depth 0
+    D, out = np.ones((6, 4)), np.zeros(4)
+    assert not cuda_blas.column_sums(D, out, np.ones(3))                     # too few ones
+    assert not cuda_blas.column_sums(np.ones((0, 4)), out, np.ones(8))       # no rows
+    assert len(calls) == count
+    assert cuda_blas.column_sums(D, out, np.ones(8))
+    assert calls[-1][0] == "dgemv" and calls[-1][1][1:4] == (OP_N, 4, 6)

@@ -20,8 +20,8 @@ launches, in order on the default stream, each returning early once a flag is se
 ``NetworkRun``: data, theta, optimizer state and gradient on the device, a step is ~5 launches
 per layer plus the optimizer's two (cuda_support's rules, unchanged), and the host syncs once
 per call, as for scalar models. ``dtype`` float32 keeps data, parameters and every buffer in
-float32 (half the bytes, cuBLAS's SGEMM); the tiled kernel, the bias sums and the loss's sum
-over rows accumulate in float64 either way.
+float32 (half the bytes, cuBLAS's SGEMM and SGEMV, which accumulate in float32); the fallback
+kernels (tiled GEMM, column sums) and the loss's sum over rows accumulate in float64.
 """
 from __future__ import annotations
 

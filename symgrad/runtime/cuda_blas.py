@@ -65,15 +65,12 @@ _ZERO = {dtype: np.zeros_like(one) for dtype, one in _ONE.items()}
 def gemm(A, B, C, trans_a: bool, trans_b: bool) -> bool:
     """C <- op(A) @ op(B) by cuBLAS; False (nothing launched) where it cannot: no CuPy, a
     dtype other than float32/float64, mixed dtypes, rows that are not unit-stride."""
-    found = library()
     call = column_major_call(A, B, C, trans_a, trans_b)
-    if found is None or call is None or not A.dtype == B.dtype == C.dtype or \
-            C.dtype not in _ONE or 0 in C.shape:
+    found = _usable(call, A, B, C)
+    if found is None:
         return False
     cublas, handle = found
     transa, transb, m, n, k, first, lda, second, ldb, ldc = call
-    if k == 0:
-        return False
     arrays = {"A": A, "B": B}
     routine = cublas.dgemm if C.dtype == np.float64 else cublas.sgemm
     routine(handle, transa, transb, m, n, k, _ONE[C.dtype].ctypes.data,
@@ -96,10 +93,9 @@ def column_sums_call(D, out):
 def column_sums(D, out, ones) -> bool:
     """out <- the sums of D's columns by cuBLAS (``ones``: a device vector of at least
     D.shape[0] ones of D's dtype); False (nothing launched) where it cannot."""
-    found = library()
     call = column_sums_call(D, out)
-    if found is None or call is None or not D.dtype == out.dtype == ones.dtype or \
-            D.dtype not in _ONE or 0 in D.shape or ones.shape[0] < D.shape[0]:
+    found = _usable(call, D, out, ones)
+    if found is None or ones.shape[0] < D.shape[0]:
         return False
     cublas, handle = found
     m, n, lda = call
@@ -107,6 +103,17 @@ def column_sums(D, out, ones) -> bool:
     routine(handle, OP_N, m, n, _ONE[D.dtype].ctypes.data, _pointer(D), lda, _pointer(ones),
             1, _ZERO[D.dtype].ctypes.data, _pointer(out), 1)
     return True
+
+
+def _usable(call, *arrays):
+    """(cublas, handle) where cuBLAS can take the call: CuPy reaches a GPU, the arrays' rows
+    are unit-stride (``call``), they share a dtype it has (float32, float64), none is empty."""
+    found = library()
+    dtypes = {array.dtype for array in arrays}
+    if found is None or call is None or len(dtypes) != 1 or dtypes.pop() not in _ONE or \
+            any(array.size == 0 for array in arrays):
+        return None
+    return found
 
 
 def _pointer(array) -> int:
