@@ -160,7 +160,7 @@ def _run(method, objective, penalty, progress, tol, max_iter, report) -> None:
 def _finished(objective, names, method, penalty, progress, interrupted, signum) -> Fit:
     theta, size, warnings = progress.theta, len(names), []
     rss = dof = inverse = None
-    cov, factor = None, 1.0
+    cov, root = None, 1.0   # cov = root**2 x the inverse; stderr = root x its roots
     kind = "gauss_newton" if objective.least_squares and size <= GAUSS_NEWTON_LIMIT else \
         "hessian" if objective.has_hessian else None
     known = "residual_rows" if kind == "gauss_newton" and objective.factored else kind
@@ -170,13 +170,14 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         "was known")
     if kind == "gauss_newton":
         rss, jtj, _ = objective.gauss_newton(theta)
-        # (J^T J / RSS)^-1 / dof: inverted at the answer's scale, so sums of 1e-310 stay finite
-        per = rss if rss > 0 else 1.0
+        # (J^T J / s)^-1 (RSS / s) / dof, s the centre of J^T J's diagonal: inverted where
+        # its entries are near 1, so sums of 1e-310 and of 1e300 both stay finite
+        per = _centre(jtj)
         inverse = uncertainty.inverse(_curvature(objective, theta, penalty, jtj, per))
         dof = objective.observations - (size if inverse is None else inverse.rank)
         if dof > 0:
-            factor = 1 / dof if rss > 0 else 0.0
-            cov = None if inverse is None else inverse.times(factor)
+            root = math.sqrt(rss / dof) / math.sqrt(per)  # (each square root in range)
+            cov = None if inverse is None else inverse.times(root * root)
         else:
             count = objective.observations
             warnings.append(f"no standard errors: {count} residual{'s' * (count != 1)} for "
@@ -189,7 +190,7 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
     elif not warnings:
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")
-    stderr = uncertainty.standard_errors(inverse if cov is not None else None, factor, size,
+    stderr = uncertainty.standard_errors(inverse if cov is not None else None, root, size,
                                          computed=kind is not None)
     singular = cov is None or bool(np.isinf(stderr).any())
     saddle = (progress.converged or progress.stalled) and singular and kind is not None and \
@@ -213,6 +214,16 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                stderr=stderr,
                covariance=cov, rows=objective.rows, rss=rss, dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
+
+
+def _centre(jtj) -> float:
+    """The geometric mean of the largest and smallest positive diagonal entries (1 where none
+    is positive and finite): x of 1e-100 beside a constant spans 1e200, centred to 1e+-100."""
+    diagonal = np.diag(jtj)
+    usable = diagonal[np.isfinite(diagonal) & (diagonal > 0)]
+    if not usable.size:
+        return 1.0
+    return math.sqrt(usable.max()) * math.sqrt(usable.min())
 
 
 def _curvature(objective, theta, penalty, jtj, per: float):

@@ -35,9 +35,9 @@ class Inverse:
         """factor x the inverse, its infinite (undetermined) variances kept infinite."""
         return np.where(np.isinf(self.matrix), self.matrix, self.matrix * factor)
 
-    def errors(self, factor: float) -> np.ndarray:
-        """The standard errors of the covariance ``times(factor)``."""
-        return np.where(np.isinf(self.roots), self.roots, self.roots * np.sqrt(factor))
+    def errors(self, root: float) -> np.ndarray:
+        """The standard errors of the covariance ``times(root**2)``."""
+        return np.where(np.isinf(self.roots), self.roots, self.roots * root)
 
 
 def inverse(matrix: np.ndarray) -> Inverse | None:
@@ -75,10 +75,10 @@ def inverse(matrix: np.ndarray) -> Inverse | None:
     return Inverse(result, int(kept.sum()), roots)
 
 
-def standard_errors(inverse: Inverse | None, factor: float, size: int,
+def standard_errors(inverse: Inverse | None, root: float, size: int,
                     computed: bool = True) -> np.ndarray:
-    """The standard errors of the covariance ``inverse.times(factor)``; inf where there is
+    """The standard errors of the covariance ``inverse.times(root**2)``; inf where there is
     none (a singular matrix) or the parameter is undetermined, nan where none was computed."""
     if inverse is None:
         return np.full(size, np.inf if computed else np.nan)
-    return inverse.errors(factor)
+    return inverse.errors(root)

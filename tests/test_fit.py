@@ -637,21 +637,33 @@ def test_a_hessian_that_overflows_at_the_answer_ends_the_fit_not_in_a_traceback(
     np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-9)
 
 
-def test_an_optimum_whose_variance_is_beyond_float64_keeps_its_standard_error():
+@settings(max_examples=30, deadline=None)
+@given(x_exponent=st.integers(min_value=-140, max_value=140),
+       y_exponent=st.integers(min_value=-140, max_value=140))
+def test_a_lines_standard_errors_are_the_same_whatever_the_scale(x_exponent, y_exponent):
     # x of 1e-100, y of 1e60: the slope is 2e160 and its variance ~1e316 overflows; it was
-    # called 'no minimum' (its standard error inf). The standard error comes from the scaled
-    # inverse, and equals the unscaled fit's, rescaled
+    # called 'no minimum' (its standard error inf), and x of 1e120 with y of 1e-60 got inf
+    # standard errors. Standard errors come from the scaled inverse, taken at the centre of
+    # J^T J's diagonal: each is the unscaled fit's, rescaled
     rng = np.random.default_rng(5)
     x = np.linspace(1, 3, 30)
     y = 2 * x + 1 + 0.1 * rng.normal(size=30)
     model = Model.supervised("m*x + b", "y", inputs=["x", "y"])
     unscaled = symgrad.fit(model, data=np.column_stack([x, y]))
-    result = symgrad.fit(model, data=np.column_stack([x * 1e-100, y * 1e60]))
-    units = np.array([1e60, 1e160])                                           # b, m
-    assert result.converged, result.reason
+    result = symgrad.fit(model, data=np.column_stack([x * 10.0 ** x_exponent,
+                                                      y * 10.0 ** y_exponent]))
+    units = np.array([10.0 ** y_exponent, 10.0 ** (y_exponent - x_exponent)])     # b, m
+    assert result.converged and not result.warnings, (result.reason, result.warnings)
     np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-9)
     np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-9)
-    assert np.isinf(result.covariance[1, 1]) and not result.warnings
+
+
+def test_a_variance_beyond_float64_is_inf_in_the_covariance_and_its_error_finite():
+    x = np.linspace(1, 3, 30) * 1e-100
+    y = (2e100 * x + 1 + 0.1 * np.random.default_rng(5).normal(size=30)) * 1e60
+    result = symgrad.fit(Model.supervised("m*x + b", "y", inputs=["x", "y"]),
+                         data=np.column_stack([x, y]))
+    assert np.isinf(result.covariance[1, 1]) and 1e157 < result.stderr[1] < 1e159
 
 
 def test_a_finite_loss_whose_curvature_overflows_says_so():
