@@ -308,8 +308,8 @@ def _report_fit(outcome, out, quiet):
               f"the best parameters so far"
               f"{saved or ' shown'}", 128 + signum)
     if not result.converged:
-        advice = "" if "start elsewhere" in result.reason else \
-            ": raise --max-iter, start elsewhere (--init) or check the model"
+        advice = ": raise --max-iter, start elsewhere (--init) or check the model" \
+            if result.reason.startswith("not converged in") else ""
         reason = result.reason if result.reason.startswith("not converged") else \
             f"not converged ({result.reason})"
         _fail(f"{reason}{advice}; the best parameters so far"
@@ -429,9 +429,11 @@ def score(params, data, delimiter, as_json):
         scores = score_file(params, data, delimiter)
     except SymgradError as err:
         _fail(str(err))
-    if as_json:
+    if as_json:  # strict JSON: a score that is not finite is null, as in PARAMS.json
         import json
-        click.echo(json.dumps(scores))
+        import math
+        click.echo(json.dumps({name: value if math.isfinite(value) else None
+                               for name, value in scores.items()}, allow_nan=False))
         return
     for name, value in scores.items():
         click.echo(f"{name} {value!r}")

@@ -248,7 +248,8 @@ def _unbounded(progress, stderr) -> None:
     if np.any(~(size <= UNBOUNDED) & ~(stderr < size)) or not math.isfinite(progress.loss):
         progress.converged = False
         progress.reason = (f"the loss has no minimum: it keeps falling as parameters grow "
-                           f"without bound (|theta| up to {float(np.max(size)):.3g})")
+                           f"without bound (|theta| up to {float(np.max(size)):.3g}); check "
+                           f"the model and loss, or add an l2 penalty (--l2)")
 
 
 def _check_settings(method, l2, tol, max_iter) -> None:

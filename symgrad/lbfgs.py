@@ -19,8 +19,9 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None)
     progress.passes += 1
     if not all_finite(f, g):
         raise NotFiniteAtStart(f"the loss or its gradient is not finite at the initial "
-                               f"parameters (loss {f}): start elsewhere (--init), or look "
-                               f"for data values so large that the loss overflows float64")
+                               f"parameters (loss {f}): start elsewhere (--init, theta0 or "
+                               f"init), or look for data values so large that the loss "
+                               f"overflows float64")
     progress.loss = f
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
     while progress.iterations < max_iter:

@@ -14,10 +14,13 @@ class KernelObjective:
     """The sums ``solvers`` need, from a kernel compiled with order=2 and reduction "sum",
     over one data set (validated once)."""
 
-    def __init__(self, kernel, data):
+    def __init__(self, kernel, data, row_name=None):
+        from .runtime.columns import data_row
+
         if kernel.reduction != "sum":
             raise SymgradError("fit needs a kernel compiled with reduction='sum'")
         self.kernel, self.data = kernel, data
+        self.row_name = row_name or data_row  # row_name(i): where row i is, for a message
         self.rows, self._gradient_columns = kernel.columns(data)
         self.least_squares = kernel.least_squares
         self.has_hessian = kernel.has_hessian
@@ -50,14 +53,14 @@ class KernelObjective:
 
     def _read(self, kind: str):
         if kind not in self._columns:
-            read = self.kernel.hessian_columns if kind == "hessian" else \
-                self.kernel.gauss_newton_columns
-            self._columns[kind] = read(self.data)[1]
+            self._columns[kind] = self.kernel.hessian_columns(self.data)[1] \
+                if kind == "hessian" else \
+                self.kernel.gauss_newton_columns(self.data, self.row_name)[1]
         return self._columns[kind]
 
     def _check(self, finite: bool) -> None:
         if not finite:
-            raise SymgradError(self.kernel.non_finite_cell(self.data))
+            raise SymgradError(self.kernel.non_finite_cell(self.data, self.row_name))
 
     def where_not_finite(self, theta) -> str:
         """'data row 2 (x = -1, y = 1)': the first row whose loss, gradient or (least
@@ -66,7 +69,7 @@ class KernelObjective:
         passes = [(self.kernel.evaluate, self._gradient_columns)]
         if self.least_squares:
             passes.append((self.kernel.evaluate_gauss_newton, self._read("gauss_newton")))
-        return self.kernel.row_not_finite(theta, self.rows, passes, self.data)
+        return self.kernel.row_not_finite(theta, self.rows, passes, self.data, self.row_name)
 
 
 class Remembered:

@@ -140,10 +140,11 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
                                f"about 1e154 squares past float64's range)")
     if not all_finite(f, g, B):
         raise NotFiniteAtStart(f"the loss or its derivatives are not finite at the initial "
-                               f"parameters (loss {f}): start elsewhere (--init), or look "
-                               f"for data values so large that the loss overflows float64, "
-                               f"or for a row where a weight of a least-squares loss is "
-                               f"negative (a loss that means it: --method newton)")
+                               f"parameters (loss {f}): start elsewhere (--init, theta0 or "
+                               f"init), or look for data values so large that the loss "
+                               f"overflows float64, or for a row where a weight of a "
+                               f"least-squares loss is negative (a loss that means it: "
+                               f"--method newton, or method='newton')")
     progress.loss = start = f
     scale = _diagonal_scale(B, np.zeros(len(theta)))
     radius = None

@@ -394,3 +394,17 @@ def test_a_validation_row_the_model_cannot_evaluate_is_scored_not_finite(tmp_pat
     assert validation == {"loss": None, "r2": None, "rmse": None}
     shown = result.stderr.split("validation ")[-1]
     assert shown.startswith(("loss not finite", "loss nan")) and "R^2 0" not in shown
+
+
+def test_score_json_is_strict_json_with_null_for_a_score_that_is_not_finite(tmp_path):
+    data, held, out = tmp_path / "d.csv", tmp_path / "v.csv", tmp_path / "p.json"
+    data.write_text("x,y\n1,2\n2,4\n3,6\n")
+    held.write_text("x,y\n1,2\n-1,2\n")  # sqrt(-1): the held-out loss is not finite
+    assert cli("fit", data, "--model", "a*sqrt(x)", "--target", "y", "--out", out,
+               "--backend", "numpy").exit_code == 0
+    result = cli("score", out, held, "--json")
+    assert result.exit_code == 0, result.stderr
+    assert "NaN" not in result.stdout and "Infinity" not in result.stdout
+    scores = json.loads(result.stdout)
+    assert scores["rows"] == 2 and scores["loss"] is None and scores["r2"] is None
+    assert "not finite" in result.stderr

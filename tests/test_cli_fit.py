@@ -73,6 +73,14 @@ def test_one_iteration_is_one_in_the_summary_and_the_reason(decay):
     assert ": 1 iteration, stopped: not converged in 1 iteration;" in result.stderr
 
 
+def test_a_loss_without_a_minimum_advises_the_model_or_l2_not_more_iterations(decay):
+    result = cli("fit", decay, "--model", "a*t + b", "--target", "y", "--loss", "yhat - y",
+                 "--backend", "numpy")
+    assert result.exit_code == 1 and "the loss has no minimum" in result.stderr
+    assert "--l2" in result.stderr.splitlines()[-1]
+    assert "raise --max-iter" not in result.stderr
+
+
 def test_a_start_on_a_saddle_walks_off_it_and_one_it_cannot_leave_says_start_elsewhere(
         decay, tmp_path):
     out, wave = tmp_path / "p.json", tmp_path / "wave.csv"
@@ -171,3 +179,26 @@ def test_a_weight_column_the_loss_reads_is_data_and_predict_does_without_it(tmp_
 def test_a_loss_expression_without_the_target_is_refused(decay):
     one_line_error(cli("fit", decay, *MODEL, "--loss", "(yhat - z)**2"),
                    "does not use the target column 'y'")
+
+
+@pytest.mark.parametrize("validation", [(), ("--validation", "0.25")])
+def test_a_row_the_model_cannot_evaluate_is_named_by_its_line_in_the_file(tmp_path, validation):
+    # row 14 (line 16) has sqrt(-3); with --validation 0.25 (seed 0) it is the training
+    # part's row 10, and the message still names the file's line
+    path = tmp_path / "v.csv"
+    rows = [f"{i + 1},{2 * (i + 1) ** 0.5}" for i in range(20)]
+    rows[14] = "-3,1"
+    path.write_text("x,y\n" + "\n".join(rows) + "\n")
+    result = cli("fit", path, "--model", "a*sqrt(x)", "--target", "y", "--backend", "numpy",
+                 *validation)
+    assert result.exit_code == 2
+    assert f"{path} line 16 (x = -3, y = 1): the loss" in result.stderr
+
+
+def test_a_negative_weight_is_named_by_its_line_in_the_file(tmp_path):
+    path = tmp_path / "w.csv"
+    path.write_text("t,y,w\n1,2,1\n2,3,0\n3,4,-1\n4,5,1\n5,6.1,1\n")
+    result = cli("fit", path, "--model", "a*t + b", "--target", "y", "--loss",
+                 "w*(yhat - y)**2", "--backend", "numpy")
+    assert result.exit_code == 2
+    assert f"{path} line 4, column 'w' is -1.0" in result.stderr

@@ -22,9 +22,15 @@ from ..metrics import metric_kind, scores
 
 @dataclass(frozen=True)
 class Part:
-    """Rows of a data set: the kernel's matrix and the targets per row."""
+    """Rows of a data set: the kernel's matrix and the targets per row; ``lines``: each
+    row's index in the file read (None: row i is the file's data row i)."""
     data: np.ndarray
     targets: np.ndarray
+    lines: np.ndarray | None = None
+
+    def file_row(self, index: int) -> int:
+        """The file's data row (from 0) that row ``index`` of this part was read from."""
+        return int(index if self.lines is None else self.lines[index])
 
     @property
     def rows(self) -> int:
@@ -99,7 +105,7 @@ def _is_labels(targets: np.ndarray) -> bool:
 
 
 def _rows_of(part: Part, rows: np.ndarray) -> Part:
-    return Part(np.asfortranarray(part.data[rows]), part.targets[rows])
+    return Part(np.asfortranarray(part.data[rows]), part.targets[rows], rows)
 
 
 def measured(kernel, setup, split: Split, result, loss: str):

@@ -76,17 +76,19 @@ def _check_options(options: FitOptions) -> None:
 
 def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: bool,
                  announce: bool):
-    from ..data import open_csv
+    from ..data import line_of_row, open_csv
     from ..fitting import KernelObjective, fit_objective, warmed_up
 
-    setup = expression_setup(options, open_csv(options.data, options.delimiter))
+    source = open_csv(options.data, options.delimiter)
+    setup = expression_setup(options, source)
     split = validation_split(options, setup)
     data = split.train.data
     with compiling(lambda: _finished(options, setup, _unstarted(setup)), options.out,
                    exit_if_interrupted_compiling, announce):
         kernel = setup.build()
-        objective = warmed_up(KernelObjective(kernel, data), kernel.params, setup.theta0,
-                              options.method)
+        row_name = lambda i: line_of_row(source, split.train.file_row(i))
+        objective = warmed_up(KernelObjective(kernel, data, row_name), kernel.params,
+                              setup.theta0, options.method)
     with compiling_predict(kernel, data, setup.theta0):  # joined after --out is saved
         result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
                                report=report)

@@ -14,6 +14,11 @@ from ..errors import SymgradError
 WIDENING_BUDGET = 0.25  # seconds: about what compiling a float64 kernel's float32 version takes
 
 
+def data_row(index: int) -> str:
+    """Where row ``index`` of the data is, as a message says it: 'data row 2' (from 0)."""
+    return f"data row {index}"
+
+
 def by_name(data):
     """A data frame (pandas, polars: ``columns`` and columns by name) as the mapping of its
     columns, read by name as a dict is; its column order says nothing (it was read by

@@ -18,7 +18,8 @@ import numpy as np
 from ..errors import SymgradError
 from ..trainable import LOSS_ONLY, Capabilities
 from .calls import kernel_call
-from .columns import Reading, array_columns, by_name, mapping_columns, matrix, unmasked
+from .columns import (Reading, array_columns, by_name, data_row, mapping_columns, matrix,
+                      unmasked)
 from .second_order import SecondOrder
 
 ROWS_PER_CHUNK = 16_384
@@ -231,10 +232,11 @@ class Kernel(SecondOrder):
         n, columns, array = array_columns(data, self.inputs, wanted, self._reading)
         return n, columns + [matrix(array, m) for m in matrices]
 
-    def row_not_finite(self, theta, n: int, passes, data) -> str:
+    def row_not_finite(self, theta, n: int, passes, data, name=data_row) -> str:
         """'data row 2 (x = -1, y = 1)': the first row where a pass (evaluate, its columns:
         the loss and gradient, the Gauss-Newton sums) alone is not finite at theta, found by
-        halving the rows; '' where no row alone is (their sum overflows)."""
+        halving the rows; '' where no row alone is (their sum overflows). ``name(i)`` says
+        where row i is (a file's line, say)."""
         theta = self._theta(theta)
 
         def finite(lo: int, hi: int) -> bool:
@@ -250,22 +252,22 @@ class Kernel(SecondOrder):
         row = [data[name][lo] for name in self.inputs] if isinstance(data, Mapping) else \
             np.asarray(data)[lo]
         shown = ", ".join(f"{name} = {float(v):.6g}" for name, v in zip(self.inputs, row))
-        return f"data row {lo} ({shown if len(self.inputs) <= 8 else shown[:200] + ', ...'})"
+        return f"{name(lo)} ({shown if len(self.inputs) <= 8 else shown[:200] + ', ...'})"
 
-    def non_finite_cell(self, data) -> str:
+    def non_finite_cell(self, data, name=data_row) -> str:
         data = by_name(data)
         columns = data if isinstance(data, Mapping) else \
             {name: np.asarray(data)[:, j] for j, name in enumerate(self.inputs)}
         read = [*self._meta["columns"], *(j for m in self._meta.get("matrices", ()) for j in m)]
         for j in dict.fromkeys(read):
-            name = self.inputs[j]
-            values = np.asarray(columns[name])
+            column = self.inputs[j]
+            values = np.asarray(columns[column])
             with np.errstate(over="ignore"):  # beyond float32's range: inf in a float32 kernel
                 bad = np.flatnonzero(~np.isfinite(values.astype(self.dtype)))
             if bad.size:
                 kind = f"not finite in {self.dtype}" if np.isfinite(values[bad[0]]) else \
                     "not finite"
-                return f"data row {bad[0]}, column {name!r} is {values[bad[0]]} ({kind})"
+                return f"{name(bad[0])}, column {column!r} is {values[bad[0]]} ({kind})"
         return "data is not finite"
 
 

@@ -8,6 +8,7 @@ import numpy as np
 
 from ..errors import SymgradError
 from .calls import kernel_call
+from .columns import data_row
 
 HESSIAN_LIMIT = 24  # parameters: beyond, compile(order=2) writes no Hessian (its code grows
                     # as their square; symgrad.curvature)
@@ -82,10 +83,10 @@ class SecondOrder:
     def hessian_columns(self, data) -> tuple[int, list]:
         return self._columns(data, self._second("hessian")["columns"])
 
-    def gauss_newton_columns(self, data) -> tuple[int, list]:
+    def gauss_newton_columns(self, data, name=data_row) -> tuple[int, list]:
         """The columns the Gauss-Newton sums read; a weight column (the loss's w in
         w * f**2, whose square root is a residual's factor) must be >= 0, or > 0 where the
-        loss divides by it."""
+        loss divides by it (``name(i)``: where row i is, for the message)."""
         meta = self._second("gauss_newton")
         n, columns = self._columns(data, meta["columns"])
         for j, strict in meta.get("weights", ()):
@@ -93,7 +94,7 @@ class SecondOrder:
             bad = np.flatnonzero(values <= 0 if strict else values < 0)
             if bad.size:
                 raise SymgradError(
-                    f"data row {bad[0]}, column {self.inputs[j]!r} is {values[bad[0]]}: the "
+                    f"{name(bad[0])}, column {self.inputs[j]!r} is {values[bad[0]]}: the "
                     f"loss weights squares by it, and a least-squares weight must be "
                     f"{'> 0' if strict else '>= 0'}")
         return n, columns
