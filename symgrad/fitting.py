@@ -4,7 +4,9 @@
                          -> method (auto: lm | newton | lbfgs) -> solvers -> Fit
 
 ``fit`` is the in-process job; ``fit_objective`` runs the same methods on any
-``solvers.Objective`` (the Dask engine's sums over a cluster, symgrad.distributed).
+``solvers.Objective`` (the Dask engine's sums over a cluster, symgrad.distributed). Least
+squares that hold J (``factored``) run lm and lbfgs in units where r and J are near 1 when
+their squares would leave float64's range (lbfgs always: symgrad.scaling).
 The objective is the summed row loss plus ``l2/2 * ||theta||^2`` (the parameters named in
 ``l2_exclude`` not penalized): ``l2 = 1/C`` with a bce loss is scikit-learn's
 ``LogisticRegression(C)``.
@@ -23,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import saddles, solvers, uncertainty
+from . import saddles, scaling, solvers, uncertainty
 from .errors import SymgradError
 from .gram import Gram
 from .lbfgs import lbfgs
@@ -92,10 +94,15 @@ def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude
     method = chosen_method(method, objective, len(names))
     objective = objective if isinstance(objective, Remembered) else Remembered(objective)
     penalty = solvers.Penalty(float(l2), _penalty_mask(names, l2_exclude))
-    progress = solvers.Progress(theta=np.array(theta0, dtype=np.float64))
+    theta0 = np.array(theta0, dtype=np.float64)
+    progress, units = solvers.Progress(theta=theta0), scaling.unscaled(len(names))
     interrupted, signum = False, None
     try:
         with np.errstate(all="ignore"):  # overflow in a trial is a rejected trial, said once
+            if method in ("lm", "lbfgs"):  # J held: restated where its squares leave
+                objective, penalty, units = scaling.restated(  # float64 (L-BFGS: always,
+                    objective, theta0, penalty, always=method == "lbfgs")  # J's columns ~1)
+                progress.theta, report = units.u(theta0), units.reporting(report)
             _run(method, objective, penalty, progress, tol, max_iter, report)
             for _ in range(saddles.ESCAPES):
                 if not saddles.left(method, objective, penalty, progress, max_iter, report):
@@ -108,7 +115,8 @@ def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude
         interrupted, signum = True, getattr(stop, "signum", None)
         progress.reason = "interrupted"
     with np.errstate(all="ignore"):
-        return _finished(objective, names, method, penalty, progress, interrupted, signum)
+        return _finished(objective, names, method, penalty, progress, interrupted, signum,
+                         units)
 
 
 def warmed_up(objective, names, theta0, method: str = "auto") -> "Remembered":
@@ -117,8 +125,8 @@ def warmed_up(objective, names, theta0, method: str = "auto") -> "Remembered":
     compiler does not survive) and their answers kept for the fit's first step."""
     remembered = Remembered(objective)
     chosen = chosen_method(method, objective, len(names)) if method in METHODS else "auto"
-    kind = {"lm": "residual_rows" if objective.factored else "gauss_newton",
-            "newton": "hessian"}.get(chosen, "loss_grad")
+    kind = "hessian" if chosen == "newton" else "residual_rows" if objective.factored else \
+        "gauss_newton" if chosen == "lm" else "loss_grad"  # (factored: lm and lbfgs use J)
     getattr(remembered, kind)(np.asarray(theta0, dtype=np.float64))
     return remembered
 
@@ -157,7 +165,10 @@ def _run(method, objective, penalty, progress, tol, max_iter, report) -> None:
     solvers.trust_region(quantities, progress, tol, max_iter, report)
 
 
-def _finished(objective, names, method, penalty, progress, interrupted, signum) -> Fit:
+def _finished(objective, names, method, penalty, progress, interrupted, signum,
+              units) -> Fit:
+    """The Fit at progress.theta, computed in the objective's units and given in the
+    parameters' own (``units``, scaling.Units)."""
     theta, size, warnings = progress.theta, len(names), []
     rss = dof = inverse = None
     cov, root = None, 1.0   # cov = root**2 x the inverse; stderr = root x its roots
@@ -206,13 +217,14 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum) 
                         f"do not determine {them} (the loss moves with a combination of "
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
+    progress.theta, progress.loss = units.theta(theta), units.loss(progress.loss)
+    stderr = units.errors(stderr)
     if not interrupted:  # (an interrupted run's point, or its loss inf before the first
         _unbounded(progress, stderr)  # pass ended, says nothing of an optimum)
-    return Fit(params=theta, names=names, method=method, loss=progress.loss,
+    return Fit(params=progress.theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,
-               reason=progress.reason,
-               stderr=stderr,
-               covariance=cov, rows=objective.rows, rss=rss, dof=dof,
+               reason=progress.reason, stderr=stderr, covariance=units.covariance(cov),
+               rows=objective.rows, rss=units.loss(rss), dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
 
 

@@ -614,13 +614,45 @@ def test_the_unscaled_decay_fit_is_scipys():
     np.testing.assert_allclose(result.params, reference, rtol=1e-9)
 
 
+@pytest.mark.parametrize("method", ["lm", "lbfgs"])
+def test_residuals_whose_squares_underflow_are_fitted_as_the_unscaled_data(method):
+    # residuals of 1e-300 square to 0 in float64: the fit said "converged" at its start.
+    # Least squares holding J run in units where r and J are near 1 (symgrad.scaling)
+    data = _decay(rows=30)
+    unscaled = symgrad.fit(SCALED_DECAY, data=data, theta0=[1.0, 0.0, 0.3], method=method)
+    data[:, 1] *= 1e-300
+    result = symgrad.fit(SCALED_DECAY, data=data, theta0=[1e-300, 0.0, 0.3], method=method)
+    units = np.array([1e-300, 1e-300, 1.0])                                    # a, c, k
+    assert result.converged and result.iterations > 0, result.reason
+    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-9)
+    np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-8)
+    assert result.loss == 0.0  # ~1e-600: below float64, as the unscaled loss x 1e-600
+
+
 def test_a_loss_that_is_zero_at_the_start_says_what_that_can_mean():
-    # residuals of 1e-300 square to 0 in float64: nothing can be fitted, and the reason says so
+    # Newton's Hessian is the kernel's sums: residuals of 1e-300 square to 0 there, nothing
+    # can be fitted, and the reason says so
     data = _decay(rows=30)
     data[:, 1] *= 1e-300
-    result = symgrad.fit(SCALED_DECAY, data=data, theta0=[1e-300, 0.0, 0.3])
+    result = symgrad.fit(SCALED_DECAY, data=data, theta0=[1e-300, 0.0, 0.3], method="newton")
     assert result.iterations == 0 and "underflow float64" in result.reason
     assert "rescale the data" in result.reason
+
+
+@pytest.mark.parametrize(("y", "t", "method"), [(1e-140, 1e-30, "lm"), (1e-140, 1e-30, "lbfgs"),
+                                                (1e60, 1.0, "lbfgs"), (1e-100, 1.0, "lbfgs")])
+def test_a_derivative_whose_square_underflows_still_moves_its_parameter(y, t, method):
+    # k of a*exp(-k*t) + c with y of 1e-140 and t of 1e-30: dr/dk ~1e-170 squares to 0, and
+    # k stayed at its start ("converged", a 33% off); L-BFGS's scalar initial Hessian could
+    # not span 1e60 between its parameters either
+    data = _decay(rows=30)
+    unscaled = symgrad.fit(SCALED_DECAY, data=data, theta0=[1.0, 0.0, 0.3])
+    units = np.array([y, y, 1 / t])                                            # a, c, k
+    result = symgrad.fit(SCALED_DECAY, data=data * [t, y],
+                         theta0=np.array([1.0, 0.0, 0.3]) * units, method=method)
+    assert result.converged, result.reason
+    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-8)
+    np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-7)
 
 
 def test_a_hessian_that_overflows_at_the_answer_ends_the_fit_not_in_a_traceback():
@@ -667,11 +699,21 @@ def test_a_variance_beyond_float64_is_inf_in_the_covariance_and_its_error_finite
 
 
 def test_a_finite_loss_whose_curvature_overflows_says_so():
+    # Newton's Hessian is the kernel's sums, whose squares of 1e155 overflow
     x = np.linspace(1, 2, 10) * 1e155
     with pytest.raises(SymgradError, match=r"the loss is finite \(.*\) but its curvature .* "
                        r"overflows float64 .* rescale the data or the parameters"):
         symgrad.fit(Model.supervised("m*x + b", "y", inputs=["x", "y"]),
-                    data=np.column_stack([x, 2e-155 * x + 1]), theta0=[1.0, 1e-155])
+                    data=np.column_stack([x, 2e-155 * x + 1]), theta0=[1.0, 1e-155],
+                    method="newton")
+
+
+def test_a_line_whose_curvature_overflows_is_fitted_in_scaled_units():
+    x = np.linspace(1, 2, 10) * 1e155
+    result = symgrad.fit(Model.supervised("m*x + b", "y", inputs=["x", "y"]),
+                         data=np.column_stack([x, 2e-155 * x + 1]), theta0=[1.0, 1e-155])
+    assert result.converged and result.method == "lm", result.reason
+    np.testing.assert_allclose(result.params, [1.0, 2e-155], rtol=1e-12)        # b, m
 
 
 class StoppedDuringAPass(KernelObjective):
@@ -939,3 +981,21 @@ def test_the_factored_and_the_summed_curvature_give_one_fit_where_both_are_exact
     np.testing.assert_allclose(one.params, other.params, rtol=1e-9)
     np.testing.assert_allclose(one.stderr, other.stderr, rtol=1e-7)
     assert type(one.params) is np.ndarray  # no Gram leaks out of the solver
+
+
+def test_a_fit_in_scaled_units_reports_and_stops_in_the_parameters_own():
+    # y of 1e-140 and t of 1e-30: the fit runs in scaled units (symgrad.scaling); what it
+    # reports, and where a Ctrl-C leaves it, are in the parameters' own units
+    kernel = symgrad.compile(SCALED_DECAY, backend="numpy", reduction="sum", order=2)
+    data = _decay(rows=30) * [1e-30, 1e-140]
+    theta0 = [2e-140, 0.5e-140, 0.3e30]
+    seen = []
+    whole = fit_objective(KernelObjective(kernel, data), kernel.params, theta0,
+                          report=lambda progress: seen.append(progress))
+    assert whole.converged and len(seen) == whole.iterations
+    np.testing.assert_array_equal(seen[-1].theta, whole.params)
+    assert seen[-1].loss == whole.loss and 1e-284 < whole.loss < 1e-281  # RSS ~0.0076
+    stopped = fit_objective(StoppedDuringAPass(kernel, data, 4), kernel.params, theta0)
+    assert stopped.interrupted and stopped.iterations >= 1
+    np.testing.assert_allclose(stopped.params / whole.params, 1, rtol=0.5)
+    assert 1e-284 < stopped.loss < 1e-276

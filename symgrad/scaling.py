@@ -1,0 +1,124 @@
+"""Least squares in units where the residuals and the derivatives are near 1, for data whose
+sums of squares leave float64's range.
+
+A fit sums r**2, J^T r and J^T J. Residuals of 1e-200 square to 0, and a derivative of
+1e-170 (k of exp(-k*t) with y of 1e-140 and t of 1e-30) squares to 0 beside one of 1e-140:
+the solver then saw a loss of 0 or a parameter that cannot move, and said "converged".
+MINPACK avoids this by never squaring (a QR of J, norms computed with scaling); symgrad's
+solvers work on the sums, so the problem is restated instead: with rho a power of 2 near the
+largest residual and D_k one near rho over the largest |dr/dtheta_k| at the start, the fit
+runs on theta = D u and the loss over rho**2, whose residuals r / rho and Jacobian J D / rho
+are near 1. Powers of 2 scale exactly, so this is the same problem, rounding included, and
+the result is mapped back (``Units``; ldexp, so a value beyond float64 only
+where the result itself is). The Jacobian must be held (the objective is
+``factored``): the residuals and derivatives themselves are in range, only their products
+are not.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .objectives import Remembered
+from .solvers import Penalty
+
+SAFE = 2.0 ** 400  # |r| and |dr/dtheta| within 2**+-400 (1e+-120): sums of squares in range
+
+
+@dataclass(frozen=True)
+class Units:
+    """theta = 2**e * u and the loss = 4**rho x the scaled loss (e = 0, rho = 0: unscaled).
+    Powers of 2 applied with ldexp: exact, and in range wherever the result is."""
+    e: np.ndarray
+    rho: int = 0
+
+    def theta(self, u) -> np.ndarray:
+        return np.ldexp(u, self.e)
+
+    def u(self, theta) -> np.ndarray:
+        return np.ldexp(np.asarray(theta, dtype=np.float64), -self.e)
+
+    def loss(self, value):
+        return None if value is None else float(np.ldexp(value, 2 * self.rho))
+
+    def errors(self, stderr) -> np.ndarray:
+        return np.ldexp(stderr, self.e)
+
+    def covariance(self, matrix):
+        return None if matrix is None else np.ldexp(matrix, self.e[:, None] + self.e[None, :])
+
+    def reporting(self, report):
+        """``report`` (called with solvers.Progress) called with the progress in these
+        units given in the parameters' own."""
+        if report is None or not (self.e.any() or self.rho):
+            return report
+        return lambda progress: report(replace(progress, theta=self.theta(progress.theta),
+                                               loss=self.loss(progress.loss)))
+
+
+def unscaled(size: int) -> Units:
+    return Units(np.zeros(size, dtype=np.int64))
+
+
+def restated(objective, theta, penalty: Penalty, always: bool = False):
+    """(the objective, the penalty, Units) to fit in: the objective rescaled where its
+    residuals or derivatives at theta are beyond SAFE (or below 1/SAFE), or ``always``,
+    else as they are."""
+    same = objective, penalty, unscaled(len(theta))
+    if not getattr(objective, "factored", False):
+        return same
+    r, jacobian = objective.residual_rows(theta)
+    sizes = np.abs(jacobian).max(axis=0, initial=0.0)
+    largest = float(np.abs(r).max(initial=0.0))
+    spans = [v for v in (largest, *sizes) if v > 0]
+    if not np.all(np.isfinite(spans)) or not always and \
+            all(1 / SAFE <= v <= SAFE for v in spans):
+        return same
+    rho = _exponent(largest) if largest > 0 else 0
+    e = np.array([rho - _exponent(s) if s > 0 else _exponent(abs(t)) if t else 0
+                  for s, t in zip(sizes, theta)], dtype=np.int64)
+    units = Units(e, rho)
+    weights = np.ldexp(penalty.l2 * penalty.mask, 2 * (e - rho))
+    if not np.all(np.isfinite(weights)):  # an l2 penalty beyond float64 in these units
+        return same
+    return Remembered(Rescaled(objective, units)), Penalty(1.0, weights), units
+
+
+def _exponent(value: float) -> int:
+    """n with 2**n nearest value (> 0) on a log scale."""
+    return round(math.log2(value))
+
+
+class Rescaled:
+    """A factored least-squares objective in ``units``: at u, its residuals r / 2**rho and
+    Jacobian J 2**(e - rho) at theta = 2**e u; the loss and its gradient from them; the
+    Hessian (from the kernel's sums) rescaled the same way."""
+
+    def __init__(self, objective, units: Units):
+        self.objective, self.units = objective, units
+        self.rows, self.observations = objective.rows, objective.observations
+        self.least_squares, self.has_hessian = True, objective.has_hessian
+        self.factored = True
+
+    def residual_rows(self, u):
+        r, jacobian = self.objective.residual_rows(self.units.theta(u))
+        return np.ldexp(r, -self.units.rho), np.ldexp(jacobian, self.units.e - self.units.rho)
+
+    def loss_grad(self, u):
+        r, jacobian = self.residual_rows(u)
+        return float(r @ r), 2 * (jacobian.T @ r)
+
+    def gauss_newton(self, u):
+        r, jacobian = self.residual_rows(u)
+        return float(r @ r), jacobian.T @ jacobian, jacobian.T @ r
+
+    def hessian(self, u):
+        loss, grad, hessian = self.objective.hessian(self.units.theta(u))
+        e, twice = self.units.e, 2 * self.units.rho
+        return (float(np.ldexp(loss, -twice)), np.ldexp(grad, e - twice),
+                np.ldexp(hessian, e[:, None] + e[None, :] - twice))
+
+    def where_not_finite(self, u) -> str:
+        return self.objective.where_not_finite(self.units.theta(u))
