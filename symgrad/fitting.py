@@ -217,10 +217,11 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
                         f"do not determine {them} (the loss moves with a combination of "
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
-    progress.theta, progress.loss = units.theta(theta), units.loss(progress.loss)
+    finite = math.isfinite(progress.loss)  # in the objective's units (inf in the data's
+    progress.theta, progress.loss = units.theta(theta), units.loss(progress.loss)  # at 1e156)
     stderr = units.errors(stderr)
     if not interrupted:  # (an interrupted run's point, or its loss inf before the first
-        _unbounded(progress, stderr)  # pass ended, says nothing of an optimum)
+        _unbounded(progress, stderr, finite)  # pass ended, says nothing of an optimum)
     return Fit(params=progress.theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,
                reason=progress.reason, stderr=stderr, covariance=units.covariance(cov),
@@ -251,13 +252,13 @@ def _curvature(objective, theta, penalty, jtj, per: float):
 UNBOUNDED = 1e100  # a parameter beyond this, not determined to within itself: no optimum
 
 
-def _unbounded(progress, stderr) -> None:
+def _unbounded(progress, stderr, finite: bool) -> None:
     """A run that 'converged' with parameters run off towards infinity found no optimum (a
     loss not bounded below, a bce target outside [0, 1], separable classes without l2):
     parameters beyond UNBOUNDED whose standard errors are not below their size (a curvature
     that vanishes out there). One the data determine is an optimum, however large."""
     size = np.abs(progress.theta)
-    if np.any(~(size <= UNBOUNDED) & ~(stderr < size)) or not math.isfinite(progress.loss):
+    if np.any(~(size <= UNBOUNDED) & ~(stderr < size)) or not finite:
         progress.converged = False
         progress.reason = (f"the loss has no minimum: it keeps falling as parameters grow "
                            f"without bound (|theta| up to {float(np.max(size)):.3g}); check "

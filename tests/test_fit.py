@@ -10,7 +10,7 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings, strategies as st
+from hypothesis import assume, given, settings, strategies as st
 
 import symgrad
 from support import DIGITS, IDS, MODELS, random_case
@@ -602,6 +602,26 @@ def test_a_nonlinear_fit_is_the_same_whatever_the_scale_of_the_data(exponent, me
     np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-9)
     np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-6)
     assert abs(result.iterations - unscaled.iterations) <= 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(y_exponent=st.integers(min_value=-290, max_value=290),
+       t_exponent=st.integers(min_value=-140, max_value=140),
+       method=st.sampled_from(["lm", "lbfgs"]))
+def test_a_decay_held_as_j_is_fitted_at_any_scale_float64_holds(y_exponent, t_exponent,
+                                                                method):
+    # residuals of 1e+-290 and derivatives dr/dk of y * t: their squares and products leave
+    # float64; restated in units near 1 (symgrad.scaling) each is the unscaled fit, rescaled.
+    # (dr/dk itself must be a float64: |y_exponent + t_exponent| below ~300)
+    assume(abs(y_exponent + t_exponent) <= 290)
+    data = _decay(rows=30, seed=2)
+    units = np.array([10.0 ** y_exponent, 10.0 ** y_exponent, 10.0 ** -t_exponent])
+    unscaled = symgrad.fit(SCALED_DECAY, data=data, method=method, theta0=[2.0, 0.5, 0.3])
+    result = symgrad.fit(SCALED_DECAY, data=data * [10.0 ** t_exponent, 10.0 ** y_exponent],
+                         method=method, theta0=[2.0, 0.5, 0.3] * units)
+    assert result.converged and not result.warnings, (result.reason, result.warnings)
+    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-8)
+    np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-7)
 
 
 def test_the_unscaled_decay_fit_is_scipys():
