@@ -99,9 +99,9 @@ def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude
     interrupted, signum = False, None
     try:
         with np.errstate(all="ignore"):  # overflow in a trial is a rejected trial, said once
-            if method in ("lm", "lbfgs"):  # J held: restated where its squares leave
-                objective, penalty, units = scaling.restated(  # float64 (L-BFGS: always,
-                    objective, theta0, penalty, always=method == "lbfgs")  # J's columns ~1)
+            if method in ("lm", "lbfgs"):  # in units where r and J are near 1, if J is held
+                objective, penalty, units = scaling.restated(
+                    objective, theta0, penalty, always=method == "lbfgs")
                 progress.theta, report = units.u(theta0), units.reporting(report)
             _run(method, objective, penalty, progress, tol, max_iter, report)
             for _ in range(saddles.ESCAPES):
@@ -217,8 +217,8 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
                         f"do not determine {them} (the loss moves with a combination of "
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
-    finite = math.isfinite(progress.loss)  # in the objective's units (inf in the data's
-    progress.theta, progress.loss = units.theta(theta), units.loss(progress.loss)  # at 1e156)
+    finite = math.isfinite(progress.loss)  # in the fit's units (residuals of 1e156: finite
+    progress.theta, progress.loss = units.theta(theta), units.loss(progress.loss)  # there)
     stderr = units.errors(stderr)
     if not interrupted:  # (an interrupted run's point, or its loss inf before the first
         _unbounded(progress, stderr, finite)  # pass ended, says nothing of an optimum)

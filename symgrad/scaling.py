@@ -9,8 +9,8 @@ solvers work on the sums, so the problem is restated instead: with rho a power o
 largest residual and D_k one near rho over the largest |dr/dtheta_k| at the start, the fit
 runs on theta = D u and the loss over rho**2, whose residuals r / rho and Jacobian J D / rho
 are near 1. Powers of 2 scale exactly, so this is the same problem, rounding included, and
-the result is mapped back (``Units``; ldexp, so a value beyond float64 only
-where the result itself is). The Jacobian must be held (the objective is
+the result is mapped back (``Units``, with ldexp: a value leaves float64's range only
+where the result itself does). The Jacobian must be held (the objective is
 ``factored``): the residuals and derivatives themselves are in range, only their products
 are not.
 """
@@ -50,8 +50,8 @@ class Units:
         return None if matrix is None else np.ldexp(matrix, self.e[:, None] + self.e[None, :])
 
     def reporting(self, report):
-        """``report`` (called with solvers.Progress) called with the progress in these
-        units given in the parameters' own."""
+        """The report callback for a run in these units: it passes each solvers.Progress
+        on to ``report`` in the parameters' own units and the data's loss."""
         if report is None or not (self.e.any() or self.rho):
             return report
         return lambda progress: report(replace(progress, theta=self.theta(progress.theta),
@@ -59,6 +59,7 @@ class Units:
 
 
 def unscaled(size: int) -> Units:
+    """The Units of a fit run as it is stated (2**0 throughout)."""
     return Units(np.zeros(size, dtype=np.int64))
 
 

@@ -249,15 +249,15 @@ class Kernel(SecondOrder):
         if finite(lo, hi):
             return ""
         data = by_name(data)
-        row = [data[name][lo] for name in self.inputs] if isinstance(data, Mapping) else \
+        row = [data[column][lo] for column in self.inputs] if isinstance(data, Mapping) else \
             np.asarray(data)[lo]
-        shown = ", ".join(f"{name} = {float(v):.6g}" for name, v in zip(self.inputs, row))
+        shown = ", ".join(f"{column} = {float(v):.6g}" for column, v in zip(self.inputs, row))
         return f"{name(lo)} ({shown if len(self.inputs) <= 8 else shown[:200] + ', ...'})"
 
     def non_finite_cell(self, data, name=data_row) -> str:
         data = by_name(data)
         columns = data if isinstance(data, Mapping) else \
-            {name: np.asarray(data)[:, j] for j, name in enumerate(self.inputs)}
+            {column: np.asarray(data)[:, j] for j, column in enumerate(self.inputs)}
         read = [*self._meta["columns"], *(j for m in self._meta.get("matrices", ()) for j in m)]
         for j in dict.fromkeys(read):
             column = self.inputs[j]
