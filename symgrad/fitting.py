@@ -133,6 +133,10 @@ def warmed_up(objective, names, theta0, method: str = "auto") -> "Remembered":
 
 def chosen_method(method: str, objective, size: int) -> str:
     """The method "auto" stands for, or SymgradError for one the objective cannot run."""
+    problem = getattr(objective, "weight_problem", "")
+    if problem and method in ("auto", "lm"):  # least squares but for a negative weight
+        raise SymgradError(f"{problem} (a loss that means it: --method newton, or "
+                           f"method='newton', with standard errors from its Hessian)")
     if method == "auto":
         if objective.least_squares and size <= GAUSS_NEWTON_LIMIT:
             return "lm"

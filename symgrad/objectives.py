@@ -22,10 +22,13 @@ class KernelObjective:
         self.kernel, self.data = kernel, data
         self.row_name = row_name or data_row  # row_name(i): where row i is, for a message
         self.rows, self._gradient_columns = kernel.columns(data)
-        self.least_squares = kernel.least_squares
+        # a negative weight column: a loss to fit by Newton's method, not least squares
+        self.weight_problem = kernel.weight_problem(data, self.row_name) \
+            if kernel.least_squares else ""
+        self.least_squares = kernel.least_squares and not self.weight_problem
         self.has_hessian = kernel.has_hessian
         self.observations = self.rows * kernel.residuals_per_row
-        self.factored = kernel.has_residual_rows and \
+        self.factored = self.least_squares and kernel.has_residual_rows and \
             self.observations * (len(kernel.params) + 1) <= FACTORED_LIMIT
         self._columns: dict = {}
 
@@ -82,6 +85,7 @@ class Remembered:
         self.observations = objective.observations
         self.least_squares, self.has_hessian = objective.least_squares, objective.has_hessian
         self.factored = objective.factored
+        self.weight_problem = getattr(objective, "weight_problem", "")
         self.answers: dict = {}
 
     def loss_grad(self, theta):

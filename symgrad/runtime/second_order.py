@@ -87,17 +87,24 @@ class SecondOrder:
         """The columns the Gauss-Newton sums read; a weight column (the loss's w in
         w * f**2, whose square root is a residual's factor) must be >= 0, or > 0 where the
         loss divides by it (``name(i)``: where row i is, for the message)."""
+        problem = self.weight_problem(data, name)
+        if problem:
+            raise SymgradError(problem)
+        return self._columns(data, self._second("gauss_newton")["columns"])
+
+    def weight_problem(self, data, name=data_row) -> str:
+        """Why these data are not least squares for this loss (a weight column negative, or
+        0 where the loss divides by it), or ''."""
         meta = self._second("gauss_newton")
-        n, columns = self._columns(data, meta["columns"])
+        _, columns = self._columns(data, meta["columns"])
         for j, strict in meta.get("weights", ()):
             values = columns[meta["columns"].index(j)]
             bad = np.flatnonzero(values <= 0 if strict else values < 0)
             if bad.size:
-                raise SymgradError(
-                    f"{name(bad[0])}, column {self.inputs[j]!r} is {values[bad[0]]}: the "
-                    f"loss weights squares by it, and a least-squares weight must be "
-                    f"{'> 0' if strict else '>= 0'}")
-        return n, columns
+                return (f"{name(bad[0])}, column {self.inputs[j]!r} is {values[bad[0]]}: the "
+                        f"loss weights squares by it, and a least-squares weight must be "
+                        f"{'> 0' if strict else '>= 0'}")
+        return ""
 
     def evaluate_hessian(self, theta, n: int, columns):
         """(loss, grad, H, data were finite) on validated columns."""
