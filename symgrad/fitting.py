@@ -94,29 +94,50 @@ def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude
     method = chosen_method(method, objective, len(names))
     objective = objective if isinstance(objective, Remembered) else Remembered(objective)
     penalty = solvers.Penalty(float(l2), _penalty_mask(names, l2_exclude))
-    theta0 = np.array(theta0, dtype=np.float64)
-    progress, units = solvers.Progress(theta=theta0), scaling.unscaled(len(names))
+    progress = solvers.Progress(theta=np.array(theta0, dtype=np.float64))
+    stated = scaling.Stated(objective, penalty, scaling.unscaled(len(names)))
     interrupted, signum = False, None
     try:
         with np.errstate(all="ignore"):  # overflow in a trial is a rejected trial, said once
-            if method in ("lm", "lbfgs"):  # in units where r and J are near 1, if J is held
-                objective, penalty, units = scaling.restated(
-                    objective, theta0, penalty, always=method == "lbfgs")
-                progress.theta, report = units.u(theta0), units.reporting(report)
-            _run(method, objective, penalty, progress, tol, max_iter, report)
-            for _ in range(saddles.ESCAPES):
-                if not saddles.left(method, objective, penalty, progress, max_iter, report):
-                    break
-                _run(method, objective, penalty, progress, tol, max_iter, report)
+            _minimize(method, stated, progress, tol, max_iter, report)
     except solvers.NotFiniteAtStart as error:
-        where = objective.where_not_finite(progress.theta)
-        raise SymgradError(f"{where}: {error}" if where else str(error)) from None
+        if progress.iterations == 0:  # the user's start: a data row or the start to blame
+            where = stated.objective.where_not_finite(progress.theta)
+            raise SymgradError(f"{where}: {error}" if where else str(error)) from None
+        progress.converged = False  # a restart (off a saddle) where float64 ran out
+        progress.reason = (f"the loss or its curvature left float64's range after "
+                           f"{progress.iterations} iteration{'s' * (progress.iterations != 1)}"
+                           f": the loss may have no minimum; check the model and loss, or "
+                           f"add an l2 penalty (--l2)")
     except KeyboardInterrupt as stop:  # Ctrl-C, or stopping.Stopped (SIGTERM, SIGHUP)
         interrupted, signum = True, getattr(stop, "signum", None)
         progress.reason = "interrupted"
     with np.errstate(all="ignore"):
-        return _finished(objective, names, method, penalty, progress, interrupted, signum,
-                         units)
+        return _finished(stated.objective, names, method, stated.penalty, progress,
+                         interrupted, signum, stated.units)
+
+
+def _minimize(method, stated, progress, tol, max_iter, report) -> None:
+    """Run the method from progress.theta (in the parameters' units), and again off each
+    saddle it stops on. lm and lbfgs on a held J run in units where r and J are near 1
+    (symgrad.scaling), restated and run again from where they stopped if the residuals
+    moved by more than scaling.MOVED there (a start of 1 on data of 1e-100: its loss fell
+    1e200, read as an exact fit). ``stated`` ends holding the objective, penalty and units
+    that progress is in."""
+    for _ in range(scaling.RESTATES):
+        if method in ("lm", "lbfgs"):
+            stated.restate(progress, always=method == "lbfgs")
+        reporting = stated.units.reporting(report)
+        _run(method, stated.objective, stated.penalty, progress, tol, max_iter, reporting)
+        for _ in range(saddles.ESCAPES):
+            if not saddles.left(method, stated.objective, stated.penalty, progress, max_iter,
+                                reporting):
+                break
+            _run(method, stated.objective, stated.penalty, progress, tol, max_iter, reporting)
+        if method not in ("lm", "lbfgs") or not progress.converged or \
+                progress.iterations >= max_iter or not stated.moved(progress):
+            return
+        progress.converged = progress.stalled = False
 
 
 def warmed_up(objective, names, theta0, method: str = "auto") -> "Remembered":

@@ -62,8 +62,8 @@ def region_step(B, g, scale, radius) -> tuple[np.ndarray, float, float]:
         if abs(size - radius) <= 1e-3 * radius:
             break
         low, high = (damping, high) if size > radius else (low, damping)
-        guess = _newton_damping(c, values, damping, size, radius) if math.isfinite(size) \
-            else high
+        guess = _newton_damping(c, values, damping, size, radius) \
+            if 0 < size < math.inf and radius > 0 else high  # (else bisect: no 1/0)
         damping = guess if low < guess < high else 0.5 * (low + high)
     with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0: a flat direction left out
         d = np.where(c == 0, 0.0, -c / (values + damping))

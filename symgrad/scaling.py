@@ -25,6 +25,9 @@ from .objectives import Remembered
 from .solvers import Penalty
 
 SAFE = 2.0 ** 400  # |r| and |dr/dtheta| within 2**+-400 (1e+-120): sums of squares in range
+MOVED = 100        # the largest |r| moved by more than 2**100 (1e30) in a run: restate there
+RESTATES = 3       # runs of one fit at most
+RELATIVE_TO_START = ("the loss fell to float64's rounding of its start", "the gradient is zero")
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,45 @@ def unscaled(size: int) -> Units:
     return Units(np.zeros(size, dtype=np.int64))
 
 
+@dataclass
+class Stated:
+    """The objective and penalty a fit runs on, in ``units``; ``base`` and ``base_penalty``
+    are as the caller stated them."""
+    objective: object
+    penalty: Penalty
+    units: Units
+
+    def __post_init__(self):
+        self.base, self.base_penalty = self.objective, self.penalty
+
+    def restate(self, progress, always: bool = False) -> None:
+        """Restate at progress.theta (in these units; afterwards in the new ones)."""
+        theta = self.units.theta(progress.theta)
+        self.objective, self.penalty, self.units = restated(self.base, theta,
+                                                           self.base_penalty, always)
+        progress.theta, progress.loss = self.units.u(theta), math.inf
+        self.start = self._largest(progress)
+
+    def moved(self, progress) -> bool:
+        """Whether a run that stopped should be restated and run again: its largest residual
+        moved by more than 2**MOVED since the last restatement, and is now beyond SAFE in
+        the data's units, or the run ended on a test relative to its start's loss (a loss
+        that fell 1e200 reads as an exact fit). A factored objective only."""
+        start, now = getattr(self, "start", None), self._largest(progress)
+        if start is None or now is None or abs(now - start) <= MOVED:
+            return False
+        return abs(now + self.units.rho) > math.log2(SAFE) or progress.reason.startswith(
+            RELATIVE_TO_START)
+
+    def _largest(self, progress) -> int | None:
+        """log2 of the largest |residual| at progress.theta, None where there is none."""
+        if not getattr(self.base, "factored", False):
+            return None
+        r, _ = self.objective.residual_rows(progress.theta)
+        largest = float(np.abs(r).max(initial=0.0))
+        return _exponent(largest) if 0 < largest < math.inf else None
+
+
 def restated(objective, theta, penalty: Penalty, always: bool = False):
     """(the objective, the penalty, Units) to fit in: the objective rescaled where its
     residuals or derivatives at theta are beyond SAFE (or below 1/SAFE), or ``always``,
@@ -81,9 +123,10 @@ def restated(objective, theta, penalty: Penalty, always: bool = False):
     e = np.array([rho - _exponent(s) if s > 0 else _exponent(abs(t)) if t else 0
                   for s, t in zip(sizes, theta)], dtype=np.int64)
     units = Units(e, rho)
-    weights = np.ldexp(penalty.l2 * penalty.mask, 2 * (e - rho))
-    if not np.all(np.isfinite(weights)):  # an l2 penalty beyond float64 in these units
-        return same
+    # l2 over rho**2 on theta**2 = 4**e u**2; beyond float64 (a penalty on k of 1e600 times
+    # the loss of data at 1e-250) it pins that parameter to 0 as 2**1000 does (its standard
+    # error, the penalty's alone, is then not exact)
+    weights = np.minimum(np.ldexp(penalty.l2 * penalty.mask, 2 * (e - rho)), 2.0 ** 1000)
     return Remembered(Rescaled(objective, units)), Penalty(1.0, weights), units
 
 

@@ -1039,3 +1039,39 @@ def test_a_fit_in_scaled_units_reports_and_stops_in_the_parameters_own():
     assert stopped.interrupted and stopped.iterations >= 1
     np.testing.assert_allclose(stopped.params / whole.params, 1, rtol=0.5)
     assert 1e-284 < stopped.loss < 1e-276
+
+
+@pytest.mark.parametrize("scale", [1e-100, 1e-150, 1e-250])
+def test_a_start_far_above_the_datas_scale_is_restated_where_the_fit_stops(scale):
+    # a start of 1 on y of 1e-100: no restating at the start (residuals ~1), the loss fell
+    # 1e200 and the fit called that an exact fit with k at its start; it is restated and run
+    # again where it stopped (symgrad.scaling.MOVED)
+    data = _decay(rows=30, seed=2)
+    unscaled = symgrad.fit(SCALED_DECAY, data=data, theta0=[2.0, 0.5, 0.3])
+    result = symgrad.fit(SCALED_DECAY, data=data * [1.0, scale], theta0=[1.0, 1.0, 1.0])
+    units = np.array([scale, scale, 1.0])
+    assert result.converged, result.reason
+    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-8)
+    np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-7)
+
+
+def test_an_l2_penalty_beyond_float64_in_the_restated_units_still_restates():
+    # data of 1e-250 with l2 = 3: the penalty on k is ~1e500 times the loss; it pins k to 0,
+    # and a = c then minimize sum (2a - y)**2 + 3a**2: a = sum y / (2n + 1.5). The fit had
+    # fallen back to the unscaled sums ("converged" at the start, R^2 -7)
+    data = _decay(rows=30, seed=2) * [1.0, 1e-250]
+    result = symgrad.fit(SCALED_DECAY, data=data, theta0=[1e-250, 0.0, 1.0], l2=3.0)
+    share = data[:, 1].sum() / (2 * 30 + 1.5)
+    assert result.converged, result.reason
+    np.testing.assert_allclose(result.params[:2], [share, share], rtol=1e-9)
+    assert abs(result.params[2]) < 1e-200
+
+
+def test_a_loss_without_a_minimum_that_overflows_on_a_restart_stops_without_a_traceback():
+    # (yhat - y) summed falls without bound: Newton left a saddle towards -inf, and its
+    # restart met a curvature beyond float64 (a ZeroDivisionError in the trust region's
+    # damping once, then a refusal 'at the initial parameters' with nothing saved)
+    result = symgrad.fit("a*exp(-k*t) + c - y", ["a", "c", "k"], ["t", "y"],
+                         _decay(rows=30, seed=2))
+    assert not result.converged
+    assert "no minimum" in result.reason
