@@ -17,7 +17,7 @@ are not.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -73,6 +73,7 @@ class Stated:
     objective: object
     penalty: Penalty
     units: Units
+    start: int | None = field(default=None, init=False)  # log2 of the largest |r| restated
 
     def __post_init__(self):
         self.base, self.base_penalty = self.objective, self.penalty
@@ -90,8 +91,8 @@ class Stated:
         moved by more than 2**MOVED since the last restatement, and is now beyond SAFE in
         the data's units, or the run ended on a test relative to its start's loss (a loss
         that fell 1e200 reads as an exact fit). A factored objective only."""
-        start, now = getattr(self, "start", None), self._largest(progress)
-        if start is None or now is None or abs(now - start) <= MOVED:
+        now = self._largest(progress)
+        if self.start is None or now is None or abs(now - self.start) <= MOVED:
             return False
         return abs(now + self.units.rho) > math.log2(SAFE) or progress.reason.startswith(
             RELATIVE_TO_START)
