@@ -394,6 +394,26 @@ def test_a_validation_row_the_model_cannot_evaluate_is_scored_not_finite(tmp_pat
     assert validation == {"loss": None, "r2": None, "rmse": None}
     shown = result.stderr.split("validation ")[-1]
     assert shown.startswith(("loss not finite", "loss nan")) and "R^2 0" not in shown
+    # and a warning names the row by the validation file's line
+    assert f"not finite in 1 row (first: {held} line 3, nan)" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["fit", "train"])
+def test_a_held_out_row_the_model_cannot_evaluate_is_named_by_its_files_line(tmp_path,
+                                                                             command):
+    from symgrad.jobs.evaluation import split_rows
+    rows = 40
+    seed = next(s for s in range(100) if 30 in split_rows(rows, 0.25, s)[1])
+    x = np.linspace(1, 5, rows)
+    x[30] = -2.0  # data row 31, file line 32: held out by that seed, sqrt of a negative
+    data, out = tmp_path / "d.csv", tmp_path / "p.json"
+    data.write_text("x,y\n" + "".join(f"{v},{2 * abs(v) ** 0.5}\n" for v in x.tolist()))
+    result = cli(command, data, "--model", "a*sqrt(x)", "--target", "y", "--validation",
+                 "0.25", "--seed", str(seed), "--out", out,
+                 *(("--epochs", "3") if command == "train" else ()))
+    assert result.exit_code == 0, result.stderr
+    assert f"validation loss is not finite: the model's output is not finite in 1 row " \
+           f"(first: {data} line 32, nan)" in result.stderr
 
 
 def test_score_json_is_strict_json_with_null_for_a_score_that_is_not_finite(tmp_path):

@@ -16,21 +16,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SymgradError
+from ..errors import SymgradError, warn
 from ..metrics import metric_kind, scores
 
 
 @dataclass(frozen=True)
 class Part:
     """Rows of a data set: the kernel's matrix and the targets per row; ``lines``: each
-    row's index in the file read (None: row i is the file's data row i)."""
+    row's index in the file read (None: row i is the file's data row i); ``source``: that
+    file (data.open_csv's), to name a row by its line."""
     data: np.ndarray
     targets: np.ndarray
     lines: np.ndarray | None = None
+    source: object = None
 
     def file_row(self, index: int) -> int:
         """The file's data row (from 0) that row ``index`` of this part was read from."""
         return int(index if self.lines is None else self.lines[index])
+
+    def line(self, index: int) -> str:
+        """'a.csv line 7': where row ``index`` of this part is in its file."""
+        from ..data import line_of_row
+        return f"data row {self.file_row(index) + 1}" if self.source is None else \
+            line_of_row(self.source, self.file_row(index))
 
     @property
     def rows(self) -> int:
@@ -44,9 +52,10 @@ class Split:
     record: dict | None = None      # PARAMS.json's "validation"
 
 
-def validation_split(options, setup) -> Split:
-    """The rows to train on and to validate with, as ``options.validation`` asks."""
-    whole = Part(setup.data, setup.targets)
+def validation_split(options, setup, source=None) -> Split:
+    """The rows to train on and to validate with, as ``options.validation`` asks, from the
+    rows of ``source`` (the CSV file the setup read, which names them by line)."""
+    whole = Part(setup.data, setup.targets, source=source)
     value = options.validation
     if value is None:
         return Split(whole)
@@ -96,7 +105,8 @@ def _validation_file(options, setup, whole: Part, path: str) -> Split:
     source = open_csv(path, options.delimiter)
     checked_header(source, options.target)
     data, targets = setup.read_rows(source)
-    return Split(whole, Part(data, targets), {"file": path, "rows": len(targets)})
+    return Split(whole, Part(data, targets, source=source), {"file": path,
+                                                             "rows": len(targets)})
 
 
 def _is_labels(targets: np.ndarray) -> bool:
@@ -105,7 +115,7 @@ def _is_labels(targets: np.ndarray) -> bool:
 
 
 def _rows_of(part: Part, rows: np.ndarray) -> Part:
-    return Part(np.asfortranarray(part.data[rows]), part.targets[rows], rows)
+    return Part(np.asfortranarray(part.data[rows]), part.targets[rows], rows, part.source)
 
 
 def measured(kernel, setup, split: Split, result, loss: str):
@@ -127,19 +137,46 @@ def measured(kernel, setup, split: Split, result, loss: str):
 def run_metrics(kernel, setup, split: Split, theta, loss: str) -> dict:
     """{"train": {...}, "validation": {...}} (validation only with a split): each the loss
     and the metrics its kind has."""
-    parts = {"train": split.train, "validation": split.validation}
-    return {name: part_metrics(kernel, setup.outputs, part, theta, loss)
-            for name, part in parts.items() if part is not None}
+    metrics = {"train": part_metrics(kernel, setup.outputs, split.train, theta, loss)}
+    if split.validation is not None:  # a training loss not finite has been reported
+        metrics["validation"] = part_metrics(kernel, setup.outputs, split.validation, theta,
+                                             loss, named="the validation")
+    return metrics
 
 
-def part_metrics(kernel, outputs, part: Part, theta, loss: str) -> dict:
-    """The mean per-row loss of a part and the scores of the model's outputs on it."""
+def part_metrics(kernel, outputs, part: Part, theta, loss: str, named: str = "") -> dict:
+    """The mean per-row loss of a part and the scores of the model's outputs on it; given
+    ``named`` ('the validation'), a loss not finite gets a warning naming the first row."""
     with np.errstate(all="ignore"):  # a diverged run's scores are inf or nan, not warnings
         value = kernel.loss_at(np.asarray(theta, np.float64), part.data)
         if kernel.reduction == "sum":
             value /= part.rows
-        return {"loss": value, **scores(metric_kind(loss), part.targets,
-                                        outputs(kernel, theta, part.data))}
+        predicted = outputs(kernel, theta, part.data)
+        metrics = {"loss": value, **scores(metric_kind(loss), part.targets, predicted)}
+    if named and not np.isfinite(value):
+        warn_not_finite(part, predicted, named)
+    return metrics
+
+
+def warn_not_finite(part: Part, predicted, named: str) -> None:
+    """One warning line for a loss not finite: where the model's output is not, or that the
+    rows' losses overflow where every output is finite."""
+    where = non_finite_outputs(predicted, part.line)
+    warn(f"{named} loss is not finite: {where}" if where else
+         f"{named} loss is not finite although every output is: the rows' losses overflow "
+         f"(a squared error beyond 1.8e308, say)")
+
+
+def non_finite_outputs(predicted, line) -> str:
+    """'the model's output is not finite in 2 rows (first: a.csv line 4, nan): it overflows
+    or leaves its domain there' (``line(i)`` names row i), '' where every output is finite."""
+    values = np.asarray(predicted, dtype=np.float64).reshape(len(predicted), -1)
+    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
+    if not bad.size:
+        return ""
+    first = values[bad[0]][~np.isfinite(values[bad[0]])][0]
+    return (f"the model's output is not finite in {bad.size} row{'s' * (bad.size != 1)} "
+            f"(first: {line(int(bad[0]))}, {first}): it overflows or leaves its domain there")
 
 
 NAMES = {"loss": "loss", "accuracy": "accuracy", "log_loss": "log-loss", "r2": "R^2",

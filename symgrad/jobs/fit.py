@@ -81,7 +81,7 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
 
     source = open_csv(options.data, options.delimiter)
     setup = expression_setup(options, source)
-    split = validation_split(options, setup)
+    split = validation_split(options, setup, source)
     data = split.train.data
     with compiling(lambda: _finished(options, setup, _unstarted(setup)), options.out,
                    exit_if_interrupted_compiling, announce):

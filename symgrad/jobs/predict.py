@@ -53,7 +53,8 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
     classifier with labels), then with ``proba`` one column ``p_<label>`` per class (bce:
     the positive class only); numbers as repr, so float64 round-trips. Those columns' names
     take a trailing _ while one is a feature's."""
-    from ..data import csv_text, open_csv, read_csv
+    from ..data import csv_text, line_of_row, open_csv, read_csv
+    from .evaluation import non_finite_outputs
 
     trained = trained_model(read_params(params_path))
     if proba and trained.kind == "regression":
@@ -67,7 +68,9 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
         if name in read:
             data[:, j] = table.columns[name]
     outputs = trained.outputs(data)
-    _warn_of_non_finite(outputs, source)
+    where = non_finite_outputs(outputs, lambda i: line_of_row(source, i))
+    if where:
+        warn(where)
     columns = [map(repr, table.columns[n].tolist()) for n in read]
     header, cells = [*read, "prediction"], [_predictions(trained, outputs)]
     if proba:
@@ -90,30 +93,10 @@ def score_file(params_path: str, data_path: str, delimiter: str | None = None) -
     source = open_csv(data_path, delimiter)
     checked_header(source, document["target"])
     data, targets = trained.setup.read_rows(source)
-    part = Part(data, targets)
+    part = Part(data, targets, source=source)
     metrics = part_metrics(trained.kernel, trained.setup.outputs, part, trained.theta,
-                           document.get("loss", "mse"))
-    if not np.isfinite(metrics["loss"]) and not _warn_of_non_finite(
-            trained.setup.outputs(trained.kernel, trained.theta, data), source):
-        warn("the loss is not finite although every output is: the rows' losses overflow "
-             "(a squared error beyond 1.8e308, say)")
+                           document.get("loss", "mse"), named="the")
     return {"rows": part.rows, **metrics}
-
-
-def _warn_of_non_finite(outputs, source) -> bool:
-    """One warning line where the model's output is not finite in some rows (it overflows
-    or leaves its domain there): how many, and the first by the file's own line. Whether
-    it warned."""
-    from ..data import line_of_row
-
-    values = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
-    bad = np.flatnonzero(~np.isfinite(values).all(axis=1))
-    if bad.size:
-        first = values[bad[0]][~np.isfinite(values[bad[0]])][0]
-        warn(f"the model's output is not finite in {bad.size} row{'s' * (bad.size != 1)} "
-             f"(first: {line_of_row(source, int(bad[0]))}, {first}): it overflows or leaves "
-             f"its domain there")
-    return bool(bad.size)
 
 
 def trained_model(document: dict) -> Trained:

@@ -63,7 +63,7 @@ def _train_locally(options: TrainOptions, progress, exit_if_interrupted_compilin
 
     source = open_csv(options.data, options.delimiter)
     setup = (chain_setup if is_chain(options.model) else expression_setup)(options, source)
-    split = validation_split(options, setup)
+    split = validation_split(options, setup, source)
     held = split.validation
     opt = optimizer(options.optimizer, options.lr, options.momentum, options.weight_decay)
     untrained = TrainResult(params=setup.theta0, history=np.empty(0), steps=0,
