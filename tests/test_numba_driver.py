@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -155,6 +156,30 @@ def test_predict_after_train_compiles_nothing(tmp_path):
     assert done.stdout.splitlines()[0] == "x0,x1,prediction"
     assert len(done.stdout.splitlines()) == 13
     assert {p.name: p.stat().st_mtime_ns for p in cache.rglob("*")} == before
+
+
+def test_a_stop_while_caching_predicts_kernel_ends_the_wait_not_the_run(monkeypatch, capsys):
+    """The run's --out is saved before the predict compile is joined: a stop signal in the
+    join ends the wait with a warning, and the run goes on to report what it saved."""
+    import signal
+    import threading
+
+    from symgrad.jobs.setups import compiling_predict
+    from symgrad.stopping import stop_signals_raise
+
+    kernel = fresh_kernel("joined")
+    release = threading.Event()
+    monkeypatch.setattr(kernel, "predict", lambda *_: release.wait(30))
+    data = np.zeros((4, 3), order="F")
+    started = time.perf_counter()
+    with stop_signals_raise():
+        with compiling_predict(kernel, data, np.zeros(len(kernel.params))):
+            threading.Timer(0.3, os.kill, (os.getpid(), signal.SIGTERM)).start()
+        body_ended = True
+    release.set()
+    assert body_ended and time.perf_counter() - started < 10
+    assert "stopped while caching the kernel predict uses, after the run was saved" in \
+        capsys.readouterr().err
 
 
 def test_a_warm_expression_model_trains_fits_and_predicts_without_sympy(tmp_path):

@@ -253,8 +253,9 @@ def compiling_predict(kernel, data, theta):
     """While the body runs (training, fitting: compiled code that releases the GIL), compile
     the kernel's ``predict`` in a background thread, so that ``symgrad predict`` on the saved
     parameters finds it in the kernel cache and compiles nothing. Joined when the body ends:
-    the jobs save --out inside it, so a Ctrl-C during the join loses nothing. A failure of
-    the compile is left for predict itself to report."""
+    the jobs save --out inside it, so a stop signal during the join loses nothing: it ends
+    the wait (the run ends as it would have; predict compiles its kernel when it runs). A
+    failure of the compile is left for predict itself to report."""
     from ..runtime.kernel import Kernel
 
     if not (isinstance(kernel, Kernel) and kernel.capabilities.compiles_in_background
@@ -267,9 +268,20 @@ def compiling_predict(kernel, data, theta):
             kernel.predict(theta, data[:1])
         except Exception:  # noqa: BLE001 - predict reports it when it runs
             pass
-    thread = threading.Thread(target=compile_predict, name="symgrad-predict-compile")
+    thread = threading.Thread(target=compile_predict, name="symgrad-predict-compile",
+                              daemon=True)  # a stop signal need not wait for it
     thread.start()
     try:
         yield
     finally:
+        _joined(thread)
+
+
+def _joined(thread: threading.Thread) -> None:
+    """Wait for the thread; a stop signal meanwhile (Stopped, a KeyboardInterrupt) says what
+    it cost and ends the wait instead of the run, whose --out is saved by then."""
+    try:
         thread.join()
+    except KeyboardInterrupt:
+        warn("stopped while caching the kernel predict uses, after the run was saved: "
+             "predict will compile it")
