@@ -3,7 +3,8 @@
 Inside ``stop_signals_raise()`` each of them raises ``Stopped``, a KeyboardInterrupt carrying
 the signal number, so every place that saves on Ctrl-C saves on a ``kill`` or a closed
 terminal too, and the command exits with 128 + the signal's number, as shells report it.
-``deferred()`` holds them back while an update is written in several parts, and
+``deferred()`` holds them back while an update is written in several parts,
+``finished_first(what)`` while a run's result is written (then they are a warning), and
 ``handled_by(callback)`` replaces them for the stretch where an exception must not be
 thrown (inside Numba's compiler); ``saving_on_stop(save)`` is that stretch's guard: save,
 then raise Stopped or end the process at once. All act in the main thread only (Python
@@ -88,19 +89,39 @@ def saving_on_stop(save: Callable[[], object], exit_note: str | None = None):
 def deferred():
     """A stop signal inside the block takes effect when the block ends (an update written in
     several parts commits whole)."""
-    if threading.current_thread() is not threading.main_thread():
+    with _collected() as (received, previous):
         yield
-        return
+    if received:
+        _deliver(received[0], previous[received[0]])
+
+
+@contextmanager
+def finished_first(what: str):
+    """For the last step of a run (writing its result, which ends it anyway): a stop signal
+    inside the block lets the step finish and is then one warning ('SIGTERM while what:
+    finished first'), not an exception that would lose or misreport the result."""
+    from .errors import warn
+    with _collected() as (received, _):
+        yield
+    if received:
+        warn(f"{signal.Signals(received[0]).name} while {what}: finished first")
+
+
+@contextmanager
+def _collected():
+    """Inside the block each stop signal is appended to ``received`` (the main thread only;
+    elsewhere the list stays empty); yields (received, the handlers the block replaced)."""
     received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received, {}
+        return
     previous = {s: signal.signal(s, lambda signum, _f: received.append(signum))
                 for s in STOP_SIGNALS}
     try:
-        yield
+        yield received, previous
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
-        if received:
-            _deliver(received[0], previous[received[0]])
 
 
 def _deliver(signum: int, handler) -> None:

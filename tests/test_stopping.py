@@ -38,3 +38,26 @@ def test_sigterm_and_sighup_save_like_ctrl_c(tmp_path, hours, signum):
     assert len(document["history"]) <= 1000  # kept in bounded memory, not 10^10 slots
     assert document["history"][-1][0] == document["epochs"]
     assert f"stopped by {signal.Signals(signum).name}" in stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_while_params_are_written_lets_the_write_finish(tmp_path, monkeypatch, capsys,
+                                                                signum):
+    """A finished run's result is not lost to a stop signal that lands mid-write (a slow
+    disk's fsync): the file is written whole, and the signal is a warning."""
+    from symgrad.jobs.params_file import save_params
+    from symgrad.stopping import stop_signals_raise
+
+    sync = os.fsync
+
+    def slow_sync(fd):
+        os.kill(os.getpid(), signum)  # delivered while the write is under way
+        time.sleep(0.05)
+        sync(fd)
+    monkeypatch.setattr(os, "fsync", slow_sync)
+    out = tmp_path / "p.json"
+    with stop_signals_raise():
+        save_params(str(out), {"params": {"a": 1.5}})
+    assert json.loads(out.read_text()) == {"params": {"a": 1.5}}
+    assert f"{signal.Signals(signum).name} while writing {out}: finished first" in \
+        capsys.readouterr().err

@@ -9,7 +9,6 @@ undefined or beyond float64), and for least squares RSS and degrees of freedom.
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import replace
 
@@ -17,10 +16,9 @@ import numpy as np
 
 from .. import __version__
 from ..errors import SymgradError, warn
-from ..files import write_atomically
 from .evaluation import measured, metrics_summary, validation_split
 from .options import FitOptions, FitOutcome
-from .params_file import evaluation_record, kernel_key
+from .params_file import evaluation_record, kernel_key, save_params
 from .setups import (checked_header, compiling, compiling_predict, expression_setup,
                      input_files, scalar_setup)
 
@@ -154,7 +152,7 @@ def _finished(options: FitOptions, setup, result, evaluation: dict | None = None
     evaluation = evaluation or {}
     document = {**fit_document(options, setup, result), **evaluation}
     if options.out:
-        write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+        save_params(options.out, document)
     state = f"converged ({result.reason})" if result.converged else "interrupted" \
         if result.interrupted else f"stopped: {result.reason}"
     summary = (f"{result.method}: {result.iterations} iteration{'s' * (result.iterations != 1)}, "

@@ -1,5 +1,5 @@
-"""PARAMS.json, the file train writes and predict reads: ``params_document`` builds it and
-``read_params`` reads one back, checked enough to predict from.
+"""PARAMS.json, the file train writes and predict reads: ``params_document`` builds it,
+``save_params`` writes it, and ``read_params`` reads one back, checked enough to predict from.
 
 The document is self-contained (model, features, parameters, and the run's record). Reading
 checks every key predict relies on and names the first that is wrong, with what it is: a file
@@ -17,6 +17,16 @@ from .. import __version__
 from ..errors import SymgradError
 
 HISTORY_POINTS = 1000
+
+
+def save_params(path: str, document: dict) -> None:
+    """Write PARAMS.json atomically and whole: a stop signal meanwhile waits for the write
+    (it would otherwise lose a finished run's result) and is then a warning."""
+    from ..files import write_atomically
+    from ..stopping import finished_first
+
+    with finished_first(f"writing {path}"):
+        write_atomically(path, json.dumps(document, indent=2, allow_nan=False) + "\n")
 
 
 def params_document(options, setup, result, split=None, metrics=None) -> dict:

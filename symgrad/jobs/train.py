@@ -8,7 +8,6 @@ the last finite parameters.
 """
 from __future__ import annotations
 
-import json
 import signal
 from dataclasses import replace
 from typing import Callable
@@ -16,11 +15,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import SymgradError
-from ..files import write_atomically
 from ..recipe import recipe_kernel
 from .evaluation import Split, measured, metrics_summary, validation_split
 from .options import TrainOptions, TrainOutcome
-from .params_file import params_document
+from .params_file import params_document, save_params
 from .setups import (Setup, chain_setup, checked_header, compiling, compiling_predict,
                      expression_setup, input_files, scalar_setup)
 
@@ -123,7 +121,7 @@ def finished(options: TrainOptions, setup: Setup, result, split: Split | None = 
     """Write --out (atomically) and describe how the run ended."""
     document = params_document(options, setup, result, split, metrics)
     if options.out:
-        write_atomically(options.out, json.dumps(document, indent=2, allow_nan=False) + "\n")
+        save_params(options.out, document)
     status = "interrupted" if result.interrupted else \
         "diverged" if result.diverged_epoch is not None else "trained"
     return TrainOutcome(document=document, status=status, params=document["params"],
