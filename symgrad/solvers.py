@@ -200,24 +200,26 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
 def _stopped(progress, reason, at, start, limit, report):
     """None where the run stops: converged for ``reason`` where a Newton step along one
     parameter alone would take at most ``limit`` of the loss off, or 4 eps whatever tol
-    (``_coordinate_reduction``), or where taken it takes nothing off and the loss fell to
-    float64's rounding of its start (an exact fit); else stalled short of a minimum (derivatives spanning 1e0 to 1e230).
-    Where that coordinate step does lower the loss, it is taken, an iteration, and the new
-    (theta, f, g, B) returned for the run to go on. ``at``: (quantities, theta, f, g, B)."""
+    (``_coordinate_reduction``); else the first of the most promising such steps
+    (``_coordinate_steps``) that lowers the loss is taken, an iteration, and the new
+    (theta, f, g, B) returned for the run to go on. Where none does, a loss at float64's
+    rounding of its start and of ``_curvature_scale`` is an exact fit, and any other a
+    stall short of a minimum (derivatives spanning 1e0 to 1e230, say). ``at``: (quantities,
+    theta, f, g, B)."""
     quantities, theta, f, g, B = at
     share = _coordinate_reduction(f, g, B)
     if share <= max(limit, 4 * EPS):  # a smaller share is below float64's resolution of f
         return mark_converged(progress, reason)
-    moved = _coordinate_step(theta, g, B)
-    f_moved, g_moved, B_moved = quantities(moved) if all_finite(moved) else (math.inf,) * 3
-    progress.passes += all_finite(moved)
-    if all_finite(f_moved, g_moved, B_moved) and f_moved < f:
-        progress.theta, progress.loss = moved, f_moved
-        progress.iterations += 1
-        if report:
-            report(progress)
-        return moved, f_moved, g_moved, B_moved
-    if abs(f) <= EPS * abs(start):
+    for moved in _coordinate_steps(theta, g, B):
+        f_moved, g_moved, B_moved = quantities(moved) if all_finite(moved) else (math.inf,) * 3
+        progress.passes += all_finite(moved)
+        if all_finite(f_moved, g_moved, B_moved) and f_moved < f:
+            progress.theta, progress.loss = moved, f_moved
+            progress.iterations += 1
+            if report:
+                report(progress)
+            return moved, f_moved, g_moved, B_moved
+    if abs(f) <= EPS * min(abs(start), _curvature_scale(theta, B)):
         return mark_converged(progress, "the loss fell to float64's rounding of its start "
                                         "(an exact fit)")
     progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
@@ -225,15 +227,29 @@ def _stopped(progress, reason, at, start, limit, report):
     return None
 
 
-def _coordinate_step(theta, g, B) -> np.ndarray:
-    """theta after the Newton step along the one parameter ``_coordinate_reduction`` names."""
+def _curvature_scale(theta, B) -> float:
+    """sum B_jj theta_j**2 / 2: about what changing every parameter by its own size would
+    add to the loss (sum yhat**2 for least squares). An exact fit's loss is rounding beside
+    it; a loss that fell 1e-16 of a start far from the data (a = 1e10 on y of 3) need not be."""
+    terms = np.diag(B) * np.asarray(theta, dtype=np.float64) ** 2
+    return float(np.sum(terms[np.isfinite(terms) & (terms > 0)])) / 2
+
+
+COORDINATES = 8  # Newton steps along one parameter tried before a run is called stalled
+
+
+def _coordinate_steps(theta, g, B):
+    """theta after a Newton step along one parameter, for each of the COORDINATES whose steps
+    promise most (g_j**2 / B_jj, the largest first)."""
     diagonal = np.diag(B)
     usable = np.isfinite(diagonal) & (diagonal > 0) & np.isfinite(g)
     promise = np.where(usable, g * g / np.where(usable, diagonal, 1.0), -1.0)
-    j = int(np.argmax(promise))
-    moved = np.array(theta, dtype=np.float64)
-    moved[j] -= g[j] / diagonal[j]
-    return moved
+    for j in np.argsort(-promise, kind="stable")[:COORDINATES]:
+        if not usable[j]:
+            return
+        moved = np.array(theta, dtype=np.float64)
+        moved[j] -= g[j] / diagonal[j]
+        yield moved
 
 
 def initial_radius(B, g, scale, theta) -> float:

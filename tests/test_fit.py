@@ -1075,3 +1075,25 @@ def test_a_loss_without_a_minimum_that_overflows_on_a_restart_stops_without_a_tr
                          _decay(rows=30, seed=2))
     assert not result.converged
     assert "no minimum" in result.reason
+
+
+def test_a_far_start_that_leaves_a_parameter_stuck_is_a_stall_not_an_exact_fit():
+    # from a = 1e10, k = 1000 (found by a stranger): exp(-1000 t) is 0 beyond the first row,
+    # so k is stuck, and the loss fell 1e-18 of its start onto a and c's best for that k.
+    # It was called an exact fit (a + c 1.3 off the first row). The coordinate steps finish
+    # a and c (the first, along k, goes nowhere), and the stop is a stall, not converged
+    data = _decay(rows=30, seed=2)
+    result = symgrad.fit(DECAY, data=data, theta0=[1e10, 0.0, 1000.0])
+    a, c, k = result.params
+    assert not result.converged and "no step computed in float64" in result.reason
+    assert k == 1000.0  # with k there, row 0 fits a + c and the others c: their mean
+    assert c == pytest.approx(data[1:, 1].mean(), rel=1e-9)
+    assert a + c == pytest.approx(data[0, 1], rel=1e-9)
+
+
+def test_an_exact_fit_from_a_far_start_is_still_one():
+    t = np.linspace(0, 10, 30)
+    data = np.column_stack([t, 2.5 * np.exp(-0.4 * t) + 0.3])
+    result = symgrad.fit(DECAY, data=data, theta0=[1e6, 1e3, 1.0])  # a, c, k
+    assert result.converged, result.reason
+    np.testing.assert_allclose(result.params, [2.5, 0.3, 0.4], rtol=1e-10)
