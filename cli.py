@@ -127,10 +127,16 @@ def derive(expression, wrt, format_, loss, features):
     from symgrad.errors import SymgradError
     from symgrad.jobs import derivation
 
+    from symgrad.stopping import exit_status, stop_signals_raise
     try:
-        click.echo(derivation(" ".join(expression), wrt, format_, loss, features))
+        with stop_signals_raise():
+            text = derivation(" ".join(expression), wrt, format_, loss, features)
     except SymgradError as err:
         _fail(str(err))
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP: nothing was printed
+        _fail("interrupted" if exit_status(stop) == 130 else
+              f"stopped by {stop.name}", exit_status(stop))
+    click.echo(text)
 
 
 def _batch_size(_ctx, _param, value):

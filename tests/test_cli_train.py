@@ -103,6 +103,7 @@ BAD = [  # (file content, extra args, message)
     ("x,y\n1,2\n", ["--init", "w=1,w=5"], "--init names 'w' twice"),
     ("x,y\n1,2\n", ["--init", "w=1e-400"], "--init expects name=number pairs, got 'w=1e-400'"),
     ("x,y\n1,2\n", ["--model", "3*x"], "the model has no parameters: every name in it is a"),
+    ("x,y\n1,2\n", ["--model", "3"], "the model has no parameters: it is a constant"),
     ("x,y\n1,2\n", ["--init", "q=1"], "--init names 'q', which is not a parameter"),
     ("x,y\n1,2\n", ["--batch-size", "0"], "expected a positive integer or 'full'"),
     ("x,y\n1,2\n", ["--optimizer", "lbfgs"], "'lbfgs' is not one of"),

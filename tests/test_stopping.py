@@ -61,3 +61,20 @@ def test_a_stop_while_params_are_written_lets_the_write_finish(tmp_path, monkeyp
     assert json.loads(out.read_text()) == {"params": {"a": 1.5}}
     assert f"{signal.Signals(signum).name} while writing {out}: finished first" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("signum, shown", [(signal.SIGINT, "interrupted"),
+                                           (signal.SIGTERM, "stopped by SIGTERM"),
+                                           (signal.SIGHUP, "stopped by SIGHUP")])
+def test_a_stop_during_a_derivation_is_one_line_with_the_signals_status(monkeypatch, signum,
+                                                                        shown):
+    # SIGTERM ended a long `symgrad derive` with no word (the default action)
+    import symgrad.jobs
+    from support import cli, one_line_error
+
+    def slow(*_):
+        os.kill(os.getpid(), signum)
+        time.sleep(5)
+        return "never printed"
+    monkeypatch.setattr(symgrad.jobs, "derivation", slow)
+    one_line_error(cli("derive", "w*x"), shown, status=128 + signum)

@@ -82,7 +82,7 @@ def expression_setup(options, source) -> Setup:
     header = checked_header(source, options.target)
     kernel = recipe_kernel(options.recipe, header)
     features = list(kernel.inputs[:-1])
-    if not features:
+    if not features and kernel.params:  # no parameters either: scalar_setup refuses it
         warn(f"the model reads no column of {options.data} besides the target: it fits a "
              f"constant")
     data, targets, classes = expression_rows(source, features, options.target, options.loss,
@@ -130,7 +130,8 @@ def scalar_setup(options, kernel, header, data=None, **rows) -> Setup:
     names = list(kernel.params)
     if not names:
         raise SymgradError(f"the model has no parameters: every name in it is a column of "
-                           f"{options.data}")
+                           f"{options.data}" if kernel.inputs[:-1] else
+                           "the model has no parameters: it is a constant")
     return Setup(data=data, theta0=initial_params(names, options.init, options.seed),
                  build=lambda: kernel, reduction=options.recipe.kernel_reduction,
                  features=list(kernel.inputs[:-1]), header=tuple(header),
