@@ -126,8 +126,8 @@ def derive(expression, wrt, format_, loss, features):
     """
     from symgrad.errors import SymgradError
     from symgrad.jobs import derivation
-
     from symgrad.stopping import exit_status, stop_signals_raise
+
     try:
         with stop_signals_raise():
             text = derivation(" ".join(expression), wrt, format_, loss, features)
