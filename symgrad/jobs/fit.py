@@ -74,7 +74,7 @@ def _check_options(options: FitOptions) -> None:
 
 def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: bool,
                  announce: bool):
-    from ..data import line_of_row, open_csv
+    from ..data import open_csv
     from ..fitting import KernelObjective, fit_objective, warmed_up
 
     source = open_csv(options.data, options.delimiter)
@@ -84,8 +84,7 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
     with compiling(lambda: _finished(options, setup, _unstarted(setup)), options.out,
                    exit_if_interrupted_compiling, announce):
         kernel = setup.build()
-        row_name = lambda i: line_of_row(source, split.train.file_row(i))
-        objective = warmed_up(KernelObjective(kernel, data, row_name), kernel.params,
+        objective = warmed_up(KernelObjective(kernel, data, split.train.line), kernel.params,
                               setup.theta0, options.method)
     with compiling_predict(kernel, data, setup.theta0):  # joined after --out is saved
         result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
