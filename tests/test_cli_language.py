@@ -79,6 +79,22 @@ def test_a_column_named_features_is_written_in_backquotes(tmp_path):
     assert json.loads(out.read_text())["params"] == {"w": 2.0}
 
 
+@pytest.mark.parametrize("init", ["`p,q`=2,`a=b`=-1", "`a=b` = -1 , `p,q` = 2"])
+def test_init_takes_backquoted_parameter_names_as_the_model_writes_them(tmp_path, init):
+    data = write(tmp_path / "f.csv", "x,y\n1,1\n2,3\n")
+    out = tmp_path / "params.json"
+    result = cli("train", data, "--model", "`p,q`*x + `a=b`", "--target", "y", "--init", init,
+                 "--epochs", "1", "--lr", "0", "--out", out, "--quiet")
+    assert result.exit_code == 0, result.output
+    assert json.loads(out.read_text())["params"] == {"a=b": -1.0, "p,q": 2.0}
+
+
+def test_an_unclosed_backquote_in_init_is_one_line(tmp_path):
+    data = write(tmp_path / "f.csv", "x,y\n1,1\n2,3\n")
+    one_line_error(cli("train", data, "--model", "w*x", "--target", "y", "--init", "`w=1"),
+                   "--init: a '`' is never closed")
+
+
 def test_where_trains_a_piecewise_model(tmp_path):
     data = write(tmp_path / "hinge.csv", "x,y\n-2,1\n-1,1\n1,3\n2,5\n")  # 1, then 2x + 1
     out = tmp_path / "params.json"

@@ -8,8 +8,10 @@ import numpy as np
 
 from ..data import DECIMAL
 from ..errors import SymgradError
+from ..lexer import NAME_ITEM
 
 INIT_SCALE = 0.1  # parameters not in --init start as INIT_SCALE * N(0, 1), drawn from --seed
+ASSIGNMENT = re.compile(r"(`[^`]*`|[^=`]*?)\s*=(.*)", re.DOTALL)  # name=value; a `name` may hold =
 
 
 def initial_params(names: list[str], init: str | None, seed: int) -> np.ndarray:
@@ -25,14 +27,19 @@ def initial_params(names: list[str], init: str | None, seed: int) -> np.ndarray:
 
 def parse_assignments(text: str) -> dict[str, float]:
     """'w=1,b=-0.5' -> {'w': 1.0, 'b': -0.5}; each number an ASCII decimal as in a CSV cell
-    (not 1_0 or another script's digits), each name once."""
+    (not 1_0 or another script's digits), each name once. A name in backquotes may hold any
+    character (`mean radius`=2, `p,q`=1), as in the model."""
+    if text.count("`") % 2:
+        raise SymgradError(f"--init: a '`' is never closed in {text!r}")
     values = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        name, sep, value = (part.strip() for part in item.partition("="))
+    for item in filter(None, (part.strip() for part in NAME_ITEM.findall(text))):
+        assignment = ASSIGNMENT.fullmatch(item)
+        name, value = (part.strip() for part in assignment.groups()) if assignment else ("", "")
+        name = name[1:-1] if name.startswith("`") else name
         number = float(value) if DECIMAL.fullmatch(value) else None
         if number == 0 and re.search("[1-9]", value.lower().split("e")[0]):
             number = None  # 1e-400: below float64's range, not 0
-        if not sep or not name or number is None or not np.isfinite(number):
+        if not name or number is None or not np.isfinite(number):
             raise SymgradError(f"--init expects name=number pairs, got {item!r}")
         if name in values:
             raise SymgradError(f"--init names {name!r} twice")
