@@ -14,9 +14,9 @@ The numbers go through a C parser: for a file of 16 MiB or more, pyarrow's multi
 reader when the optional ``csv`` extra is installed (about 1 s for 1,000,000 x 17 here), else
 ``numpy.loadtxt`` (about 5 s). A smaller file always goes to numpy: importing pyarrow (and the
 pandas it pulls in) takes 0.4-0.5 s, longer than numpy takes to parse 16 MiB. Whatever
-pyarrow refuses goes to numpy, which accepts a little more (spaces around
-numbers). Every line must have the header's number of fields. Only when something is wrong
-does a slow ``csv`` scan run, to name the first bad cell exactly:
+pyarrow refuses goes to numpy, which accepts a little more (spaces around numbers). Every line
+must have the header's number of fields. Only when something is wrong does a slow ``csv`` scan
+run, to name the first bad cell exactly:
 ``a.csv line 3, column y: 'abc' is not a number``. A number is an ASCII decimal float (sign,
 digits, fraction, exponent; not '1_000' or other scripts' digits). Lines are the file's own
 line numbers (the header is line 1). Non-finite values (nan, inf) are refused the same way,
@@ -24,11 +24,9 @@ and values beyond the range of a float32 model (``read_csv(..., dtype='float32')
 blank lines are skipped; the text is UTF-8, with or without a BOM.
 
 The delimiter is the source's: a comma, or a tab for a file named ``*.tsv``, unless given
-(``open_csv(path, delimiter=";")``, the CLI's ``--delimiter``). A header of one column that
-holds another likely delimiter (a tab, ';', '|') is named in the error that the target is not
-found, with the option that reads it.
-
-``csv_text(header, rows)`` writes CSV: the csv module's quoting, a '\\n' after every row.
+(``open_csv(path, delimiter=";")``, the CLI's ``--delimiter``). The error that a column is
+not found names a column one edit away, or the option that reads a header of one column that
+holds another likely delimiter (a tab, ';', '|'). ``csv_text(header, rows)`` writes CSV.
 """
 from __future__ import annotations
 
@@ -44,7 +42,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import SymgradError
+from .errors import SymgradError, listed
+from .recipe import ColumnIndex
 
 DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 NOT_FINITE = re.compile(r"[+-]?(?:inf|infinity|nan)", re.IGNORECASE)  # as float() spells them
@@ -189,9 +188,11 @@ def _require_columns(source: CsvSource, header, names) -> None:
 
 
 def no_column(source: CsvSource, header, name: str, what: str = "column") -> str:
-    """'a.csv has no column 'y' (columns: ...)', naming the delimiter that would read a header
-    of one column holding a tab, ';' or '|'."""
-    message = f"{source.name} has no {what} {name!r} (columns: {', '.join(header)})"
+    """'a.csv has no column 'y' (columns: ...)', with a column one edit or a case away, or
+    the delimiter that would read a header of one column holding a tab, ';' or '|'."""
+    close = ColumnIndex(header).close_to(name)
+    message = f"{source.name} has no {what} {name!r} (columns: {listed(header)})" + \
+        (f"; did you mean {close!r}?" if close else "")
     others = [d for d in OTHER_DELIMITERS if d != source.delimiter and d in header[0]]
     if len(header) == 1 and others:
         option = "tab" if others[0] == "\t" else others[0]

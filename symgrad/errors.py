@@ -17,6 +17,14 @@ def warn(message: str) -> None:
         sys.stderr.flush()
 
 
+def listed(names, most: int = 12) -> str:
+    """'a, b, c'; a longer list as its first ``most`` and a count ('w0, ..., w11, ... (201 in
+    all)'), so that an error stays one readable line."""
+    names = [str(name) for name in names]
+    shown = ", ".join(names[:most])
+    return shown if len(names) <= most else f"{shown}, ... ({len(names)} in all)"
+
+
 class SymgradError(ValueError):
     """Bad input to symgrad: the message says what and where."""
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import saddles, scaling, solvers, uncertainty
-from .errors import SymgradError
+from .errors import SymgradError, listed
 from .gram import Gram
 from .lbfgs import lbfgs
 from .objectives import KernelObjective, Remembered
@@ -238,7 +238,7 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
     if undetermined:
         errors, are, them = ("standard errors", "are", "them") if len(undetermined) > 1 else \
             ("standard error", "is", "it")
-        warnings.append(f"the {errors} of {', '.join(undetermined)} {are} infinite: the data "
+        warnings.append(f"the {errors} of {listed(undetermined)} {are} infinite: the data "
                         f"do not determine {them} (the loss moves with a combination of "
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
@@ -306,7 +306,7 @@ def _penalty_mask(names, excluded) -> np.ndarray:
     unknown = [e for e in excluded if e not in names]
     if unknown:
         raise SymgradError(f"l2_exclude (--l2-exclude) names {unknown[0]!r}, which is not "
-                           f"a parameter ({', '.join(names)})")
+                           f"a parameter ({listed(names)})")
     return np.array([0.0 if n in excluded else 1.0 for n in names])
 
 
@@ -319,5 +319,5 @@ def _start(theta0, names) -> np.ndarray:
         raise SymgradError("theta0 must be numbers, one per parameter") from None
     if theta.shape != (len(names),) or not np.all(np.isfinite(theta)):
         raise SymgradError(f"theta0 must be {len(names)} finite numbers, one per parameter "
-                           f"({', '.join(names)})")
+                           f"({listed(names)})")
     return theta

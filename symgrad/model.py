@@ -17,7 +17,7 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 from sympy.matrices.expressions.matexpr import MatrixElement
 
-from .errors import SymgradError
+from .errors import SymgradError, listed
 from . import extrema, hyperbolic
 from .functions import real_valued
 from .parse import parse_expr
@@ -342,4 +342,4 @@ def _one_symbol_per_name(symbols) -> None:
 
 
 def _listed(symbols) -> str:
-    return ", ".join(sorted(repr(str(s)) for s in symbols))
+    return listed(sorted(repr(str(s)) for s in symbols))

@@ -56,7 +56,9 @@ def training_model(recipe: ModelRecipe, header):
         features = [c for c in header if c in names]
     for name in features:
         if name not in header:
-            raise SymgradError(f"feature {name!r} is not a column of {recipe.data}")
+            close = ColumnIndex(header).close_to(name)
+            raise SymgradError(f"feature {name!r} is not a column of {recipe.data}"
+                               + (f"; did you mean {close!r}?" if close else ""))
     target = sp.Symbol(recipe.target)
     per_row = row_loss(recipe.loss, prediction, target)
     if listed is None:  # columns a loss expression reads (a weight s in ((yhat - y)/s)**2)
@@ -110,7 +112,7 @@ def _refuse_misspelt_columns(params, header, data: str, named=frozenset()) -> No
     still the column misspelt).
     Linear in the names' total length (an index of the columns' one-deletion variants), not
     parameters x columns."""
-    index, series = _ColumnIndex(header), Counter(_stem(p) for p in params if _stem(p) != p)
+    index, series = ColumnIndex(header), Counter(_stem(p) for p in params if _stem(p) != p)
     for name in params:
         column = index.close_to(name, spelt_right=named if series[_stem(name)] > 1 else ())
         if column is not None:
@@ -119,7 +121,7 @@ def _refuse_misspelt_columns(params, header, data: str, named=frozenset()) -> No
                                f"rename it if you meant one)")
 
 
-class _ColumnIndex:
+class ColumnIndex:
     """The columns by lower-case name, and by every string one deletion away from a name:
     two names one edit (or one swap of neighbours) apart share such a string."""
 

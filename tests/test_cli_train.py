@@ -88,6 +88,8 @@ BAD = [  # (file content, extra args, message)
     ("", [], "is empty"),
     ("x,y\n", [], "has a header but no data rows"),
     ("x,z\n1,2\n", [], "no target column 'y'"),
+    ("x,Y\n1,2\n", [], "no target column 'y' (columns: x, Y); did you mean 'Y'?"),
+    ("x,y\n1,2\n", ["--features", "X"], "feature 'X' is not a column of"),
     ("x,y\n1,2\n", ["--features", "x,q"], "feature 'q' is not a column"),
     ("x,z,y\n1,2,3\n", ["--model", "a*x + b", "--features", "z"],
      "that --features leaves out: add it to --features"),
@@ -120,6 +122,17 @@ def test_bad_input_is_one_line_with_nonzero_exit_and_writes_nothing(tmp_path, co
     assert result.exit_code == 2, result.output
     assert message in result.stderr and result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr and not out.exists()
+
+
+def test_an_error_naming_many_columns_or_parameters_stays_short(tmp_path):
+    header = [f"x{i}" for i in range(300)] + ["y"]
+    data = write(tmp_path / "wide.csv", ",".join(header) + "\n" + ",".join("1" * 301) + "\n")
+    model = " + ".join(f"w{i}*x{i}" for i in range(300))
+    for extra, fragment in ((["--target", "z"], "x10, x11, ... (301 in all))"),
+                            (["--target", "y", "--init", "q=1"], "w108, ... (300 in all))")):
+        result = run("train", data, "--model", model, "--quiet", *extra)
+        assert result.exit_code == 2 and fragment in result.stderr, result.stderr
+        assert len(result.stderr) < 300 and result.stderr.count("\n") == 1
 
 
 def test_missing_data_file(tmp_path):

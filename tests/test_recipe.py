@@ -3,7 +3,7 @@ swap for names of 4+ characters) on any names, through its index."""
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symgrad.recipe import (MAX_FUZZY_LENGTH, MIN_FUZZY_LENGTH, _ColumnIndex, _one_edit_apart,
+from symgrad.recipe import (MAX_FUZZY_LENGTH, MIN_FUZZY_LENGTH, ColumnIndex, _one_edit_apart,
                             same_index)
 
 NAMES = st.text(alphabet="abAB_1", min_size=1, max_size=7)
@@ -22,7 +22,7 @@ def close_by_definition(name: str, column: str) -> bool:
 @given(st.lists(NAMES, min_size=1, max_size=12, unique=True), NAMES)
 def test_the_index_finds_the_first_close_column_by_definition(header, name):
     expected = next((column for column in header if close_by_definition(name, column)), None)
-    assert _ColumnIndex(header).close_to(name) == expected
+    assert ColumnIndex(header).close_to(name) == expected
 
 
 @settings(max_examples=200, deadline=None)
@@ -32,7 +32,7 @@ def test_a_column_spelt_right_elsewhere_is_not_close_to_its_index_mates(header, 
     expected = next((column for column in header if name.lower() == column.lower() or (
         close_by_definition(name, column)
         and not (column in spelt_right and same_index(name, column)))), None)
-    assert _ColumnIndex(header).close_to(name, spelt_right) == expected
+    assert ColumnIndex(header).close_to(name, spelt_right) == expected
 
 
 def test_same_index_by_hand():

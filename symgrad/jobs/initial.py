@@ -7,7 +7,7 @@ import re
 import numpy as np
 
 from ..data import DECIMAL
-from ..errors import SymgradError
+from ..errors import SymgradError, listed
 from ..lexer import NAME_ITEM
 
 INIT_SCALE = 0.1  # parameters not in --init start as INIT_SCALE * N(0, 1), drawn from --seed
@@ -20,7 +20,7 @@ def initial_params(names: list[str], init: str | None, seed: int) -> np.ndarray:
     for name, value in parse_assignments(init or "").items():
         if name not in names:
             raise SymgradError(f"--init names {name!r}, which is not a parameter "
-                               f"(parameters: {', '.join(names)})")
+                               f"(parameters: {listed(names)})")
         theta[names.index(name)] = value
     return theta
 

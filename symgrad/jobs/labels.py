@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import SymgradError
+from ..errors import SymgradError, listed
 
 
 def read_targets(source, column: str, loss: str, rows: int, classes=None):
@@ -33,7 +33,7 @@ def read_targets(source, column: str, loss: str, rows: int, classes=None):
     values, classes = encoded_labels(source, column, rows)
     if len(classes) != 2:
         raise SymgradError(f"--loss bce needs two classes; {column!r} has {len(classes)} "
-                           f"({_listed(classes)}): for more, use ce with a layer chain "
+                           f"({listed(classes)}): for more, use ce with a layer chain "
                            f"ending in one output per class")
     return values, classes
 
@@ -59,7 +59,7 @@ def encoded_labels(source, column: str, rows: int, classes=None):
     unknown = next((label for label in labels if label not in index), None)
     if unknown is not None:
         raise SymgradError(f"{source.name}: {column!r} holds {unknown!r}, not one of the "
-                           f"classes trained on ({_listed(classes)})")
+                           f"classes trained on ({listed(classes)})")
     return np.array([index[label] for label in labels], dtype=np.float64), list(classes)
 
 
@@ -67,7 +67,7 @@ def check_class_count(classes, width: int, column: str) -> None:
     """A layer chain's last layer has one output per class."""
     if len(classes) != width:
         raise SymgradError(f"the last layer has width {width} but {column!r} has "
-                           f"{len(classes)} classes ({_listed(classes)})")
+                           f"{len(classes)} classes ({listed(classes)})")
 
 
 def _text_labels(source, column: str) -> bool:
@@ -85,11 +85,6 @@ def is_number(label: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _listed(classes) -> str:
-    shown = ", ".join(classes[:10])
-    return shown + (", ..." if len(classes) > 10 else "")
 
 
 def _label_order(label: str):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import SymgradError, warn
+from ..errors import SymgradError, listed, warn
 from ..metrics import metric_kind, softmax
 from .params_file import read_params
 
@@ -112,9 +112,9 @@ def _expression_model(document) -> Trained:
     kernel = recipe_kernel(*_training_recipe(document))
     names, features, target = document["params"], document["features"], document["target"]
     if set(kernel.params) != set(names) or list(kernel.inputs[:-1]) != list(features):
-        raise SymgradError(f"the file's parameters ({', '.join(names)}) and features "
-                           f"({', '.join(features)}) are not the model's "
-                           f"({', '.join(kernel.params)}; {', '.join(kernel.inputs[:-1])})")
+        raise SymgradError(f"the file's parameters ({listed(names)}) and features "
+                           f"({listed(features)}) are not the model's "
+                           f"({listed(kernel.params)}; {listed(kernel.inputs[:-1])})")
     theta = np.array([names[p] for p in kernel.params], dtype=np.float64)
     loss, classes = document.get("loss", "mse"), document.get("classes")
     setup = Setup(data=None, theta0=theta, build=None, reduction=kernel.reduction,

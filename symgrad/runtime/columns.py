@@ -9,7 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import SymgradError
+from ..errors import SymgradError, listed
 
 WIDENING_BUDGET = 0.25  # seconds: about what compiling a float64 kernel's float32 version takes
 
@@ -59,7 +59,7 @@ def array_columns(data, inputs, wanted, reading):
     width = array.shape[1]
     if width != len(inputs):
         raise SymgradError(f"data has {width} columns; expected {len(inputs)} "
-                           f"({', '.join(inputs)})")
+                           f"({listed(inputs)})")
     return _require_rows(array.shape[0]), [array[:, j] for j in wanted], array
 
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ..errors import SymgradError
+from ..errors import SymgradError, listed
 from ..trainable import LOSS_ONLY, Capabilities
 from .calls import kernel_call
 from .columns import (Reading, array_columns, by_name, data_row, mapping_columns, matrix,
@@ -204,10 +204,10 @@ class Kernel(SecondOrder):
             theta = np.asarray(theta, dtype=self.dtype)
         except (TypeError, ValueError):
             raise SymgradError(f"theta must be numbers, one per parameter "
-                               f"({', '.join(self.params)})") from None
+                               f"({listed(self.params)})") from None
         if theta.ndim != 1 or theta.shape[0] != len(self.params):
             raise SymgradError(f"theta has shape {theta.shape}; expected ({len(self.params)},) "
-                               f"for params {', '.join(self.params)}")
+                               f"for params {listed(self.params)}")
         if not np.isfinite(theta).all():
             bad = np.flatnonzero(~np.isfinite(theta))[0]
             raise SymgradError(f"theta[{bad}] ({self.params[bad]}) is {theta[bad]}")
@@ -218,7 +218,7 @@ class Kernel(SecondOrder):
         columns of one inner product, rows x entries)."""
         if data is None:
             if self.inputs:
-                raise SymgradError(f"data is required: columns {', '.join(self.inputs)}")
+                raise SymgradError(f"data is required: columns {listed(self.inputs)}")
             return 1, []
         data = by_name(data)
         if isinstance(data, Mapping):
