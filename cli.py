@@ -126,7 +126,7 @@ def derive(expression, wrt, format_, loss, features):
     """
     from symgrad.errors import SymgradError
     from symgrad.jobs import derivation
-    from symgrad.stopping import exit_status, stop_signals_raise
+    from symgrad.stopping import exit_status, stop_signals_raise, stopped_by
 
     try:
         with stop_signals_raise():
@@ -134,8 +134,7 @@ def derive(expression, wrt, format_, loss, features):
     except SymgradError as err:
         _fail(str(err))
     except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM or SIGHUP: nothing was printed
-        _fail("interrupted" if exit_status(stop) == 130 else
-              f"stopped by {stop.name}", exit_status(stop))
+        _fail(stopped_by(exit_status(stop) - 128), exit_status(stop))
     click.echo(text)
 
 
@@ -253,8 +252,9 @@ def _run_job(job, options, progress):
     except SymgradError as err:
         _fail(str(err))
     except KeyboardInterrupt as stop:
-        from symgrad.stopping import exit_status
-        _fail("interrupted before the data was loaded; nothing written", exit_status(stop))
+        from symgrad.stopping import exit_status, stopped_by
+        status = exit_status(stop)
+        _fail(f"{stopped_by(status - 128)} before the data was loaded; nothing written", status)
 
 
 @main.command(context_settings={"ignore_unknown_options": False})
@@ -307,11 +307,11 @@ def _report_fit(outcome, out, quiet):
     saved = f"; parameters saved to {out}" if out else ""
     if result.interrupted:
         import signal
+
+        from symgrad.stopping import stopped_by
         signum = result.stop_signal or signal.SIGINT
-        how = "interrupted" if signum == signal.SIGINT else \
-            f"stopped by {signal.Signals(signum).name}"
-        _fail(f"{how} after {result.iterations} iteration{'s' * (result.iterations != 1)}; "
-              f"the best parameters so far"
+        steps = f"{result.iterations} iteration{'s' * (result.iterations != 1)}"
+        _fail(f"{stopped_by(signum)} after {steps}; the best parameters so far"
               f"{saved or ' shown'}", 128 + signum)
     if not result.converged:
         advice = ": raise --max-iter, start elsewhere (--init) or check the model" \

@@ -21,10 +21,12 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from contextlib import contextmanager
+import signal
+from contextlib import ExitStack, contextmanager
 
 import numpy as np
 
+from . import stopping
 from .errors import SymgradError
 from .recipe import ModelRecipe
 
@@ -50,19 +52,23 @@ def dask_client(scheduler: str | None, workers: int | None):
         from distributed import Client, LocalCluster
     except ImportError:
         raise SymgradError('--engine dask needs Dask: pip install "symgrad[dask]"') from None
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except (OSError, TimeoutError) as err:
-            raise SymgradError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
-        with client:
-            yield client
-        return
-    count = workers or os.cpu_count() or 1
-    with LocalCluster(n_workers=count, threads_per_worker=1, processes=True,
-                      dashboard_address=None, silence_logs=logging.ERROR) as cluster, \
-            Client(cluster) as client:
+    with ExitStack() as stack:
+        with stopping.deferred():  # a stop here takes effect once there is a cluster to close
+            if scheduler is not None:
+                client = stack.enter_context(_scheduler_client(Client, scheduler))
+            else:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
+                    processes=True, dashboard_address=None, silence_logs=logging.ERROR))
+                client = stack.enter_context(Client(cluster))
         yield client
+
+
+def _scheduler_client(Client, scheduler: str):
+    try:
+        return Client(scheduler, timeout="10s")
+    except (OSError, TimeoutError) as err:
+        raise SymgradError(f"cannot reach the Dask scheduler at {scheduler}: {err}") from None
 
 
 class DaskData:
@@ -90,11 +96,22 @@ class DaskData:
 
     def _gather(self, futures):
         from distributed import KilledWorker
+        stopping.waited(lambda seconds: _finished(futures, seconds))
         try:
             return self.client.gather(futures)
         except KilledWorker as err:
             raise SymgradError(f"a Dask worker died {RETRIES + 1} times running {err.task!r}; "
                                f"giving up") from None
+
+
+def _finished(futures, seconds: float) -> bool:
+    """Whether every future has finished (or failed) within the next ``seconds``."""
+    from distributed import wait
+    try:
+        wait(futures, timeout=seconds)
+    except TimeoutError:
+        return False
+    return True
 
 
 def train_on_dask(data: DaskData, theta0, optimizer, epochs: int, mean: bool, progress=None):
@@ -104,7 +121,7 @@ def train_on_dask(data: DaskData, theta0, optimizer, epochs: int, mean: bool, pr
 
     theta = np.array(theta0, dtype=np.float64)
     state = optimizer.new_state(len(theta))
-    history, done, diverged, interrupted = np.full(epochs, np.nan), 0, None, False
+    history, done, diverged, stop_signal = np.full(epochs, np.nan), 0, None, None
     try:
         while done < epochs:
             total = data.sums(theta)
@@ -121,10 +138,11 @@ def train_on_dask(data: DaskData, theta0, optimizer, epochs: int, mean: bool, pr
             done += 1
             if progress is not None:
                 progress(done, float(loss))
-    except KeyboardInterrupt:
-        interrupted = True
+    except KeyboardInterrupt as stop:  # Ctrl-C, or stopping.Stopped for SIGTERM / SIGHUP
+        stop_signal = getattr(stop, "signum", signal.SIGINT)
     return TrainResult(params=theta, history=history[:done].copy(), steps=done,
-                       diverged_epoch=diverged, interrupted=interrupted)
+                       diverged_epoch=diverged, interrupted=stop_signal is not None,
+                       stop_signal=stop_signal)
 
 
 def _worker_kernel(recipe: ModelRecipe, header):

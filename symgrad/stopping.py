@@ -4,7 +4,8 @@ Inside ``stop_signals_raise()`` each of them raises ``Stopped``, a KeyboardInter
 the signal number, so every place that saves on Ctrl-C saves on a ``kill`` or a closed
 terminal too, and the command exits with 128 + the signal's number, as shells report it.
 ``deferred()`` holds them back while an update is written in several parts,
-``finished_first(what)`` while a run's result is written (then they are a warning), and
+``finished_first(what)`` while a run's result is written (then they are a warning),
+``waited(done)`` until a poll returns (then they raise), and
 ``handled_by(callback)`` replaces them for the stretch where an exception must not be
 thrown (inside Numba's compiler); ``saving_on_stop(save)`` is that stretch's guard: save,
 then raise Stopped or end the process at once. All act in the main thread only (Python
@@ -37,6 +38,12 @@ class Stopped(KeyboardInterrupt):
     @property
     def name(self) -> str:
         return signal.Signals(self.signum).name
+
+
+def stopped_by(signum: int) -> str:
+    """'interrupted' for Ctrl-C (SIGINT), else 'stopped by SIGTERM' (or SIGHUP)."""
+    return "interrupted" if signum == signal.SIGINT else \
+        f"stopped by {signal.Signals(signum).name}"
 
 
 def exit_status(stop: BaseException) -> int:
@@ -105,6 +112,17 @@ def finished_first(what: str):
         yield
     if received:
         warn(f"{signal.Signals(received[0]).name} while {what}: finished first")
+
+
+def waited(done: Callable[[float], bool], interval: float = 0.1) -> None:
+    """Calls done(interval) until it returns True; a stop signal meanwhile raises Stopped
+    between two calls, never inside one (a Dask client's wait: an exception thrown into
+    its event loop's machinery is logged there as a traceback)."""
+    with _collected() as (received, _):
+        while not received and not done(interval):
+            pass
+    if received:
+        raise Stopped(received[0])
 
 
 @contextmanager

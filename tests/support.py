@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import math
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -160,6 +163,21 @@ def one_line_error(result, *fragments, status=2):
     line = result.stderr.rstrip("\n")
     assert all(f in line for f in fragments), line
     return line
+
+
+def signal_after_progress(args, signum, env=None):
+    """``python -m cli ARGS`` sent signum once it reports an epoch on stderr: (its status,
+    the seconds it took to end after the signal, its stderr)."""
+    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT,
+                               env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    while "epoch" not in (line := process.stderr.readline()):
+        assert line, "the process ended before it reported progress"
+    sent = time.monotonic()
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=60)
+    return process.returncode, time.monotonic() - sent, stderr
 
 
 @contextmanager

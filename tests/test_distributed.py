@@ -14,6 +14,7 @@ from click.testing import CliRunner
 from cli import main
 from symgrad.errors import SymgradError
 from symgrad.jobs import FitOptions, TrainOptions, fit_file, train_file
+from support import signal_after_progress
 
 distributed = pytest.importorskip("distributed", reason="the dask extra is in the test extra")
 pytestmark = pytest.mark.dask
@@ -149,6 +150,45 @@ def test_unreachable_scheduler_is_one_line_exit_2(files):
                                        "tcp://127.0.0.1:9", "--model", MODEL, "--target", "y"])
     assert result.exit_code == 2 and "cannot reach the Dask scheduler" in result.stderr
     assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_stop_during_dask_training_saves_and_says_which_signal(cluster, files, tmp_path,
+                                                                   signum):
+    pattern, _, _ = files
+    out = tmp_path / "p.json"
+    code, _, stderr = signal_after_progress(
+        ["train", pattern, "--engine", "dask", "--scheduler", cluster.scheduler_address,
+         "--model", MODEL, "--target", "y", "--epochs", "10000000", "--out", out], signum)
+    said = "interrupted" if signum == signal.SIGINT else "stopped by SIGTERM"
+    assert code == 128 + signum and f"symgrad: error: {said} after" in stderr, stderr
+    assert "Traceback" not in stderr and "exception" not in stderr, stderr  # distributed's
+    assert json.loads(out.read_text())["interrupted"] is True
+
+
+def test_a_stop_while_the_cluster_starts_closes_it_then_stops(monkeypatch):
+    from symgrad import distributed as scale_out
+    from symgrad.stopping import Stopped, stop_signals_raise
+    events = []
+
+    class Starting:  # a LocalCluster that is sent SIGTERM while it starts
+        def __init__(self, **_):
+            os.kill(os.getpid(), signal.SIGTERM)
+            events.append("started")
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *_):
+            events.append("closed")
+
+    monkeypatch.setattr(distributed, "LocalCluster", Starting)
+    monkeypatch.setattr(distributed, "Client", lambda cluster: Starting())
+    with pytest.raises(Stopped) as stop, stop_signals_raise():
+        with scale_out.dask_client(None, 1):
+            events.append("used")
+    assert stop.value.signum == signal.SIGTERM
+    assert events == ["started", "started", "closed", "closed"]
 
 
 def test_import_symgrad_never_imports_dask():

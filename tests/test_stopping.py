@@ -4,26 +4,11 @@ signal's number. (Ctrl-C itself, during training and compilation: test_cli_train
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 
-from support import ROOT
-
-
-def signal_after_progress(args, signum, env=None):
-    process = subprocess.Popen([sys.executable, "-m", "cli", *map(str, args)], cwd=ROOT,
-                               env={**os.environ, **(env or {})}, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    while "epoch" not in (line := process.stderr.readline()):
-        assert line, "the process ended before it reported progress"
-    sent = time.monotonic()
-    process.send_signal(signum)
-    _, stderr = process.communicate(timeout=60)
-    return process.returncode, time.monotonic() - sent, stderr
+from support import signal_after_progress
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 from dataclasses import dataclass, field
 
+from .. import stopping
 from ..recipe import ModelRecipe
 
 
@@ -64,8 +65,7 @@ class TrainOutcome:
     @property
     def stopped_by(self) -> str:
         """'interrupted' for Ctrl-C, else 'stopped by SIGTERM' (or SIGHUP)."""
-        return "interrupted" if self.signal == signal.SIGINT else \
-            f"stopped by {signal.Signals(self.signal).name}"
+        return stopping.stopped_by(self.signal)
 
 
 @dataclass(frozen=True)
