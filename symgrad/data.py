@@ -13,15 +13,14 @@ can be read only once). Given a path, each of them opens the file itself::
 The numbers go through a C parser: for a file of 16 MiB or more, pyarrow's multithreaded CSV
 reader when the optional ``csv`` extra is installed (about 1 s for 1,000,000 x 17 here), else
 ``numpy.loadtxt`` (about 5 s). A smaller file always goes to numpy: importing pyarrow (and the
-pandas it pulls in) takes 0.4-0.5 s, longer than numpy takes to parse 16 MiB. Whatever
-pyarrow refuses goes to numpy, which accepts a little more (spaces around numbers). Every line
-must have the header's number of fields. Only when something is wrong does a slow ``csv`` scan
-run, to name the first bad cell exactly:
-``a.csv line 3, column y: 'abc' is not a number``. A number is an ASCII decimal float (sign,
-digits, fraction, exponent; not '1_000' or other scripts' digits). Lines are the file's own
-line numbers (the header is line 1). Non-finite values (nan, inf) are refused the same way,
-and values beyond the range of a float32 model (``read_csv(..., dtype='float32')``);
-blank lines are skipped; the text is UTF-8, with or without a BOM.
+pandas it pulls in) takes 0.4-0.5 s, longer than numpy takes to parse 16 MiB. Whatever pyarrow
+refuses goes to numpy, which accepts a little more (spaces around numbers). Every line must have
+the header's number of fields. Only when something is wrong does a slow ``csv`` scan run, to
+name the first bad cell exactly: ``a.csv line 3, column y: 'abc' is not a number``. A number is
+an ASCII decimal float (sign, digits, fraction, exponent; not '1_000' or other scripts' digits).
+Lines are the file's own line numbers (the header is line 1). Non-finite values (nan, inf) are
+refused the same way, and values beyond the range of a float32 model (``read_csv(...,
+dtype='float32')``); blank lines are skipped; the text is UTF-8, with or without a BOM.
 
 The delimiter is the source's: a comma, or a tab for a file named ``*.tsv``, unless given
 (``open_csv(path, delimiter=";")``, the CLI's ``--delimiter``). The error that a column is
@@ -105,8 +104,7 @@ def checked_delimiter(delimiter: str | None, path: str = "") -> str:
 
 
 def open_csv(path: str, delimiter: str | None = None) -> CsvSource:
-    """Read a CSV file (a FIFO too) once; SymgradError if it cannot be read. ``delimiter``:
-    see checked_delimiter."""
+    """Read a CSV file (a FIFO too) once, else SymgradError; ``delimiter``: checked_delimiter."""
     delimiter = checked_delimiter(delimiter, path)
     try:
         with open(path, "rb") as handle:
@@ -246,6 +244,8 @@ def _read_quoted(source: CsvSource, header, usecols) -> np.ndarray:
 def _read_pyarrow(source: CsvSource, header, usecols) -> np.ndarray:
     import pyarrow as pa
     from pyarrow import csv as pacsv
+    if importlib.util.find_spec("pandas"):  # else pyarrow's reader imports it, losing a stop
+        import pandas  # noqa: F401                signal (Ctrl-C) that lands meanwhile
 
     names = [header[j] for j in usecols]
     try:

@@ -1,6 +1,7 @@
 """CSV loading, both readers (numpy.loadtxt and pyarrow): values, and every bad input named
 by file, line and column; one source read once serves header, numbers and labels (a FIFO
 works); rows split only at line ends; a 50,000-column header read in linear time."""
+import signal
 import time
 
 import numpy as np
@@ -159,6 +160,35 @@ def test_a_small_file_is_read_without_importing_pyarrow(tmp_path):
             "sorted({'pyarrow', 'pandas'} & set(sys.modules)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["[[1.0,", "2.0],", "[3.0,", "4.0]]", "[]"]
+
+
+def test_a_stop_while_pandas_is_first_imported_for_pyarrow_is_not_lost(tmp_path):
+    """pyarrow's reader imports pandas in C code that drops a KeyboardInterrupt raised
+    meanwhile (the run went on); symgrad imports it first, where the stop propagates."""
+    import subprocess
+    import sys
+    pytest.importorskip("pyarrow")
+    pytest.importorskip("pandas")
+    path = tmp_path / "a.csv"
+    path.write_text("x,y\n1,2\n3,4\n")
+    code = f"""
+import importlib.abc, os, signal, sys
+from symgrad import data, stopping
+data.PYARROW_FROM_BYTES = 0
+class SignalOnPandas(importlib.abc.MetaPathFinder):  # SIGTERM as pandas starts importing
+    def find_spec(self, name, path, target=None):
+        if name == "pandas.core":
+            os.kill(os.getpid(), signal.SIGTERM)
+sys.meta_path.insert(0, SignalOnPandas())
+try:
+    with stopping.stop_signals_raise():
+        data.read_csv({str(path)!r}, ["x", "y"])
+    print("read on")
+except stopping.Stopped as stop:
+    print("stopped", stop.signum)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.stdout.split() == ["stopped", str(int(signal.SIGTERM))], out
 
 
 def test_a_large_file_with_a_quote_never_closed_loses_no_row(tmp_path, monkeypatch):
