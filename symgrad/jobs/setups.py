@@ -99,13 +99,17 @@ SQUARES_IN_RANGE = (1e-150, 1e150)  # float64's squares of values beyond these u
 
 def _warn_of_scale(targets: np.ndarray, name: str, loss: str) -> None:
     """A warning when the target's magnitude makes a squared error underflow to 0 or
-    overflow: the loss then stops telling fits apart (a fit "converged" at its start)."""
+    overflow: the losses printed are then 0 or inf, and the loss stops telling parameters
+    apart where nothing rescales it (training; a fit by newton or on Dask: "converged" at
+    its start). lm and lbfgs on one machine fit in rescaled units, right."""
     scale = float(np.max(np.abs(targets), initial=0.0))
     low, high = SQUARES_IN_RANGE
     if loss == "mse" and (0.0 < scale < low or scale > high):
         warn(f"the target {name!r} reaches {scale:.3g}: squared errors of that size "
-             f"{'underflow to 0' if scale < low else 'overflow'} in float64; rescale it "
-             f"(divide it by {scale:.0e}, say) for a meaningful loss")
+             f"{'underflow to 0' if scale < low else 'overflow'} in float64, so the losses "
+             f"printed are {0 if scale < low else 'inf'}, and training, or a fit by --method "
+             f"newton or on --engine dask, can go wrong; rescale it (divide it by "
+             f"{scale:.0e}, say)")
 
 
 def expression_rows(source, features, target: str, loss: str, classes=None, dtype="float64"):
