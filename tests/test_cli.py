@@ -84,6 +84,48 @@ def test_python_format_runs_as_pasted():
     assert math.isclose(gradient["w"], 2 * (s - 1) * s * (1 - s) * 2.0, rel_tol=1e-14)
 
 
+EDGES = [  # (expression, parameters, a row): values that overflow or leave a domain
+    ("(where(x > 0, w*sqrt(x), b*x) - y)**2", {"w": 1.0, "b": 2.0}, {"x": -1.0, "y": 0.5}),
+    ("(where(x > 0, w*log(x), b) - y)**2", {"w": 1.0, "b": 2.0}, {"x": -1.0, "y": 0.5}),
+    ("exp(a*x) + cosh(a) + expm1(a)", {"a": 1000.0}, {"x": 1.0}),
+    ("x**a + log(x*a) + 1/(x*a)", {"a": 0.5}, {"x": 0.0}),
+    ("sqrt(a*x) + acosh(a) + atanh(2*a)", {"a": 0.5}, {"x": -1.0}),
+    ("gamma(a) + lgamma(-a) + erf(a)/(a - 200) + x", {"a": 200.0}, {"x": 1.0}),
+    ("mod(x, a) + relu(a)*x", {"a": 0.0}, {"x": 1.0}),
+]
+
+
+@pytest.mark.parametrize("expression, params, row", EDGES, ids=[e[0] for e in EDGES])
+def test_python_format_computes_as_the_kernel_where_values_leave_their_domain(
+        expression, params, row):
+    """Python's math raises (sqrt(-1), exp(1000), 1/0) where the kernels give nan or inf;
+    shared temporaries are taken before a where picks among them, so a guarded branch
+    raised too. The printed function computes with numpy, as the kernels do."""
+    import numpy as np
+
+    import symgrad
+    namespace = {}
+    result = run("derive", expression, "--wrt", ",".join(params), "--format", "python")
+    exec(result.stdout, namespace)
+    loss, gradient = namespace["loss_and_gradient"](**params, **row)
+    kernel = symgrad.compile(expression, list(params), list(row), backend="numpy")
+    k_loss, k_gradient = kernel(np.array(list(params.values())), np.array([list(row.values())]))
+    np.testing.assert_allclose([loss, *(gradient[p] for p in params)],
+                               [k_loss, *k_gradient], rtol=1e-12)
+    assert set(gradient) == set(params)
+
+
+def test_python_format_computes_every_row_given_arrays():
+    import numpy as np
+    namespace = {}
+    exec(run("derive", NEURON, "--wrt", "w,b", "--format", "python").stdout, namespace)
+    x, y = np.array([-1.0, 0.0, 3.0]), np.array([0.0, 1.0, 1.0])
+    loss, gradient = namespace["loss_and_gradient"](0.5, -0.2, x, y)
+    for k in range(3):
+        one, partials = namespace["loss_and_gradient"](0.5, -0.2, x[k], y[k])
+        assert loss[k] == one and gradient["w"][k] == partials["w"]
+
+
 @pytest.mark.parametrize("args, reason", [
     (["derive", "foo(x)"], "unknown function at column 1: 'foo'"),
     (["derive", "x +* y"], "syntax error"),

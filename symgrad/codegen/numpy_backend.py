@@ -80,29 +80,18 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
         refuses as a condition."""
         printed = super()._print_Piecewise(expr)
         nan = f"default={self._print(sp.nan)})"
-        if _boolean_valued(expr) and printed.endswith(nan):
+        if boolean_valued(expr) and printed.endswith(nan):
             printed = printed[:-len(nan)] + "default=False)"
         return printed
 
 
-def _boolean_valued(expr) -> bool:
+def boolean_valued(expr) -> bool:
     """A condition, or a Piecewise whose every branch is one (nested Piecewise included)."""
     if isinstance(expr, sp.Piecewise):
-        return all(_boolean_valued(pair.expr) for pair in expr.args)
+        return all(boolean_valued(pair.expr) for pair in expr.args)
     return isinstance(expr, Boolean)
 
-HEADER = '''\
-import functools
-import math
-
-import mpmath
-import numpy
-
-
-def _total(value, n):
-    return numpy.sum(numpy.broadcast_to(value, (n,)))
-
-
+ELEMENTWISE_OR_NAN = '''\
 def elementwise_or_nan(f):
     """f of one float, inf where it overflows (math.gamma(200)), nan outside its domain; at
     a pole C99's value (where Python's math raises), as Numba's libm and scipy give it:
@@ -117,8 +106,21 @@ def elementwise_or_nan(f):
                 return math.inf
             return math.copysign(math.inf, x) if f is math.gamma and x == 0 else math.nan
     return safe
-
 '''
+
+HEADER = '''\
+import functools
+import math
+
+import mpmath
+import numpy
+
+
+def _total(value, n):
+    return numpy.sum(numpy.broadcast_to(value, (n,)))
+
+
+''' + ELEMENTWISE_OR_NAN + "\n"
 
 
 def module_source(spec: KernelSpec) -> str:
