@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import json
 import keyword
+import re
 
 import sympy as sp
+from sympy.core.numbers import ComplexInfinity, ImaginaryUnit, Infinity, NaN, NegativeInfinity
 from sympy.printing.latex import LatexPrinter
 from sympy.printing.str import StrPrinter
 
@@ -33,6 +35,8 @@ FORMATS = ("text", "latex", "python", "json")
 EXPAND_LIMIT = 400  # operations; above this, expanding costs more than it could save
 TIDY_LIMIT = 500  # nodes of one closed form written out; larger ones are not tidied (factor_terms
                   # took 0.5 s a form at 1,000 nodes)
+NAMED_NUMBERS = (ImaginaryUnit, Infinity, NegativeInfinity, NaN, ComplexInfinity)
+CALLED = re.compile(r"(?<![\w`])([A-Za-z_]\w*)\(")  # a function's name in printed text
 PRINT_LIMIT = 2_000_000  # nodes of all the closed forms (a 200-term sum's are 281,398)
 
 
@@ -132,7 +136,16 @@ class _SympyTextPrinter(_PrintedOnce, StrPrinter):
 
 class _JsonPrinter(_SympyTextPrinter):
     """``--format json``'s text: log1p and expm1 (SymPy's codegen functions, which sympify
-    does not know: it would read them as undefined functions) written with log and exp."""
+    does not know: it would read them as undefined functions) written with log and exp; a
+    name that the same document also uses as a function or constant (a parameter `exp`
+    beside exp(b), `pi` beside pi) in backquotes, as sympify cannot tell the two apart."""
+
+    def __init__(self, clashing=frozenset()):
+        super().__init__()
+        self.clashing = clashing
+
+    def _print_Symbol(self, expr):
+        return f"`{expr.name}`" if expr.name in self.clashing else super()._print_Symbol(expr)
 
     def _print_log1p(self, expr):
         return f"log(1 + {self._print(expr.args[0])})"
@@ -223,9 +236,14 @@ def _python(gradient):
 
 
 def _json(gradient):
-    text = _JsonPrinter().doprint
-    gradient_strings = {p.name: text(to_builtins(e)) for p, e in closed_forms(gradient).items()}
-    document = {"loss": text(to_builtins(gradient.model.loss)), "gradient": gradient_strings}
+    forms = {p.name: to_builtins(e) for p, e in closed_forms(gradient).items()}
+    loss = to_builtins(gradient.model.loss)
+    plain = _JsonPrinter().doprint
+    called = {name for e in (loss, *forms.values()) for name in CALLED.findall(plain(e))}
+    constants = {str(c).lstrip("-") for e in (loss, *forms.values())
+                 for c in e.atoms(sp.NumberSymbol, *NAMED_NUMBERS)}  # E, pi, I, oo, nan
+    text = _JsonPrinter(clashing=called | constants).doprint
+    document = {"loss": text(loss), "gradient": {name: text(e) for name, e in forms.items()}}
     return json.dumps(document, indent=2)
 
 

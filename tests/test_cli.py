@@ -126,6 +126,22 @@ def test_python_format_computes_every_row_given_arrays():
         assert loss[k] == one and gradient["w"][k] == partials["w"]
 
 
+def test_json_backquotes_a_name_it_also_uses_as_a_function_or_constant():
+    """Written bare, a parameter `exp` beside exp(b) (or `pi` beside pi) made every string
+    ambiguous: sympify with the symbols map failed ('Symbol' object is not callable)."""
+    text = "(`exp`*x + exp(b) - y)**2 + `pi`*pi*x + `gamma`*x"
+    document = json.loads(run("derive", text, "--format", "json").stdout)
+    assert "`exp`*x" in document["loss"] and "exp(b)" in document["loss"]
+    assert "pi*`pi`*x" in document["loss"] and "gamma*x" in document["loss"]
+    names = {"exp": 0.3, "b": -0.2, "x": 0.7, "y": 0.1, "pi": 1.5, "gamma": 2.0}
+    expected = central_differences(parse_expr(text), list(names), names)
+    read = {f"{n}_": sp.Symbol(n) for n in names}
+    for name, form in document["gradient"].items():
+        unquoted = form.replace("`exp`", "exp_").replace("`pi`", "pi_").replace("gamma", "gamma_")
+        value = sp.sympify(unquoted, locals=read).subs({sp.Symbol(n): v for n, v in names.items()})
+        assert float(value) == pytest.approx(expected[name], rel=1e-12), name
+
+
 @pytest.mark.parametrize("args, reason", [
     (["derive", "foo(x)"], "unknown function at column 1: 'foo'"),
     (["derive", "x +* y"], "syntax error"),
