@@ -53,6 +53,7 @@ def compile_keyed(key_material: str, build_loss, params: list[str] | None,
     the key material must then determine."""
     _check_option("backend", backend, tuple(BACKENDS))
     _check_option("reduction", reduction, REDUCTIONS)
+    dtype = dtype_name(dtype)
     _check_option("dtype", dtype, DTYPES)
     _check_option("order", order, ORDERS)
     target = backend_named(backend)
@@ -291,6 +292,18 @@ def _second_order(curvature, renames):
                        prediction=prediction,
                        prediction_columns=_used_columns(prediction) if prediction else (),
                        prediction_jacobian=curvature.prediction_jacobian)
+
+
+def dtype_name(dtype):
+    """'float32' for 'float32', numpy.float32 or numpy.dtype('float32'); a value that
+    names no numpy type as it is (for the caller's check to refuse)."""
+    if isinstance(dtype, str) or dtype is None:
+        return dtype
+    import numpy as np
+    try:
+        return np.dtype(dtype).name
+    except TypeError:
+        return dtype
 
 
 def _check_option(name, value, allowed):

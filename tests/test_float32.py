@@ -131,6 +131,33 @@ def test_values_beyond_float32s_range_are_named():
         kernel([1.0, 0.0], data)
 
 
+def test_the_first_row_beyond_float32s_range_is_named_whichever_column_holds_it():
+    kernel = symgrad.compile("(a*x - y)**2", ["a"], ["x", "y"], dtype="float32",
+                             backend="numpy")
+    data = {"x": np.array([1.0, 1e39, 1.0]), "y": np.array([0.0, 1.0, -1e40])}
+    with pytest.raises(SymgradError, match=r"^data row 1, column 'x' is 1e\+39"):
+        kernel([1.0], data)
+    data = {"x": np.array([1.0, 1e39, 1.0]), "y": np.array([-1e40, 1.0, 0.0])}
+    with pytest.raises(SymgradError, match=r"^data row 0, column 'y' is -1e\+40"):
+        kernel([1.0], data)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.dtype("float32"), "float32"])
+def test_dtype_may_be_numpys_own(dtype):
+    kernel = symgrad.compile("(a*x - y)**2", ["a"], ["x", "y"], dtype=dtype, backend="numpy")
+    assert kernel.dtype == np.float32
+
+
+@pytest.mark.parametrize("column, shown", [
+    (["0", "1e400"], "'1e400' (not finite)"), ([1.0, None], "None (not finite)"),
+    (np.array(["0", "1e39"]), "'1e39' (not finite in float32)")])
+def test_cells_given_as_text_or_none_are_named_not_a_type_error(column, shown):
+    kernel = symgrad.compile("(a*x - y)**2", ["a"], ["x", "y"], dtype="float32",
+                             backend="numpy")
+    with pytest.raises(SymgradError, match=re.escape(f"data row 1, column 'x' is {shown}")):
+        kernel([1.0], {"x": column, "y": [1.0, 2.0]})
+
+
 def test_fit_refuses_float32():
     with pytest.raises(SymgradError, match="fit computes in float64"):
         symgrad.compile("(a*x - y)**2", ["a"], ["x", "y"], dtype="float32", order=2)

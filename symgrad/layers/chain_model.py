@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..compiler import dtype_name
 from ..errors import SymgradError
 from .chain import Chain
 
@@ -24,6 +25,7 @@ class ChainModel:
 
     def __init__(self, chain: Chain, features, loss: str, backend: str = "numba",
                  dtype: str = "float64"):
+        dtype = dtype_name(dtype)
         if dtype != "float64" and backend != "cuda":
             raise SymgradError(f"layer chains compute in {dtype} on the cuda backend only; on "
                                f"the CPU they compute in float64")

@@ -255,20 +255,25 @@ class Kernel(SecondOrder):
         return f"{name(lo)} ({shown if len(self.inputs) <= 8 else shown[:200] + ', ...'})"
 
     def non_finite_cell(self, data, name=data_row) -> str:
+        """Where the first row holding a value that is not finite in the kernel's dtype
+        has it (the first such column it reads), and the value as given."""
         data = by_name(data)
         columns = data if isinstance(data, Mapping) else \
             {column: np.asarray(data)[:, j] for j, column in enumerate(self.inputs)}
         read = [*self._meta["columns"], *(j for m in self._meta.get("matrices", ()) for j in m)]
-        for j in dict.fromkeys(read):
-            column = self.inputs[j]
-            values = np.asarray(columns[column])
+        first = None  # (row, column, value)
+        for column in (self.inputs[j] for j in dict.fromkeys(read)):
+            values = np.asarray(columns[column])  # as given: strings, None, float64, ...
             with np.errstate(over="ignore"):  # beyond float32's range: inf in a float32 kernel
                 bad = np.flatnonzero(~np.isfinite(values.astype(self.dtype)))
-            if bad.size:
-                kind = f"not finite in {self.dtype}" if np.isfinite(values[bad[0]]) else \
-                    "not finite"
-                return f"{name(bad[0])}, column {column!r} is {values[bad[0]]} ({kind})"
-        return "data is not finite"
+            if bad.size and (first is None or bad[0] < first[0]):
+                value = values[bad[0]]
+                first = bad[0], column, value.item() if isinstance(value, np.generic) else value
+        if first is None:
+            return "data is not finite"
+        row, column, value = first
+        kind = f"not finite in {self.dtype}" if np.isfinite(np.float64(value)) else "not finite"
+        return f"{name(row)}, column {column!r} is {value!r} ({kind})"
 
 
 def _compiled(function) -> bool:
