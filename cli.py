@@ -228,6 +228,7 @@ def train(data, quiet, **options):
 
     if options["optimizer"] not in ("momentum", "nesterov") and _given("momentum"):
         _fail(f"--momentum is for --optimizer momentum or nesterov, not {options['optimizer']}")
+    _refuse_unused_engine_options(options)
     progress = None if quiet else _Progress(options["epochs"])
     try:
         outcome = _run_job(train_file, TrainOptions(data=data, **options), progress)
@@ -235,6 +236,17 @@ def train(data, quiet, **options):
         if progress is not None:
             progress.close()
     _report(outcome, options["out"], quiet)
+
+
+def _refuse_unused_engine_options(options) -> None:
+    """--scheduler and --workers are the Dask engine's; --workers starts a local cluster,
+    which --scheduler (a running one) replaces."""
+    unused = [f"--{name}" for name in ("scheduler", "workers") if options[name] is not None]
+    if options["engine"] != "dask" and unused:
+        _fail(f"{' and '.join(unused)} {'are' if len(unused) > 1 else 'is'} for --engine dask")
+    if len(unused) == 2:
+        _fail("--workers sizes a local cluster; with --scheduler the running cluster's own "
+              "workers do the work")
 
 
 def _given(option: str) -> bool:
@@ -290,6 +302,7 @@ def fit(data, quiet, **options):
     if options["l2_exclude"] and not options["l2"]:
         _fail("--l2-exclude names parameters the --l2 penalty leaves out; give --l2 too")
     options["l2_exclude"] = tuple(options["l2_exclude"] or ())
+    _refuse_unused_engine_options(options)
     outcome = _run_job(fit_file, FitOptions(data=data, **options),
                        None if quiet else _FitProgress())
     _report_fit(outcome, options["out"], quiet)

@@ -31,8 +31,14 @@ def parse_assignments(text: str) -> dict[str, float]:
     character (`mean radius`=2, `p,q`=1), as in the model."""
     if text.count("`") % 2:
         raise SymgradError(f"--init: a '`' is never closed in {text!r}")
+    items = NAME_ITEM.findall(text)
+    if not text.strip():
+        return {}
+    if ",".join(items) != text or not all(item.strip() for item in items):
+        raise SymgradError(f"--init: an empty item in {text!r}: one name=number between each "
+                           f"two commas")
     values = {}
-    for item in filter(None, (part.strip() for part in NAME_ITEM.findall(text))):
+    for item in (part.strip() for part in items):
         assignment = ASSIGNMENT.fullmatch(item)
         name, value = (part.strip() for part in assignment.groups()) if assignment else ("", "")
         name = name[1:-1] if name.startswith("`") else name
