@@ -196,7 +196,7 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
     parameters' own (``units``, scaling.Units)."""
     theta, size, warnings = progress.theta, len(names), []
     rss = dof = inverse = None
-    cov, root = None, 1.0   # cov = root**2 x the inverse; stderr = root x its roots
+    cov, root, flat = None, 1.0, False  # cov = root**2 x the inverse; stderr = root x roots
     kind = "gauss_newton" if objective.least_squares and size <= GAUSS_NEWTON_LIMIT else \
         "hessian" if objective.has_hessian else None
     known = "residual_rows" if kind == "gauss_newton" and objective.factored else kind
@@ -221,13 +221,19 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
                             f"leave{'s' * (count == 1)} no degrees of freedom")
     elif kind == "hessian":
         _, _, hessian = objective.hessian(theta)
-        inverse = uncertainty.inverse(hessian + penalty.hessian())
+        curvature = hessian + penalty.hessian()
+        flat = not np.any(curvature)  # not the data's doing: |r| has no second derivative
+        inverse = None if flat else uncertainty.inverse(curvature)
         cov = None if inverse is None else inverse.matrix
+        if flat:
+            warnings.append("no standard errors: the loss has no curvature at the fit (its "
+                            "Hessian is 0, as for mae, linear between its kinks); the "
+                            "values stand")
     elif not warnings:
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")
     stderr = uncertainty.standard_errors(inverse if cov is not None else None, root, size,
-                                         computed=kind is not None)
+                                         computed=kind is not None and not flat)
     singular = cov is None or bool(np.isinf(stderr).any())
     saddle = (progress.converged or progress.stalled) and singular and kind is not None and \
         objective.has_hessian and saddles.still_at(objective, theta, penalty, progress)

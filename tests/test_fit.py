@@ -1097,3 +1097,20 @@ def test_an_exact_fit_from_a_far_start_is_still_one():
     result = symgrad.fit(DECAY, data=data, theta0=[1e6, 1e3, 1.0])  # a, c, k
     assert result.converged, result.reason
     np.testing.assert_allclose(result.params, [2.5, 0.3, 0.4], rtol=1e-10)
+
+
+def test_a_loss_with_no_curvature_says_so_and_gives_no_standard_errors():
+    """|w*a - y| is linear between its kinks: its Hessian is 0 at the fit. That is the loss's
+    doing, not the data's: said so, with the errors not computed (nan), not called
+    infinite as for parameters the data do not determine."""
+    rng = np.random.default_rng(3)
+    a = rng.uniform(0.1, 2.0, size=41)
+    data = np.column_stack([a, 0.7 * a + 0.1 * rng.standard_normal(41)])
+    fit = symgrad.fit("abs(w*a - y)", ["w"], ["a", "y"], data, theta0=[1.0], method="newton")
+    ratios = np.sort(data[:, 1] / a)  # the optimum: a weighted median of y/a, weights a
+    weights = a[np.argsort(data[:, 1] / a)]
+    median = ratios[np.searchsorted(np.cumsum(weights), weights.sum() / 2)]
+    assert fit.params[0] == pytest.approx(median, rel=1e-9)
+    assert np.isnan(fit.stderr).all()
+    assert any("the loss has no curvature at the fit" in w for w in fit.warnings)
+    assert not any("infinite" in w for w in fit.warnings)
