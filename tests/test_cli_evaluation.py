@@ -428,3 +428,17 @@ def test_score_json_is_strict_json_with_null_for_a_score_that_is_not_finite(tmp_
     scores = json.loads(result.stdout)
     assert scores["rows"] == 2 and scores["loss"] is None and scores["r2"] is None
     assert "not finite" in result.stderr
+
+
+def test_numeric_labels_are_classes_by_value_for_ce_as_for_bce(tmp_path):
+    """1, 1.0 and 01 are one class (they were three for ce, and a model trained on 1
+    refused 1.0 in the file it scored); text labels stay text."""
+    from symgrad.jobs.labels import encoded_labels
+    from symgrad.data import open_csv
+    path = tmp_path / "l.csv"
+    path.write_text("x,label\n1,2\n2,1.0\n3,0\n4,01\n5,1\n6,1e0\n7,cat\n")
+    indices, classes = encoded_labels(open_csv(str(path)), "label", 7)
+    assert classes == ["0", "1.0", "2", "cat"]  # each class as first written
+    assert indices.tolist() == [2, 1, 0, 1, 1, 1, 3]
+    again, _ = encoded_labels(open_csv(str(path)), "label", 7, ["0", "1", "2", "cat"])
+    assert again.tolist() == indices.tolist()

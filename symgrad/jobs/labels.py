@@ -53,14 +53,25 @@ def encoded_labels(source, column: str, rows: int, classes=None):
     labels = read_labels(source, column)
     if len(labels) != rows:
         raise SymgradError(f"{source.name}: {len(labels)} labels for {rows} rows")
+    keys = [_class_key(label) for label in labels]
     if classes is None:
-        classes = sorted(set(labels), key=_label_order)
-    index = {label: k for k, label in enumerate(classes)}
-    unknown = next((label for label in labels if label not in index), None)
+        spelt = dict(zip(reversed(keys), reversed(labels)))  # each class as first written
+        classes = sorted(spelt.values(), key=_label_order)
+    index = {_class_key(label): k for k, label in enumerate(classes)}
+    unknown = next((label for label, key in zip(labels, keys) if key not in index), None)
     if unknown is not None:
         raise SymgradError(f"{source.name}: {column!r} holds {unknown!r}, not one of the "
                            f"classes trained on ({listed(classes)})")
-    return np.array([index[label] for label in labels], dtype=np.float64), list(classes)
+    return np.array([index[key] for key in keys], dtype=np.float64), list(classes)
+
+
+def _class_key(label: str):
+    """A number by its value (1, 1.0 and 01 are one class, as for bce), other text as it is."""
+    try:
+        value = float(label)
+    except ValueError:
+        return label
+    return value if np.isfinite(value) and "_" not in label else label
 
 
 def check_class_count(classes, width: int, column: str) -> None:
