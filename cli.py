@@ -155,7 +155,8 @@ def _model_options(command):
     options = [
         click.argument("data", type=click.Path(dir_okay=False)),
         click.option("--model", required=True,
-                     help="Model expression, e.g. 'sigmoid(w0*x0 + b)'."),
+                     help="Model expression, e.g. 'sigmoid(w0*x0 + b)'; train also takes "
+                     "a layer chain, e.g. 'dense(3) -> sigmoid -> dense(1)'."),
         click.option("--target", required=True, help="The CSV column to predict."),
         click.option("--features", callback=_names_option, metavar="a,b,...",
                      help="Input columns (default: the columns the model names)."),
@@ -164,8 +165,8 @@ def _model_options(command):
                      "(drawn from --seed; stratified by class for bce/ce), or validate on "
                      "FILE (same columns); metrics for both parts."),
         click.option("--plot", type=click.Path(dir_okay=False), metavar="FILE.png",
-                     help="Draw the loss curve (and, for fit on one column, the data and the "
-                     "fitted curve); needs matplotlib (pip install 'symgrad[plot]')."),
+                     help="Draw the loss curve (fit of a model of one column: also the data "
+                     "and the fitted curve); needs matplotlib (pip install 'symgrad[plot]')."),
     ]
     for option in reversed(options):
         command = option(command)

@@ -76,7 +76,7 @@ class SymgradClassifier(ClassifierMixin, SymgradEstimator):
         count = len(self.classes_)
         if count < 2:
             raise SymgradError(f"{type(self).__name__} needs samples of at least 2 classes; "
-                               f"got 1 class ({self.classes_[0]!r})")
+                               f"got 1 class ({self.classes_[0].item()!r})")
         loss = self._loss(count)
         if loss == "bce" and count > 2:
             raise SymgradError(f"bce is for two classes; y has {count}: use loss 'ce' (or "
