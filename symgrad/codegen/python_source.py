@@ -53,11 +53,11 @@ def _function_source(program: Program, renames: dict, name: str) -> str:
     names = [renames.get(s, s).name for s in (*program.params, *program.inputs)]
     arguments = ", ".join(names)
     one = "," * (len(names) == 1)  # (w,)
-    floats = [f"    {arguments}{one} = map(numpy.float64, ({arguments}{one}))"]
     body = [f"        {t.name} = {show(e)}" for t, e in program.temps]
     partials = [f"            {p.name!r}: {show(e)}," for p, e in zip(program.params,
                                                                      program.partials)]
-    lines = [f"def {name}({arguments}):", *_docstring(renames), *floats[:len(names)],
+    lines = [f"def {name}({arguments}):", *_docstring(renames),
+             f"    {arguments}{one} = map(numpy.float64, ({arguments}{one}))",
              '    with numpy.errstate(all="ignore"):', *body,
              f"        loss = {show(program.loss)}", "        gradient = {", *partials,
              "        }",

@@ -31,9 +31,9 @@ def parse_assignments(text: str) -> dict[str, float]:
     character (`mean radius`=2, `p,q`=1), as in the model."""
     if text.count("`") % 2:
         raise SymgradError(f"--init: a '`' is never closed in {text!r}")
-    items = NAME_ITEM.findall(text)
     if not text.strip():
         return {}
+    items = NAME_ITEM.findall(text)
     if ",".join(items) != text or not all(item.strip() for item in items):
         raise SymgradError(f"--init: an empty item in {text!r}: one name=number between each "
                            f"two commas")
