@@ -281,6 +281,10 @@ def _run_job(job, options, progress):
 @click.option("--init", metavar="name=value,...", help="Initial parameter values (the "
               "others start at 0.1 * N(0, 1) drawn from --seed).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--starts", type=click.IntRange(min=1), metavar="N",
+              help="Fit from N starts and keep the lowest loss: the first as --init and --seed "
+              "give it, then the parameters not in --init at 1, then at random sizes 0.1-10 "
+              "(default: 8, or 1 when --init gives every parameter).")
 @click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Add l2/2 * ||theta||^2 to the summed loss.")
 @click.option("--l2-exclude", callback=_names_option, metavar="a,b,...",
@@ -328,7 +332,7 @@ def _report_fit(outcome, out, quiet):
         _fail(f"{stopped_by(signum)} after {steps}; the best parameters so far"
               f"{saved or ' shown'}", 128 + signum)
     if not result.converged:
-        advice = ": raise --max-iter, start elsewhere (--init) or check the model" \
+        advice = ": raise --max-iter, start elsewhere (--init, --starts) or check the model" \
             if result.reason.startswith("not converged in") else ""
         reason = result.reason if result.reason.startswith("not converged") else \
             f"not converged ({result.reason})"

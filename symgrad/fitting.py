@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import saddles, scaling, solvers, uncertainty
+from . import starts as starts_
 from .errors import SymgradError, listed
 from .gram import Gram
 from .lbfgs import lbfgs
@@ -57,6 +58,9 @@ class Fit:
     interrupted: bool = False
     stop_signal: int | None = None
     warnings: tuple[str, ...] = field(default=())
+    start: int = 0                   # which of the starts (symgrad.starts) this fit ran from
+    starts: int = 1                  # starts run
+    reached: int = 1                 # starts that ended at this loss
 
     def named(self, values=None) -> dict[str, float]:
         """name -> value (the parameters by default)."""
@@ -66,9 +70,12 @@ class Fit:
 
 def fit(loss, params=None, inputs=None, data=None, theta0=None, *, method: str = "auto",
         l2: float = 0.0, l2_exclude=(), tol: float = DEFAULT_TOL,
-        max_iter: int = DEFAULT_MAX_ITER, backend: str = "numba", report=None) -> Fit:
+        max_iter: int = DEFAULT_MAX_ITER, backend: str = "numba", report=None,
+        starts: int | None = None, seed: int = 0) -> Fit:
     """Fit the parameters of a per-row loss to data: the loss, params, inputs and data as
     ``symgrad.compile`` and its kernels take them; ``theta0`` the start (default zeros).
+    ``starts``: how many starts to fit from, keeping the lowest loss (symgrad.starts: zeros,
+    ones, then drawn from ``seed``); by default starts.DEFAULT_STARTS without theta0, 1 with.
 
     ``method``: "lm" (Levenberg-Marquardt, for a loss that is a sum of squares), "newton"
     (damped Newton on the exact Hessian), "lbfgs", or "auto": lm for least squares, else
@@ -79,31 +86,54 @@ def fit(loss, params=None, inputs=None, data=None, theta0=None, *, method: str =
 
     kernel = compile(loss, params, inputs, backend=backend, reduction="sum", order=2)
     objective = KernelObjective(kernel, data)
-    theta0 = _start(theta0, kernel.params)
-    return fit_objective(objective, kernel.params, theta0, method=method, l2=l2,
-                         l2_exclude=l2_exclude, tol=tol, max_iter=max_iter, report=report)
+    count = (1 if theta0 is not None else starts_.DEFAULT_STARTS) if starts is None else starts
+    return fit_objective(objective, kernel.params, _start(theta0, kernel.params), method=method,
+                         l2=l2, l2_exclude=l2_exclude, tol=tol, max_iter=max_iter,
+                         report=report, starts=count, seed=seed)
 
 
 def fit_objective(objective, names, theta0, *, method="auto", l2=0.0, l2_exclude=(),
-                  tol=DEFAULT_TOL, max_iter=DEFAULT_MAX_ITER, report=None) -> Fit:
-    """``fit`` on any solvers.Objective (its sums over the rows, reduction "sum")."""
+                  tol=DEFAULT_TOL, max_iter=DEFAULT_MAX_ITER, report=None, starts=1,
+                  free=None, seed=0) -> Fit:
+    """``fit`` on any solvers.Objective (its sums over the rows, reduction "sum"), from
+    ``starts`` starts (symgrad.starts: theta0, then its ``free`` entries moved; all free by
+    default)."""
     names = tuple(names)
     if not names:
         raise SymgradError("the model has no parameters to fit")
     _check_settings(method, l2, tol, max_iter)
+    count = starts_.check_count(starts)
     method = chosen_method(method, objective, len(names))
     objective = objective if isinstance(objective, Remembered) else Remembered(objective)
     penalty = solvers.Penalty(float(l2), _penalty_mask(names, l2_exclude))
-    progress = solvers.Progress(theta=np.array(theta0, dtype=np.float64))
+
+    def runner(over, penalty, report, steps):
+        return _runner(over, names, method, penalty, tol, steps, report)
+    return starts_.search(runner, objective, penalty,
+                          starts_.candidates(theta0, free, count, seed), max_iter, report)
+
+
+def _runner(objective, names, method, penalty, tol, max_iter, report):
+    """(theta, index) -> the Fit of a run from theta, the index-th start."""
+    def fit_from(theta, index):
+        return _fit_from(objective, names, method, penalty, solvers.Progress(
+            theta=np.array(theta, dtype=np.float64), start=index), tol, max_iter, report)
+    return fit_from
+
+
+def _fit_from(objective, names, method, penalty, progress, tol, max_iter, report) -> Fit:
+    """The Fit of one run from progress.theta; solvers.NotFiniteAtStart, naming the row to
+    blame where there is one, for a start where the loss is not finite."""
     stated = scaling.Stated(objective, penalty, scaling.unscaled(len(names)))
     interrupted, signum = False, None
     try:
         with np.errstate(all="ignore"):  # overflow in a trial is a rejected trial, said once
             _minimize(method, stated, progress, tol, max_iter, report)
     except solvers.NotFiniteAtStart as error:
-        if progress.iterations == 0:  # the user's start: a data row or the start to blame
+        if progress.iterations == 0:  # the start: a data row or the start to blame
             where = stated.objective.where_not_finite(progress.theta)
-            raise SymgradError(f"{where}: {error}" if where else str(error)) from None
+            raise solvers.NotFiniteAtStart(f"{where}: {error}" if where else str(error)) \
+                from None
         progress.converged = False  # a restart (off a saddle) where float64 ran out
         progress.reason = (f"the loss or its curvature left float64's range after "
                            f"{progress.iterations} iteration{'s' * (progress.iterations != 1)}"
@@ -257,7 +287,8 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
                iterations=progress.iterations, converged=progress.converged,
                reason=progress.reason, stderr=stderr, covariance=units.covariance(cov),
                rows=objective.rows, rss=units.loss(rss), dof=dof,
-               interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings))
+               interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings),
+               start=progress.start)
 
 
 def _centre(jtj) -> float:

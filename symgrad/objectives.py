@@ -32,6 +32,21 @@ class KernelObjective:
             self.observations * (len(kernel.params) + 1) <= FACTORED_LIMIT
         self._columns: dict = {}
 
+    def sampled(self, most: int):
+        """(this objective on at most ``most`` rows, every step-th: views, no copy; step),
+        or None where the data hold no more rows than that."""
+        from collections.abc import Mapping
+
+        from .runtime.columns import by_name
+
+        step = -(-self.rows // most)
+        if step <= 1:
+            return None
+        data = by_name(self.data)
+        data = {name: np.asarray(column)[::step] for name, column in data.items()} \
+            if isinstance(data, Mapping) else np.asarray(data)[::step]
+        return KernelObjective(self.kernel, data, lambda i: self.row_name(i * step)), step
+
     def loss_grad(self, theta):
         loss, grad, finite = self.kernel.evaluate(theta, self.rows, self._gradient_columns)
         self._check(finite)
@@ -86,6 +101,7 @@ class Remembered:
         self.least_squares, self.has_hessian = objective.least_squares, objective.has_hessian
         self.factored = objective.factored
         self.weight_problem = getattr(objective, "weight_problem", "")
+        self.sampled = getattr(objective, "sampled", lambda most: None)
         self.answers: dict = {}
 
     def loss_grad(self, theta):

@@ -87,6 +87,7 @@ class Progress:
     converged: bool = False
     reason: str = "not started"
     stalled: bool = False     # stopped short of a minimum: no step computed lowers the loss
+    start: int = 0            # which of a fit's starts this run is (symgrad.starts)
 
 
 # --- the damped Newton loop --------------------------------------------------------------

@@ -119,6 +119,40 @@ def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):
     assert document["final_loss"] == losses[-1] == min(losses)
 
 
+def test_a_fit_without_a_full_init_runs_from_eight_starts_and_says_so(decay, tmp_path):
+    out = tmp_path / "p.json"
+    several = cli("fit", decay, *MODEL, "--init", "a=1", "--backend", "numpy", "--out", out)
+    assert several.exit_code == 0, several.output
+    assert "; the best of 8 starts (" in several.stderr
+    document = json.loads(out.read_text())
+    starts = document["starts"]
+    assert starts["run"] == 8 and 2 <= starts["reached"] <= 8 and starts["kept"] == 0
+    given = cli("fit", decay, *MODEL, "--init", "a=1,k=1,c=0", "--backend", "numpy",
+                "--out", out)
+    assert "starts" not in given.stderr and json.loads(out.read_text())["starts"]["run"] == 1
+    one = cli("fit", decay, *MODEL, "--init", "a=1", "--starts", "1", "--backend", "numpy")
+    assert one.exit_code == 0 and "starts" not in one.stderr
+    assert one.stdout == several.stdout  # the first start reached the minimum: its answer
+
+
+def test_a_stop_during_a_later_start_keeps_the_best_fit_so_far(decay, tmp_path):
+    out = tmp_path / "p.json"
+    finals = {}
+
+    def terminate_in_the_fourth_start(progress):
+        finals[progress.start] = progress.loss
+        if progress.start == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    outcome = fit_file(FitOptions(data=str(decay), model="a*exp(-k*t) + c", target="y",
+                                  backend="numpy", out=str(out)), terminate_in_the_fourth_start)
+    assert outcome.status == "interrupted" and outcome.fit.stop_signal == signal.SIGTERM
+    document = json.loads(out.read_text())
+    assert document["interrupted"] and document["starts"]["run"] == 4
+    assert document["final_loss"] == pytest.approx(min(finals.values()), rel=1e-12)
+    assert document["params"]["a"] == pytest.approx(2.5, rel=0.01)
+
+
 @pytest.mark.parametrize("args, fragment", [
     (["--method", "gauss"], "Invalid value for '--method'"),
     (["--l2", "-1"], "Invalid value for '--l2'"),
@@ -131,6 +165,7 @@ def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):
     (["--init", "z=1"], "--init names 'z'"),
     (["--loss", "ce"], "only layer chains give"),
     (["--l2-exclude", "a"], "--l2-exclude names parameters the --l2 penalty leaves out"),
+    (["--starts", "0"], "Invalid value for '--starts'"),
 ])
 def test_refusals_are_one_line(decay, args, fragment):
     one_line_error(cli("fit", decay, *MODEL, "--backend", "numpy", *args), fragment)

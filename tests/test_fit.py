@@ -20,6 +20,7 @@ from symgrad.fitting import KernelObjective, fit_objective
 from symgrad.model import Model
 
 import nist
+import textbook
 
 
 def _loss_values(loss, params, inputs, theta, data):
@@ -806,12 +807,16 @@ def test_a_fit_from_a_saddle_walks_off_it_to_the_minimum(method, expression, lea
 
 def test_a_stationary_start_without_negative_curvature_says_start_elsewhere():
     # a*b*c*t from zeros: the gradient and the whole Hessian vanish (a third-order saddle),
-    # no direction of negative curvature to leave along
+    # no direction of negative curvature to leave along; a fit from several starts (the
+    # default without theta0) leaves it from the others
     t = np.linspace(0.1, 3, 20)
-    stuck = symgrad.fit("(a*b*c*t - y)**2", ["a", "b", "c"], ["t", "y"],
-                        np.column_stack([t, 2 * t]), backend="numpy")
+    args = ("(a*b*c*t - y)**2", ["a", "b", "c"], ["t", "y"], np.column_stack([t, 2 * t]))
+    stuck = symgrad.fit(*args, backend="numpy", starts=1)
     assert not stuck.converged and stuck.iterations == 0 and list(stuck.params) == [0, 0, 0]
     assert "not positive definite" in stuck.reason and "start elsewhere" in stuck.reason
+    left = symgrad.fit(*args, backend="numpy")
+    assert left.converged and left.start > 0 and left.starts == 8
+    assert np.prod(left.params) == pytest.approx(2, rel=1e-12)
 
 
 def test_a_product_that_must_flip_its_sign_passes_through_the_saddle():
@@ -1114,3 +1119,122 @@ def test_a_loss_with_no_curvature_says_so_and_gives_no_standard_errors():
     assert np.isnan(fit.stderr).all()
     assert any("the loss has no curvature at the fit" in w for w in fit.warnings)
     assert not any("infinite" in w for w in fit.warnings)
+
+
+# --- starts (symgrad.starts) -----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(textbook.CURVES))
+def test_a_textbook_curve_fits_without_a_start_as_curve_fit_does_from_a_good_one(name):
+    # no theta0: 8 starts, the lowest loss kept; curve_fit from a start near the answer is
+    # the reference. Mirror images (-sigma; -w with p + pi; the two exponentials swapped)
+    # are the same curve: its predictions and its standard errors, as a set, are compared
+    from scipy.optimize import curve_fit
+
+    curve, rows = textbook.CURVES[name], textbook.data(name)
+    x, y = rows[curve.column], rows["y"]
+    fitted = symgrad.fit(f"({curve.model} - y)**2", list(curve.params), [curve.column, "y"],
+                         rows, backend="numpy")
+    with np.errstate(invalid="ignore"):  # curve_fit tries K < 0 in the Hill curve's K**n
+        best, covariance = curve_fit(curve.predict, x, y, p0=curve.near, xtol=1e-14,
+                                     ftol=1e-14, gtol=1e-14, maxfev=20000)
+    assert fitted.converged and fitted.starts >= 5 and fitted.reached >= 2  # (a start where
+    # the loss is not finite, K <= 0 in K**n, is passed over)
+    assert fitted.loss <= np.sum((curve.predict(x, *best) - y) ** 2) * (1 + 1e-9)
+    np.testing.assert_allclose(curve.predict(x, *fitted.params), curve.predict(x, *best),
+                               rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(np.sort(fitted.stderr), np.sort(np.sqrt(np.diag(covariance))),
+                               rtol=1e-4)
+
+
+def test_one_start_from_near_zero_ends_in_michaelis_mentens_local_minimum():
+    # why there are starts: the CLI's old single start puts Km < 0, beside the data's pole
+    curve, rows = textbook.CURVES["michaelis"], textbook.data("michaelis")
+    args = (f"({curve.model} - y)**2", list(curve.params), ["S", "y"], rows)
+    start = 0.1 * np.random.default_rng(0).standard_normal(2)
+    one = symgrad.fit(*args, start, backend="numpy")
+    several = symgrad.fit(*args, start, backend="numpy", starts=8)
+    assert one.starts == 1 and one.params[0] < 0 and one.loss > 100 * several.loss
+    assert several.start > 0 and several.params[0] == pytest.approx(2, rel=0.1)
+
+
+def test_the_first_start_that_reaches_the_minimum_gives_the_single_start_answer_exactly():
+    data = _decay()
+    one = symgrad.fit(DECAY, data=data, theta0=[1.0, 0.0, 1.0], backend="numpy")
+    several = symgrad.fit(DECAY, data=data, theta0=[1.0, 0.0, 1.0], backend="numpy", starts=5)
+    assert several.start == 0 and several.starts == 5 and several.reached == 5
+    assert list(several.params) == list(one.params) and list(several.stderr) == list(one.stderr)
+
+
+def test_starts_keep_the_given_values_and_draw_the_rest_from_the_seed():
+    from symgrad.starts import candidates
+
+    runs = candidates([5.0, 0.3, -2.0], [False, True, True], 8, seed=3)
+    assert len(runs) == 8 and list(runs[0]) == [5.0, 0.3, -2.0] and list(runs[1]) == [5, 1, 1]
+    drawn = np.array(runs[2:])
+    assert np.all(drawn[:, 0] == 5.0) and np.all((np.abs(drawn[:, 1:]) >= 0.1)
+                                                  & (np.abs(drawn[:, 1:]) <= 10))
+    assert all(np.array_equal(a, b) for a, b in zip(runs, candidates([5.0, 0.3, -2.0],
+                                                                     [False, True, True], 8, 3)))
+    assert not np.array_equal(drawn, np.array(candidates([5.0, 0.3, -2.0], [False, True, True],
+                                                         8, 4)[2:]))
+    assert len(candidates([1.0, 2.0], [False, False], 8, 0)) == 1  # nothing free: one start
+
+
+def test_a_start_where_the_loss_is_not_finite_is_passed_over_unless_every_one_is():
+    # log(b*x): b < 0 gives log of a negative number at every row
+    x = np.linspace(1, 5, 20)
+    rows = {"x": x, "y": 2 * np.log(3 * x)}
+    fitted = symgrad.fit("(a*log(b*x) - y)**2", ["a", "b"], ["x", "y"], rows, [1.0, -1.0],
+                         backend="numpy", starts=8)
+    assert fitted.converged and fitted.starts < 8 and fitted.params[1] == pytest.approx(3)
+    with pytest.raises(SymgradError, match="not finite"):
+        symgrad.fit("(a*log(b*x) - y)**2", ["a", "b"], ["x", "y"], rows, [1.0, -1.0],
+                    backend="numpy")  # one start, given: its error
+
+
+def test_starts_on_many_rows_are_compared_on_a_sample_and_the_best_finishes_on_all(monkeypatch):
+    from symgrad import starts
+
+    monkeypatch.setattr(starts, "SCREEN_ROWS", 50)
+    curve = textbook.CURVES["logistic"]
+    rows = textbook.data("logistic", rows=400)
+    args = (f"({curve.model} - y)**2", list(curve.params), ["t", "y"], rows)
+    screened = symgrad.fit(*args, backend="numpy")
+    direct = symgrad.fit(*args, theta0=screened.params * 1.01, backend="numpy")
+    assert screened.converged and screened.rows == 400 and screened.starts == 8
+    np.testing.assert_allclose(screened.params, direct.params, rtol=1e-8)
+    np.testing.assert_allclose(screened.stderr, direct.stderr, rtol=1e-6)
+    assert screened.loss == pytest.approx(direct.loss, rel=1e-12)
+
+
+def test_starts_must_be_a_whole_number_of_at_least_one():
+    for bad in (0, -1, 2.5, True, "8"):
+        with pytest.raises(SymgradError, match="starts must be"):
+            symgrad.fit(DECAY, data=_decay(), backend="numpy", starts=bad)
+
+
+def test_a_stop_while_starts_are_compared_on_a_sample_keeps_the_best_point_so_far(monkeypatch):
+    from symgrad import starts
+
+    monkeypatch.setattr(starts, "SCREEN_ROWS", 50)
+    sampled, calls = KernelObjective.sampled, []
+
+    def stopping_sample(self, most):
+        sample, step = sampled(self, most)
+        passes = sample.residual_rows
+
+        def residual_rows(theta):
+            calls.append(1)
+            if len(calls) == 40:  # within the sample's later starts
+                raise KeyboardInterrupt
+            return passes(theta)
+        sample.residual_rows = residual_rows
+        return sample, step
+
+    monkeypatch.setattr(KernelObjective, "sampled", stopping_sample)
+    curve = textbook.CURVES["logistic"]
+    stopped = symgrad.fit(f"({curve.model} - y)**2", list(curve.params), ["t", "y"],
+                          textbook.data("logistic", rows=400), backend="numpy")
+    assert stopped.interrupted and stopped.rows == 400 and math.isnan(stopped.loss)
+    assert np.all(np.isnan(stopped.stderr)) and "comparing starts" in stopped.warnings[0]
+    assert 1 <= stopped.starts < 8 and np.all(np.isfinite(stopped.params))

@@ -33,10 +33,10 @@ def fit_file(options: FitOptions, report=None,
 
     _check_options(options)
     files = input_files(options)
-    steps = []
+    steps = {}  # each start's [iteration, loss] pairs
 
     def recording(progress):
-        steps.append([progress.iterations, float(progress.loss)])
+        steps.setdefault(progress.start, []).append([progress.iterations, float(progress.loss)])
         if report is not None:
             report(progress)
     with stop_signals_raise():
@@ -47,7 +47,8 @@ def fit_file(options: FitOptions, report=None,
                                            announce=report is not None)
         if options.plot:
             from .plots import plot_fit, plotted
-            signum = plotted(lambda: plot_fit(options.plot, steps, fitted), options.plot)
+            kept = steps.get(outcome.fit.start, [])  # the kept start's steps
+            signum = plotted(lambda: plot_fit(options.plot, kept, fitted), options.plot)
             if signum is not None:
                 outcome = replace(outcome, fit=replace(outcome.fit, interrupted=True,
                                                        stop_signal=signum))
@@ -87,8 +88,8 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
         objective = warmed_up(KernelObjective(kernel, data, split.train.line), kernel.params,
                               setup.theta0, options.method)
     with compiling_predict(kernel, data, setup.theta0):  # joined after --out is saved
-        result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
-                               report=report)
+        result = fit_objective(objective, kernel.params, setup.theta0,
+                               **_settings(options, kernel.params), report=report)
         if options.loss == "bce" and result.loss < SEPARABLE * result.rows and not options.l2:
             warn("the loss is ~0: the classes are separable and the coefficients grow "
                  "without bound; add --l2 (e.g. --l2 1) for a finite answer")
@@ -124,14 +125,23 @@ def _fit_on_dask(options: FitOptions, files, report):
         data = DaskData(client, files, recipe, header)
         objective = DaskObjective(data, len(kernel.params), kernel.least_squares,
                                   kernel.has_hessian, kernel.residuals_per_row)
-        result = fit_objective(objective, kernel.params, setup.theta0, **_settings(options),
-                               report=report)
+        result = fit_objective(objective, kernel.params, setup.theta0,
+                               **_settings(options, kernel.params), report=report)
     return _finished(options, setup, result)
 
 
-def _settings(options: FitOptions) -> dict:
+def _settings(options: FitOptions, names) -> dict:
+    """fit_objective's settings: every parameter --init does not give moves between starts
+    (symgrad.starts); one start when --init gives them all, unless --starts says."""
+    from ..starts import DEFAULT_STARTS
+    from .initial import parse_assignments
+
+    given = parse_assignments(options.init or "")
+    free = [name not in given for name in names]
+    count = options.starts or (DEFAULT_STARTS if any(free) else 1)
     return {"method": options.method, "l2": options.l2, "l2_exclude": options.l2_exclude,
-            "tol": options.tol, "max_iter": options.max_iter}
+            "tol": options.tol, "max_iter": options.max_iter, "starts": count, "free": free,
+            "seed": options.seed}
 
 
 def _unstarted(setup):
@@ -158,6 +168,8 @@ def _finished(options: FitOptions, setup, result, evaluation: dict | None = None
                f"{state}; loss "
                f"{float(result.loss):.10g} (summed over {result.rows} "
                f"row{'s' * (result.rows != 1)})")
+    if result.starts > 1:
+        summary += f"; the best of {result.starts} starts ({result.reached} reached it)"
     if evaluation.get("metrics"):
         summary += f"; {metrics_summary(evaluation['metrics'])}"
     return FitOutcome(document=document, fit=result, summary=summary)
@@ -191,6 +203,7 @@ def fit_document(options: FitOptions, setup, result) -> dict:
         "covariance": None if result.covariance is None else
         [[_number(v) for v in row] for row in result.covariance],
         "rows": result.rows,
+        "starts": {"run": result.starts, "kept": result.start, "reached": result.reached},
     }
     if result.rss is not None:
         document.update(rss=_number(result.rss), dof=result.dof)

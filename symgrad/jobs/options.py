@@ -75,6 +75,7 @@ class FitOptions(RunOptions):
     l2_exclude: tuple[str, ...] = ()
     tol: float = 1e-10
     max_iter: int = 1000
+    starts: int | None = None           # None: starts.DEFAULT_STARTS, or 1 if --init gives all
 
     @property
     def recipe(self) -> ModelRecipe:
