@@ -79,7 +79,7 @@ def search(runner, objective, penalty, runs: list[np.ndarray], max_iter: int, re
             return best  # (ended within the steps, for a reason of its own)
         run = runner(objective, penalty, report, max_iter - best.iterations)
         more = run(best.params, best.start)
-        return kept(replace(more, iterations=best.iterations + more.iterations), best)
+        return kept(_continued(more, best.iterations), best)
     sample, step = screen  # the penalty weighed against 1/step of the rows' sum
     best = best_fit(runner(Remembered(sample), Penalty(penalty.l2 / step, penalty.mask), None,
                            steps), runs)
@@ -90,6 +90,14 @@ def search(runner, objective, penalty, runs: list[np.ndarray], max_iter: int, re
         return kept(run(best.params, best.start), best)
     except NotFiniteAtStart:  # at a row the sample left out: the first start instead
         return kept(run(runs[0], 0), best)
+
+
+def _continued(fit, before: int):
+    """A run that went on from ``before`` steps, its count and reason said in all."""
+    total = before + fit.iterations
+    reason = f"not converged in {total} iterations" \
+        if fit.reason.startswith("not converged in") else fit.reason
+    return replace(fit, iterations=total, reason=reason)
 
 
 def best_fit(fit_from, starts: list[np.ndarray]):

@@ -1238,3 +1238,18 @@ def test_a_stop_while_starts_are_compared_on_a_sample_keeps_the_best_point_so_fa
     assert stopped.interrupted and stopped.rows == 400 and math.isnan(stopped.loss)
     assert np.all(np.isnan(stopped.stderr)) and "comparing starts" in stopped.warnings[0]
     assert 1 <= stopped.starts < 8 and np.all(np.isfinite(stopped.params))
+
+
+def test_the_best_start_cut_short_while_compared_goes_on_to_the_end(monkeypatch):
+    from symgrad import starts
+
+    monkeypatch.setattr(starts, "SEARCH_STEPS", 3)
+    curve = textbook.CURVES["logistic"]
+    args = (f"({curve.model} - y)**2", list(curve.params), ["t", "y"], textbook.data("logistic"))
+    finished = symgrad.fit(*args, backend="numpy")
+    alone = symgrad.fit(*args, theta0=finished.params * 1.001, backend="numpy")
+    assert finished.converged and finished.iterations > 3
+    np.testing.assert_allclose(finished.params, alone.params, rtol=1e-9)
+    short = symgrad.fit(*args, backend="numpy", max_iter=5)
+    assert not short.converged and short.iterations == 5
+    assert short.reason == "not converged in 5 iterations"
