@@ -341,7 +341,8 @@ def _report_fit(outcome, out, quiet):
 
 
 class _FitProgress:
-    """A line on stderr every two seconds once a fit has lasted one: step and loss."""
+    """A line on stderr every two seconds once a fit has lasted one: step and loss (and
+    which start, after the first)."""
 
     def __init__(self):
         import time
@@ -351,7 +352,9 @@ class _FitProgress:
     def __call__(self, progress):
         now = self.clock()
         if now - self.started >= 1.0 and now - self.last >= 2.0:
-            click.echo(f"iteration {progress.iterations}  loss {progress.loss:.10g}", err=True)
+            start = f"start {progress.start + 1}, " if progress.start else ""
+            click.echo(f"{start}iteration {progress.iterations}  loss {progress.loss:.10g}",
+                       err=True)
             self.last = now
 
 

@@ -237,3 +237,15 @@ def test_a_negative_weight_is_named_by_its_line_in_the_file(tmp_path):
                  "w*(yhat - y)**2", "--backend", "numpy")
     assert result.exit_code == 2
     assert f"{path} line 4, column 'w' is -1.0" in result.stderr
+
+
+def test_a_long_fits_progress_lines_say_which_start_after_the_first(capsys):
+    import cli
+    from symgrad.solvers import Progress
+
+    progress = cli._FitProgress()
+    for start in (0, 2):
+        progress.started = progress.last = progress.clock() - 10  # a fit lasting 10 s
+        progress(Progress(theta=np.zeros(1), loss=1.5, iterations=7, start=start))
+    assert capsys.readouterr().err.splitlines() == ["iteration 7  loss 1.5",
+                                                    "start 3, iteration 7  loss 1.5"]
