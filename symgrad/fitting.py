@@ -58,9 +58,10 @@ class Fit:
     interrupted: bool = False
     stop_signal: int | None = None
     warnings: tuple[str, ...] = field(default=())
-    start: int = 0                   # which of the starts (symgrad.starts) this fit ran from
-    starts: int = 1                  # starts run
-    reached: int = 1                 # starts that ended at this loss
+    start: int = 0      # the starts (symgrad.starts): which this fit ran from (0: the first),
+    starts: int = 1     # how many ran, how many ended at this loss, and how many were passed
+    reached: int = 1    # over, the loss not finite where they began
+    skipped: int = 0
 
     def named(self, values=None) -> dict[str, float]:
         """name -> value (the parameters by default)."""
@@ -74,8 +75,7 @@ def fit(loss, params=None, inputs=None, data=None, theta0=None, *, method: str =
         starts: int | None = None, seed: int = 0) -> Fit:
     """Fit the parameters of a per-row loss to data: the loss, params, inputs and data as
     ``symgrad.compile`` and its kernels take them; ``theta0`` the start (default zeros).
-    ``starts``: how many starts to fit from, keeping the lowest loss (symgrad.starts: zeros,
-    ones, then drawn from ``seed``); by default starts.DEFAULT_STARTS without theta0, 1 with.
+    ``starts``: how many to fit from, the lowest loss kept (default 8, 1 with theta0).
 
     ``method``: "lm" (Levenberg-Marquardt, for a loss that is a sum of squares), "newton"
     (damped Newton on the exact Hessian), "lbfgs", or "auto": lm for least squares, else

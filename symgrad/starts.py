@@ -40,6 +40,12 @@ SCREEN_ROWS = 20_000  # beyond, starts are compared on a sample of this many row
 SEARCH_STEPS = 200    # steps a start may take while the starts are compared
 
 
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SymgradError(f"seed must be a whole number >= 0, not {seed!r}")
+    return int(seed)
+
+
 def check_count(starts) -> int:
     if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
         raise SymgradError(f"starts must be a whole number >= 1, not {starts!r}")
@@ -56,7 +62,7 @@ def candidates(theta0, free, count: int, seed: int) -> list[np.ndarray]:
     starts = [theta0]
     if count > 1:
         starts.append(np.where(free, 1.0, theta0))
-    drawn = np.random.default_rng([int(seed), 1])  # a stream apart from --seed's first draw
+    drawn = np.random.default_rng([check_seed(seed), 1])  # a stream apart from --seed's first draw
     for _ in range(count - 2):
         size = 10.0 ** drawn.uniform(*SIZES, theta0.size)
         sign = np.where(drawn.random(theta0.size) < POSITIVE, 1.0, -1.0)
@@ -89,7 +95,10 @@ def search(runner, objective, penalty, runs: list[np.ndarray], max_iter: int, re
     try:
         return kept(run(best.params, best.start), best)
     except NotFiniteAtStart:  # at a row the sample left out: the first start instead
-        return kept(run(runs[0], 0), best)
+        fit = kept(run(runs[0], 0), best)
+        return replace(fit, reached=1, warnings=fit.warnings + (
+            "the best start on a sample of the rows is not finite on all of them (at a row "
+            "the sample left out): fitted from the first start alone",))
 
 
 def _continued(fit, before: int):
@@ -105,22 +114,23 @@ def best_fit(fit_from, starts: list[np.ndarray]):
     many ran and reached it. A start where the loss is not finite is passed over (the first
     one's error is raised when every start is); a stop signal ends the search, and the best
     so far is returned, marked interrupted."""
-    fits, refused = [], None
+    fits, refused = [], []
     for index, theta in enumerate(starts):
         try:
             fit = fit_from(theta, index)
         except NotFiniteAtStart as error:
-            refused = refused or error
+            refused.append(error)
             continue
         fits.append(fit)
         if fit.interrupted:
             break
     if not fits:
-        raise refused
+        others = f" (and at each of the other {len(starts) - 1} starts)" if len(starts) > 1 \
+            else ""
+        raise NotFiniteAtStart(f"{refused[0]}{others}")
     if len(starts) == 1:
         return fits[0]
-    best = _lowest(fits)
-    stopped = fits[-1]
+    best, stopped = replace(_lowest(fits), skipped=len(refused)), fits[-1]
     return kept(replace(best, interrupted=stopped.interrupted, stop_signal=stopped.stop_signal),
                 best, fits)
 
@@ -130,7 +140,7 @@ def kept(fit, best, fits=None):
     reached its loss (a screened search's counts when ``fits`` is None)."""
     ran = len(fits) if fits else best.starts
     reached = sum(_same(other.loss, best.loss) for other in fits) if fits else best.reached
-    return replace(fit, starts=ran, reached=reached,
+    return replace(fit, starts=ran, reached=reached, skipped=best.skipped,
                    warnings=fit.warnings + _alone(best, reached, ran))
 
 

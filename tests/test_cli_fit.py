@@ -126,10 +126,14 @@ def test_a_fit_without_a_full_init_runs_from_eight_starts_and_says_so(decay, tmp
     assert "; the best of 8 starts (" in several.stderr
     document = json.loads(out.read_text())
     starts = document["starts"]
-    assert starts["run"] == 8 and 2 <= starts["reached"] <= 8 and starts["kept"] == 0
+    assert starts["run"] == 8 and 2 <= starts["reached"] <= 8 and starts["kept"] == 1
     given = cli("fit", decay, *MODEL, "--init", "a=1,k=1,c=0", "--backend", "numpy",
                 "--out", out)
     assert "starts" not in given.stderr and json.loads(out.read_text())["starts"]["run"] == 1
+    assert "symgrad: warning" not in given.stderr
+    needless = cli("fit", decay, *MODEL, "--init", "a=1,k=1,c=0", "--starts", "4",
+                   "--backend", "numpy")
+    assert "it gives them all, so the fit runs from one start" in needless.stderr
     one = cli("fit", decay, *MODEL, "--init", "a=1", "--starts", "1", "--backend", "numpy")
     assert one.exit_code == 0 and "starts" not in one.stderr
     assert one.stdout == several.stdout  # the first start reached the minimum: its answer

@@ -1186,7 +1186,11 @@ def test_a_start_where_the_loss_is_not_finite_is_passed_over_unless_every_one_is
     rows = {"x": x, "y": 2 * np.log(3 * x)}
     fitted = symgrad.fit("(a*log(b*x) - y)**2", ["a", "b"], ["x", "y"], rows, [1.0, -1.0],
                          backend="numpy", starts=8)
-    assert fitted.converged and fitted.starts < 8 and fitted.params[1] == pytest.approx(3)
+    assert fitted.converged and fitted.params[1] == pytest.approx(3)
+    assert fitted.starts + fitted.skipped == 8 and fitted.skipped >= 1
+    with pytest.raises(SymgradError, match="not finite") as every:  # log of -b^2 x: nowhere
+        symgrad.fit("(a*log(-b*b*x) - y)**2", ["a", "b"], ["x", "y"], rows, backend="numpy")
+    assert "(and at each of the other 7 starts)" in str(every.value)
     with pytest.raises(SymgradError, match="not finite"):
         symgrad.fit("(a*log(b*x) - y)**2", ["a", "b"], ["x", "y"], rows, [1.0, -1.0],
                     backend="numpy")  # one start, given: its error
@@ -1211,6 +1215,8 @@ def test_starts_must_be_a_whole_number_of_at_least_one():
     for bad in (0, -1, 2.5, True, "8"):
         with pytest.raises(SymgradError, match="starts must be"):
             symgrad.fit(DECAY, data=_decay(), backend="numpy", starts=bad)
+    with pytest.raises(SymgradError, match="seed must be"):
+        symgrad.fit(DECAY, data=_decay(), backend="numpy", seed=-1)
 
 
 def test_a_stop_while_starts_are_compared_on_a_sample_keeps_the_best_point_so_far(monkeypatch):
@@ -1253,3 +1259,19 @@ def test_the_best_start_cut_short_while_compared_goes_on_to_the_end(monkeypatch)
     short = symgrad.fit(*args, backend="numpy", max_iter=5)
     assert not short.converged and short.iterations == 5
     assert short.reason == "not converged in 5 iterations"
+
+
+def test_a_screened_best_that_fails_on_a_row_the_sample_left_out_is_not_called_reached(
+        monkeypatch):
+    # y = 2 log(x - 0.9) + 1 on 400 rows and one row at x = 0.6 that every 8th row skips:
+    # the sample's best has b near 0.9, where log(0.6 - b) is not finite
+    from symgrad import starts
+
+    monkeypatch.setattr(starts, "SCREEN_ROWS", 50)
+    x = np.linspace(1.0, 5.0, 400)
+    x[1] = 0.6
+    rows = {"x": x, "y": 2 * np.log(np.abs(x - 0.9)) + 1}
+    fitted = symgrad.fit("(a*log(x - b) + c - y)**2", ["a", "b", "c"], ["x", "y"], rows,
+                         backend="numpy")
+    assert fitted.reached == 1 and fitted.start == 0 and fitted.params[1] < 0.6
+    assert any("fitted from the first start alone" in w for w in fitted.warnings)

@@ -138,6 +138,9 @@ def _settings(options: FitOptions, names) -> dict:
 
     given = parse_assignments(options.init or "")
     free = [name not in given for name in names]
+    if (options.starts or 1) > 1 and not any(free):
+        warn("--starts moves the parameters --init does not give; it gives them all, so the "
+             "fit runs from one start")
     count = options.starts or (DEFAULT_STARTS if any(free) else 1)
     return {"method": options.method, "l2": options.l2, "l2_exclude": options.l2_exclude,
             "tol": options.tol, "max_iter": options.max_iter, "starts": count, "free": free,
@@ -168,8 +171,11 @@ def _finished(options: FitOptions, setup, result, evaluation: dict | None = None
                f"{state}; loss "
                f"{float(result.loss):.10g} (summed over {result.rows} "
                f"row{'s' * (result.rows != 1)})")
-    if result.starts > 1:
-        summary += f"; the best of {result.starts} starts ({result.reached} reached it)"
+    if result.starts > 1 or result.skipped:
+        skipped = f"; {result.skipped} more not finite where they began" \
+            if result.skipped else ""
+        summary += (f"; the best of {result.starts} start{'s' * (result.starts != 1)} "
+                    f"({result.reached} reached it{skipped})")
     if evaluation.get("metrics"):
         summary += f"; {metrics_summary(evaluation['metrics'])}"
     return FitOutcome(document=document, fit=result, summary=summary)
@@ -203,7 +209,8 @@ def fit_document(options: FitOptions, setup, result) -> dict:
         "covariance": None if result.covariance is None else
         [[_number(v) for v in row] for row in result.covariance],
         "rows": result.rows,
-        "starts": {"run": result.starts, "kept": result.start, "reached": result.reached},
+        "starts": {"run": result.starts, "kept": result.start + 1, "reached": result.reached,
+                   "not_finite": result.skipped},
     }
     if result.rss is not None:
         document.update(rss=_number(result.rss), dof=result.dof)
