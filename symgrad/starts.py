@@ -62,7 +62,7 @@ def candidates(theta0, free, count: int, seed: int) -> list[np.ndarray]:
     starts = [theta0]
     if count > 1:
         starts.append(np.where(free, 1.0, theta0))
-    drawn = np.random.default_rng([check_seed(seed), 1])  # a stream apart from --seed's first draw
+    drawn = np.random.default_rng([check_seed(seed), 1])  # apart from --seed's first draw
     for _ in range(count - 2):
         size = 10.0 ** drawn.uniform(*SIZES, theta0.size)
         sign = np.where(drawn.random(theta0.size) < POSITIVE, 1.0, -1.0)
