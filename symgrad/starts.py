@@ -40,16 +40,14 @@ SCREEN_ROWS = 20_000  # beyond, starts are compared on a sample of this many row
 SEARCH_STEPS = 200    # steps a start may take while the starts are compared
 
 
-def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SymgradError(f"seed must be a whole number >= 0, not {seed!r}")
-    return int(seed)
-
-
 def check_count(starts) -> int:
-    if isinstance(starts, bool) or not isinstance(starts, (int, np.integer)) or starts < 1:
-        raise SymgradError(f"starts must be a whole number >= 1, not {starts!r}")
-    return int(starts)
+    return _whole(starts, "starts", 1)
+
+
+def _whole(value, name: str, least: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
+        raise SymgradError(f"{name} must be a whole number >= {least}, not {value!r}")
+    return int(value)
 
 
 def candidates(theta0, free, count: int, seed: int) -> list[np.ndarray]:
@@ -62,7 +60,7 @@ def candidates(theta0, free, count: int, seed: int) -> list[np.ndarray]:
     starts = [theta0]
     if count > 1:
         starts.append(np.where(free, 1.0, theta0))
-    drawn = np.random.default_rng([check_seed(seed), 1])  # apart from --seed's first draw
+    drawn = np.random.default_rng([_whole(seed, 'seed', 0), 1])  # apart from --seed's first draw
     for _ in range(count - 2):
         size = 10.0 ** drawn.uniform(*SIZES, theta0.size)
         sign = np.where(drawn.random(theta0.size) < POSITIVE, 1.0, -1.0)
@@ -110,10 +108,10 @@ def _continued(fit, before: int):
 
 
 def best_fit(fit_from, starts: list[np.ndarray]):
-    """The Fit of lowest loss among ``fit_from(theta, index)`` over the starts, recording how
-    many ran and reached it. A start where the loss is not finite is passed over (the first
-    one's error is raised when every start is); a stop signal ends the search, and the best
-    so far is returned, marked interrupted."""
+    """The Fit of lowest loss among ``fit_from(theta, index)`` over two or more starts,
+    recording how many ran and reached it. A start where the loss is not finite is passed
+    over (the first one's error is raised when every start is); a stop signal ends the
+    search, and the best so far is returned, marked interrupted."""
     fits, refused = [], []
     for index, theta in enumerate(starts):
         try:
@@ -125,11 +123,8 @@ def best_fit(fit_from, starts: list[np.ndarray]):
         if fit.interrupted:
             break
     if not fits:
-        others = f" (and at each of the other {len(starts) - 1} starts)" if len(starts) > 1 \
-            else ""
-        raise NotFiniteAtStart(f"{refused[0]}{others}")
-    if len(starts) == 1:
-        return fits[0]
+        raise NotFiniteAtStart(f"{refused[0]} (and at each of the other {len(starts) - 1} "
+                               f"starts)")
     best, stopped = replace(_lowest(fits), skipped=len(refused)), fits[-1]
     return kept(replace(best, interrupted=stopped.interrupted, stop_signal=stopped.stop_signal),
                 best, fits)

@@ -102,19 +102,24 @@ def test_a_start_on_a_saddle_walks_off_it_and_one_it_cannot_leave_says_start_els
     assert "do not determine" not in stuck.stderr
 
 
-def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):
-    out = tmp_path / "p.json"
-    losses = []
-
-    def terminate_at_the_second_step(progress):
-        losses.append(progress.loss)
-        if progress.iterations == 2:
+def _fit_stopped_by_sigterm(decay, out, when) -> dict:
+    """fit_file on decay, a SIGTERM sent at the step where when(progress); --out's document,
+    the outcome checked as interrupted by SIGTERM."""
+    def report(progress):
+        if when(progress):
             os.kill(os.getpid(), signal.SIGTERM)
 
     outcome = fit_file(FitOptions(data=str(decay), model="a*exp(-k*t) + c", target="y",
-                                  backend="numpy", out=str(out)), terminate_at_the_second_step)
+                                  backend="numpy", out=str(out)), report)
     assert outcome.status == "interrupted" and outcome.fit.stop_signal == signal.SIGTERM
-    document = json.loads(out.read_text())
+    return json.loads(out.read_text())
+
+
+def test_sigterm_during_a_fit_saves_the_best_point_so_far(decay, tmp_path):
+    losses = []
+    document = _fit_stopped_by_sigterm(
+        decay, tmp_path / "p.json",
+        lambda progress: losses.append(progress.loss) or progress.iterations == 2)
     assert document["interrupted"] and not document["converged"]
     assert document["final_loss"] == losses[-1] == min(losses)
 
@@ -140,18 +145,13 @@ def test_a_fit_without_a_full_init_runs_from_eight_starts_and_says_so(decay, tmp
 
 
 def test_a_stop_during_a_later_start_keeps_the_best_fit_so_far(decay, tmp_path):
-    out = tmp_path / "p.json"
     finals = {}
 
-    def terminate_in_the_fourth_start(progress):
+    def in_the_fourth_start(progress):
         finals[progress.start] = progress.loss
-        if progress.start == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
+        return progress.start == 3
 
-    outcome = fit_file(FitOptions(data=str(decay), model="a*exp(-k*t) + c", target="y",
-                                  backend="numpy", out=str(out)), terminate_in_the_fourth_start)
-    assert outcome.status == "interrupted" and outcome.fit.stop_signal == signal.SIGTERM
-    document = json.loads(out.read_text())
+    document = _fit_stopped_by_sigterm(decay, tmp_path / "p.json", in_the_fourth_start)
     assert document["interrupted"] and document["starts"]["run"] == 4
     assert document["final_loss"] == pytest.approx(min(finals.values()), rel=1e-12)
     assert document["params"]["a"] == pytest.approx(2.5, rel=0.01)
