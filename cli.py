@@ -281,10 +281,10 @@ def _run_job(job, options, progress):
 @click.option("--init", metavar="name=value,...", help="Initial parameter values (the "
               "others start at 0.1 * N(0, 1) drawn from --seed).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--starts", type=click.IntRange(min=1), metavar="N",
+@click.option("--starts", type=click.IntRange(min=1, max=1000), metavar="N",
               help="Fit from N starts and keep the lowest loss: the first as --init and --seed "
               "give it, then the parameters not in --init at 1, then at random sizes 0.1-10 "
-              "(default: 8, or 1 when --init gives every parameter).")
+              "(default: 8, or 1 when --init gives every parameter; at most 1000).")
 @click.option("--l2", type=click.FloatRange(min=0), default=0.0, show_default=True,
               help="Add l2/2 * ||theta||^2 to the summed loss.")
 @click.option("--l2-exclude", callback=_names_option, metavar="a,b,...",

@@ -33,6 +33,7 @@ from .objectives import Remembered
 from .solvers import NotFiniteAtStart, Penalty
 
 DEFAULT_STARTS = 8
+MOST_STARTS = 1000  # each start is a fit, kept in a list: bounded
 POSITIVE = 0.75
 SIZES = (-1.0, 1.0)  # log10 of a drawn start's size
 SAME = 1e-6          # relative: two runs' losses this close reached one minimum
@@ -41,12 +42,14 @@ SEARCH_STEPS = 200    # steps a start may take while the starts are compared
 
 
 def check_count(starts) -> int:
-    return _whole(starts, "starts", 1)
+    return _whole(starts, "starts", 1, MOST_STARTS)
 
 
-def _whole(value, name: str, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < least:
-        raise SymgradError(f"{name} must be a whole number >= {least}, not {value!r}")
+def _whole(value, name: str, least: int, most: float = math.inf) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or \
+            not least <= value <= most:
+        bounds = f">= {least}" if most == math.inf else f"from {least} to {most}"
+        raise SymgradError(f"{name} must be a whole number {bounds}, not {value!r}")
     return int(value)
 
 

@@ -170,6 +170,7 @@ def test_a_stop_during_a_later_start_keeps_the_best_fit_so_far(decay, tmp_path):
     (["--loss", "ce"], "only layer chains give"),
     (["--l2-exclude", "a"], "--l2-exclude names parameters the --l2 penalty leaves out"),
     (["--starts", "0"], "Invalid value for '--starts'"),
+    (["--starts", "99999999999"], "Invalid value for '--starts'"),
 ])
 def test_refusals_are_one_line(decay, args, fragment):
     one_line_error(cli("fit", decay, *MODEL, "--backend", "numpy", *args), fragment)

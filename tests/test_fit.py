@@ -1212,7 +1212,7 @@ def test_starts_on_many_rows_are_compared_on_a_sample_and_the_best_finishes_on_a
 
 
 def test_starts_must_be_a_whole_number_of_at_least_one():
-    for bad in (0, -1, 2.5, True, "8"):
+    for bad in (0, -1, 2.5, True, "8", 1001, 10 ** 11):
         with pytest.raises(SymgradError, match="starts must be"):
             symgrad.fit(DECAY, data=_decay(), backend="numpy", starts=bad)
     with pytest.raises(SymgradError, match="seed must be"):
