@@ -6,7 +6,8 @@ over the feature names and runs one of two solvers:
 
 - ``"fit"``: ``symgrad.fitting.fit_objective``, symgrad.fit's trust-region Levenberg-Marquardt
   or Newton (L-BFGS for chains and models past the dense Hessian), with the l2 penalty
-  ``alpha/2 * ||theta||^2`` on the summed loss (intercepts excluded) and standard errors;
+  ``alpha/2 * ||theta||^2`` on the summed loss (intercepts excluded) and standard errors,
+  from ``n_init`` starts (symgrad.starts; "auto": 8 for a model expression);
 - ``"train"``: ``symgrad.train`` with an optimizer, learning rate, epochs and mini-batches;
   ``alpha`` becomes the optimizer's weight decay alpha/rows (the same penalty on the mean
   loss, here on every parameter).
@@ -35,6 +36,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..errors import SymgradError
 from ..runtime.columns import unmasked
+from ..starts import DEFAULT_STARTS, MOST_STARTS
 from .models import ExpressionModel, LinearModel, NetworkModel, grouped
 
 SOLVERS = ("auto", "fit", "train")
@@ -52,13 +54,13 @@ class SymgradEstimator(BaseEstimator):
     def __init__(self, model=None, loss=None, *, solver="auto", method="auto", alpha=0.0,
                  l2_exclude=None, tol=1e-10, max_iter=1000, optimizer="adam", lr=0.01,
                  momentum=0.9, epochs=200, batch_size="auto", shuffle=True, init=None,
-                 random_state=None):
+                 n_init="auto", random_state=None):
         """The hyperparameters, stored unchanged (docs/sklearn.md says what each means)."""
         self.model, self.loss, self.solver, self.method = model, loss, solver, method
         self.alpha, self.l2_exclude, self.tol, self.max_iter = alpha, l2_exclude, tol, max_iter
         self.optimizer, self.lr, self.momentum, self.epochs = optimizer, lr, momentum, epochs
         self.batch_size, self.shuffle, self.init = batch_size, shuffle, init
-        self.random_state = random_state
+        self.n_init, self.random_state = n_init, random_state
 
     # --- settings ----------------------------------------------------------------------
 
@@ -88,6 +90,11 @@ class SymgradEstimator(BaseEstimator):
         if self.init is not None and not (isinstance(self.init, Mapping) and all(
                 isinstance(k, str) and _real(v) for k, v in self.init.items())):
             _refuse("init", self.init, "None or a dict of parameter names to finite numbers")
+        if not (self.n_init == "auto" or _whole(self.n_init) and self.n_init <= MOST_STARTS):
+            _refuse("n_init", self.n_init, f"'auto' or a whole number from 1 to {MOST_STARTS}")
+        if self.n_init not in ("auto", 1) and self._solver() == "train":
+            _refuse("n_init", self.n_init, "'auto' or 1 with the train solver (the fit solver "
+                                           "runs several starts)")
         if self.l2_exclude is not None and (isinstance(self.l2_exclude, str) or not all(
                 isinstance(n, str) for n in self.l2_exclude)):
             _refuse("l2_exclude", self.l2_exclude, "None or a list of parameter names")
@@ -97,6 +104,14 @@ class SymgradEstimator(BaseEstimator):
             return self.solver
         from ..layers import is_chain
         return "train" if self.model is not None and is_chain(self.model) else "fit"
+
+    def _starts(self, model, free: bool) -> int:
+        """n_init's count: "auto" is DEFAULT_STARTS for a model expression with a parameter
+        ``init`` leaves free (its loss may have several minima), else 1 (the default linear
+        model's is convex)."""
+        if self.n_init != "auto":
+            return int(self.n_init)
+        return DEFAULT_STARTS if isinstance(model, ExpressionModel) and free else 1
 
     def _feature_names(self) -> list[str]:
         """The names the model's expression reads: feature_names_in_, else x0, x1, ..."""
@@ -158,10 +173,12 @@ class SymgradEstimator(BaseEstimator):
             from ..fitting import fit_objective
 
             excluded = model.intercepts if self.l2_exclude is None else list(self.l2_exclude)
+            free = [name not in (self.init or {}) for name in model.names]
             result = fit_objective(model.objective(X, targets), model.names, theta0,
                                    method=self.method, l2=float(self.alpha),
                                    l2_exclude=excluded, tol=float(self.tol),
-                                   max_iter=int(self.max_iter))
+                                   max_iter=int(self.max_iter), seed=seed,
+                                   starts=self._starts(model, any(free)), free=free)
             trouble = None if result.converged else result.reason
             iterations = result.iterations
             for message in result.warnings if isinstance(model, ExpressionModel) else ():
