@@ -19,6 +19,25 @@ def _fail(message: str, status: int = 2):
     sys.exit(status)
 
 
+class Whole(click.IntRange):
+    """click's IntRange, named "a whole number" in its error ("'2.5' is not a valid whole
+    number", where click says "integer range"), and taking 1e3 or 1000.0 for 1000."""
+    name = "whole number"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str):
+            try:
+                value = int(value.strip())
+            except ValueError:
+                try:
+                    number = float(value)
+                except ValueError:
+                    number = None
+                if number is not None and number.is_integer():
+                    value = int(number)
+        return super().convert(value, param, ctx)
+
+
 class ListsMerged(click.Command):
     """A command whose repeated list option (metavar 'a,b,...') is one list: ``--init a=5
     --init b=7`` is ``--init a=5,b=7`` (click kept the last, silently). Any other option
@@ -182,7 +201,7 @@ def _output_options(dask_runs: str):
                      "pattern ('data/*.csv'), one partition per file."),
         click.option("--scheduler", metavar="ADDRESS", help="dask: a running scheduler "
                      "(default: start a local cluster)."),
-        click.option("--workers", type=click.IntRange(min=1), help="dask: local worker "
+        click.option("--workers", type=Whole(min=1), help="dask: local worker "
                      "processes (default: one per CPU)."),
     ]
 
@@ -207,18 +226,18 @@ def _output_options(dask_runs: str):
 @click.option("--weight-decay", type=click.FloatRange(min=0), metavar="F",
               help="L2 weight decay as PyTorch defines it (decoupled for adamw); default 0, "
               "adamw 0.01.")
-@click.option("--epochs", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--epochs", type=Whole(min=1), default=100, show_default=True)
 @click.option("--dtype", type=click.Choice(["float64", "float32"]), default="float64",
               show_default=True, help="What the kernels compute in (float32: expression "
               "models on one machine, and layer chains on --backend cuda; about 1.6-2x "
               "faster, ~1e-6 relative error).")
-@click.option("--early-stopping", type=click.IntRange(min=1), metavar="N",
+@click.option("--early-stopping", type=Whole(min=1), metavar="N",
               help="With --validation: stop once the validation loss has not improved for N "
               "epochs, and keep the best epoch's parameters.")
 @click.option("--batch-size", callback=_batch_size, default="full", show_default=True,
               metavar="N|full")
 @click.option("--shuffle/--no-shuffle", default=False, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option("--seed", type=Whole(min=0), default=0, show_default=True)
 @click.option("--backend", type=click.Choice(["numba", "numpy", "cuda"]), default="numba",
               show_default=True)
 @_output_options("full batch over a Dask cluster")
@@ -280,8 +299,8 @@ def _run_job(job, options, progress):
               "(400 for a sum of squares).")
 @click.option("--init", metavar="name=value,...", help="Initial parameter values (the "
               "others start at 0.1 * N(0, 1) drawn from --seed).")
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
-@click.option("--starts", type=click.IntRange(min=1, max=1000), metavar="N",
+@click.option("--seed", type=Whole(min=0), default=0, show_default=True)
+@click.option("--starts", type=Whole(min=1, max=1000), metavar="N",
               help="Fit from N starts and keep the lowest loss: the first as --init and --seed "
               "give it, then the parameters not in --init at 1, then at random sizes 0.1-10 "
               "(default: 8, or 1 when --init gives every parameter; at most 1000).")
@@ -293,7 +312,7 @@ def _run_job(job, options, progress):
               default=1e-10, show_default=True,
               help="Converged when a step changes the parameters by less than this "
               "(relative), or the loss by less than its square.")
-@click.option("--max-iter", type=click.IntRange(min=1), default=1000, show_default=True,
+@click.option("--max-iter", type=Whole(min=1), default=1000, show_default=True,
               help="Steps taken at most.")
 @click.option("--backend", type=click.Choice(["numba", "numpy"]), default="numba",
               show_default=True)

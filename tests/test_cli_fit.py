@@ -171,9 +171,16 @@ def test_a_stop_during_a_later_start_keeps_the_best_fit_so_far(decay, tmp_path):
     (["--l2-exclude", "a"], "--l2-exclude names parameters the --l2 penalty leaves out"),
     (["--starts", "0"], "Invalid value for '--starts'"),
     (["--starts", "99999999999"], "Invalid value for '--starts'"),
+    (["--starts", "2.5"], "'2.5' is not a valid whole number"),  # (click: "integer range")
+    (["--max-iter", "1e400"], "'1e400' is not a valid whole number"),
 ])
 def test_refusals_are_one_line(decay, args, fragment):
     one_line_error(cli("fit", decay, *MODEL, "--backend", "numpy", *args), fragment)
+
+
+def test_a_whole_number_may_be_written_1e1(decay):
+    result = cli("fit", decay, *MODEL, "--backend", "numpy", "--starts", "1e1")
+    assert result.exit_code == 0 and "the best of 10 starts" in result.stderr
 
 
 def test_out_may_not_overwrite_the_data(decay):
