@@ -62,6 +62,8 @@ class Fit:
     starts: int = 1     # how many ran, how many ended at this loss, and how many were passed
     reached: int = 1    # over, the loss not finite where they began
     skipped: int = 0
+    loss_log2: float = math.nan  # log2 of a loss beyond float64 (lm on targets of 1e200): how
+                                 # starts compare then (symgrad.starts)
 
     def named(self, values=None) -> dict[str, float]:
         """name -> value (the parameters by default)."""
@@ -278,17 +280,17 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
                         f"do not determine {them} (the loss moves with a combination of "
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
-    finite = math.isfinite(progress.loss)  # in the fit's units (residuals of 1e156: finite
-    progress.theta, progress.loss = units.theta(theta), units.loss(progress.loss)  # there)
-    stderr = units.errors(stderr)
     if not interrupted:  # (an interrupted run's point, or its loss inf before the first
-        _unbounded(progress, stderr, finite)  # pass ended, says nothing of an optimum)
+        uncertainty.unbounded(progress, stderr, units)  # pass ended: no optimum is said)
+    scaled, progress.theta = progress.loss, units.theta(theta)
+    progress.loss = units.loss(scaled)
+    stderr = units.errors(stderr)
     return Fit(params=progress.theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,
                reason=progress.reason, stderr=stderr, covariance=units.covariance(cov),
                rows=objective.rows, rss=units.loss(rss), dof=dof,
                interrupted=interrupted, stop_signal=signum, warnings=tuple(warnings),
-               start=progress.start)
+               start=progress.start, loss_log2=units.log2(scaled, progress.loss))
 
 
 def _centre(jtj) -> float:
@@ -309,22 +311,6 @@ def _curvature(objective, theta, penalty, jtj, per: float):
     _, jacobian = objective.residual_rows(theta)
     factor = np.vstack([jacobian, math.sqrt(0.5) * penalty.root()])
     return Gram(factor / math.sqrt(per))
-
-
-UNBOUNDED = 1e100  # a parameter beyond this, not determined to within itself: no optimum
-
-
-def _unbounded(progress, stderr, finite: bool) -> None:
-    """A run that 'converged' with parameters run off towards infinity found no optimum (a
-    loss not bounded below, a bce target outside [0, 1], separable classes without l2):
-    parameters beyond UNBOUNDED whose standard errors are not below their size (a curvature
-    that vanishes out there). One the data determine is an optimum, however large."""
-    size = np.abs(progress.theta)
-    if np.any(~(size <= UNBOUNDED) & ~(stderr < size)) or not finite:
-        progress.converged = False
-        progress.reason = (f"the loss has no minimum: it keeps falling as parameters grow "
-                           f"without bound (|theta| up to {float(np.max(size)):.3g}); check "
-                           f"the model and loss, or add an l2 penalty (--l2)")
 
 
 def _check_settings(method, l2, tol, max_iter) -> None:

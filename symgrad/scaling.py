@@ -46,6 +46,13 @@ class Units:
     def loss(self, value):
         return None if value is None else float(np.ldexp(value, 2 * self.rho))
 
+    def log2(self, value, restated) -> float:
+        """log2 of the loss ``value`` (in these units) where ``restated`` (its value in the
+        data's units) overflows float64; nan where that is finite, or value is not."""
+        if math.isfinite(restated) or not (math.isfinite(value) and value > 0):
+            return math.nan
+        return math.log2(value) + 2 * self.rho
+
     def errors(self, stderr) -> np.ndarray:
         return np.ldexp(stderr, self.e)
 

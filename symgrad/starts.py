@@ -137,7 +137,7 @@ def kept(fit, best, fits=None):
     """``fit`` recording the search that chose ``best``: how many starts ran, how many
     reached its loss (a screened search's counts when ``fits`` is None)."""
     ran = len(fits) if fits else best.starts
-    reached = sum(_same(other.loss, best.loss) for other in fits) if fits else best.reached
+    reached = sum(_same(other, best) for other in fits) if fits else best.reached
     return replace(fit, starts=ran, reached=reached, skipped=best.skipped,
                    warnings=fit.warnings + _alone(best, reached, ran))
 
@@ -153,16 +153,30 @@ def interrupted_screening(screened, rows: int):
 
 
 def _lowest(fits):
-    finite = [fit for fit in fits if math.isfinite(fit.loss)]
-    if not finite:
+    ranked = [fit for fit in fits if _rank(fit) is not None]
+    if not ranked:
         return fits[0]
-    lowest = min(fit.loss for fit in finite)
-    tied = [fit for fit in finite if _same(fit.loss, lowest)]
+    lowest = min(ranked, key=_rank)
+    tied = [fit for fit in ranked if _same(fit, lowest)]
     return next((fit for fit in tied if fit.converged), tied[0])
 
 
-def _same(loss: float, best: float) -> bool:
-    return math.isfinite(loss) and loss - best <= SAME * abs(best)
+def _rank(fit):
+    """How a fit's loss compares: (0, the loss) where finite, (1, its log2) where it overflows
+    float64 (Fit.loss_log2: lm on targets of 1e200), None where neither is known."""
+    if math.isfinite(fit.loss):
+        return 0, fit.loss
+    return (1, fit.loss_log2) if math.isfinite(fit.loss_log2) else None
+
+
+def _same(fit, best) -> bool:
+    """Whether ``fit`` ended at ``best``'s loss, within SAME (relative)."""
+    rank, lowest = _rank(fit), _rank(best)
+    if rank is None or lowest is None or rank[0] != lowest[0]:
+        return False
+    if rank[0] == 1:
+        return rank[1] - lowest[1] <= math.log2(1 + SAME)
+    return rank[1] - lowest[1] <= SAME * abs(lowest[1])
 
 
 def _alone(best, reached: int, ran: int) -> tuple[str, ...]:

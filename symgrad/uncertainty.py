@@ -12,6 +12,7 @@ cubic in calendar years gets finite standard errors, as from MINPACK's QR of J.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,3 +83,23 @@ def standard_errors(inverse: Inverse | None, root: float, size: int,
     if inverse is None:
         return np.full(size, np.inf if computed else np.nan)
     return inverse.errors(root)
+
+
+UNBOUNDED = 1e100  # a parameter beyond this, not determined to within itself: no optimum
+
+
+def unbounded(progress, stderr, units) -> None:
+    """A run that 'converged' with parameters run off towards infinity found no optimum (a
+    loss not bounded below, a bce target outside [0, 1], separable classes without l2):
+    parameters beyond UNBOUNDED whose standard errors are not below their size (a curvature
+    that vanishes out there), or a loss that is not finite. One the data determine is an
+    optimum, however large. Judged in the ``units`` the fit ran in (symgrad.scaling:
+    residuals and derivatives near 1), where an intercept of 1e196 beside targets of 3e200
+    is small; the reason gives the size in the parameters' own."""
+    size = np.abs(progress.theta)
+    if np.any(~(size <= UNBOUNDED) & ~(stderr < size)) or not math.isfinite(progress.loss):
+        largest = float(np.max(np.abs(units.theta(progress.theta))))
+        progress.converged = False
+        progress.reason = (f"the loss has no minimum: it keeps falling as parameters grow "
+                           f"without bound (|theta| up to {largest:.3g}); check the model "
+                           f"and loss, or add an l2 penalty (--l2)")

@@ -731,6 +731,43 @@ def test_a_lines_standard_errors_are_the_same_whatever_the_scale(x_exponent, y_e
     np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-9)
 
 
+def test_targets_whose_squares_overflow_are_fitted_and_their_starts_compared():
+    # y of 3e200: the loss is inf in float64, so the starts were not compared ("0 reached it"
+    # beside "only 1 of 8 reached this loss"), and an intercept of 1e196 (zero within its
+    # error) beside a slope of 3e200 was called a run-off ("the loss has no minimum").
+    # Both are judged where the fit ran, in units where the residuals are near 1
+    rng = np.random.default_rng(5)
+    x = np.linspace(1, 5, 20)
+    y = 3.4 * x * (1 + 0.01 * np.sin(7 * x)) + 0.01 * rng.normal(size=20)
+    model = Model.supervised("a*x + c", "y", inputs=["x", "y"])
+    unscaled = symgrad.fit(model, data=np.column_stack([x, y]))
+    result = symgrad.fit(model, data=np.column_stack([x, y * 1e200]))
+    assert result.converged and result.reason == unscaled.reason, result.reason
+    assert np.isinf(result.loss) and result.starts == 8 and result.reached == 8
+    assert result.loss_log2 == pytest.approx(np.log2(unscaled.loss) + 2 * np.log2(1e200),
+                                             rel=1e-12)
+    np.testing.assert_allclose(result.params / 1e200, unscaled.params, rtol=1e-9)
+    np.testing.assert_allclose(result.stderr / 1e200, unscaled.stderr, rtol=1e-9)
+    assert not any("reached this loss" in w for w in result.warnings)
+
+
+def test_starts_whose_losses_overflow_are_ranked_by_their_log2():
+    from symgrad.starts import _lowest, _same
+
+    fits = [_fit_at(loss, log2) for loss, log2 in ((np.inf, 700.5), (np.inf, 690.25),
+                                                    (np.inf, np.nan), (np.inf, 690.25))]
+    assert _lowest(fits) is fits[1] and _same(fits[3], fits[1]) and not _same(fits[0], fits[1])
+    assert not _same(fits[2], fits[1])
+    finite = _fit_at(5.0, np.nan)
+    assert _lowest(fits + [finite]) is finite and not _same(fits[1], finite)
+
+
+def _fit_at(loss, log2):
+    return symgrad.Fit(params=np.zeros(1), names=("a",), method="lm", loss=loss,
+                       iterations=1, converged=True, reason="", stderr=np.zeros(1),
+                       covariance=None, rows=1, loss_log2=log2)
+
+
 def test_a_variance_beyond_float64_is_inf_in_the_covariance_and_its_error_finite():
     x = np.linspace(1, 3, 30) * 1e-100
     y = (2e100 * x + 1 + 0.1 * np.random.default_rng(5).normal(size=30)) * 1e60
