@@ -129,7 +129,12 @@ def best_fit(fit_from, starts: list[np.ndarray]):
         raise NotFiniteAtStart(f"{refused[0]} (and at each of the other {len(starts) - 1} "
                                f"starts)")
     best, stopped = replace(_lowest(fits), skipped=len(refused)), fits[-1]
-    return kept(replace(best, interrupted=stopped.interrupted, stop_signal=stopped.stop_signal),
+    if not stopped.interrupted:
+        return kept(best, best, fits)
+    ran = len(fits) + len(refused)  # (the starts not run may hold a lower minimum)
+    return kept(replace(best, interrupted=True, stop_signal=stopped.stop_signal,
+                        converged=False, reason=f"interrupted in start {ran} of "
+                                                f"{len(starts)} (the best so far kept)"),
                 best, fits)
 
 
@@ -147,7 +152,8 @@ def interrupted_screening(screened, rows: int):
     its loss and standard errors not known on all the rows."""
     size = len(screened.params)
     return replace(screened, loss=math.nan, stderr=np.full(size, np.nan), covariance=None,
-                   rows=rows, rss=None, dof=None, reason="interrupted while comparing starts",
+                   rows=rows, rss=None, dof=None, converged=False,
+                   reason="interrupted while comparing starts on a sample of the rows",
                    warnings=("no standard errors: interrupted while comparing starts on a "
                              "sample of the rows",))
 

@@ -1279,6 +1279,8 @@ def test_a_stop_while_starts_are_compared_on_a_sample_keeps_the_best_point_so_fa
     stopped = symgrad.fit(f"({curve.model} - y)**2", list(curve.params), ["t", "y"],
                           textbook.data("logistic", rows=400), backend="numpy")
     assert stopped.interrupted and stopped.rows == 400 and math.isnan(stopped.loss)
+    assert not stopped.converged and stopped.reason == \
+        "interrupted while comparing starts on a sample of the rows"
     assert np.all(np.isnan(stopped.stderr)) and "comparing starts" in stopped.warnings[0]
     assert 1 <= stopped.starts < 8 and np.all(np.isfinite(stopped.params))
 

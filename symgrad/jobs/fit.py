@@ -165,8 +165,9 @@ def _finished(options: FitOptions, setup, result, evaluation: dict | None = None
     document = {**fit_document(options, setup, result), **evaluation}
     if options.out:
         save_params(options.out, document)
-    state = f"converged ({result.reason})" if result.converged else "interrupted" \
-        if result.interrupted else f"stopped: {result.reason}"
+    state = f"converged ({result.reason})" if result.converged else \
+        f"stopped: {result.reason}" if not result.interrupted else result.reason \
+        if result.reason.startswith("interrupted") else "interrupted"
     summary = (f"{result.method}: {result.iterations} iteration{'s' * (result.iterations != 1)}, "
                f"{state}; loss "
                f"{float(result.loss):.10g} (summed over {result.rows} "
@@ -203,6 +204,7 @@ def fit_document(options: FitOptions, setup, result) -> dict:
         "method": result.method,
         "iterations": result.iterations,
         "converged": result.converged,
+        "reason": result.reason,
         "l2": options.l2,
         "l2_exclude": list(options.l2_exclude),
         "stderr": {n: _number(v) for n, v in zip(names, result.stderr)},
