@@ -78,5 +78,7 @@ def _listed_name(item: str) -> str:
     name = item[1:-1] if quoted else item
     if not (NAME.match(name) or (quoted and len(name) <= MAX_NAME and name.isprintable()
                                  and name.strip())):
-        raise ParseError(f"not a valid name: {item!r}")
+        hint = f" (a name with other characters goes in backquotes: `{name}`)" if not quoted \
+            and name.strip() and "`" not in name and name.isprintable() else ""
+        raise ParseError(f"not a valid name: {item!r}{hint}")
     return name

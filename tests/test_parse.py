@@ -95,6 +95,18 @@ def test_never_evaluates_user_text(monkeypatch):
     assert parse_expr("sigmoid(w*x) + 1") == sigmoid(w * x) + 1
 
 
+def test_a_name_that_needs_backquotes_says_so():
+    with pytest.raises(ParseError, match=r"not a valid name: 'λ' \(a name with other "
+                                         r"characters goes in backquotes: `λ`\)"):
+        parse_names("a,λ")
+    assert parse_names("`λ`") == ("λ",)
+    with pytest.raises(ParseError, match=r"lambda not allowed \(a reserved word; as a name it "
+                                         r"goes in backquotes: `lambda`\)"):
+        parse_expr("N0*exp(-lambda*t)")
+    assert parse_expr("N0*exp(-`lambda`*t)").free_symbols == {sp.Symbol(n) for n in
+                                                              ("N0", "lambda", "t")}
+
+
 @pytest.mark.parametrize("text, ok", [("w0,w1,b", ("w0", "w1", "b")), (" a , b ", ("a", "b")),
                                       ("a b", None), ("", None), ("1a", None), ("x.y", None),
                                       ("`mean radius`, x", ("mean radius", "x")),
