@@ -40,7 +40,7 @@ PARAMS_BAD = [
     (document(loss=["mse"]), "loss must be a string, not a list"),
     (document(classes="ab"), "classes must be a list of strings, not a string"),
     (document(classes=["a", 2]), "classes[1] must be a one-line string, not a number"),
-    ("[1, 2]", "is not a PARAMS.json written by symgrad train (not a JSON object)"),
+    ("[1, 2]", "is not a PARAMS.json written by symgrad train or fit (not a JSON object)"),
     ("null", "(not a JSON object)"),
     ('"w"', "(not a JSON object)"),
     ("[" * 100_000 + "]" * 100_000, "(nested too deeply)"),

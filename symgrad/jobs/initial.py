@@ -44,8 +44,11 @@ def parse_assignments(text: str) -> dict[str, float]:
         name = name[1:-1] if name.startswith("`") else name
         number = float(value) if DECIMAL.fullmatch(value) else None
         if number == 0 and re.search("[1-9]", value.lower().split("e")[0]):
-            number = None  # 1e-400: below float64's range, not 0
-        if not name or number is None or not np.isfinite(number):
+            raise SymgradError(f"--init: {item!r} is below float64's range (about 5e-324), "
+                               f"not 0")
+        if name and number is not None and not np.isfinite(number):
+            raise SymgradError(f"--init: {item!r} is beyond float64's range (about 1.8e308)")
+        if not name or number is None:
             raise SymgradError(f"--init expects name=number pairs, got {item!r}")
         if name in values:
             raise SymgradError(f"--init names {name!r} twice")

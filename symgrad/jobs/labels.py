@@ -28,7 +28,7 @@ def read_targets(source, column: str, loss: str, rows: int, classes=None):
             raise
     else:
         if loss == "bce":
-            _refuse_outside_unit_interval(values, column)
+            _refuse_outside_unit_interval(values, column, source)
         return values, None
     values, classes = encoded_labels(source, column, rows)
     if len(classes) != 2:
@@ -38,12 +38,15 @@ def read_targets(source, column: str, loss: str, rows: int, classes=None):
     return values, classes
 
 
-def _refuse_outside_unit_interval(values: np.ndarray, column: str) -> None:
+def _refuse_outside_unit_interval(values: np.ndarray, column: str, source) -> None:
     """bce compares a probability with targets in [0, 1]: anything else has no optimum."""
+    from ..data import line_of_row
+
     outside = np.flatnonzero((values < 0) | (values > 1))
     if outside.size:
         raise SymgradError(f"--loss bce needs targets in [0, 1]; {column!r} is "
-                           f"{float(values[outside[0]])!r} in data row {outside[0] + 1}")
+                           f"{float(values[outside[0]])!r} at "
+                           f"{line_of_row(source, int(outside[0]))}")
 
 
 def encoded_labels(source, column: str, rows: int, classes=None):

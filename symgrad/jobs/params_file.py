@@ -112,7 +112,7 @@ def kernel_key(options, setup) -> dict:
 def read_params(path: str) -> dict:
     """A PARAMS.json written by train, checked enough to predict from: every key predict reads
     has the type it needs (SymgradError naming the first that has not)."""
-    not_params = f"{path} is not a PARAMS.json written by symgrad train"
+    not_params = f"{path} is not a PARAMS.json written by symgrad train or fit"
     try:
         document = json.loads(Path(path).read_text())
     except FileNotFoundError:

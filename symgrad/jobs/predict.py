@@ -59,7 +59,7 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
     trained = trained_model(read_params(params_path))
     if proba and trained.kind == "regression":
         raise SymgradError(f"--proba is for classifiers (--loss bce or ce); {params_path} "
-                           f"was trained with --loss {trained.document.get('loss', 'mse')}")
+                           f"was made with --loss {trained.document.get('loss', 'mse')}")
     read = trained.read_features
     source = open_csv(data_path, delimiter)
     table = read_csv(source, read, _dtype(trained.document))
