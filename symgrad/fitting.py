@@ -284,6 +284,10 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
         uncertainty.unbounded(progress, stderr, units)  # pass ended: no optimum is said)
     scaled, progress.theta = progress.loss, units.theta(theta)
     progress.loss = units.loss(scaled)
+    if progress.stalled and progress.edge is not None:  # said with the parameter's name
+        j, value = progress.edge
+        progress.reason = solvers.OUTSIDE_DOMAIN.format(
+            name=names[j], value=float(np.ldexp(value, units.e[j])))
     stderr = units.errors(stderr)
     return Fit(params=progress.theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,

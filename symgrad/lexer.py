@@ -31,6 +31,7 @@ REFUSED_OPERATORS = {  # Python's names for them, as the messages always said
     "if": "conditional expressions", "else": "conditional expressions",
     **{op: "boolean operators (outside where(condition, a, b))" for op in ("and", "or", "not")},
     "is": "comparisons", "in": "comparisons", "for": "comprehensions",
+    "lambda": "lambda expressions (lambda as a name goes in backquotes: `lambda`)",
 }
 OPENING = {"(": ")", "[": "]", "{": "}"}
 NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")

@@ -188,9 +188,6 @@ class _Parser(ConditionGrammar, VectorGrammar):
         name = token.text
         if name.startswith("_"):
             self.fail(token.start, "names starting with '_' not allowed", name)
-        if name == "lambda":
-            self.fail(token.start, "lambda not allowed (a reserved word; as a name it goes in "
-                                   "backquotes: `lambda`)", self.group_text(token.start))
         if name in REFUSED_OPERATORS:
             self.fail(token.start, REFUSED_OPERATORS[name] + " not allowed",
                       self.group_text(token.start))

@@ -87,6 +87,8 @@ class Progress:
     converged: bool = False
     reason: str = "not started"
     stalled: bool = False     # stopped short of a minimum: no step computed lowers the loss
+    edge: tuple | None = None  # stalled where a step along parameter j to value v, which
+                               # promised most, made the loss nan: (j, v)
     start: int = 0            # which of a fit's starts this run is (symgrad.starts)
 
 
@@ -152,7 +154,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
     while progress.iterations < max_iter:
         if f == 0.0 or not np.any(g):
             if progress.iterations == 0 and f != 0.0 and not positive_definite(B):
-                progress.reason, progress.stalled = STATIONARY_START, True
+                progress.reason, progress.stalled, progress.edge = STATIONARY_START, True, None
                 return None
             return mark_converged(progress, ZERO_AT_START if f == 0.0 and
                                   progress.iterations == 0 else "the gradient is zero")
@@ -211,7 +213,8 @@ def _stopped(progress, reason, at, start, limit, report):
     share = _coordinate_reduction(f, g, B)
     if share <= max(limit, 4 * EPS):  # a smaller share is below float64's resolution of f
         return mark_converged(progress, reason)
-    for moved in _coordinate_steps(theta, g, B):
+    edge = None
+    for j, moved in _coordinate_steps(theta, g, B):
         f_moved, g_moved, B_moved = quantities(moved) if all_finite(moved) else (math.inf,) * 3
         progress.passes += all_finite(moved)
         if all_finite(f_moved, g_moved, B_moved) and f_moved < f:
@@ -220,11 +223,13 @@ def _stopped(progress, reason, at, start, limit, report):
             if report:
                 report(progress)
             return moved, f_moved, g_moved, B_moved
+        if edge is None and all_finite(moved) and math.isnan(f_moved):  # (an overflow, a
+            edge = (int(j), float(moved[j]))  # huge step's, is inf: not outside the domain)
     if abs(f) <= EPS * min(abs(start), _curvature_scale(theta, B)):
         return mark_converged(progress, "the loss fell to float64's rounding of its start "
                                         "(an exact fit)")
     progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
-    progress.stalled = True
+    progress.stalled, progress.edge = True, edge
     return None
 
 
@@ -240,8 +245,8 @@ COORDINATES = 8  # Newton steps along one parameter tried before a run is called
 
 
 def _coordinate_steps(theta, g, B):
-    """theta after a Newton step along one parameter, for each of the COORDINATES whose steps
-    promise most (g_j**2 / B_jj, the largest first)."""
+    """(j, theta after a Newton step along parameter j) for each of the COORDINATES whose
+    steps promise most (g_j**2 / B_jj, the largest first)."""
     diagonal = np.diag(B)
     usable = np.isfinite(diagonal) & (diagonal > 0) & np.isfinite(g)
     promise = np.where(usable, g * g / np.where(usable, diagonal, 1.0), -1.0)
@@ -250,7 +255,7 @@ def _coordinate_steps(theta, g, B):
             return
         moved = np.array(theta, dtype=np.float64)
         moved[j] -= g[j] / diagonal[j]
-        yield moved
+        yield j, moved
 
 
 def initial_radius(B, g, scale, theta) -> float:
@@ -335,6 +340,11 @@ PRECISION_LOST = ("no step computed in float64 lowers the loss, yet a step along
                   "alone would take {share} of it off (the derivatives are too badly scaled "
                   "here to solve for a step): start elsewhere, closer to the optimum (--init, "
                   "theta0 or init)")
+OUTSIDE_DOMAIN = ("no step lowers the loss where it is defined: moving {name} to {value:.3g} "
+                  "would lower it, but the loss is not defined there (the model leaves its "
+                  "domain: sqrt or log of a negative number, say), so the best fit may lie "
+                  "outside the model's domain, with {name} at its edge; check the model and "
+                  "the data (a sign?)")
 ZERO_AT_START = ("the loss is 0 at the start: an exact fit, or residuals below about 1e-154 "
                  "whose squares underflow float64, and if so, rescale the data")
 STATIONARY_START = ("the gradient is zero at the start but the curvature there is not positive "

@@ -95,11 +95,16 @@ def unbounded(progress, stderr, units) -> None:
     that vanishes out there), or a loss that is not finite. One the data determine is an
     optimum, however large. Judged in the ``units`` the fit ran in (symgrad.scaling:
     residuals and derivatives near 1), where an intercept of 1e196 beside targets of 3e200
-    is small; the reason gives the size in the parameters' own."""
+    is small; the reason gives the run-off's size in the parameters' own."""
     size = np.abs(progress.theta)
-    if np.any(~(size <= UNBOUNDED) & ~(stderr < size)) or not math.isfinite(progress.loss):
-        largest = float(np.max(np.abs(units.theta(progress.theta))))
+    runaway = ~(size <= UNBOUNDED) & ~(stderr < size)
+    if runaway.any() or not math.isfinite(progress.loss):
+        given = np.abs(units.theta(progress.theta))
+        largest = float(np.max(given[runaway] if runaway.any() else given))
+        where = f"|theta| up to {largest:.3g}" if largest > UNBOUNDED or not runaway.any() \
+            else f"a parameter at {largest:.3g}, beyond {UNBOUNDED:.0e} times its scale at " \
+                 f"the start"
         progress.converged = False
-        progress.reason = (f"the loss has no minimum: it keeps falling as parameters grow "
-                           f"without bound (|theta| up to {largest:.3g}); check the model "
-                           f"and loss, or add an l2 penalty (--l2)")
+        progress.reason = (f"the loss has no minimum: it keeps falling as parameters run off "
+                           f"without bound ({where}); check the model and loss, or add an "
+                           f"l2 penalty (--l2)")

@@ -731,6 +731,18 @@ def test_a_lines_standard_errors_are_the_same_whatever_the_scale(x_exponent, y_e
     np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-9)
 
 
+@pytest.mark.parametrize("model", ["sqrt(D)*x", "D**0.5*x + c"])
+def test_a_fit_pinned_at_the_edge_of_the_models_domain_says_so(model):
+    # the data want D < 0, outside sqrt's domain: every start creeps to D = 0, where a step
+    # lower is nan. It said the derivatives were "too badly scaled" and to start elsewhere
+    data = np.array([[1, -1], [2, -2.1], [3, -2.9], [4, -4.2]], dtype=float)
+    result = symgrad.fit(Model.supervised(model, "y", inputs=["x", "y"]), data=data)
+    assert not result.converged and 0 <= result.params[0] < 1e-10
+    assert result.reason.startswith("no step lowers the loss where it is defined: moving D "
+                                    "to -"), result.reason
+    assert "with D at its edge" in result.reason and "badly scaled" not in result.reason
+
+
 def test_targets_whose_squares_overflow_are_fitted_and_their_starts_compared():
     # y of 3e200: the loss is inf in float64, so the starts were not compared ("0 reached it"
     # beside "only 1 of 8 reached this loss"), and an intercept of 1e196 (zero within its

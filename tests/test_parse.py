@@ -100,8 +100,8 @@ def test_a_name_that_needs_backquotes_says_so():
                                          r"characters goes in backquotes: `λ`\)"):
         parse_names("a,λ")
     assert parse_names("`λ`") == ("λ",)
-    with pytest.raises(ParseError, match=r"lambda not allowed \(a reserved word; as a name it "
-                                         r"goes in backquotes: `lambda`\)"):
+    with pytest.raises(ParseError, match=r"lambda expressions \(lambda as a name goes in "
+                                         r"backquotes: `lambda`\) not allowed"):
         parse_expr("N0*exp(-lambda*t)")
     assert parse_expr("N0*exp(-`lambda`*t)").free_symbols == {sp.Symbol(n) for n in
                                                               ("N0", "lambda", "t")}
