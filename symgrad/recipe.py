@@ -48,6 +48,9 @@ def training_model(recipe: ModelRecipe, header):
     names = {s.name for s in prediction.free_symbols}
     if recipe.target in names:
         raise SymgradError(f"the model uses the target column {recipe.target!r}")
+    if listed is not None and recipe.target in listed:
+        raise SymgradError(f"--features lists the target column {recipe.target!r}: the "
+                           f"features are the model's inputs, the target is --target")
     if listed is not None:
         features = listed
     elif names_features(recipe.model):  # dot(w, features): every column but the target

@@ -91,6 +91,7 @@ BAD = [  # (file content, extra args, message)
     ("x,Y\n1,2\n", [], "no target column 'y' (columns: x, Y); did you mean 'Y'?"),
     ("x,y\n1,2\n", ["--features", "X"], "feature 'X' is not a column of"),
     ("x,y\n1,2\n", ["--features", "x,q"], "feature 'q' is not a column"),
+    ("x,y\n1,2\n", ["--features", "x,y"], "--features lists the target column 'y'"),
     ("x,z,y\n1,2,3\n", ["--model", "a*x + b", "--features", "z"],
      "that --features leaves out: add it to --features"),
     ("x,y\n1,0\n2,2\n", ["--model", "sigmoid(a*x)", "--loss", "bce"],
