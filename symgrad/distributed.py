@@ -201,9 +201,9 @@ class DaskObjective:
     driver receives one vector per pass and takes the step."""
 
     def __init__(self, data: DaskData, size: int, least_squares: bool, has_hessian: bool,
-                 residuals_per_row: int = 1):
+                 residuals_per_row: int = 1, kinked: bool = False):
         self.data, self.size, self.rows = data, size, data.rows
-        self.least_squares, self.has_hessian = least_squares, has_hessian
+        self.least_squares, self.has_hessian, self.kinked = least_squares, has_hessian, kinked
         self.factored = False  # the sums come back from the partitions, never J's rows
         self.observations = self.rows * residuals_per_row
 

@@ -81,8 +81,9 @@ def fit(loss, params=None, inputs=None, data=None, theta0=None, *, method: str =
 
     ``method``: "lm" (Levenberg-Marquardt, for a loss that is a sum of squares), "newton"
     (damped Newton on the exact Hessian), "lbfgs", or "auto": lm for least squares, else
-    newton, and lbfgs beyond HESSIAN_LIMIT parameters (GAUSS_NEWTON_LIMIT for least
-    squares). ``report(progress)`` is called after each accepted step.
+    newton, and lbfgs for a loss with kinks in the parameters (mae) or beyond HESSIAN_LIMIT
+    parameters (GAUSS_NEWTON_LIMIT for least squares). ``report(progress)`` is called after
+    each accepted step.
     """
     from .compiler import compile
 
@@ -190,10 +191,11 @@ def chosen_method(method: str, objective, size: int) -> str:
     if problem and method in ("auto", "lm"):  # least squares but for a negative weight
         raise SymgradError(f"{problem} (a loss that means it: --method newton, or "
                            f"method='newton', with standard errors from its Hessian)")
-    if method == "auto":
+    if method == "auto":  # (Newton's Hessian says nothing of a kink: mae's minimum is one)
         if objective.least_squares and size <= GAUSS_NEWTON_LIMIT:
             return "lm"
-        return "newton" if objective.has_hessian else "lbfgs"
+        kinked = getattr(objective, "kinked", False)
+        return "newton" if objective.has_hessian and not kinked else "lbfgs"
     only = getattr(objective, "first_order_only", None)
     if method in ("lm", "newton") and only:
         raise SymgradError(f"method {method} needs exact second derivatives, which {only} "
@@ -254,13 +256,15 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
     elif kind == "hessian":
         _, _, hessian = objective.hessian(theta)
         curvature = hessian + penalty.hessian()
-        flat = not np.any(curvature)  # not the data's doing: |r| has no second derivative
-        inverse = None if flat else uncertainty.inverse(curvature)
+        # not the data's doing: |r| has no second derivative, and at a kink the Hessian
+        flat = not np.any(curvature) or getattr(objective, "kinked", False)  # beside it
+        inverse = None if flat else uncertainty.inverse(curvature)  # says nothing
         cov = None if inverse is None else inverse.matrix
         if flat:
-            warnings.append("no standard errors: the loss has no curvature at the fit (its "
-                            "Hessian is 0, as for mae, linear between its kinks); the "
-                            "values stand")
+            warnings.append("no standard errors: the loss has kinks in the parameters (abs, "
+                            "max or relu of them, as mae has) or no curvature at the fit, "
+                            "and its Hessian says nothing of their uncertainty; the values "
+                            "stand")
     elif not warnings:
         warnings.append(f"no standard errors: {size} parameters is beyond the dense Hessian "
                         f"kernel ({HESSIAN_LIMIT})")

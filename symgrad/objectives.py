@@ -26,7 +26,7 @@ class KernelObjective:
         self.weight_problem = kernel.weight_problem(data, self.row_name) \
             if kernel.least_squares else ""
         self.least_squares = kernel.least_squares and not self.weight_problem
-        self.has_hessian = kernel.has_hessian
+        self.has_hessian, self.kinked = kernel.has_hessian, kernel.kinked
         self.observations = self.rows * kernel.residuals_per_row
         self.factored = self.least_squares and kernel.has_residual_rows and \
             self.observations * (len(kernel.params) + 1) <= FACTORED_LIMIT
@@ -99,6 +99,7 @@ class Remembered:
         self.where_not_finite = getattr(objective, "where_not_finite", lambda theta: "")
         self.observations = objective.observations
         self.least_squares, self.has_hessian = objective.least_squares, objective.has_hessian
+        self.kinked = getattr(objective, "kinked", False)
         self.factored = objective.factored
         self.weight_problem = getattr(objective, "weight_problem", "")
         self.sampled = getattr(objective, "sampled", lambda most: None)

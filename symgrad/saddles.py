@@ -23,9 +23,14 @@ RAY = 2.0 ** np.arange(-40, 21)  # the trial steps along the ray, times max(1, |
 
 def still_at(objective, theta, penalty, progress) -> bool:
     """Whether a run that 'converged' where the curvature is singular, and could not leave,
-    stands on a saddle: then it has not converged, and its reason says so."""
-    _, _, hessian = objective.hessian(theta)
-    if falling_direction(hessian + penalty.hessian()) is None:
+    stands on a saddle: then it has not converged, and its reason says so. The fall is
+    checked, not read off the Hessian alone: at a kink (mae's minimum, where residuals are
+    0) the Hessian beside it has negative eigenvalues while the loss rises every way."""
+    _, grad, hessian = objective.hessian(theta)
+    direction = falling_direction(hessian + penalty.hessian())
+    if direction is None or first_minimum(
+            lambda t: objective.loss_grad(t)[0] + penalty.value(t), theta,
+            grad + penalty.gradient(theta), direction) is None:
         return False
     progress.converged = False
     progress.reason = ("a saddle point, not a minimum: the loss still falls along a "

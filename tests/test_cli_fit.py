@@ -185,6 +185,16 @@ def test_a_whole_number_may_be_written_1e1(decay):
     assert result.exit_code == 0 and "the best of 10 starts" in result.stderr
 
 
+def test_mae_fits_by_lbfgs_and_warns_only_beside_newton(decay):
+    auto = cli("fit", decay, *MODEL, "--loss", "mae", "--backend", "numpy")
+    assert auto.exit_code == 0 and auto.stderr.startswith("lbfgs: "), auto.stderr
+    assert "Newton's method may stall" not in auto.stderr and "± n/a" in auto.stdout
+    newton = cli("fit", decay, *MODEL, "--loss", "mae", "--backend", "numpy", "--method",
+                 "newton")
+    assert "Newton's method may stall there; lbfgs (the method auto picks for it)" in \
+        newton.stderr
+
+
 def test_out_may_not_overwrite_the_data(decay):
     one_line_error(cli("fit", decay, *MODEL, "--out", decay), "data file")
     assert decay.read_text().startswith("t,y\n")

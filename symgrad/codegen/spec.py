@@ -181,6 +181,32 @@ class SecondOrder:
                 "jacobian": jacobian}
 
 
+KINKS = frozenset({"Abs", "sign", "Heaviside", "Piecewise", "Max", "Min", "floor", "ceiling",
+                   "Mod", "relu", "leaky_relu"})
+
+
+def kinked(program) -> bool:
+    """Whether a gradient program's loss has kinks or jumps in the parameters (abs, max, relu
+    of an expression in them, or where(condition, ...) with one in the condition: its
+    derivatives hold sign, Heaviside or a Piecewise of them), where a Hessian says nothing
+    of the loss beside it (symgrad.fitting: lbfgs, not Newton, and no standard errors from
+    it). where(x > 5, a*x, b*x) is smooth in a and b."""
+    import sympy as sp
+
+    moving = set(program.params)  # the parameters, and the temporaries computed from them
+    for symbol, value in program.temps:
+        if value.free_symbols & moving:
+            moving.add(symbol)
+
+    def kinks(f) -> bool:
+        parts = [condition for _, condition in f.args] if isinstance(f, sp.Piecewise) \
+            else f.args
+        return any(getattr(part, "free_symbols", set()) & moving for part in parts)
+    return any(type(f).__name__ in KINKS and kinks(f)
+               for e in (*(value for _, value in program.temps), *program.outputs)
+               for f in e.atoms(sp.Function, sp.Max, sp.Min))
+
+
 @dataclass(frozen=True)
 class KernelSpec:
     params: tuple[str, ...]                    # the caller's names, in theta order
@@ -204,6 +230,8 @@ class KernelSpec:
                 "matrices": [list(self.loops.matrices[m]) for m in self.matrix_ids()],
                 "prediction_matrices": [list(self.loops.matrices[m])
                                         for m in self.matrix_ids(self.prediction)],
+                "kinked": any(kinked(p) for p in (self.gradient, *(f.gradient for f in
+                                                                  self.loops.families))),
                 **(self.second.meta() if self.second else {})}
 
     def matrix_ids(self, program=None) -> list[int]:

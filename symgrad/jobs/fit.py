@@ -68,9 +68,9 @@ def _check_options(options: FitOptions) -> None:
     if options.method not in METHODS:
         raise SymgradError(f"unknown method {options.method!r} (choose from "
                            f"{', '.join(METHODS)})")
-    if options.loss == "mae":
+    if options.loss == "mae" and options.method == "newton":
         warn("mae is not smooth where a residual is 0: Newton's method may stall there; "
-             "train suits it better")
+             "lbfgs (the method auto picks for it) suits it better")
 
 
 def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: bool,
@@ -124,7 +124,7 @@ def _fit_on_dask(options: FitOptions, files, report):
     with dask_client(options.scheduler, options.workers) as client:
         data = DaskData(client, files, recipe, header)
         objective = DaskObjective(data, len(kernel.params), kernel.least_squares,
-                                  kernel.has_hessian, kernel.residuals_per_row)
+                                  kernel.has_hessian, kernel.residuals_per_row, kernel.kinked)
         result = fit_objective(objective, kernel.params, setup.theta0,
                                **_settings(options, kernel.params), report=report)
     return _finished(options, setup, result)

@@ -75,6 +75,11 @@ class SecondOrder:
         return meta["residuals"] if meta else 1
 
     @property
+    def kinked(self) -> bool:
+        """The loss has kinks or jumps (abs, max, where: symgrad.codegen.spec.kinked)."""
+        return bool(self._meta.get("kinked"))
+
+    @property
     def has_hessian(self) -> bool:
         """Compiled with order=2 and few enough parameters for a dense Hessian
         (symgrad.curvature.HESSIAN_LIMIT): ``hessian`` works."""
