@@ -78,15 +78,8 @@ def train(kernel, data, theta0, optimizer: Optimizer, epochs: int, batch_size: i
     if patience is not None and (validation is None or isinstance(patience, bool) or
                                  not isinstance(patience, (int, np.integer)) or patience < 1):
         raise SymgradError("patience must be an integer >= 1, with validation data")
-    try:
-        theta = np.array(theta0, dtype=getattr(kernel, "dtype", np.float64))  # float32 in float32
-    except (TypeError, ValueError):
-        raise SymgradError("theta0 must be a sequence of numbers") from None
-    if theta.shape != (len(kernel.params),):
-        raise SymgradError(f"theta0 has shape {theta.shape}; expected ({len(kernel.params)},)")
-    if not np.isfinite(theta).all():
-        bad = int(np.flatnonzero(~np.isfinite(theta))[0])
-        raise SymgradError(f"theta0[{bad}] ({kernel.params[bad]}) is {theta[bad]}")
+    from .runtime.columns import checked_theta  # (float32 in float32)
+    theta = checked_theta(theta0, kernel.params, getattr(kernel, "dtype", np.float64), "theta0")
     n, columns = kernel.columns(data)
     _refuse_non_finite(kernel, data, columns)
     batch = n if batch_size is None else min(batch_size, n)

@@ -112,6 +112,8 @@ BAD = [  # (file content, extra args, message)
      "--workers sizes a local cluster; with --scheduler"),
     ("x,y\n1,2\n", ["--init", "w=1e-400"], "--init: 'w=1e-400' is below float64's range"),
     ("x,y\n1,2\n", ["--init", "w=1e400"], "--init: 'w=1e400' is beyond float64's range"),
+    ("x,y\n1,2\n", ["--init", "w=1e39", "--dtype", "float32"],
+     "--init w=1e+39 is beyond float32's range (about 3.4e+38)"),
     ("x,y\n1,2\n", ["--model", "3*x"], "the model has no parameters: every name in it is a"),
     ("x,y\n1,2\n", ["--model", "3"], "the model has no parameters: it is a constant"),
     ("x,y\n1,2\n", ["--init", "q=1"], "--init names 'q', which is not a parameter"),

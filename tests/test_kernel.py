@@ -5,6 +5,7 @@ SymgradError; compiling and calling from several threads."""
 import math
 import re
 import threading
+import warnings
 
 import mpmath
 import numpy as np
@@ -203,14 +204,27 @@ def test_library_names_given_as_a_string_are_refused():
 
 
 @pytest.mark.parametrize("theta, data, fragment", [
-    ("abc", np.ones((2, 2)), "theta must be numbers"),
-    ({"w": 1.0}, np.ones((2, 2)), "theta must be numbers"),
+    ("abc", np.ones((2, 2)), "theta must be real numbers, one per parameter \\(w\\); got not"),
+    ({"w": 1.0}, np.ones((2, 2)), "theta must be real numbers"),
+    (np.array(["1"]), np.ones((2, 2)), "theta must be real numbers"),  # (was read as 1)
+    ([1 + 2j], np.ones((2, 2)), "got complex numbers"),  # (was cast to 1, with a warning)
     ([1.0], np.ones((2, 2), dtype=complex), "data is complex"),
 ])
 def test_kernel_calls_with_wrong_types_are_symgrad_errors(theta, data, fragment):
     f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy")
     with pytest.raises(SymgradError, match=fragment):
         f(theta, data)
+
+
+def test_a_float32_kernel_refuses_a_theta_beyond_float32_not_casting_it_to_inf():
+    f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy", dtype="float32")
+    data = np.ones((2, 2), dtype=np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy cast warning on the way
+        with pytest.raises(SymgradError, match=r"theta\[0\] \(w\) is 1e\+40, beyond "
+                                               r"float32's range \(about 3.4e\+38\)"):
+            f([1e40], data)
+    assert f([1e38], data)[0] > 0 and f([True], data)[0] == 0
 
 
 a, x, y = sp.symbols("a x y")

@@ -14,13 +14,18 @@ INIT_SCALE = 0.1  # parameters not in --init start as INIT_SCALE * N(0, 1), draw
 ASSIGNMENT = re.compile(r"(`[^`]*`|[^=`]*?)\s*=(.*)", re.DOTALL)  # name=value; a `name` may hold =
 
 
-def initial_params(names: list[str], init: str | None, seed: int) -> np.ndarray:
+def initial_params(names: list[str], init: str | None, seed: int,
+                   dtype: str = "float64") -> np.ndarray:
     """--init values where given, else INIT_SCALE * N(0, 1) from default_rng(seed)."""
     theta = INIT_SCALE * np.random.default_rng(seed).standard_normal(len(names))
+    most = float(np.finfo(dtype).max)
     for name, value in parse_assignments(init or "").items():
         if name not in names:
             raise SymgradError(f"--init names {name!r}, which is not a parameter "
                                f"(parameters: {listed(names)})")
+        if abs(value) > most:
+            raise SymgradError(f"--init {name}={value:g} is beyond {dtype}'s range (about "
+                               f"{most:.2g}): the kernels compute in {dtype} (--dtype)")
         theta[names.index(name)] = value
     return theta
 

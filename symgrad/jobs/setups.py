@@ -136,7 +136,8 @@ def scalar_setup(options, kernel, header, data=None, **rows) -> Setup:
         raise SymgradError(f"the model has no parameters: every name in it is a column of "
                            f"{options.data}" if kernel.inputs[:-1] else
                            "the model has no parameters: it is a constant")
-    return Setup(data=data, theta0=initial_params(names, options.init, options.seed),
+    return Setup(data=data, theta0=initial_params(names, options.init, options.seed,
+                                                  getattr(kernel, "dtype", "float64")),
                  build=lambda: kernel, reduction=options.recipe.kernel_reduction,
                  features=list(kernel.inputs[:-1]), header=tuple(header),
                  described=lambda theta: {"params": {n: float(v) for n, v in zip(names, theta)}},

@@ -132,3 +132,29 @@ def _require_rows(n: int) -> int:
     if n == 0:
         raise SymgradError("data has no rows")
     return n
+
+
+def checked_theta(theta, params, dtype, what: str = "theta") -> np.ndarray:
+    """``theta`` as a 1-D array of ``dtype`` with one real, finite number per parameter (in
+    ``dtype``'s range: 1e39 is refused for float32, not cast to inf), or a SymgradError
+    naming the first that is not."""
+    try:
+        given = np.asarray(theta)
+    except (TypeError, ValueError):
+        given = np.asarray(None)
+    if given.dtype.kind not in "biuf":
+        kind = "complex numbers" if given.dtype.kind == "c" else "not numbers"
+        raise SymgradError(f"{what} must be real numbers, one per parameter "
+                           f"({listed(params)}); got {kind}")
+    values = given.astype(np.float64)
+    if values.ndim != 1 or values.shape[0] != len(params):
+        raise SymgradError(f"{what} has shape {values.shape}; expected ({len(params)},) for "
+                           f"params {listed(params)}")
+    most = float(np.finfo(dtype).max)
+    outside = ~(np.abs(values) <= most)
+    if outside.any():
+        bad = int(np.flatnonzero(outside)[0])
+        beyond = f", beyond {np.dtype(dtype).name}'s range (about {most:.2g})" \
+            if np.isfinite(values[bad]) else ""
+        raise SymgradError(f"{what}[{bad}] ({params[bad]}) is {values[bad]:g}{beyond}")
+    return values.astype(dtype)

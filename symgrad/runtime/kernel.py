@@ -18,8 +18,8 @@ import numpy as np
 from ..errors import SymgradError, listed
 from ..trainable import LOSS_ONLY, Capabilities
 from .calls import kernel_call
-from .columns import (Reading, array_columns, by_name, data_row, mapping_columns, matrix,
-                      unmasked)
+from .columns import (Reading, array_columns, by_name, checked_theta, data_row,
+                      mapping_columns, matrix, unmasked)
 from .second_order import SecondOrder
 
 ROWS_PER_CHUNK = 16_384
@@ -200,18 +200,7 @@ class Kernel(SecondOrder):
         return dict(zip(names, array.T))
 
     def _theta(self, theta) -> np.ndarray:
-        try:
-            theta = np.asarray(theta, dtype=self.dtype)
-        except (TypeError, ValueError):
-            raise SymgradError(f"theta must be numbers, one per parameter "
-                               f"({listed(self.params)})") from None
-        if theta.ndim != 1 or theta.shape[0] != len(self.params):
-            raise SymgradError(f"theta has shape {theta.shape}; expected ({len(self.params)},) "
-                               f"for params {listed(self.params)}")
-        if not np.isfinite(theta).all():
-            bad = np.flatnonzero(~np.isfinite(theta))[0]
-            raise SymgradError(f"theta[{bad}] ({self.params[bad]}) is {theta[bad]}")
-        return theta
+        return checked_theta(theta, self.params, self.dtype)
 
     def _columns(self, data, wanted, matrices=()):
         """(rows, the 1-D column views the kernel reads, then its data matrices: each the
