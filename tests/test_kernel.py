@@ -216,6 +216,20 @@ def test_kernel_calls_with_wrong_types_are_symgrad_errors(theta, data, fragment)
         f(theta, data)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_a_constant_the_kernel_would_compute_as_inf_is_refused(backend):
+    # exp(1000) is no literal, so the parser's range check passed it, and every call gave inf
+    with pytest.raises(SymgradError, match=r"the constant exp\(1000\) is beyond float64's "
+                                           r"range .* inf whatever its parameters"):
+        symgrad.compile("(exp(1000)*w*x - y)**2", ["w"], ["x", "y"], backend=backend)
+    with pytest.raises(SymgradError, match=r"the constant 1.00000e\+300 is beyond float32's"):
+        symgrad.compile("1e300*(w*x - y)**2", ["w"], ["x", "y"], backend=backend,
+                        dtype="float32")
+    small = symgrad.compile("(exp(-1000)*w*x + exp(700)*1e-300*x - y)**2", ["w"], ["x", "y"],
+                            backend=backend)
+    assert math.isfinite(small([1.0], np.ones((2, 2)))[0])
+
+
 def test_a_float32_kernel_refuses_a_theta_beyond_float32_not_casting_it_to_inf():
     f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy", dtype="float32")
     data = np.ones((2, 2), dtype=np.float32)

@@ -207,6 +207,31 @@ def kinked(program) -> bool:
                for f in e.atoms(sp.Function, sp.Max, sp.Min))
 
 
+def refuse_overflowing_constants(programs, dtype: str) -> None:
+    """A SymgradError for a constant the kernels would compute as inf (exp(1000) in float64,
+    1e300 in float32): no parameter value could make such a model finite, and training
+    would only report a divergence."""
+    import numpy as np
+    import sympy as sp
+
+    from ..errors import SymgradError
+
+    most = sp.Float(float(np.finfo(dtype).max))
+    for program in filter(None, programs):
+        for expr in (*(value for _, value in program.temps), *program.outputs):
+            nodes = sp.preorder_traversal(expr)
+            for node in nodes:
+                if not node.is_number or (node.is_Atom and not node.is_Number):
+                    continue
+                nodes.skip()  # (its arguments are constants too)
+                value = node if node.is_Number else node.evalf(17)
+                if value.is_Number and abs(value) > most:
+                    shown = sp.sstr(sp.N(node, 6) if node.is_Number else node)[:60]
+                    raise SymgradError(f"the constant {shown} is beyond "
+                                       f"{dtype}'s range (about {float(most):.2g}): the "
+                                       f"model would be inf whatever its parameters")
+
+
 @dataclass(frozen=True)
 class KernelSpec:
     params: tuple[str, ...]                    # the caller's names, in theta order
@@ -220,6 +245,10 @@ class KernelSpec:
     dtype: str = "float64"
     loops: Loops = field(default_factory=Loops)
     second: SecondOrder | None = None          # order=2: the Hessian and Gauss-Newton sums
+
+    def __post_init__(self):
+        refuse_overflowing_constants((self.gradient, self.prediction, *(
+            f.gradient for f in self.loops.families)), self.dtype)
 
     def meta(self) -> dict:
         return {"params": list(self.params), "inputs": list(self.inputs),
