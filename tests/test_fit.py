@@ -325,6 +325,18 @@ def test_the_prediction_jacobian_per_row():
         np.testing.assert_allclose(jacobian[:, k], slope, rtol=1e-7, atol=1e-9)
 
 
+def test_the_jacobian_reads_new_data_without_the_target_as_predict_does():
+    model = Model.supervised("a*exp(-k*t) + c", "y", inputs=["t", "y"])
+    theta, data = np.array([2.0, 0.5, 0.3]), _decay(rows=30)
+    f = symgrad.compile(model, backend="numpy", order=2, reduction="sum")
+    np.testing.assert_array_equal(f.jacobian(theta, data[:, :1]), f.jacobian(theta, data))
+    np.testing.assert_array_equal(f.predict(theta, data[:, :1]), f.predict(theta, data))
+    for width in (0, 3):
+        with pytest.raises(SymgradError, match=rf"data has {width} columns; expected 1 \(t\) "
+                                               rf"or 2 \(t, y\)"):
+            f.predict(theta, np.ones((4, width)))
+
+
 def test_the_jacobian_of_several_outputs():
     a, b, t = sp.symbols("a b t")
     model = Model.supervised((a * t, b * t + a * a), ["y0", "y1"], inputs=["t", "y0", "y1"])

@@ -195,6 +195,10 @@ class Kernel(SecondOrder):
                 data is None:
             return data
         array = np.asarray(unmasked(data, "data", names))
+        if array.ndim == 2 and array.shape[1] not in (len(names), len(self.inputs)):
+            raise SymgradError(f"data has {array.shape[1]} columns; expected {len(names)} "
+                               f"({listed(names)}) or {len(self.inputs)} "
+                               f"({listed(self.inputs)})")
         if array.ndim != 2 or array.shape[1] != len(names):
             return data
         return dict(zip(names, array.T))

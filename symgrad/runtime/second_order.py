@@ -34,8 +34,8 @@ class SecondOrder:
         """The prediction's Jacobian with respect to theta for every row: (rows, params), or
         (rows, outputs, params) for a model with several outputs (order=2, a Model with a
         prediction). E.g. the delta method's variance of each prediction, J cov J^T."""
-        meta = self._second("jacobian")
-        n, columns = self._columns(data, meta["columns"])
+        meta = self._second("jacobian")  # (new data need no target, as for predict)
+        n, columns = self._columns(self._named_by_prediction(data), meta["columns"])
         with kernel_call():
             values = self.module.jacobian(self._theta(theta), n, *columns)
         return values[:, 0, :] if meta["outputs"] == 1 else values
