@@ -126,6 +126,15 @@ BAD = [  # (file content, extra args, message)
 ]
 
 
+def test_a_summed_final_loss_says_so_beside_the_mean_train_loss(tmp_path):
+    data = write(tmp_path / "d.csv", "x,y\n" + "".join(f"{x},{2 * x + 1}\n" for x in range(8)))
+    summed = run("train", data, "--model", "w*x + b", "--target", "y", "--loss", "sse",
+                 "--epochs", "3", "--lr", "0.001")
+    assert summed.exit_code == 0 and "(summed over the rows); train loss" in summed.stderr
+    mean = run("train", data, "--model", "w*x + b", "--target", "y", "--epochs", "3")
+    assert "summed" not in mean.stderr
+
+
 @pytest.mark.parametrize("content, extra, message", BAD, ids=[b[2][:30] for b in BAD])
 def test_bad_input_is_one_line_with_nonzero_exit_and_writes_nothing(tmp_path, content, extra,
                                                                      message):

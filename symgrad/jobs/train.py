@@ -134,6 +134,8 @@ def _summary(document: dict, result, metrics: dict | None) -> str:
     early stopping ended the run, the epoch whose parameters were kept."""
     epochs = document["epochs"]
     line = f"trained {epochs} epoch{'s' * (epochs != 1)}, final loss {document['final_loss']!r}"
+    if document.get("reduction") == "sum":  # (the metrics' train loss is a mean over rows)
+        line += " (summed over the rows)"
     if result.best_epoch is not None and "early_stopping" in document:
         stopped = "stopped early" if result.stopped_early else "no early stop"
         line += f" ({stopped}: kept epoch {result.best_epoch}, the best validation loss)"
