@@ -254,7 +254,9 @@ def test_a_long_compile_is_announced_unless_quiet(monkeypatch, capsys):
 
 @pytest.mark.parametrize("args, fragment", [
     (["--seed", "-1"], "-1 is not in the range"),
-    (["--model", "dense(10**20)"], "unknown layer 'dense(10**20)'"),
+    (["--model", "dense(10**20)"], "dense takes a whole number of units, 1 to 1,000,000: "
+                                   "got 'dense(10**20)'"),
+    (["--model", "dense(-1) -> dense(1)"], "dense takes a whole number of units"),
     (["--model", "dense(1000000000)"], "dense width must be 1 to 1,000,000"),
     (["--model", "dense(1000000) -> tanh -> dense(1000000) -> dense(1)"], "at most 100,000,000"),
     (["--model", "w*x*sqrt(-1)"], "complex or undefined constant"),

@@ -96,7 +96,7 @@ def check_loss(chain: "Chain", loss: str) -> None:
         raise SymgradError(f"{chain.text!r} ends in {chain.output}, which goes with --loss ce "
                            f"(drop it for --loss {loss})")
     if loss == "bce" and not ends_in_probability(chain):
-        raise SymgradError(f"--loss bce trains a chain ending in dense(1) -> sigmoid (a "
+        raise SymgradError(f"--loss bce needs a chain ending in dense(1) -> sigmoid (a "
                            f"probability); {chain.text!r} does not")
 
 
@@ -130,6 +130,9 @@ def _layer(part: str, position: int, last: bool):
             raise ParseError(f"layer {position}: dense width must be 1 to {MAX_WIDTH:,}, "
                              f"got {width}")
         return Dense(width)
+    if re.fullmatch(r"dense\(.*\)", part):
+        raise ParseError(f"layer {position}: dense takes a whole number of units, 1 to "
+                         f"{MAX_WIDTH:,}: got {part!r}")
     if part in OUTPUT_LAYERS:
         if not last:
             raise ParseError(f"layer {position}: {part} must be the last layer")
