@@ -191,6 +191,21 @@ def test_an_unwritable_home_works_without_the_cache(tmp_path, reference):
     assert len(warnings) == 1 and "private temporary directory" in warnings[0]
 
 
+def test_a_key_in_a_directory_others_can_write_or_behind_a_link_is_not_used(tmp_path,
+                                                                             reference):
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)  # not sticky: anyone could swap the key for their own
+    line = untrusted_run(tmp_path / "cache", shared / "key", reference)
+    assert "holding the cache key, is writable by others" in line
+    assert not (shared / "key").exists()
+    real = tmp_path / "real"
+    run(tmp_path / "other", real)  # a good key
+    (tmp_path / "link").symlink_to(real)
+    assert "is a symbolic link" in untrusted_run(tmp_path / "cache2", tmp_path / "link",
+                                                  reference)
+
+
 def test_a_key_others_can_read_is_not_used(warm, reference):
     cache, key = warm
     key.chmod(0o644)

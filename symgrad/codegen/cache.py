@@ -182,13 +182,18 @@ def _check_trusted(directory: Path) -> None:
     if stat.S_IMODE(info.st_mode) & 0o022:
         raise UntrustedCache(f"the kernel cache {directory} is writable by others "
                              f"(mode {stat.S_IMODE(info.st_mode):o})")
-    for ancestor in Path(os.path.realpath(directory)).parents:
-        info = os.stat(ancestor)
+    _check_places(Path(os.path.realpath(directory)).parents, "above the kernel cache")
+
+
+def _check_places(places, where: str) -> None:
+    """Each directory owned by the user or root and not writable by others unless sticky (as
+    /tmp): none can swap what lies below it."""
+    for place in places:
+        info = os.stat(place)
         if info.st_uid not in (0, os.getuid()):
-            raise UntrustedCache(f"{ancestor}, above the kernel cache, is owned by uid "
-                                 f"{info.st_uid}")
+            raise UntrustedCache(f"{place}, {where}, is owned by uid {info.st_uid}")
         if stat.S_IMODE(info.st_mode) & 0o022 and not info.st_mode & stat.S_ISVTX:
-            raise UntrustedCache(f"{ancestor}, above the kernel cache, is writable by others")
+            raise UntrustedCache(f"{place}, {where}, is writable by others")
 
 
 def _check_writable(directory: Path) -> None:
@@ -204,6 +209,11 @@ def _user_key(path: Path) -> bytes:
     racing to create it all end up reading the one that was linked in first."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if hasattr(os, "getuid"):  # (as the cache's ancestors: none may swap the key)
+            if path.is_symlink():
+                raise UntrustedCache(f"the cache key {path} is a symbolic link")
+            real = Path(os.path.realpath(path.parent))
+            _check_places((real, *real.parents), "holding the cache key")
         if not path.exists():
             fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".key-")  # 0600
             try:
