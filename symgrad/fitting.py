@@ -256,9 +256,10 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
     elif kind == "hessian":
         _, _, hessian = objective.hessian(theta)
         curvature = hessian + penalty.hessian()
-        # not the data's doing: |r| has no second derivative, and at a kink the Hessian
-        flat = not np.any(curvature) or getattr(objective, "kinked", False)  # beside it
-        inverse = None if flat else uncertainty.inverse(curvature)  # says nothing
+        # the loss's doing, not the data's: |r| has no second derivative, and at a kink
+        # (mae's minimum) the Hessian beside it says nothing of the uncertainty
+        flat = not np.any(curvature) or getattr(objective, "kinked", False)
+        inverse = None if flat else uncertainty.inverse(curvature)
         cov = None if inverse is None else inverse.matrix
         if flat:
             warnings.append("no standard errors: the loss has kinks in the parameters (abs, "
