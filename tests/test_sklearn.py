@@ -63,11 +63,13 @@ def test_the_default_regressor_is_least_squares():
     assert regressor.score(X, y) > 0.9
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")  # mae: no curvature, errors undetermined
-@pytest.mark.parametrize("loss", ["mae", "0.5*(yhat - y)**2"])
-def test_the_default_model_has_coef_under_any_loss(loss):
+@pytest.mark.filterwarnings("error::UserWarning")  # the default model's warnings (mae's: no
+@pytest.mark.parametrize("loss", ["mae", "0.5*(yhat - y)**2"])  # standard errors) stay in
+def test_the_default_model_has_coef_under_any_loss(loss):        # result_.warnings
     X, y = _linear_data(rows=80, width=3)
     regressor = SymgradRegressor(loss=loss).fit(X, y)
+    assert regressor.result_.starts == 1 and \
+        all("standard errors" in w for w in regressor.result_.warnings)
     assert regressor.coef_.shape == (3,) and isinstance(regressor.intercept_, float)
     np.testing.assert_array_equal(regressor.coef_, regressor.params_["w"])
     np.testing.assert_allclose(regressor.predict(X), X @ regressor.coef_ +

@@ -106,12 +106,13 @@ class SymgradEstimator(BaseEstimator):
         return "train" if self.model is not None and is_chain(self.model) else "fit"
 
     def _starts(self, model, free: bool) -> int:
-        """n_init's count: "auto" is DEFAULT_STARTS for a model expression with a parameter
-        ``init`` leaves free (its loss may have several minima), else 1 (the default linear
-        model's is convex)."""
+        """n_init's count: "auto" is DEFAULT_STARTS for the user's model expression with a
+        parameter ``init`` leaves free (its loss may have several minima), else 1 (the
+        default linear model's loss is convex, under mae as well)."""
         if self.n_init != "auto":
             return int(self.n_init)
-        return DEFAULT_STARTS if isinstance(model, ExpressionModel) and free else 1
+        mine = isinstance(model, ExpressionModel) and self.model is not None
+        return DEFAULT_STARTS if mine and free else 1
 
     def _feature_names(self) -> list[str]:
         """The names the model's expression reads: feature_names_in_, else x0, x1, ..."""
@@ -181,7 +182,8 @@ class SymgradEstimator(BaseEstimator):
                                    starts=self._starts(model, any(free)), free=free)
             trouble = None if result.converged else result.reason
             iterations = result.iterations
-            for message in result.warnings if isinstance(model, ExpressionModel) else ():
+            mine = isinstance(model, ExpressionModel) and self.model is not None
+            for message in result.warnings if mine else ():  # (not the default model's)
                 warnings.warn(f"{type(self).__name__}: {message}", UserWarning, stacklevel=3)
         else:
             from ..optim import optimizer
