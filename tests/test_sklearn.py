@@ -298,6 +298,8 @@ def test_pipeline_grid_search_and_cross_validation():
 @pytest.mark.parametrize("settings, message", [
     ({"solver": "sgd"}, "solver must be one of"),
     ({"alpha": -1}, "alpha must be a number"),
+    ({"alpha": "x"}, "alpha must be a number in \\[0, inf\\), got 'x'"),  # (was a TypeError)
+    ({"tol": None}, "tol must be a number in \\(0, 1\\), got None"),
     ({"tol": 0}, "tol must be a number"),
     ({"max_iter": 0}, "max_iter must be an integer"),
     ({"optimizer": "lion"}, "optimizer must be one of"),

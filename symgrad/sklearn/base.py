@@ -75,9 +75,9 @@ class SymgradEstimator(BaseEstimator):
         _choose("optimizer", self.optimizer, tuple(OPTIMIZERS))
         for name, low, high in (("alpha", 0, math.inf), ("tol", 0, 1), ("lr", 0, math.inf),
                                 ("momentum", 0, 1)):
-            value = getattr(self, name)
-            inside = low < value < high if name in ("tol", "lr") else low <= value < high
-            if not (_real(value) and inside):
+            value = getattr(self, name)  # (a str or None: not _real, never compared)
+            if not (_real(value) and (low < value < high if name in ("tol", "lr") else
+                                      low <= value < high)):
                 _refuse(name, value, f"a number in {'(' if name in ('tol', 'lr') else '['}"
                                      f"{low}, {high})")
         for name in ("max_iter", "epochs"):
