@@ -217,7 +217,7 @@ def _run(method, objective, penalty, progress, tol, max_iter, report) -> None:
         def loss_grad(theta):
             loss, grad = objective.loss_grad(theta)
             return loss + penalty.value(theta), grad + penalty.gradient(theta)
-        lbfgs(loss_grad, progress, tol, max_iter, report)
+        lbfgs(loss_grad, progress, tol, max_iter, report, getattr(objective, "kinked", False))
         return
     quantities = solvers.gauss_newton_quantities(objective, penalty) if method == "lm" \
         else solvers.newton_quantities(objective, penalty)

@@ -7,13 +7,17 @@ import numpy as np
 from .solvers import ACCEPT, EPS, NotFiniteAtStart, Progress, all_finite, mark_converged
 
 MEMORY = 10  # pairs (s, y) kept
+STALL = 10   # a loss with kinks: converged when these many steps took off less than tol
 
 
-def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None) -> None:
+def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None,
+          kinked: bool = False) -> None:
     """Minimize with L-BFGS (two-loop recursion, backtracking Armijo line search): for models
-    whose dense Hessian is too large. Converged, as the trust region, when the decrease the
-    quasi-Newton model predicts (half of -g.d), or the one a step achieves, is below tol**2
-    relative to the loss."""
+    whose dense Hessian is too large, and losses with kinks (mae). Converged, as the trust
+    region, when the decrease the quasi-Newton model predicts (half of -g.d), or the one a
+    step achieves, is below tol**2 relative to the loss; for a ``kinked`` loss also when
+    STALL steps together took off less than tol of it (at a kink the gradient does not
+    vanish, and the steps zigzag across it)."""
     theta = progress.theta
     f, g = loss_grad(theta)
     progress.passes += 1
@@ -24,6 +28,7 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None)
                                f"overflows float64")
     progress.loss = f
     pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    recent = [f]
     while progress.iterations < max_iter:
         direction = -_two_loop(g, pairs)
         slope = g @ direction
@@ -50,6 +55,10 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None)
             report(progress)
         if decrease <= tol * tol * abs(f):
             return mark_converged(progress, "the loss changed by less than tol**2")
+        recent = (recent + [f])[-STALL - 1:]
+        if kinked and len(recent) > STALL and recent[0] - f <= tol * abs(f):
+            return mark_converged(progress, f"the loss fell by less than tol in {STALL} steps, "
+                                            f"at a kink")
     progress.reason = f"not converged in {max_iter} iteration{'s' * (max_iter != 1)}"
 
 

@@ -1220,6 +1220,28 @@ def test_an_l1_fit_runs_lbfgs_and_reaches_the_minimum(case):
     assert newton.loss > reference.fun * (1 + 1e-5)  # (why auto no longer picks it)
 
 
+def test_an_l1_linear_regression_stops_at_its_kink_near_the_lp_minimum():
+    # lbfgs zigzags across a kink, where the gradient never vanishes: it ran 1,000 steps
+    # (not converged) from some starts. It stops once 10 steps took off less than tol
+    from scipy.optimize import linprog
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 3)) * rng.uniform(0.5, 3, size=3)
+    y = X @ rng.normal(size=3) + 1.5 + 0.3 * rng.normal(size=80)
+    design = np.column_stack([X, np.ones(80)])
+    lp = linprog(np.concatenate([np.zeros(4), np.ones(160)]),
+                 A_eq=np.hstack([design, np.eye(80), -np.eye(80)]), b_eq=y,
+                 bounds=[(None, None)] * 4 + [(0, None)] * 160, method="highs")
+    fits = [symgrad.fit("abs(w0*x0 + w1*x1 + w2*x2 + b - y)", ["b", "w0", "w1", "w2"],
+                        ["x0", "x1", "x2", "y"], np.column_stack([X, y]),
+                        0.1 * np.random.default_rng(seed).standard_normal(4))
+            for seed in range(4)]
+    assert all(f.method == "lbfgs" and lp.fun <= f.loss <= lp.fun * (1 + 1e-4) for f in fits)
+    stalled = [f for f in fits if f.converged]  # (from seed 0 it still creeps at 1,000 steps,
+    assert len(stalled) >= 3 and all(f.iterations < 200 for f in stalled)  # said so)
+    assert all("at a kink" in f.reason for f in stalled)
+
+
 @pytest.mark.parametrize("loss, kinked", [
     ("abs(a*x - y)", True), ("(relu(a*x) - y)**2", True), ("(max(a*x, 0) - y)**2", True),
     ("(where(x > a, x, a) - y)**2", True), ("(where(x > 5, a*x, b*x) - y)**2", False),
