@@ -108,3 +108,26 @@ def unbounded(progress, stderr, units) -> None:
         progress.reason = (f"the loss has no minimum: it keeps falling as parameters run off "
                            f"without bound ({where}); check the model and loss, or add an "
                            f"l2 penalty (--l2)")
+
+
+STEP = 1e-4       # smooth_at's steps, relative to each parameter (1e-4 where it is near 0)
+AGREE = 1e-2      # and how closely the gradient's differences must match the Hessian
+
+
+def smooth_at(gradient, theta, hessian) -> bool:
+    """Whether the Hessian at theta describes the loss around it: central differences of the
+    gradient, a step of STEP along each parameter, match its columns to AGREE. Where a kink
+    of the loss (mae's: residuals at 0) lies at theta, the gradient jumps across it and the
+    Hessian beside it says nothing of the uncertainty; Huber's loss, whose kinks are in its
+    second derivative only, keeps a continuous gradient and its standard errors."""
+    theta = np.asarray(theta, dtype=np.float64)
+    for j in range(theta.size):
+        step = STEP * max(abs(theta[j]), STEP)
+        ahead, behind = theta.copy(), theta.copy()
+        ahead[j] += step
+        behind[j] -= step
+        column = (gradient(ahead) - gradient(behind)) / (2 * step)
+        if not (np.all(np.isfinite(column)) and np.linalg.norm(column - hessian[:, j]) <=
+                AGREE * max(np.linalg.norm(hessian[:, j]), 1e-300)):
+            return False
+    return True

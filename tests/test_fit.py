@@ -1220,6 +1220,25 @@ def test_an_l1_fit_runs_lbfgs_and_reaches_the_minimum(case):
     assert newton.loss > reference.fun * (1 + 1e-5)  # (why auto no longer picks it)
 
 
+def test_huber_s_loss_keeps_its_standard_errors_where_mae_has_none():
+    # both have kinks in the parameters (abs), so both run lbfgs; Huber's gradient is
+    # continuous (its kinks are in the second derivative), and its Hessian, checked against
+    # central differences of the gradient at the fit, gives the standard errors
+    data, names = _decay(), (["a", "c", "k"], ["t", "y"])
+    r = "(a*exp(-k*t) + c - y)"
+    huber = f"where(abs({r}) < 0.05, {r}**2/2, 0.05*abs({r}) - 0.00125)"
+    fitted = symgrad.fit(huber, *names, data, [2.0, 0.0, 1.0])
+    assert fitted.method == "lbfgs" and fitted.converged
+    kernel = symgrad.compile(huber, *names, backend="numpy", reduction="sum")
+    theta, h = fitted.params, 1e-5
+    hessian = np.column_stack([(kernel(theta + h * e, data)[1] - kernel(theta - h * e, data)[1])
+                               / (2 * h) for e in np.eye(3)])
+    np.testing.assert_allclose(fitted.stderr, np.sqrt(np.diag(np.linalg.inv(hessian))),
+                               rtol=1e-4)
+    l1 = symgrad.fit(f"abs({r})", *names, data, [2.0, 0.0, 1.0])
+    assert l1.method == "lbfgs" and np.isnan(l1.stderr).all()
+
+
 def test_an_l1_linear_regression_stops_at_its_kink_near_the_lp_minimum():
     # lbfgs zigzags across a kink, where the gradient never vanishes: it ran 1,000 steps
     # (not converged) from some starts. It stops once 10 steps took off less than tol
