@@ -345,13 +345,8 @@ def _penalty_mask(names, excluded) -> np.ndarray:
 
 
 def _start(theta0, names) -> np.ndarray:
+    from .runtime.columns import checked_theta
+
     if theta0 is None:
         return np.zeros(len(names))
-    try:
-        theta = np.asarray(theta0, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise SymgradError("theta0 must be numbers, one per parameter") from None
-    if theta.shape != (len(names),) or not np.all(np.isfinite(theta)):
-        raise SymgradError(f"theta0 must be {len(names)} finite numbers, one per parameter "
-                           f"({listed(names)})")
-    return theta
+    return checked_theta(theta0, names, np.float64, "theta0")

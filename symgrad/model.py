@@ -249,7 +249,7 @@ def _unsupported(node) -> str | None:
 
 
 def _short(node, limit: int = 60) -> str:
-    text = sp.sstr(node)
+    text = sp.sstr(sp.N(node, 6) if node.is_Number else node)  # (10**400: not 401 digits)
     return text if len(text) <= limit else text[:limit] + "..."
 
 

@@ -25,6 +25,7 @@ from .objectives import Remembered
 from .solvers import Penalty
 
 SAFE = 2.0 ** 400  # |r| and |dr/dtheta| within 2**+-400 (1e+-120): sums of squares in range
+TINY = float(np.finfo(np.float64).tiny)  # the smallest normal float64: below, digits are lost
 MOVED = 100        # the largest |r| moved by more than 2**100 (1e30) in a run: restate there
 RESTATES = 3       # runs of one fit at most
 RELATIVE_TO_START = ("the loss fell to float64's rounding of its start", "the gradient is zero")
@@ -48,8 +49,9 @@ class Units:
 
     def log2(self, value, restated) -> float:
         """log2 of the loss ``value`` (in these units) where ``restated`` (its value in the
-        data's units) overflows float64; nan where that is finite, or value is not."""
-        if math.isfinite(restated) or not (math.isfinite(value) and value > 0):
+        data's units) leaves float64's normal range: inf (targets of 1e200), or 0 or
+        subnormal (1e-200); nan where it is within it, or value is not."""
+        if TINY <= abs(restated) < math.inf or not (math.isfinite(value) and value > 0):
             return math.nan
         return math.log2(value) + 2 * self.rho
 

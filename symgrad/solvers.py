@@ -340,7 +340,7 @@ PRECISION_LOST = ("no step computed in float64 lowers the loss, yet a step along
                   "alone would take {share} of it off (the derivatives are too badly scaled "
                   "here to solve for a step): start elsewhere, closer to the optimum (--init, "
                   "theta0 or init)")
-OUTSIDE_DOMAIN = ("no step lowers the loss where it is defined: moving {name} to {value:.3g} "
+OUTSIDE_DOMAIN = ("no step lowers the loss where it is defined: moving {name} to {value:.6g} "
                   "would lower it, but the loss is not defined there (the model leaves its "
                   "domain: sqrt or log of a negative number, say), so the best fit may lie "
                   "outside the model's domain, with {name} at its edge; check the model and "

@@ -168,11 +168,15 @@ def _lowest(fits):
 
 
 def _rank(fit):
-    """How a fit's loss compares: (0, the loss) where finite, (1, its log2) where it overflows
-    float64 (Fit.loss_log2: lm on targets of 1e200), None where neither is known."""
+    """How a fit's loss compares: (0, its log2) for a loss >= 0 (Fit.loss_log2 where the loss
+    left float64's range: lm on targets of 1e200 or 1e-200, whose losses read inf or 0),
+    (-1, the loss) for a negative one, None where neither is known."""
+    if math.isfinite(fit.loss_log2):
+        return 0, fit.loss_log2
     if math.isfinite(fit.loss):
-        return 0, fit.loss
-    return (1, fit.loss_log2) if math.isfinite(fit.loss_log2) else None
+        return (0, math.log2(fit.loss) if fit.loss > 0 else -math.inf) if fit.loss >= 0 \
+            else (-1, fit.loss)
+    return None
 
 
 def _same(fit, best) -> bool:
@@ -180,8 +184,8 @@ def _same(fit, best) -> bool:
     rank, lowest = _rank(fit), _rank(best)
     if rank is None or lowest is None or rank[0] != lowest[0]:
         return False
-    if rank[0] == 1:
-        return rank[1] - lowest[1] <= math.log2(1 + SAME)
+    if rank[0] == 0:
+        return rank[1] == lowest[1] or rank[1] - lowest[1] <= math.log2(1 + SAME)
     return rank[1] - lowest[1] <= SAME * abs(lowest[1])
 
 
@@ -189,4 +193,5 @@ def _alone(best, reached: int, ran: int) -> tuple[str, ...]:
     if reached > 1 or ran < 4 or not best.converged:
         return ()
     return (f"only 1 of {ran} starts reached this loss: a lower one may exist; try more "
-            f"starts (--starts) or start near the answer (--init)",)
+            f"starts (--starts; starts= or n_init=) or one near the answer (--init; theta0= "
+            f"or init=)",)

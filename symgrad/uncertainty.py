@@ -95,11 +95,13 @@ def unbounded(progress, stderr, units) -> None:
     that vanishes out there), or a loss that is not finite. One the data determine is an
     optimum, however large. Judged in the ``units`` the fit ran in (symgrad.scaling:
     residuals and derivatives near 1), where an intercept of 1e196 beside targets of 3e200
-    is small; the reason gives the run-off's size in the parameters' own."""
-    size = np.abs(progress.theta)
-    runaway = ~(size <= UNBOUNDED) & ~(stderr < size)
-    if runaway.any() or not math.isfinite(progress.loss):
-        given = np.abs(units.theta(progress.theta))
+    is small, and also in the parameters' own for one the data do not determine at all
+    (units taken at a start far from the data can be as far off); the reason gives the
+    run-off's size in the parameters' own."""
+    size, given = np.abs(progress.theta), np.abs(units.theta(progress.theta))
+    runaway = ~(size <= UNBOUNDED) & ~(stderr < size) | \
+        ~(given <= UNBOUNDED) & ~np.isfinite(stderr)  # (units from a start far off: k
+    if runaway.any() or not math.isfinite(progress.loss):  # of 1e200, its unit as large)
         largest = float(np.max(given[runaway] if runaway.any() else given))
         where = f"|theta| up to {largest:.3g}" if largest > UNBOUNDED or not runaway.any() \
             else f"a parameter at {largest:.3g}, beyond {UNBOUNDED:.0e} times its scale at " \

@@ -113,9 +113,11 @@ BAD = [  # (file content, extra args, message)
     ("x,y\n1,2\n", ["--init", "w=1e-400"], "--init: 'w=1e-400' is below float64's range"),
     ("x,y\n1,2\n", ["--init", "w=1e400"], "--init: 'w=1e400' is beyond float64's range"),
     ("x,y\n1,2\n", ["--model", "w*x*exp(1000)"],
-     "the constant exp(1000) is beyond float64's range (about 1.8e+308)"),  # (diverged)
+     "the constant exp(1000) (in the model or its derivatives) is beyond float64's range"),
     ("x,y\n1,2\n", ["--model", "w*x*1e300", "--dtype", "float32"],
-     "the constant 1.00000e+300 is beyond float32's range"),
+     "the constant 1.00000e+300 (in the model or its derivatives) is beyond float32's"),
+    ("x,y\n1,2\n", ["--model", "w*x*1e-50", "--dtype", "float32"],  # (w never moved)
+     "is below float32's range: the kernels would compute it as 0"),
     ("x,y\n1,2\n", ["--init", "w=1e39", "--dtype", "float32"],
      "--init w=1e+39 is beyond float32's range (about 3.4e+38)"),
     ("x,y\n1,2\n", ["--model", "3*x"], "the model has no parameters: every name in it is a"),

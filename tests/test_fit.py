@@ -775,6 +775,23 @@ def test_targets_whose_squares_overflow_are_fitted_and_their_starts_compared():
     assert not any("reached this loss" in w for w in result.warnings)
 
 
+@pytest.mark.parametrize("scale", [1e200, 1e-200])
+def test_a_decay_of_targets_far_outside_float64_s_squares_is_fitted_from_its_starts(scale):
+    # y of 1e-200: every start's loss read 0 (its squares underflow), so all tied and the
+    # first was kept (k -0.002, R^2 0.8, 'converged'); y of 1e200: k ran off to 1e200 in
+    # units taken at a start where a was 1e200 too small, and that was called converged
+    data = _decay(rows=50, seed=3)
+    unscaled = symgrad.fit(DECAY, data=data)
+    result = symgrad.fit(DECAY, data=np.column_stack([data[:, 0], data[:, 1] * scale]))
+    assert result.converged and result.loss_log2 == pytest.approx(
+        np.log2(unscaled.loss) + 2 * np.log2(scale), abs=1e-6)
+    np.testing.assert_allclose(result.params / [scale, scale, 1], unscaled.params, rtol=1e-7)
+    if scale > 1:  # the CLI's first start (0.1 N(0, 1)) alone: k runs off, and says so
+        one = symgrad.fit(DECAY, data=np.column_stack([data[:, 0], data[:, 1] * scale]),
+                          theta0=0.1 * np.random.default_rng(0).standard_normal(3))
+        assert not one.converged and "no minimum" in one.reason, one.reason
+
+
 def test_starts_whose_losses_overflow_are_ranked_by_their_log2():
     from symgrad.starts import _lowest, _same
 
@@ -1038,7 +1055,9 @@ def test_the_pseudo_inverse_of_a_singular_matrix_is_the_determined_block_s_covar
     ({"tol": 0.0}, "tol must be"),
     ({"max_iter": 0}, "max_iter must be"),
     ({"l2": 1.0, "l2_exclude": ["z"]}, "not a parameter"),
-    ({"theta0": [1.0]}, "theta0 must be 3 finite numbers"),
+    ({"theta0": [1.0]}, r"theta0 has shape \(1,\); expected \(3,\) for params a, c, k"),
+    ({"theta0": [10**400, 0, 0]}, r"theta0\[0\] \(a\) is inf"),  # (was an OverflowError)
+    ({"theta0": ["1", "2", "3"]}, "theta0 must be real numbers"),
     ({"method": "lm", "loss": "bce"}, "sum of squares"),
 ])
 def test_fit_refusals(kwargs, message):

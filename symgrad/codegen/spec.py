@@ -216,7 +216,8 @@ def refuse_overflowing_constants(programs, dtype: str) -> None:
 
     from ..errors import SymgradError
 
-    most = sp.Float(float(np.finfo(dtype).max))
+    info = np.finfo(dtype)
+    most, least = sp.Float(float(info.max)), sp.Float(float(info.smallest_subnormal))
     for program in filter(None, programs):
         for expr in (*(value for _, value in program.temps), *program.outputs):
             nodes = sp.preorder_traversal(expr)
@@ -225,11 +226,13 @@ def refuse_overflowing_constants(programs, dtype: str) -> None:
                     continue
                 nodes.skip()  # (its arguments are constants too)
                 value = node if node.is_Number else node.evalf(17)
-                if value.is_Number and abs(value) > most:
-                    shown = sp.sstr(sp.N(node, 6) if node.is_Number else node)[:60]
-                    raise SymgradError(f"the constant {shown} is beyond "
-                                       f"{dtype}'s range (about {float(most):.2g}): the "
-                                       f"model would be inf whatever its parameters")
+                if not value.is_Number or least / 2 <= abs(value) <= most or value == 0:
+                    continue
+                shown = sp.sstr(sp.N(node, 6) if node.is_Number else node)[:60]
+                beyond, then = ("beyond", "inf") if abs(value) > most else ("below", "0")
+                raise SymgradError(f"the constant {shown} (in the model or its derivatives) "
+                                   f"is {beyond} {dtype}'s range: the kernels would compute "
+                                   f"it as {then}, whatever the parameters")
 
 
 @dataclass(frozen=True)

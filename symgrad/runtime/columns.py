@@ -4,6 +4,8 @@ non-numeric columns refused. ``Reading`` decides when float32 data are widened f
 kernel. Used by ``Kernel`` (symgrad.runtime.kernel) and the scikit-learn estimators."""
 from __future__ import annotations
 
+import math
+import numbers
 import time
 from collections.abc import Mapping
 
@@ -140,8 +142,11 @@ def checked_theta(theta, params, dtype, what: str = "theta") -> np.ndarray:
     naming the first that is not."""
     try:
         given = np.asarray(theta)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         given = np.asarray(None)
+    if given.dtype.kind == "O" and given.size and all(
+            isinstance(v, numbers.Real) and not isinstance(v, bool) for v in given.flat):
+        given = np.array([_float(v) for v in given.flat]).reshape(given.shape)  # 10**400
     if given.dtype.kind not in "biuf":
         kind = "complex numbers" if given.dtype.kind == "c" else "not numbers"
         raise SymgradError(f"{what} must be real numbers, one per parameter "
@@ -158,3 +163,11 @@ def checked_theta(theta, params, dtype, what: str = "theta") -> np.ndarray:
             if np.isfinite(values[bad]) else ""
         raise SymgradError(f"{what}[{bad}] ({params[bad]}) is {values[bad]:g}{beyond}")
     return values.astype(dtype)
+
+
+def _float(value) -> float:
+    """A Python number as a float64: inf where it is an int beyond float64's range."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
