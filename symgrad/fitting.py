@@ -258,9 +258,9 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
         curvature = hessian + penalty.hessian()
         # the loss's doing, not the data's: |r| has no second derivative, and at a kink
         # (mae's minimum) the Hessian beside it says nothing of the uncertainty
-        flat = not np.any(curvature) or getattr(objective, "kinked", False) and not \
-            uncertainty.smooth_at(lambda t: objective.loss_grad(t)[1] +
-                                  penalty.gradient(t), theta, curvature)
+        flat = not np.any(curvature) or getattr(objective, "kinked", False) and (
+            interrupted or not uncertainty.smooth_at(  # (no more passes once told to stop)
+                lambda t: objective.loss_grad(t)[1] + penalty.gradient(t), theta, curvature))
         inverse = None if flat else uncertainty.inverse(curvature)
         cov = None if inverse is None else inverse.matrix
         if flat:

@@ -129,7 +129,8 @@ def smooth_at(gradient, theta, hessian) -> bool:
         ahead[j] += step
         behind[j] -= step
         column = (gradient(ahead) - gradient(behind)) / (2 * step)
-        if not (np.all(np.isfinite(column)) and np.linalg.norm(column - hessian[:, j]) <=
-                AGREE * max(np.linalg.norm(hessian[:, j]), 1e-300)):
+        size = max(np.linalg.norm(hessian[:, j]), 1e-6 * np.linalg.norm(hessian), 1e-300)
+        if not (np.all(np.isfinite(column)) and
+                np.linalg.norm(column - hessian[:, j]) <= AGREE * size):
             return False
     return True
