@@ -160,9 +160,11 @@ def derive(expression, wrt, format_, loss, features):
 def _batch_size(_ctx, _param, value):
     if value is None or value == "full":
         return None
-    if not value.isdigit() or int(value) < 1:
-        raise click.BadParameter(f"expected a positive integer or 'full', got {value!r}")
-    return int(value)
+    try:  # (a whole number as the other options take one: 64, 1e3)
+        return Whole(min=1).convert(value, None, None)
+    except click.BadParameter:
+        raise click.BadParameter(f"expected a positive integer or 'full', got {value!r}") \
+            from None
 
 
 DELIMITER_HELP = "The CSV's field separator: one character, or 'tab' (default: a tab for " \

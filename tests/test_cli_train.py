@@ -128,6 +128,19 @@ BAD = [  # (file content, extra args, message)
 ]
 
 
+def test_a_batch_size_is_a_whole_number_as_other_options_take_one(tmp_path):
+    data = write(tmp_path / "d.csv", "x,y\n" + "".join(f"{x},{2 * x + 1}\n" for x in range(20)))
+    sizes = {}
+    for given in ("1e1", "10"):
+        out = tmp_path / f"{given}.json"
+        assert run("train", data, "--model", "w*x + b", "--target", "y", "--epochs", "2",
+                   "--batch-size", given, "--out", out, "--quiet").exit_code == 0
+        sizes[given] = json.loads(out.read_text())["batch_size"]
+    assert sizes == {"1e1": 10, "10": 10}
+    one_line_error(run("train", data, "--model", "w*x + b", "--target", "y", "--batch-size",
+                       "2.5"), "expected a positive integer or 'full', got '2.5'")
+
+
 def test_a_summed_final_loss_says_so_beside_the_mean_train_loss(tmp_path):
     data = write(tmp_path / "d.csv", "x,y\n" + "".join(f"{x},{2 * x + 1}\n" for x in range(8)))
     summed = run("train", data, "--model", "w*x + b", "--target", "y", "--loss", "sse",
