@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import saddles, scaling, solvers, uncertainty
+from . import saddles, scaling, solvers, stalls, uncertainty
 from . import starts as starts_
 from .errors import SymgradError, listed
 from .gram import Gram
@@ -157,9 +157,9 @@ def _minimize(method, stated, progress, tol, max_iter, report) -> None:
     moved by more than scaling.MOVED there (a start of 1 on data of 1e-100: its loss fell
     1e200, read as an exact fit). ``stated`` ends holding the objective, penalty and units
     that progress is in."""
-    for _ in range(scaling.RESTATES):
+    for run in range(scaling.RESTATES):
         if method in ("lm", "lbfgs"):
-            stated.restate(progress, always=method == "lbfgs")
+            stated.restate(progress, always=method == "lbfgs" or run > 0)
         reporting = stated.units.reporting(report)
         _run(method, stated.objective, stated.penalty, progress, tol, max_iter, reporting)
         for _ in range(saddles.ESCAPES):
@@ -293,8 +293,8 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
     progress.loss = units.loss(scaled)
     if progress.stalled and progress.edge is not None:  # said with the parameter's name
         j, value = progress.edge
-        progress.reason = solvers.OUTSIDE_DOMAIN.format(
-            name=names[j], value=float(np.ldexp(value, units.e[j])))
+        progress.reason = stalls.OUTSIDE_DOMAIN.format(name=names[j], value=stalls.apart(
+            float(np.ldexp(value, units.e[j])), float(progress.theta[j])))
     stderr = units.errors(stderr)
     return Fit(params=progress.theta, names=names, method=method, loss=progress.loss,
                iterations=progress.iterations, converged=progress.converged,

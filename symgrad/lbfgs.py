@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .solvers import ACCEPT, EPS, NotFiniteAtStart, Progress, all_finite, mark_converged
+from .solvers import ACCEPT, EPS, NotFiniteAtStart, Progress
+from .stalls import COORDINATES, all_finite, mark_converged
 
 MEMORY = 10  # pairs (s, y) kept
 STALL = 10   # a loss with kinks: converged when these many steps took off less than tol
@@ -37,11 +38,15 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None,
         if -slope <= 2 * tol * tol * abs(f) or not np.any(g):
             return mark_converged(progress, "the predicted decrease is below tol**2")
         first = 1.0 if pairs else min(1.0, 1.0 / max(np.abs(g).sum(), EPS))
-        found = _armijo(loss_grad, theta, f, slope, direction, first, progress)
+        not_defined: list[float] = []   # the steps at which the loss was nan
+        found = _armijo(loss_grad, theta, f, slope, direction, first, progress, not_defined)
         if found is None:
             if -slope <= 1e-8 * abs(f):
                 return mark_converged(progress, "no further reduction is possible in float64")
             progress.reason = "the line search found no lower loss"
+            progress.edge = not_defined and _edge(loss_grad, theta, not_defined[-1] * direction,
+                                                  progress) or None
+            progress.stalled = progress.edge is not None
             return
         step_size, f_new, g_new = found
         s, y = step_size * direction, g_new - g
@@ -76,10 +81,28 @@ def _two_loop(g, pairs) -> np.ndarray:
     return q
 
 
-def _armijo(loss_grad, theta, f, slope, direction, step, progress):
+def _edge(loss_grad, theta, moves, progress):
+    """(j, value) where moving parameter j alone to value, as far as the line search's
+    shortest step at which the loss was nan moved it, makes the loss nan (the edge of the model's domain: D at 1e-30 in
+    sqrt(D) with data that want D < 0); None where no parameter's move does. The parameters
+    whose move is largest beside their own size are tried first, COORDINATES of them."""
+    order = np.argsort(-np.abs(moves) / np.maximum(np.abs(theta), EPS), kind="stable")
+    for j in order[:COORDINATES]:
+        moved = np.array(theta, dtype=np.float64)
+        moved[j] += moves[j]
+        if moves[j] != 0 and np.all(np.isfinite(moved)):
+            progress.passes += 1
+            if np.isnan(loss_grad(moved)[0]):
+                return int(j), float(moved[j])
+    return None
+
+
+def _armijo(loss_grad, theta, f, slope, direction, step, progress, not_defined):
     for _ in range(60):
         f_new, g_new = loss_grad(theta + step * direction)
         progress.passes += 1
+        if np.isnan(f_new):
+            not_defined.append(step)
         if all_finite(f_new, g_new) and f_new <= f + ACCEPT * step * slope:
             return step, f_new, g_new
         step *= 0.5

@@ -30,6 +30,7 @@ import numpy as np
 from .errors import SymgradError
 from .gram import EPS, Gram, positive_definite, scaled
 from .region import region_step
+from .stalls import all_finite, mark_converged, stopped
 
 ACCEPT = 1e-4          # a step is taken when the loss falls by this share of the prediction
 MAX_POLISHING = 3       # such steps at most (Newton's convergence is quadratic)
@@ -169,7 +170,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             polished = None if _norm(scale, step) <= tol * _norm(scale, theta) else \
                 _polished(quantities, progress, theta, g, step, damping, scale, report)
             if polished is None:
-                polished = _stopped(progress, "no further reduction is possible in float64",
+                polished = stopped(progress, "no further reduction is possible in float64",
                                     (quantities, theta, f, g, B), start, tol, report)
                 if polished is None:
                     return None
@@ -192,70 +193,12 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
         if small or radius <= tol * _norm(scale, theta):
             reason = "the loss changed by less than tol**2" if small else \
                 "the step changed the parameters by less than tol"
-            moved = _stopped(progress, reason, (quantities, theta, f, g, B), start,
+            moved = stopped(progress, reason, (quantities, theta, f, g, B), start,
                              math.sqrt(tol), report)
             if moved is None:
                 return None
             theta, f, g, B = moved
     progress.reason = f"not converged in {max_iter} iteration{'s' * (max_iter != 1)}"
-
-
-def _stopped(progress, reason, at, start, limit, report):
-    """None where the run stops: converged for ``reason`` where a Newton step along one
-    parameter alone would take at most ``limit`` of the loss off, or 4 eps whatever tol
-    (``_coordinate_reduction``); else the first of the most promising such steps
-    (``_coordinate_steps``) that lowers the loss is taken, an iteration, and the new
-    (theta, f, g, B) returned for the run to go on. Where none does, a loss at float64's
-    rounding of its start and of ``_curvature_scale`` is an exact fit, and any other a
-    stall short of a minimum (derivatives spanning 1e0 to 1e230, say). ``at``: (quantities,
-    theta, f, g, B)."""
-    quantities, theta, f, g, B = at
-    share = _coordinate_reduction(f, g, B)
-    if share <= max(limit, 4 * EPS):  # a smaller share is below float64's resolution of f
-        return mark_converged(progress, reason)
-    edge = None
-    for j, moved in _coordinate_steps(theta, g, B):
-        f_moved, g_moved, B_moved = quantities(moved) if all_finite(moved) else (math.inf,) * 3
-        progress.passes += all_finite(moved)
-        if all_finite(f_moved, g_moved, B_moved) and f_moved < f:
-            progress.theta, progress.loss = moved, f_moved
-            progress.iterations += 1
-            if report:
-                report(progress)
-            return moved, f_moved, g_moved, B_moved
-        if edge is None and all_finite(moved) and math.isnan(f_moved):  # (an overflow, a
-            edge = (int(j), float(moved[j]))  # huge step's, is inf: not outside the domain)
-    if abs(f) <= EPS * min(abs(start), _curvature_scale(theta, B)):
-        return mark_converged(progress, "the loss fell to float64's rounding of its start "
-                                        "(an exact fit)")
-    progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
-    progress.stalled, progress.edge = True, edge
-    return None
-
-
-def _curvature_scale(theta, B) -> float:
-    """sum B_jj theta_j**2 / 2: about what changing every parameter by its own size would
-    add to the loss (sum yhat**2 for least squares). An exact fit's loss is rounding beside
-    it; a loss that fell 1e-16 of a start far from the data (a = 1e10 on y of 3) need not be."""
-    terms = np.diag(B) * np.asarray(theta, dtype=np.float64) ** 2
-    return float(np.sum(terms[np.isfinite(terms) & (terms > 0)])) / 2
-
-
-COORDINATES = 8  # Newton steps along one parameter tried before a run is called stalled
-
-
-def _coordinate_steps(theta, g, B):
-    """(j, theta after a Newton step along parameter j) for each of the COORDINATES whose
-    steps promise most (g_j**2 / B_jj, the largest first)."""
-    diagonal = np.diag(B)
-    usable = np.isfinite(diagonal) & (diagonal > 0) & np.isfinite(g)
-    promise = np.where(usable, g * g / np.where(usable, diagonal, 1.0), -1.0)
-    for j in np.argsort(-promise, kind="stable")[:COORDINATES]:
-        if not usable[j]:
-            return
-        moved = np.array(theta, dtype=np.float64)
-        moved[j] -= g[j] / diagonal[j]
-        yield j, moved
 
 
 def initial_radius(B, g, scale, theta) -> float:
@@ -294,21 +237,6 @@ def _polished(quantities, progress, theta, g, step, damping, scale, report):
     return trial, f, g_trial, B
 
 
-def _coordinate_reduction(f, g, B) -> float:
-    """The largest share of the loss that a Newton step along one parameter alone would take
-    off, g_j**2 / (2 B_jj |f|): the squared cosine between the residuals and a column of J
-    for a sum of squares (MINPACK's gtol measure), about 0 at a minimum."""
-    diagonal = np.diag(B)
-    usable = np.isfinite(diagonal) & (diagonal > 0) & np.isfinite(g)
-    if f == 0.0 or not usable.any():
-        return 0.0
-    return float(np.max((g[usable] / np.sqrt(2 * diagonal[usable])) ** 2)) / abs(f)
-
-
-def all_finite(*values) -> bool:
-    return all(np.all(np.isfinite(v)) for v in values)
-
-
 def _new_radius(radius, length, ratio, damping, slope, actual) -> float:
     """MINPACK's update: shrink (by the minimum of the quadratic through the trial, within
     [0.1, 0.5]) on a poor step, grow to twice the step on a good one or a full Newton step."""
@@ -336,21 +264,8 @@ def _norm(scale, v) -> float:
     return float(np.sqrt(np.sum(scale * v * v)))
 
 
-PRECISION_LOST = ("no step computed in float64 lowers the loss, yet a step along one parameter "
-                  "alone would take {share} of it off (the derivatives are too badly scaled "
-                  "here to solve for a step): start elsewhere, closer to the optimum (--init, "
-                  "theta0 or init)")
-OUTSIDE_DOMAIN = ("no step lowers the loss where it is defined: moving {name} to {value:.6g} "
-                  "would lower it, but the loss is not defined there (the model leaves its "
-                  "domain: sqrt or log of a negative number, say), so the best fit may lie "
-                  "outside the model's domain, with {name} at its edge; check the model and "
-                  "the data (a sign?)")
 ZERO_AT_START = ("the loss is 0 at the start: an exact fit, or residuals below about 1e-154 "
                  "whose squares underflow float64, and if so, rescale the data")
 STATIONARY_START = ("the gradient is zero at the start but the curvature there is not positive "
                     "definite (a saddle: all zeros is one for a product such as a*sin(k*x)); "
                     "start elsewhere (--init, theta0 or init)")
-
-
-def mark_converged(progress: Progress, reason: str) -> None:
-    progress.converged, progress.reason = True, reason

@@ -202,9 +202,26 @@ def kinked(program) -> bool:
         parts = [condition for _, condition in f.args] if isinstance(f, sp.Piecewise) \
             else f.args
         return any(getattr(part, "free_symbols", set()) & moving for part in parts)
+    expressions = (*(value for _, value in program.temps), *program.outputs)
     return any(type(f).__name__ in KINKS and kinks(f)
-               for e in (*(value for _, value in program.temps), *program.outputs)
-               for f in e.atoms(sp.Function, sp.Max, sp.Min))
+               for e in expressions for f in e.atoms(sp.Function, sp.Max, sp.Min)) or \
+        any(_even_root(f, dict(program.temps), moving)
+            for e in expressions for f in e.atoms(sp.Pow))
+
+
+def _even_root(power, definitions: dict, moving: set) -> bool:
+    """Whether power is (u**(2k))**p = |u|**(2kp) with 2kp < 2 and u moving with the
+    parameters: sqrt((yhat - y)**2) is abs(yhat - y), a kink at 0 (its Hessian unbounded
+    beside it for 2kp < 2). A base that is a temporary is read through its definition."""
+    base, exponent = power.args
+    for _ in range(len(definitions) + 1):  # (a temporary defined as another, in a chain)
+        if base not in definitions:
+            break
+        base = definitions[base]
+    if not (exponent.is_number and exponent.is_integer is False and base.is_Pow):
+        return False
+    inner, even = base.args
+    return bool(even.is_even and even * exponent < 2 and inner.free_symbols & moving)
 
 
 def refuse_overflowing_constants(programs, dtype: str) -> None:
