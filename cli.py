@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import sys
 
-import click
+try:
+    import click
+except KeyboardInterrupt:  # Ctrl-C in the first tenth of a second: one line, as later
+    sys.stderr.write("symgrad: error: interrupted\n")
+    sys.exit(130)
 
 FORMATS = ("text", "latex", "python", "json")
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop", "adagrad")
@@ -76,7 +80,10 @@ class OneLineErrors(click.Group):
     command_class = ListsMerged
 
     def main(self, args=None, prog_name=None, **extra):
-        from symgrad.files import StdoutError, checked_stdout
+        try:
+            from symgrad.files import StdoutError, checked_stdout
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
         extra.pop("standalone_mode", None)
         _write_errors_not_signals()
         try:
@@ -363,7 +370,7 @@ def _report_fit(outcome, out, quiet):
 
 class _FitProgress:
     """A line on stderr every two seconds once a fit has lasted one: step and loss (and
-    which start, after the first)."""
+    which start, after the first, and whether on a sample of the rows)."""
 
     def __init__(self):
         import time
@@ -374,6 +381,8 @@ class _FitProgress:
         now = self.clock()
         if now - self.started >= 1.0 and now - self.last >= 2.0:
             start = f"start {progress.start + 1}, " if progress.start else ""
+            if progress.sampled:
+                start = f"start {progress.start + 1} on a sample of {progress.sampled:,} rows, "
             click.echo(f"{start}iteration {progress.iterations}  loss {progress.loss:.10g}",
                        err=True)
             self.last = now

@@ -25,7 +25,7 @@ dtype='float32')``); blank lines are skipped; the text is UTF-8, with or without
 The delimiter is the source's: a comma, or a tab for a file named ``*.tsv``, unless given
 (``open_csv(path, delimiter=";")``, the CLI's ``--delimiter``). The error that a column is
 not found names a column one edit away, or the option that reads a header of one column that
-holds another likely delimiter (a tab, ';', '|'). ``csv_text(header, rows)`` writes CSV.
+holds another likely delimiter (a tab, ';', '|').
 """
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable, Iterator, Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -186,15 +186,18 @@ def _require_columns(source: CsvSource, header, names) -> None:
 
 
 def no_column(source: CsvSource, header, name: str, what: str = "column") -> str:
-    """'a.csv has no column 'y' (columns: ...)', with a column one edit or a case away, or
-    the delimiter that would read a header of one column holding a tab, ';' or '|'."""
-    close = ColumnIndex(header).close_to(name)
-    message = f"{source.name} has no {what} {name!r} (columns: {listed(header)})" + \
-        (f"; did you mean {close!r}?" if close else "")
-    others = [d for d in OTHER_DELIMITERS if d != source.delimiter and d in header[0]]
+    """'a.csv has no column 'y' (columns: ...)', with a column one edit or a case away, the
+    delimiter that would read a header of one column holding a tab, ';' or '|', or that the
+    file looks like JSON (a PARAMS.json given as the data)."""
+    message = f"{source.name} has no {what} {name!r} (columns: {listed(header)})"
+    if close := ColumnIndex(header).close_to(name):
+        message += f"; did you mean {close!r}?"
+    others = [d.replace("\t", "tab") for d in OTHER_DELIMITERS
+              if d != source.delimiter and d in header[0]]
     if len(header) == 1 and others:
-        option = "tab" if others[0] == "\t" else others[0]
-        message += f"; its header reads as one column: read it with --delimiter '{option}'"
+        return f"{message}; its header reads as one column: read it with --delimiter '{others[0]}'"
+    if header and header[0].lstrip().startswith(("{", "[")):
+        return f"{message}; it looks like JSON (a PARAMS.json?), not a CSV file"
     return message
 
 
@@ -350,11 +353,3 @@ def read_labels(source: str | CsvSource, column: str) -> list[str]:
         labels.append(label)
     return labels
 
-
-def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    """CSV text: the header, then the rows; cells quoted where needed (a comma, a quote)."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue()

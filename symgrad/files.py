@@ -6,16 +6,19 @@ bits (a 0600 PARAMS.json stays 0600); a new one gets the umask's default, or ``m
 write (disk full, a file-size limit, a read-only directory) raises a one-line SymgradError,
 leaves the old file as it was and no temporary behind. ``refuse_overwriting`` compares files
 by device and inode, not by name, so a path spelled differently or a link is caught too.
+``csv_text(header, rows)`` is the CSV text that predict writes.
 """
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import os
 import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import Iterable, Sequence
 
 from .errors import SymgradError
 
@@ -213,3 +216,12 @@ def checked_stdout():
         replaced, sys.stdout = sys.stdout, original
         with contextlib.suppress(StdoutError, OSError, ValueError):
             replaced.detach()  # its bytes are written or lost; the descriptor stays open
+
+
+def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """CSV text: the header, then the rows; cells quoted where needed (a comma, a quote)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()

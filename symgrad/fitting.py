@@ -83,7 +83,8 @@ def fit(loss, params=None, inputs=None, data=None, theta0=None, *, method: str =
     (damped Newton on the exact Hessian), "lbfgs", or "auto": lm for least squares, else
     newton, and lbfgs for a loss with kinks in the parameters (mae) or beyond HESSIAN_LIMIT
     parameters (GAUSS_NEWTON_LIMIT for least squares). ``report(progress)`` is called after
-    each accepted step.
+    each accepted step (with ``progress.sampled`` the rows of the sample while the starts
+    are compared on one).
     """
     from .compiler import compile
 
@@ -245,8 +246,12 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
         per = _centre(jtj)
         inverse = uncertainty.inverse(_curvature(objective, theta, penalty, jtj, per))
         dof = objective.observations - (size if inverse is None else inverse.rank)
+        rounding = uncertainty.rounding_rss(rss, theta, jtj) if dof > 0 else None
+        if rounding is not None:
+            warnings.append("the fit is exact to float64's rounding: the standard errors "
+                            "are those that rounding leaves")
         if dof > 0:
-            root = math.sqrt(rss / dof) / math.sqrt(per)  # (each square root in range)
+            root = math.sqrt((rounding or rss) / dof) / math.sqrt(per)  # (each root in range)
             cov = None if inverse is None else inverse.times(root * root)
         else:
             count = objective.observations

@@ -91,6 +91,8 @@ class Progress:
     edge: tuple | None = None  # stalled where a step along parameter j to value v, which
                                # promised most, made the loss nan: (j, v)
     start: int = 0            # which of a fit's starts this run is (symgrad.starts)
+    sampled: int = 0          # in a report: the rows of the sample the starts are compared
+                              # on (symgrad.starts), 0 where the run is on all of them
 
 
 # --- the damped Newton loop --------------------------------------------------------------

@@ -88,8 +88,9 @@ def search(runner, objective, penalty, runs: list[np.ndarray], max_iter: int, re
         more = run(best.params, best.start)
         return kept(_continued(more, best.iterations), best)
     sample, step = screen  # the penalty weighed against 1/step of the rows' sum
-    best = best_fit(runner(Remembered(sample), Penalty(penalty.l2 / step, penalty.mask), None,
-                           steps), runs)
+    screening = report and (lambda progress: report(replace(progress, sampled=sample.rows)))
+    best = best_fit(runner(Remembered(sample), Penalty(penalty.l2 / step, penalty.mask),
+                           screening, steps), runs)
     if best.interrupted:
         return interrupted_screening(best, objective.rows)
     run = runner(objective, penalty, report, max_iter)

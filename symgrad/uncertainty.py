@@ -85,6 +85,16 @@ def standard_errors(inverse: Inverse | None, root: float, size: int,
     return inverse.errors(root)
 
 
+def rounding_rss(rss: float, theta, jtj) -> float | None:
+    """For a fit exact to float64's rounding, the RSS that rounding leaves, eps**2 x sum of
+    (J^T J)_jj theta_j**2 (about sum yhat**2), where rss is below it; else None. An RSS of 0
+    gave every parameter a standard error of 0, one the data barely determine too (k of
+    a*exp(-k*t) + c on constant y, a at 1e-18, where curve_fit's covariance is inf)."""
+    terms = np.diag(jtj) * np.asarray(theta, dtype=np.float64) ** 2
+    floor = EPS * EPS * float(np.sum(terms[np.isfinite(terms)]))
+    return floor if rss < floor else None
+
+
 UNBOUNDED = 1e100  # a parameter beyond this, not determined to within itself: no optimum
 
 

@@ -112,6 +112,8 @@ BAD = [  # (file content, extra args, message)
      "--workers sizes a local cluster; with --scheduler"),
     ("x,y\n1,2\n", ["--init", "w=1e-400"], "--init: 'w=1e-400' is below float64's range"),
     ("x,y\n1,2\n", ["--init", "w=1e400"], "--init: 'w=1e400' is beyond float64's range"),
+    ("x,y\n1,2\n", ["--init", "w=nan"], "--init: 'w=nan' is not a finite number"),
+    ("x,y\n1,2\n", ["--init", "w=-Inf"], "--init: 'w=-Inf' is not a finite number"),
     ("x,y\n1,2\n", ["--model", "w*x*exp(1000)"],
      "the constant exp(1000) (in the model or its derivatives) is beyond float64's range"),
     ("x,y\n1,2\n", ["--model", "w*x*1e300", "--dtype", "float32"],

@@ -764,6 +764,26 @@ def test_a_fit_pinned_at_the_edge_of_the_models_domain_says_so(model, edge, meth
                     .loss_at(np.r_[value, result.params[1:]], data))
 
 
+def test_an_exact_fit_takes_its_standard_errors_from_float64s_rounding():
+    # constant y: a goes to ~1e-18, where k moves no prediction; an RSS of 0 gave all three
+    # a standard error of 0 (curve_fit: an infinite covariance). A noiseless decay is
+    # determined to rounding's size, not to 0
+    model = Model.supervised("a*exp(-k*t) + c", "y", inputs=["t", "y"])
+    t = np.arange(1.0, 8.0)
+    flat = symgrad.fit(model, data=np.column_stack([t, np.full(7, 2.0)]),
+                       theta0=[0.01, 1.5, -0.5])
+    fitted, errors = dict(zip(flat.names, flat.params)), dict(zip(flat.names, flat.stderr))
+    assert flat.converged and abs(fitted["a"]) < 1e-12 and fitted["c"] == pytest.approx(2.0)
+    assert errors["k"] > 10 * abs(fitted["k"]) and 0 < errors["c"] < 1e-14, errors
+    exact = symgrad.fit(model, data=np.column_stack([t, 3 * np.exp(-0.5 * t) + 1]))
+    np.testing.assert_allclose(exact.params, [3.0, 1.0, 0.5], rtol=1e-12)
+    assert np.all((exact.stderr > 0) & (exact.stderr < 1e-13 * np.abs(exact.params)))
+    for fit in (flat, exact):
+        assert any("exact to float64's rounding" in w for w in fit.warnings), fit.warnings
+    noisy = symgrad.fit(model, data=_decay())
+    assert not any("rounding" in w for w in noisy.warnings)
+
+
 def test_targets_whose_squares_overflow_are_fitted_and_their_starts_compared():
     # y of 3e200: the loss is inf in float64, so the starts were not compared ("0 reached it"
     # beside "only 1 of 8 reached this loss"), and an intercept of 1e196 (zero within its
@@ -1403,8 +1423,14 @@ def test_starts_on_many_rows_are_compared_on_a_sample_and_the_best_finishes_on_a
     curve = textbook.CURVES["logistic"]
     rows = textbook.data("logistic", rows=400)
     args = (f"({curve.model} - y)**2", list(curve.params), ["t", "y"], rows)
-    screened = symgrad.fit(*args, backend="numpy")
+    seen = []
+    screened = symgrad.fit(*args, backend="numpy", report=lambda p: seen.append(
+        (p.start, p.sampled, p.iterations)))
     direct = symgrad.fit(*args, theta0=screened.params * 1.01, backend="numpy")
+    # the starts' steps on the sample are reported as such (a CLI fit on 3M rows was silent
+    # for 9 s while they were compared), then the best's on all the rows
+    assert {start for start, sampled, _ in seen if sampled == 50} == set(range(8))
+    assert {sampled for _, sampled, _ in seen} == {0, 50} and seen[-1][:2] == (screened.start, 0)
     assert screened.converged and screened.rows == 400 and screened.starts == 8
     np.testing.assert_allclose(screened.params, direct.params, rtol=1e-8)
     np.testing.assert_allclose(screened.stderr, direct.stderr, rtol=1e-6)

@@ -33,6 +33,13 @@ def test_predict_reads_a_fifo_like_a_regular_file(tmp_path, params_w):
     assert result.stdout == expected.stdout
 
 
+def test_a_params_file_given_as_the_data_is_named_json(params_w):
+    # "params.json has no column 'x' (columns: {)": the JSON's first line read as a header
+    one_line_error(cli("predict", params_w, params_w),
+                   "has no column 'x' (columns: {); it looks like JSON (a PARAMS.json?), not "
+                   "a CSV file")
+
+
 def csv_rows(text):
     return list(csv.reader(io.StringIO(text, newline="")))
 

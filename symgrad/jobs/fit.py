@@ -36,7 +36,9 @@ def fit_file(options: FitOptions, report=None,
     steps = {}  # each start's [iteration, loss] pairs
 
     def recording(progress):
-        steps.setdefault(progress.start, []).append([progress.iterations, float(progress.loss)])
+        if not progress.sampled:  # (a start compared on a sample: another data set's loss)
+            steps.setdefault(progress.start, []).append([progress.iterations,
+                                                         float(progress.loss)])
         if report is not None:
             report(progress)
     with stop_signals_raise():

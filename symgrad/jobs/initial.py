@@ -53,6 +53,8 @@ def parse_assignments(text: str) -> dict[str, float]:
                                f"not 0")
         if name and number is not None and not np.isfinite(number):
             raise SymgradError(f"--init: {item!r} is beyond float64's range (about 1.8e308)")
+        if name and value.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise SymgradError(f"--init: {item!r} is not a finite number")
         if not name or number is None:
             raise SymgradError(f"--init expects name=number pairs, got {item!r}")
         if name in values:

@@ -138,6 +138,9 @@ def _check_params_document(path: str, document: dict) -> None:
         _require(path, key, document[key], _is_string, "a string")
     _require_strings(path, "features", document["features"], _is_string, "a string")
     _require(path, "params", document["params"], lambda v: isinstance(v, dict), "an object")
+    if document.get("dtype", "float64") not in ("float32", "float64"):
+        raise SymgradError(f"{path}: dtype must be \"float32\" or \"float64\", not "
+                           f"{json.dumps(document['dtype'])[:40]}")
     if "classes" in document:
         _require_strings(path, "classes", document["classes"], _is_one_line,
                          "a one-line string")

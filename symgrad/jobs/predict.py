@@ -53,7 +53,8 @@ def predict_file(params_path: str, data_path: str, proba: bool = False,
     classifier with labels), then with ``proba`` one column ``p_<label>`` per class (bce:
     the positive class only); numbers as repr, so float64 round-trips. Those columns' names
     take a trailing _ while one is a feature's."""
-    from ..data import csv_text, line_of_row, open_csv, read_csv
+    from ..data import line_of_row, open_csv, read_csv
+    from ..files import csv_text
     from .evaluation import non_finite_outputs
 
     trained = trained_model(read_params(params_path))
