@@ -31,16 +31,16 @@ from __future__ import annotations
 
 import csv
 import importlib.util
-import io
 import math
 import re
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import numpy as np
 
+from . import csvrows
 from .errors import SymgradError, listed
 from .recipe import ColumnIndex
 
@@ -204,7 +204,7 @@ def no_column(source: CsvSource, header, name: str, what: str = "column") -> str
 def _numbers(source: CsvSource, header, usecols) -> np.ndarray:
     """The usecols of every data row (rows x len(usecols)); no columns: only the rows counted."""
     if not usecols:
-        return np.empty((sum(1 for _ in _rows(source, header)), 0))
+        return np.empty((sum(1 for _ in csvrows.rows(source, header)), 0))
     # pyarrow read a large file with a quote never closed with rows missing: quotes go to
     # the csv module (_read_quoted), which counts every row's fields
     large = len(source.data) >= PYARROW_FROM_BYTES and b'"' not in source.data
@@ -236,7 +236,7 @@ def _read_quoted(source: CsvSource, header, usecols) -> np.ndarray:
     line break, and every row's fields are counted as the csv module reads them (numpy's
     reader let a row with an extra quoted field shift the columns after it)."""
     rows = []
-    for where, fields in _rows(source, header):
+    for where, fields in csvrows.rows(source, header):
         cells = [fields[j].strip() for j in usecols]
         for j, cell in zip(usecols, cells):
             _check_cell(cell, f"{where}, column {header[j]}")
@@ -268,39 +268,12 @@ def _data_lines(source: CsvSource) -> list[str]:
     return [line for line in lines[1:] if line.strip()]
 
 
-def _rows(source: CsvSource, header) -> Iterator[tuple[str, list[str]]]:
-    """(where, fields) for each data row, 'a.csv line 3' naming it; blank lines skipped,
-    SymgradError for a row with the wrong number of fields."""
-    rows = csv.reader(io.StringIO(source.text, newline=""), delimiter=source.delimiter)
-    first = 2  # the line a row starts on: a quoted field may run over several
-    try:
-        next(rows, None)
-        first = rows.line_num + 1
-        for fields in rows:
-            where, first = f"{source.name} line {first}", rows.line_num + 1
-            if not fields or len(fields) == 1 and not fields[0].strip():  # a blank line
-                continue
-            if len(fields) != len(header):
-                raise SymgradError(f"{where}: {len(fields)} fields, expected {len(header)}"
-                                   f"{_unclosed(fields)}")
-            yield where, fields
-    except csv.Error as err:  # a field over csv.field_size_limit(), say
-        raise SymgradError(f"{source.name} line {first}: {err} (a quote never closed?)") \
-            from None
-
-
 def line_of_row(source: CsvSource, index: int) -> str:
     """'a.csv line 7': where data row ``index`` (from 0, blank lines skipped) starts."""
-    for row, (where, _) in enumerate(_rows(source, read_header(source))):
+    for row, (where, _) in enumerate(csvrows.rows(source, read_header(source))):
         if row == index:
             return where
     return f"{source.name} data row {index + 1}"
-
-
-def _unclosed(fields) -> str:
-    """A hint when a field holds line breaks: most likely a quote never closed."""
-    return "; a quoted field runs over several lines (a quote never closed?)" \
-        if any("\n" in f or "\r" in f for f in fields) else ""
 
 
 def _raise_first_error(source: CsvSource, header, usecols, dtype: str = "float64"):
@@ -311,7 +284,7 @@ def _raise_first_error(source: CsvSource, header, usecols, dtype: str = "float64
 
 def _first_error(source: CsvSource, header, usecols, dtype="float64") -> SymgradError | None:
     try:
-        for where, fields in _rows(source, header):
+        for where, fields in csvrows.rows(source, header):
             for j in usecols:
                 _check_cell(fields[j].strip(), f"{where}, column {header[j]}", dtype)
     except SymgradError as error:
@@ -344,7 +317,7 @@ def read_labels(source: str | CsvSource, column: str) -> list[str]:
     _require_columns(source, header, [column])
     j = header.index(column)
     labels = []
-    for where, fields in _rows(source, header):
+    for where, fields in csvrows.rows(source, header):
         label = fields[j].strip()
         if not label:
             raise SymgradError(f"{where}, column {column}: empty label")

@@ -65,6 +65,8 @@ BAD = [
     ('x,y\n"1",2\n,\n', "a.csv line 3, column x: '' is not a number"),
     ('x,y\n1,2\n"2,4\n3,6\n', "a.csv line 3: 1 fields, expected 2; a quoted field runs over "
                               "several lines (a quote never closed?)"),
+    ('x,y\n1,2\n2,"7\n', "a.csv line 3: a quote is never closed"),  # (read as 7)
+    ('x,y\n1,2\n2,"7', "a.csv line 3: a quote is never closed"),
 ]
 
 
