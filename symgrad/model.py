@@ -56,7 +56,10 @@ class Model:
     @classmethod
     def of(cls, loss, params: Names | None = None, inputs: Names = ()) -> "Model":
         """A model from a loss (expression or string); params default to every non-input symbol."""
-        loss = parse_expr(loss) if isinstance(loss, str) else sympified(loss, "the loss")
+        if isinstance(loss, str):
+            loss = parse_expr(loss)
+            _no_constant_names(loss, params, inputs)
+        loss = sympified(loss, "the loss")
         check_scalar_expression(loss, "the loss")
         inputs = symbols_named(inputs, loss)
         if params is None:
@@ -78,6 +81,7 @@ class Model:
         if isinstance(prediction, str):
             features = None if inputs is None else [str(n) for n in inputs if str(n) != target]
             prediction = parse_expr(prediction, features=features)
+            _no_constant_names(prediction, params, inputs)
         else:
             prediction = outputs_of(prediction)
         for output in prediction if isinstance(prediction, tuple) else (prediction,):
@@ -312,6 +316,19 @@ def postorder(expr: sp.Basic) -> list[sp.Basic]:
             stack.append((node, True))
             stack.extend((arg, False) for arg in reversed(node.args) if arg not in seen)
     return order
+
+
+def _no_constant_names(expr, *lists) -> None:
+    """A SymgradError for a parameter or input named e or pi where an expression string read
+    the name as the constant (e*exp(-k*t) + c with params e, k, c: e stayed 2.718)."""
+    from .parse import CONSTANTS
+
+    own = {s.name for s in getattr(expr, "free_symbols", ())}
+    names = [n for names in lists if isinstance(names, (list, tuple)) for n in names]
+    for name in (n for n in names if isinstance(n, str) and n in CONSTANTS and n not in own):
+        raise SymgradError(f"{name!r} is listed as a name, but the expression reads {name} as "
+                           f"the constant {float(CONSTANTS[name]):.6g}: write `{name}` (in "
+                           f"backquotes) where the name is meant")
 
 
 def symbols_named(names: Names, expr: sp.Expr) -> tuple[sp.Symbol, ...]:

@@ -1,12 +1,17 @@
 """The whitelist parser: what it builds, and every refusal names the offending token."""
 import math
 
+import numpy as np
 import pytest
 import sympy as sp
 
 import symgrad
 from symgrad import ParseError, logsumexp, parse_expr, sigmoid
+from symgrad.errors import SymgradError
 from symgrad.parse import FUNCTIONS, parse_names
+
+_T = np.linspace(0, 5, 40)
+DECAY_ROWS = np.column_stack([_T, 2.5 * np.exp(-0.8 * _T) + 0.4])
 
 x, y, w, b = sp.symbols("x y w b")
 
@@ -158,3 +163,23 @@ def test_a_complex_part_that_sympy_introduces_is_read_as_real():
     assert parsed == sp.exp(-w ** 2) + 1
     gradient = symgrad.derive("abs(exp(-(w)**2)) + 1", ["w"])
     assert symgrad.closed_forms(gradient)[w].equals(-2 * w * sp.exp(-w ** 2))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: symgrad.fit("(e*exp(-k*t) + c - y)**2", ["e", "k", "c"], ["t", "y"], DECAY_ROWS,
+                        backend="numpy"),
+    lambda: symgrad.compile("(pi*x - 1)**2", ["pi"], ["x"], backend="numpy"),
+    lambda: symgrad.Model.supervised("pi*t + c", "y", params=["pi", "c"], inputs=["t", "y"]),
+    lambda: symgrad.Model.of("(a*x - e)**2", ["a"], ["x", "e"])])
+def test_a_name_listed_that_the_string_reads_as_a_constant_is_refused(call):
+    # e*exp(-k*t) + c with params e, k, c fitted 2.718*exp(-k*t) + c: e never moved
+    with pytest.raises(SymgradError, match=r"is listed as a name, but the expression reads "
+                                           r"(e|pi) as the constant .*: write `(e|pi)` \(in "
+                                           r"backquotes\) where the name is meant"):
+        call()
+
+
+def test_a_constants_name_in_backquotes_is_a_parameter():
+    fitted = symgrad.fit("(`e`*exp(-k*t) + c - y)**2", ["e", "k", "c"], ["t", "y"], DECAY_ROWS,
+                         backend="numpy")
+    np.testing.assert_allclose(fitted.params, [2.5, 0.8, 0.4], rtol=1e-9)
