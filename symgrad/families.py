@@ -32,7 +32,8 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .model import Model, postorder
+from .dag import postorder
+from .model import Model
 
 MAX_EXPONENT = 2 ** 63 - 1  # the kernel keeps a family's exponents in an int64 array
 MIN_TERMS = 32  # fewer stay written out: they compile about as fast, and run as fast or faster

@@ -169,6 +169,31 @@ class strong_product(SymgradBase):
         return printer._print(self.as_builtin())
 
 
+class sinc_d(SymgradBase):
+    """The n-th derivative of sinc(x) = sin(x)/x (1 at 0), SymPy's sinc rebuilt as
+    sinc_d(x, 0) (symgrad.dag.own_classes): SymPy's derivative, cos(x)/x - sin(x)/x**2,
+    is nan at x = 0 (a row at t = 0 of A*sinc(k*t) made every gradient nan)."""
+
+    nargs = _nargs("sinc_d")
+    latex_name = "sinc"
+
+    @classmethod
+    def eval(cls, x, n):
+        if x.is_zero and n.is_Integer:  # the series' constant term
+            return sp.S.Zero if n % 2 else sp.Integer(-1) ** (n // 2) / (n + 1)
+
+    def fdiff(self, argindex=1):
+        x, n = self.args
+        if argindex != 1:
+            raise sp.ArgumentIndexError(self, argindex)
+        return sinc_d(x, n + 1)
+
+    def as_builtin(self):
+        z = sp.Dummy("z")
+        x, n = self.args
+        return sp.diff(sp.sin(z) / z, z, int(n)).subs(z, x)
+
+
 class attains(sp.Function):
     """1 where a equals m, else 0: which arguments of a max or min m attain it (a step, its
     derivative 0; symgrad.extrema). A function, not Eq(a, m), which SymPy's cse rewrites

@@ -140,6 +140,41 @@ def strong_product(a, b):
 def strong_product(a, b):
     return numpy.where(a == 0.0, 0.0, a * b)
 '''})),
+    # the n-th derivative of sin(x)/x: its Taylor series for |x| < 1 (SymPy's cos(x)/x -
+    # sin(x)/x**2 is nan at 0 and loses digits near it), else x f_n = sin^(n) - n f_(n-1)
+    Primitive("sinc_d", 2, 2, layer=False, public=False, helpers=MappingProxyType({
+        "python": '''\
+def sinc_d(x, n):
+    m = int(n)
+    if abs(x) < 1.0:
+        total = 0.0
+        for k in range((m + 1) // 2, (m + 1) // 2 + 14):  # the terms x**(2k - m), 2k >= m
+            term = (-1.0) ** k / (2 * k + 1)
+            for p in range(1, 2 * k - m + 1):
+                term = term * x / p
+            total += term
+        return total
+    s, c = math.sin(x), math.cos(x)
+    f = s / x
+    for j in range(1, m + 1):
+        f = ((s, c, -s, -c)[j % 4] - j * f) / x
+    return f
+''',
+        "numpy": '''\
+def sinc_d(x, n):
+    m = int(n)
+    x = numpy.asarray(x, dtype=numpy.float64)
+    small = numpy.abs(x) < 1.0
+    near, far = numpy.where(small, x, 0.0), numpy.where(small, 1.0, x)
+    total = numpy.zeros_like(x)
+    for k in range((m + 1) // 2, (m + 1) // 2 + 14):
+        total = total + (-1.0) ** k / (2 * k + 1) * near ** (2 * k - m) / math.factorial(2 * k - m)
+    s, c = numpy.sin(far), numpy.cos(far)
+    f = s / far
+    for j in range(1, m + 1):
+        f = ((s, c, -s, -c)[j % 4] - j * f) / far
+    return numpy.where(small, total, f)
+'''})),
 )}
 
 # floor and ceiling as floats (math.floor is an int in numba, wrong for nan, inf and 1e300);

@@ -24,7 +24,8 @@ from sympy.core.function import ArgumentIndexError
 from .errors import DerivationError
 from . import extrema
 from .functions import strong_product
-from .model import Model, postorder
+from .dag import postorder
+from .model import Model
 from .rewrite import stabilize
 
 

@@ -25,7 +25,7 @@ from sympy.printing.str import StrPrinter
 
 from .codegen.python_source import python_source
 from .errors import SymgradError
-from .model import postorder
+from .dag import postorder
 from .reverse import Gradient
 from .functions import attains, sigmoid, strong_product, to_builtins
 from .parse import CONSTANTS, FUNCTIONS, LANGUAGE_ONLY

@@ -11,7 +11,7 @@ MAX_LINES = 360
 BASE = {"symgrad", "symgrad.errors", "symgrad.files", "symgrad.stopping", "symgrad.trainable"}
 FRONT_END = {"symgrad.primitives", "symgrad.functions", "symgrad.extrema", "symgrad.hyperbolic",
              "symgrad.losses", "symgrad.lexer", "symgrad.conditions", "symgrad.vectors", "symgrad.parse", "symgrad.rewrite",
-             "symgrad.model", "symgrad.reverse", "symgrad.program",
+             "symgrad.dag", "symgrad.model", "symgrad.reverse", "symgrad.program",
              "symgrad.layers", "symgrad.layers.chain", "symgrad.layers.symbolic"}
 VIEWS = {"symgrad.views"}  # for people: closed forms, and Python source printed by codegen
 

@@ -100,6 +100,27 @@ def test_a_branch_not_taken_cannot_make_the_gradient_nan(backend):
     assert grad[1] == pytest.approx(2 * (r[0] * 0.0 + r[1] * math.log(2.0)) / 4, rel=1e-14)
 
 
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_sinc_has_its_finite_derivatives_at_zero(backend):
+    """SymPy's sinc' is cos(z)/z - sin(z)/z**2: nan at z = 0, where sinc is smooth (a row at
+    t = 0 made every gradient of A*sinc(k*t) nan, and fit refused the data). Its series near
+    0, closed forms beyond, against mpmath's derivatives of its own sinc at 50 digits."""
+    rows = np.array([0.0, 1e-9, -0.3, 0.6666, -0.9999, 1.0001, 5.0, -7.0, 40.5])
+    kernel = symgrad.compile(b * sp.sinc(a * x), ["a", "b"], ["x"], order=2, backend=backend)
+    value, grad, hessian = kernel.hessian(np.array([1.5, 0.7]), rows[:, None])
+    with mpmath.workdps(50):
+        def mean(av, bv):
+            return sum(bv * mpmath.sinc(av * mpmath.mpf(v)) for v in rows) / len(rows)
+        point = (mpmath.mpf(1.5), mpmath.mpf(0.7))
+        def d(order):
+            return float(mpmath.diff(mean, point, order))
+        gradient = [d((1, 0)), d((0, 1))]
+        exact = [[d((2, 0)), d((1, 1))], [d((1, 1)), d((0, 2))]]
+    assert value == pytest.approx(float(mean(*point)), rel=1e-14)
+    np.testing.assert_allclose(grad, gradient, rtol=1e-12)
+    np.testing.assert_allclose(hessian, exact, rtol=1e-11, atol=1e-14)
+
+
 POLYGAMMA_POINTS = [1e-8, 0.1, 0.5, 1.0, 1.4616321449683622, 2.5, 7.3, 14.9, 15.1, 40.0, 1e3,
                     1e8, 1e300, -0.5, -1.3, -1.5, -2.7, -3.5, -10.25, -10.5, -99.5, -1e-6]
 
