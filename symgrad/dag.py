@@ -60,6 +60,14 @@ def _rebuilt(expr, replacement, make=lambda node, args: node.func(*args), nodes=
     return done[expr]
 
 
+def depth(expr: sp.Basic) -> int:
+    """The levels of expr's tree (a symbol is 1, sin(x) 2), without recursion."""
+    levels: dict = {}
+    for node in postorder(expr):
+        levels[node] = 1 + max((levels[arg] for arg in node.args), default=0)
+    return levels[expr]
+
+
 def postorder(expr: sp.Basic) -> list[sp.Basic]:
     """The unique subexpressions of expr, children before parents."""
     order, seen, stack = [], set(), [(expr, False)]

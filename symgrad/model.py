@@ -18,12 +18,13 @@ from sympy.core.function import AppliedUndef
 from sympy.matrices.expressions.matexpr import MatrixElement
 
 from .errors import SymgradError, listed
-from .dag import own_classes, postorder
+from .dag import depth, own_classes, postorder
 from .functions import real_valued
 from .parse import parse_expr
 
 Names = Iterable["str | sp.Symbol"]
 FLOAT_MAX = sp.Float(1.7976931348623157e308)
+MAX_DEPTH = 150  # levels of a SymPy expression (sin(sin(...)) + x nested 100 times is 202)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,7 @@ class Model:
     target: sp.Symbol | tuple[sp.Symbol, ...] | None = None  # one per output
 
     def __post_init__(self):
+        check_depth(self.loss, "the loss")
         check_scalar_expression(self.loss, "the loss")
         for field in ("loss", "prediction"):  # Model(...) built directly, as Model.of does
             value = getattr(self, field)
@@ -217,10 +219,21 @@ def sympified(value, what: str):
     if isinstance(value, str):
         raise SymgradError(f"{what} is a string inside a container; pass an expression")
     try:
-        return own_classes(real_valued(with_entries(sp.sympify(value, strict=True))))
+        value = sp.sympify(value, strict=True)
     except (sp.SympifyError, TypeError):
         raise SymgradError(f"{what} must be a SymPy expression or a number, not a "
                            f"{type(value).__name__}") from None
+    check_depth(value, what)
+    return own_classes(real_valued(with_entries(value)))
+
+
+def check_depth(value, what: str) -> None:
+    """SymgradError for an expression nested deeper than MAX_DEPTH: SymPy's own walks
+    recurse (a RecursionError from deep inside srepr or free_symbols)."""
+    levels = depth(value) if isinstance(value, sp.Basic) else 1
+    if levels > MAX_DEPTH:
+        raise SymgradError(f"{what} is nested {levels} levels deep, more than {MAX_DEPTH}: "
+                           f"write it with fewer (a sum of many terms is one level)")
 
 
 def check_scalar_expression(value, what: str) -> None:

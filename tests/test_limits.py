@@ -8,8 +8,10 @@ import pytest
 import sympy as sp
 
 import symgrad
-from symgrad import ParseError, parse_expr
+from symgrad import ParseError, SymgradError, parse_expr
 from support import cli, one_line_error
+
+A, X = sp.symbols("a x")
 
 BOMBS = ["2**2**2**2**2**2", "x**9**9**9", "10**(10**10)", "(-2)**(10**10)",
          "**".join(["w"] * 400), "1" * 5000, "x**(10**100000)",
@@ -67,6 +69,27 @@ def test_a_thousand_unary_minuses_and_deep_nesting():
     deep = "sin(" * 90 + "x" + ")" * 90  # within the bound: derives and compiles
     f = symgrad.compile(f"({deep} - y)**2", [], ["x", "y"], backend="numpy")
     assert np.isfinite(f([], np.array([[0.5, 0.1]]))[0])
+
+
+@pytest.mark.parametrize("build", [
+    lambda e: sp.sin(e) + X / 10,                                      # calls
+    lambda e: sp.Add(e, sp.Mul(2, A ** 2, evaluate=False), evaluate=False)])  # an unflattened sum
+def test_a_sympy_expression_nested_too_deep_is_refused_in_one_line(build):
+    # the string parser bounds its nesting; a SymPy expression 300 levels deep raised a
+    # RecursionError from srepr or free_symbols. Within the bound it compiles
+    deep = A * X
+    for _ in range(300):
+        deep = build(deep)
+    for call in (lambda: symgrad.compile(deep, ["a"], ["x"], backend="numpy"),
+                 lambda: symgrad.Model(loss=deep, params=(A,), inputs=(X,)),
+                 lambda: symgrad.Model.supervised(deep, "y", inputs=["x", "y"])):
+        with pytest.raises(SymgradError, match=r"nested \d+ levels deep, more than 150"):
+            call()
+    within = A * X
+    for _ in range(70):
+        within = build(within)
+    f = symgrad.compile(within, ["a"], ["x"], backend="numpy", order=2)
+    assert np.isfinite(f.hessian(np.array([0.7]), np.array([[0.3]]))[2]).all()
 
 
 def test_a_megabyte_expression_is_one_line_or_a_result():
