@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 from dataclasses import replace
-from typing import NamedTuple
+from typing import Iterable, NamedTuple
 
 from .codegen import BACKENDS, backend_named
 from .codegen.cache import cache_key, load_or_build
@@ -317,8 +317,9 @@ def _names_given(loss, names, what) -> list[str]:
         if from_model is None:
             raise SymgradError(f"{what} is required unless loss is a Model")
         names = from_model
-    if isinstance(names, str):
-        raise SymgradError(f"{what} must be a sequence of names, not the string {names!r}")
+    if isinstance(names, str) or not isinstance(names, Iterable):
+        raise SymgradError(f"{what} must be a sequence of names, not "
+                           f"{'the string ' if isinstance(names, str) else ''}{names!r}"[:120])
     return [str(n) for n in names]
 
 

@@ -127,6 +127,8 @@ def target_symbols(target, prediction) -> tuple[sp.Symbol, ...]:
     width = len(prediction) if isinstance(prediction, tuple) else 1
     if isinstance(target, (str, sp.Symbol)):
         names = [str(target)] if width == 1 else [f"{target}[{k}]" for k in range(width)]
+    elif not isinstance(target, Iterable):
+        raise SymgradError(f"target must be a name or a sequence of names, not {target!r}")
     else:
         names = [str(t) for t in target]
     if len(names) != width:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
-from .reverse import Gradient
+from .reverse import Gradient, require_gradient
 
 MAX_ARGS = 64  # terms of one printed sum or product; longer ones are split into temporaries
 
@@ -52,6 +52,7 @@ class Program:
 
 def lower(gradient: Gradient) -> Program:
     """The program computing the loss and its partials, each shared subexpression once."""
+    require_gradient(gradient, "lower")
     return lower_values(gradient.model, (gradient.loss, *gradient.partials),
                         dict(gradient.adjoints))
 

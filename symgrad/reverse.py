@@ -21,12 +21,19 @@ from dataclasses import dataclass
 import sympy as sp
 from sympy.core.function import ArgumentIndexError
 
-from .errors import DerivationError
+from .errors import DerivationError, SymgradError
 from . import extrema
 from .functions import strong_product
 from .dag import postorder
 from .model import Model
 from .rewrite import stabilize
+
+
+def require_gradient(value, what: str) -> None:
+    """SymgradError unless value is a Gradient (what a view or lower was called with)."""
+    if not isinstance(value, Gradient):
+        raise SymgradError(f"{what} takes the Gradient that symgrad.derive(loss, params, "
+                           f"inputs) returns, not {type(value).__name__}")
 
 
 @dataclass(frozen=True)

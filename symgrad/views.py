@@ -26,7 +26,7 @@ from sympy.printing.str import StrPrinter
 from .codegen.python_source import python_source
 from .errors import SymgradError
 from .dag import postorder
-from .reverse import Gradient
+from .reverse import Gradient, require_gradient
 from .functions import attains, sigmoid, strong_product, to_builtins
 from .parse import CONSTANTS, FUNCTIONS, LANGUAGE_ONLY
 from .program import lower
@@ -43,6 +43,7 @@ PRINT_LIMIT = 2_000_000  # nodes of all the closed forms (a 200-term sum's are 2
 def closed_forms(gradient: Gradient) -> dict[sp.Symbol, sp.Expr]:
     """d loss / d param for each parameter, in the loss's own symbols (no temporaries);
     SymgradError if written out they would exceed PRINT_LIMIT nodes."""
+    require_gradient(gradient, "closed_forms")
     sizes = written_out_sizes(gradient)
     if sum(sizes) > PRINT_LIMIT:
         raise SymgradError(f"the closed forms are {sum(sizes):,} terms long written out (they "
@@ -105,6 +106,9 @@ def _negated_sigmoid(e) -> bool:
 
 def render(gradient: Gradient, format: str = "text") -> str:
     """The gradient in one of FORMATS, as the text ``symgrad derive`` prints."""
+    require_gradient(gradient, "render")
+    if format not in RENDERERS:
+        raise SymgradError(f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
     return RENDERERS[format](gradient)
 
 

@@ -92,6 +92,12 @@ def test_a_step_to_a_non_finite_value_changes_nothing(opt):
     (lambda: Adam(beta1=1.0), r"beta1 must be in \[0, 1\)"),  # 1/(1 - beta1**t)
     (lambda: Adam(beta2=2.0), r"beta2 must be in \[0, 1\)"),
     (lambda: RMSprop(alpha=1.0), r"alpha must be in \[0, 1\)"),
+    # a TypeError from numpy's isfinite, or (True) taken as 1
+    (lambda: SGD(lr="0.1"), "lr must be a number, not '0.1'"),
+    (lambda: Adam(lr=None), "lr must be a number, not None"),
+    (lambda: SGD(lr=[0.1]), r"lr must be a number, not \[0.1\]"),
+    (lambda: SGD(lr=True), "lr must be a number, not True"),
+    (lambda: Adam(eps=0), r"eps must be above 0: the step divides by sqrt\(v\) \+ eps"),
 ])
 def test_bad_hyperparameters_are_refused(make, message):
     with pytest.raises(SymgradError, match=message):

@@ -8,6 +8,7 @@ import sympy as sp
 
 import symgrad
 from support import IDS, MODELS
+from symgrad.errors import SymgradError
 from symgrad.views import _latex_text, _plain, _SympyTextPrinter, _TextPrinter, render
 
 
@@ -45,3 +46,19 @@ def test_json_reads_back_as_the_closed_forms():
         assert sp.sympify(document["gradient"][p.name]) == symgrad.functions.to_builtins(form)
         assert document["gradient"][p.name] == _SympyTextPrinter().doprint(
             symgrad.functions.to_builtins(form))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda g: symgrad.render(g, "yaml"), "unknown format 'yaml' (choose from text, latex"),
+    (lambda g: symgrad.render(5), "render takes the Gradient that symgrad.derive("),
+    (lambda g: symgrad.closed_forms("a*x"), "closed_forms takes the Gradient"),
+    (lambda g: symgrad.lower("a*x"), "lower takes the Gradient that symgrad.derive"),
+    (lambda g: symgrad.compile("a*x", 5, ["x"]), "params must be a sequence of names, not 5"),
+    (lambda g: symgrad.Model.supervised("w*x", target=5), "target must be a name or a sequence"),
+])
+def test_a_wrong_argument_is_a_symgrad_error(call, message):
+    # a KeyError, AttributeError or TypeError from inside
+    gradient = symgrad.derive("(a*x - y)**2", ["a"], ["x", "y"])
+    with pytest.raises(SymgradError) as info:
+        call(gradient)
+    assert message in str(info.value)
