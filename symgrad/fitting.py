@@ -293,7 +293,8 @@ def _finished(objective, names, method, penalty, progress, interrupted, signum,
                         f"parameters alone, or not at all: a singular or near-singular "
                         f"{'J^T J' if rss is not None else 'Hessian'})")
     if not interrupted:  # (an interrupted run's point, or its loss inf before the first
-        uncertainty.unbounded(progress, stderr, units)  # pass ended: no optimum is said)
+        uncertainty.unbounded(progress, stderr, units,  # pass ended: no optimum is said)
+                              flat=flat and not getattr(objective, "kinked", False))
     scaled, progress.theta = progress.loss, units.theta(theta)
     progress.loss = units.loss(scaled)
     if progress.stalled and progress.edge is not None:  # said with the parameter's name

@@ -98,7 +98,7 @@ def rounding_rss(rss: float, theta, jtj) -> float | None:
 UNBOUNDED = 1e100  # a parameter beyond this, not determined to within itself: no optimum
 
 
-def unbounded(progress, stderr, units) -> None:
+def unbounded(progress, stderr, units, flat: bool = False) -> None:
     """A run that 'converged' with parameters run off towards infinity found no optimum (a
     loss not bounded below, a bce target outside [0, 1], separable classes without l2):
     parameters beyond UNBOUNDED whose standard errors are not below their size (a curvature
@@ -107,7 +107,15 @@ def unbounded(progress, stderr, units) -> None:
     residuals and derivatives near 1), where an intercept of 1e196 beside targets of 3e200
     is small, and also in the parameters' own for one the data do not determine at all
     (units taken at a start far from the data can be as far off); the reason gives the
-    run-off's size in the parameters' own."""
+    run-off's size in the parameters' own. A smooth loss ``flat`` at a converged fit (its
+    Hessian 0 in float64, and its gradient: a logistic loss of 1e-308 on separable classes,
+    the parameters at 8e3) is no minimum either."""
+    if flat and progress.converged:
+        progress.converged = False
+        progress.reason = ("the loss has no minimum here: it is flat in float64 (its gradient "
+                           "and curvature 0), still falling towards its bound as parameters "
+                           "grow (separable classes under bce); add an l2 penalty (--l2)")
+        return
     size, given = np.abs(progress.theta), np.abs(units.theta(progress.theta))
     runaway = ~(size <= UNBOUNDED) & ~(stderr < size) | \
         ~(given <= UNBOUNDED) & ~np.isfinite(stderr)  # (units from a start far off: k

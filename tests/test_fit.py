@@ -591,6 +591,21 @@ def test_a_loss_without_a_minimum_is_not_called_converged():
     assert not result.converged and "no minimum" in result.reason
 
 
+@pytest.mark.parametrize("method", ["auto", "newton"])
+def test_separable_classes_under_bce_are_no_minimum_unless_penalized(method):
+    # the loss falls towards 0 as a grows: at a = 8e3 it is 1e-308, its gradient and Hessian
+    # 0 in float64, and the fit said "converged (the gradient is zero)". (lbfgs stops earlier,
+    # at a loss of 1e-55 whose curvature is not 0, "converged": not caught)
+    t = np.linspace(0, 5, 30)
+    data = np.column_stack([t, (t > 2.5).astype(float)])
+    loss = ("bce(sigmoid(a*t + b), y)", ["a", "b"], ["t", "y"], data)
+    separated = symgrad.fit(*loss, method=method)
+    assert not separated.converged and "no minimum" in separated.reason, separated.reason
+    assert "--l2" in separated.reason and separated.params[0] > 10
+    penalized = symgrad.fit(*loss, method=method, l2=0.01)
+    assert penalized.converged and 1 < penalized.params[0] < 10, penalized.reason
+
+
 @pytest.mark.parametrize("method", ["lm", "newton"])
 def test_a_tol_below_float64s_resolution_converges_where_nothing_can_be_resolved(method):
     # tol 1e-300 asks for more than float64 holds: the run ends at the same optimum,
