@@ -87,6 +87,20 @@ def test_derivatives_at_the_kinks_follow_pytorchs_conventions(backend, predictio
 
 
 @pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_steps_of_nan_are_nan_as_max_and_min_are(backend):
+    # sign(sqrt(x - 5)) at x = 0 was -1 under numba (nan under numpy), Heaviside(nan) 1 on both:
+    # a domain error inside a step was hidden
+    steps = [sp.sign(sp.sqrt(a * x - 5)), sp.Heaviside(sp.sqrt(a * x - 5)),
+             sp.Heaviside(sp.log(a * x - 5), 1), sp.sign(a * x), sp.Heaviside(a * x - 1)]
+    for step in steps:
+        kernel = symgrad.compile(step, ["a"], ["x"], backend=backend)
+        values = [kernel(np.array([1.0]), np.array([[v]]))[0] for v in (0.0, -2.0, 1.0, 9.0)]
+        expected = [float(step.subs({a: 1, x: v}).evalf()) if v > 5 or not
+                    step.has(sp.Pow, sp.log) else math.nan for v in (0.0, -2.0, 1.0, 9.0)]
+        np.testing.assert_array_equal(values, expected, err_msg=str(step))
+
+
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
 def test_a_branch_not_taken_cannot_make_the_gradient_nan(backend):
     """sqrt(x) and log(-x) are nan where their branch is not taken: JAX's where-gradient is nan
     there; symgrad's is the exact derivative of the branch taken."""

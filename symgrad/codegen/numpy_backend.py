@@ -62,6 +62,14 @@ class ReferencePrinter(ScalarPrinter, NumPyPrinter):
                       f"    point = elementwise_or_nan(value)\n"
                       f"    return numpy.vectorize(point, otypes=[{self.element_type}])(x)\n")
 
+    def _print_sign(self, expr):
+        return f"numpy.sign({self._print(expr.args[0])})"
+
+    def _print_Heaviside(self, expr):  # NaN kept, as numpy.sign keeps it
+        z, at_zero = (self._print(a) for a in expr.args)
+        return (f"numpy.where(numpy.isnan({z}), {z}, numpy.where({z} < 0, 0.0, "
+                f"numpy.where({z} == 0, {at_zero}, 1.0)))")
+
     def _print_attains(self, expr):
         a, m = (self._print(e) for e in expr.args)
         return f"numpy.where({a} == {m}, 1.0, 0.0)"

@@ -77,6 +77,16 @@ class ScalarPrinter(PythonCodePrinter):
         return repr(float(expr)) if max(abs(expr.p), expr.q) > INT64_MAX else \
             super()._print_Rational(expr)
 
+    # steps keep a NaN argument NaN, as Max and Min do (math.copysign(1, nan) was -1 or 1,
+    # and Heaviside(nan) 1: a domain error inside hidden, and the numpy backend's nan beside)
+    def _print_sign(self, expr) -> str:
+        z = self._print(expr.args[0])
+        return f"({z} if {z} != {z} else 0.0 if {z} == 0 else math.copysign(1.0, {z}))"
+
+    def _print_Heaviside(self, expr) -> str:
+        z, at_zero = (self._print(a) for a in expr.args)
+        return f"({z} if {z} != {z} else 0.0 if {z} < 0 else {at_zero} if {z} == 0 else 1.0)"
+
     def _print_attains(self, expr) -> str:
         a, m = (self._print(e) for e in expr.args)
         return f"(1.0 if {a} == {m} else 0.0)"
