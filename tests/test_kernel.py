@@ -209,6 +209,11 @@ def test_library_names_given_as_a_string_are_refused():
     (np.array(["1"]), np.ones((2, 2)), "theta must be real numbers"),  # (was read as 1)
     ([1 + 2j], np.ones((2, 2)), "got complex numbers"),  # (was cast to 1, with a warning)
     ([1.0], np.ones((2, 2), dtype=complex), "data is complex"),
+    # read as int64 nanoseconds: a loss of 1e36
+    ([1.0], {"x": np.array(["2020-01-01", "2020-01-02"], dtype="datetime64[D]"),
+             "y": np.ones(2)}, r"x holds dates \(dtype datetime64\[D\]\); give numbers"),
+    ([1.0], {"x": np.array([1, 2], dtype="timedelta64[s]"), "y": np.ones(2)},
+     "x holds durations"),
 ])
 def test_kernel_calls_with_wrong_types_are_symgrad_errors(theta, data, fragment):
     f = symgrad.compile("(w*x - y)**2", ["w"], ["x", "y"], backend="numpy")

@@ -123,6 +123,10 @@ def _readable(array, what, dtype):
     if np.iscomplexobj(array):
         raise SymgradError(f"{what} is complex (dtype {array.dtype}); symgrad computes in "
                            f"real numbers")
+    if array.dtype.kind in "mM":  # (astype reads them as int64 nanoseconds: a loss of 1e36)
+        held = "dates" if array.dtype.kind == "M" else "durations"
+        raise SymgradError(f"{what} holds {held} (dtype {array.dtype}); give numbers (days or "
+                           f"seconds since a start, say)")
     try:
         with np.errstate(over="ignore"):  # float64 beyond float32's range: inf, reported
             return array.astype(dtype)    # by the data check
