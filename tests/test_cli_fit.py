@@ -274,3 +274,19 @@ def test_a_long_fits_progress_lines_say_which_start_after_the_first(capsys):
         progress(Progress(theta=np.zeros(1), loss=1.5, iterations=7, start=start))
     assert capsys.readouterr().err.splitlines() == ["iteration 7  loss 1.5",
                                                     "start 3, iteration 7  loss 1.5"]
+
+
+def test_a_fit_that_explains_little_of_the_data_hints_at_the_starts(tmp_path):
+    # a peak of width 2 at x = 63 on x from 0 to 100: the starts all missed it (R^2 0.06,
+    # "converged", exit 0, and no word of it); from --init mu=60 it fits (R^2 0.99)
+    rng = np.random.default_rng(3)
+    x = np.linspace(0, 100, 200)
+    y = 5 * np.exp(-(x - 63) ** 2 / 8) + 1 + 0.1 * rng.normal(size=200)
+    path = tmp_path / "narrow.csv"
+    path.write_text("x,y\n" + "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(x, y)))
+    model = ["--model", "A*exp(-(x-mu)^2/(2*s^2))+B", "--target", "y", "--backend", "numpy"]
+    missed = cli("fit", path, *model)
+    assert missed.exit_code == 0 and "R^2 is 0.0" in missed.stderr
+    assert "the starts missed its minimum: give --init near the answer" in missed.stderr
+    found = cli("fit", path, *model, "--init", "mu=60")
+    assert found.exit_code == 0 and "explains little" not in found.stderr, found.stderr

@@ -96,8 +96,22 @@ def _fit_locally(options: FitOptions, report, exit_if_interrupted_compiling: boo
             warn("the loss is ~0: the classes are separable and the coefficients grow "
                  "without bound; add --l2 (e.g. --l2 1) for a finite answer")
         metrics, result = measured(kernel, setup, split, result, options.loss)
+        _warn_if_little_explained(metrics, result)
         outcome = _finished(options, setup, result, evaluation_record(split, metrics))
     return outcome, _fitted(options, kernel, setup, split, result)
+
+
+LITTLE = 0.1  # an R^2 below this on the training rows: the fit explains little of the data
+
+
+def _warn_if_little_explained(metrics, result) -> None:
+    """A hint where a converged fit explains little of the data (R^2 below LITTLE): the
+    starts may all have missed the model's minimum (a narrow peak far from every start)."""
+    r2 = ((metrics or {}).get("train") or {}).get("r2")
+    if result.converged and r2 is not None and r2 < LITTLE:
+        warn(f"R^2 is {r2:.3g}: the fit explains little of the data; if the model should fit "
+             f"it well, the starts missed its minimum: give --init near the answer (a "
+             f"peak's position or a frequency, say) or more --starts")
 
 
 def _fitted(options, kernel, setup, split, result):
