@@ -345,7 +345,7 @@ def _report_fit(outcome, out, quiet):
     result = outcome.fit
     for name, value, error in zip(result.names, result.params, result.stderr):
         shown = "n/a" if error != error else f"{float(error):.6g}"  # nan: not computed
-        click.echo(f"{name} = {float(value)!r} \u00b1 {shown}")
+        click.echo(f"{_written(name)} = {float(value)!r} \u00b1 {shown}")
     if not quiet:  # on stderr, as train's: stdout is the parameters alone
         click.echo(outcome.summary, err=True)
     for warning in result.warnings:
@@ -395,7 +395,7 @@ def _report(outcome, out, quiet):
         if isinstance(value, list):  # a layer's array: its values are in --out
             click.echo(f"{name}: array of shape {_shape(value)}")
         else:
-            click.echo(f"{name} = {value!r}")
+            click.echo(f"{_written(name)} = {value!r}")
     if outcome.status == "interrupted":
         epochs = document["epochs"]
         _fail(f"{outcome.stopped_by} after {epochs} epoch{'s' * (epochs != 1)}{saved}",
@@ -405,6 +405,12 @@ def _report(outcome, out, quiet):
               f"kept the last finite parameters{saved}", 1)
     if not quiet:
         click.echo(f"{outcome.summary}{saved}", err=True)
+
+
+def _written(name: str) -> str:
+    """A parameter's name as the model spells it: `c 0` in backquotes (it printed as c 0)."""
+    from symgrad.lexer import NAME
+    return name if NAME.match(name) else f"`{name}`"
 
 
 def _shape(nested) -> tuple:
