@@ -290,3 +290,10 @@ def test_a_fit_that_explains_little_of_the_data_hints_at_the_starts(tmp_path):
     assert "the starts missed its minimum: give --init near the answer" in missed.stderr
     found = cli("fit", path, *model, "--init", "mu=60")
     assert found.exit_code == 0 and "explains little" not in found.stderr, found.stderr
+
+
+def test_a_parameter_named_in_backquotes_prints_in_them(tmp_path):
+    path = tmp_path / "s.csv"
+    path.write_text("x,y\n1,2\n2,4.1\n3,5.9\n")
+    result = cli("fit", path, "--model", "`c 0`*x + b", "--target", "y", "--backend", "numpy")
+    assert result.exit_code == 0 and result.stdout.splitlines()[1].startswith("`c 0` = 1.95")
