@@ -188,6 +188,15 @@ class sinc_d(SymgradBase):
             raise sp.ArgumentIndexError(self, argindex)
         return sinc_d(x, n + 1)
 
+    def _sympystr(self, printer):  # sinc(z), as written; its n-th derivative sinc_d(z, n)
+        x, n = (printer._print(a) for a in self.args)
+        return f"sinc({x})" if self.args[1] == 0 else f"sinc_d({x}, {n})"
+
+    def _latex(self, printer):
+        x, n = (printer._print(a) for a in self.args)
+        order = "" if self.args[1] == 0 else f"^{{({n})}}"
+        return rf"\operatorname{{sinc}}{order}\left({x}\right)"
+
     def as_builtin(self):
         z = sp.Dummy("z")
         x, n = self.args

@@ -83,9 +83,10 @@ def _two_loop(g, pairs) -> np.ndarray:
 
 def _edge(loss_grad, theta, moves, progress):
     """(j, value) where moving parameter j alone to value, as far as the line search's
-    shortest step at which the loss was nan moved it, makes the loss nan (the edge of the model's domain: D at 1e-30 in
-    sqrt(D) with data that want D < 0); None where no parameter's move does. The parameters
-    whose move is largest beside their own size are tried first, COORDINATES of them."""
+    shortest step at which the loss was nan moved it, makes the loss nan (the edge of the
+    model's domain: D at 1e-30 in sqrt(D) with data that want D < 0); None where no
+    parameter's move does. The parameters whose move is largest beside their own size are
+    tried first, COORDINATES of them."""
     order = np.argsort(-np.abs(moves) / np.maximum(np.abs(theta), EPS), kind="stable")
     for j in order[:COORDINATES]:
         moved = np.array(theta, dtype=np.float64)

@@ -61,7 +61,8 @@ class Model:
         if isinstance(loss, str):
             loss = parse_expr(loss)
             _no_constant_names(loss, params, inputs)
-        loss = sympified(loss, "the loss")
+        else:
+            loss = sympified(loss, "the loss")
         check_scalar_expression(loss, "the loss")
         inputs = symbols_named(inputs, loss)
         if params is None:
@@ -221,12 +222,12 @@ def sympified(value, what: str):
     if isinstance(value, str):
         raise SymgradError(f"{what} is a string inside a container; pass an expression")
     try:
-        value = sp.sympify(value, strict=True)
+        expr = sp.sympify(value, strict=True)
+        check_depth(expr, what)
+        return own_classes(real_valued(with_entries(expr)))
     except (sp.SympifyError, TypeError):
         raise SymgradError(f"{what} must be a SymPy expression or a number, not a "
                            f"{type(value).__name__}") from None
-    check_depth(value, what)
-    return own_classes(real_valued(with_entries(value)))
 
 
 def check_depth(value, what: str) -> None:

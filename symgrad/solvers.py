@@ -173,7 +173,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
                 _polished(quantities, progress, theta, g, step, damping, scale, report)
             if polished is None:
                 polished = stopped(progress, "no further reduction is possible in float64",
-                                    (quantities, theta, f, g, B), start, tol, report)
+                                   (quantities, theta, f, g, B), start, tol, report)
                 if polished is None:
                     return None
             theta, f, g, B = polished
@@ -196,7 +196,7 @@ def trust_region(quantities: Quantities, progress: Progress, tol: float, max_ite
             reason = "the loss changed by less than tol**2" if small else \
                 "the step changed the parameters by less than tol"
             moved = stopped(progress, reason, (quantities, theta, f, g, B), start,
-                             math.sqrt(tol), report)
+                            math.sqrt(tol), report)
             if moved is None:
                 return None
             theta, f, g, B = moved
