@@ -197,10 +197,11 @@ class sinc_d(SymgradBase):
         order = "" if self.args[1] == 0 else f"^{{({n})}}"
         return rf"\operatorname{{sinc}}{order}\left({x}\right)"
 
-    def as_builtin(self):
+    def as_builtin(self):  # (the closed form, and its limit at 0)
         z = sp.Dummy("z")
         x, n = self.args
-        return sp.diff(sp.sin(z) / z, z, int(n)).subs(z, x)
+        return sp.Piecewise((sp.diff(sp.sin(z) / z, z, int(n)).subs(z, x), sp.Ne(x, 0)),
+                            (sinc_d(sp.S.Zero, n), True))
 
 
 class attains(sp.Function):

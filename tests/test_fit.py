@@ -668,7 +668,11 @@ def test_a_decay_held_as_j_is_fitted_at_any_scale_float64_holds(y_exponent, t_ex
     result = symgrad.fit(SCALED_DECAY, data=data * [10.0 ** t_exponent, 10.0 ** y_exponent],
                          method=method, theta0=[2.0, 0.5, 0.3] * units)
     assert result.converged and not result.warnings, (result.reason, result.warnings)
-    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=1e-8)
+    # lbfgs stops where the loss changed by less than tol**2 (1e-16 of it), which leaves the
+    # parameters within ~1e-8 of the optimum: the two runs stop at points 1.3e-8 apart
+    # (y_exponent -58, t_exponent -18 on this AVX2 machine)
+    close = 1e-8 if method == "lm" else 1e-7
+    np.testing.assert_allclose(result.params / units, unscaled.params, rtol=close)
     np.testing.assert_allclose(result.stderr / units, unscaled.stderr, rtol=1e-7)
 
 

@@ -120,10 +120,18 @@ ABSOLUTE_ERROR = {  # beyond the relative bound: log of a sum, not log1p, where 
 }
 
 
+ORDERS = {"sinc_d": range(4)}  # entries whose last argument is a derivative's order
+
+
 def registry_calls():
     """(name, a call of the function on as many symbols) for every arity up to 3 each entry
-    takes (a call that gains a default argument is left to the call that writes it)."""
+    takes (a call that gains a default argument is left to the call that writes it); an
+    entry whose last argument is an order, once per order."""
     for name, entry in PRIMITIVES.items():
+        if name in ORDERS:
+            for n in ORDERS[name]:
+                yield f"{name}-order{n}", getattr(functions, name)(sp.Symbol("z0"), n)
+            continue
         for count in range(entry.min_args, int(min(entry.max_args, 3)) + 1):
             call = getattr(functions, name)(*sp.symbols(f"z:{count}"))
             if len(call.args) == count:
@@ -133,6 +141,17 @@ def registry_calls():
 CALLS = dict(registry_calls())
 
 
+def variables(call) -> list:
+    """The call's arguments that vary over the grid (an order given as a number does not)."""
+    return [a for a in call.args if a.is_Symbol]
+
+
+def arguments(call, point) -> list:
+    """The call's arguments at a point of its variables' grid (a column for numpy's)."""
+    values = iter(point)
+    return [next(values) if a.is_Symbol else float(a) for a in call.args]
+
+
 def points(count):
     grid = POINTS if count <= 2 else (-1000.0, -1.5, 0.0, 40.0, 1000.0)
     return np.array(list(itertools.product(grid, repeat=count)))
@@ -140,16 +159,17 @@ def points(count):
 
 @functools.lru_cache(maxsize=None)
 def exact_values(call_id):
-    """At every point, the SymPy definition (``as_builtin``) to 30 digits, and the scale of the
+    """At every point, the SymPy definition (``as_builtin``) to 60 digits (sinc's third
+    derivative at 1e-8 cancels 32 of them), and the scale of the
     error a stable evaluation may make there: |f| + sum |z_i df/dz_i| (the arguments' own
     rounding, carried through)."""
     call = CALLS[call_id]
     builtin = call.as_builtin()
-    terms = [builtin, *(z * builtin.diff(z) for z in call.args)]
+    terms = [builtin, *(z * builtin.diff(z) for z in variables(call))]
     values = []
-    for point in points(len(call.args)):
-        at = {z: sp.Float(v, 30) for z, v in zip(call.args, point)}
-        exact = [float(term.xreplace(at).evalf(30)) for term in terms]
+    for point in points(len(variables(call))):
+        at = {z: sp.Float(v, 60) for z, v in zip(variables(call), point)}
+        exact = [float(term.xreplace(at).evalf(60)) for term in terms]
         values.append((exact[0], sum(map(abs, exact))))
     return values
 
@@ -165,12 +185,13 @@ def helper_function(dialect, call):
 @pytest.mark.parametrize("dialect", DIALECTS)
 @pytest.mark.parametrize("call_id", CALLS)
 def test_helpers_agree_with_the_definition(dialect, call_id):
-    helper = helper_function(dialect, CALLS[call_id])
-    grid = points(len(CALLS[call_id].args))
+    call = CALLS[call_id]
+    helper = helper_function(dialect, call)
+    grid = points(len(variables(call)))
     if dialect == "numpy":  # whole columns at once
-        got = list(helper(*grid.T))
+        got = list(helper(*arguments(call, grid.T)))
     else:
-        got = [helper(*map(float, point)) for point in grid]
+        got = [helper(*arguments(call, map(float, point))) for point in grid]
     allowed = ABSOLUTE_ERROR.get(type(CALLS[call_id]).__name__, 1e-300)
     for point, value, (exact, scale) in zip(grid, got, exact_values(call_id)):
         assert math.isfinite(value), (point, value)

@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MAX_LINES = 200
 
-PROGRESS = re.compile(r"^(epoch \d+/\d+\s+loss |iteration \d+\s+loss "
-                      r"|symgrad: compiling the model's kernels)")
+PROGRESS = re.compile(r"^(epoch \d+/\d+\s+loss |(start \d+( on a sample of [\d,]+ rows)?, )?"
+                      r"iteration \d+\s+loss |symgrad: compiling the model's kernels)")
 FLOAT = re.compile(r"(?<![\w.])[-+]?(?:\d+\.\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|\d+[eE][-+]?\d+)")
 RELATIVE = 1e-6
 
