@@ -34,7 +34,15 @@ class SymgradBase(sp.Function):
     def _eval_evalf(self, prec):
         return self.as_builtin()._eval_evalf(prec)
 
-    def _latex(self, printer):
+    def _latex(self, printer, exp=None):  # (exp: the power it is raised to, sinc(x)**2)
+        body = self._latex_body(printer)
+        if exp is None:
+            return body
+        return rf"{body}^{{{exp}}}" if self.called else rf"\left({body}\right)^{{{exp}}}"
+
+    called = True  # its LaTeX is a call, f(x): a power goes after it as it stands
+
+    def _latex_body(self, printer):
         args = ", ".join(printer._print(a) for a in self.args)
         return rf"\operatorname{{{self.latex_name}}}\left({args}\right)"
 
@@ -57,7 +65,7 @@ class sigmoid(SymgradBase):
     def as_builtin(self):
         return 1 / (1 + sp.exp(-self.args[0]))
 
-    def _latex(self, printer):
+    def _latex_body(self, printer):
         return rf"\sigma\left({printer._print(self.args[0])}\right)"
 
 
@@ -165,7 +173,9 @@ class strong_product(SymgradBase):
     def as_builtin(self):
         return self.args[0] * self.args[1]
 
-    def _latex(self, printer):
+    called = False  # a * b
+
+    def _latex_body(self, printer):
         return printer._print(self.as_builtin())
 
 
@@ -192,7 +202,7 @@ class sinc_d(SymgradBase):
         x, n = (printer._print(a) for a in self.args)
         return f"sinc({x})" if self.args[1] == 0 else f"sinc_d({x}, {n})"
 
-    def _latex(self, printer):
+    def _latex_body(self, printer):
         x, n = (printer._print(a) for a in self.args)
         order = "" if self.args[1] == 0 else f"^{{({n})}}"
         return rf"\operatorname{{sinc}}{order}\left({x}\right)"

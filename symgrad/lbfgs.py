@@ -43,11 +43,14 @@ def lbfgs(loss_grad, progress: Progress, tol: float, max_iter: int, report=None,
         if found is None:
             if -slope <= 1e-8 * abs(f):
                 return mark_converged(progress, "no further reduction is possible in float64")
-            progress.reason = "the line search found no lower loss"
-            progress.edge = not_defined and _edge(loss_grad, theta, not_defined[-1] * direction,
-                                                  progress) or None
-            progress.stalled = progress.edge is not None
-            return
+            edge, lower = _edge(loss_grad, theta, f, not_defined[-1] * direction, progress) \
+                if not_defined else (None, None)
+            if lower is None:
+                progress.reason = "the line search found no lower loss"
+                progress.edge, progress.stalled = edge, edge is not None
+                return
+            pairs, found = [], (1.0, lower[1], lower[2])  # along one parameter, from afresh
+            direction = lower[0] - theta
         step_size, f_new, g_new = found
         s, y = step_size * direction, g_new - g
         if s @ y > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
@@ -81,12 +84,13 @@ def _two_loop(g, pairs) -> np.ndarray:
     return q
 
 
-def _edge(loss_grad, theta, moves, progress):
-    """(j, value) where moving parameter j alone to value, as far as the line search's
-    shortest step at which the loss was nan moved it, makes the loss nan (the edge of the
-    model's domain: D at 1e-30 in sqrt(D) with data that want D < 0); None where no
-    parameter's move does. The parameters whose move is largest beside their own size are
-    tried first, COORDINATES of them."""
+def _edge(loss_grad, theta, f, moves, progress):
+    """(edge, lower): edge (j, value) where moving parameter j alone to value, as far as the
+    line search's shortest step at which the loss was nan moved it, makes the loss nan (the
+    edge of the model's domain: D at 1e-30 in sqrt(D) with data that want D < 0), unless a
+    shorter move of it lowers the loss: lower is then (theta there, its loss and gradient),
+    for the run to go on (b of log(b*x) bound for 3.7e-44 from 6.8e-21). The parameters
+    whose move is largest beside their own size are tried first, COORDINATES of them."""
     order = np.argsort(-np.abs(moves) / np.maximum(np.abs(theta), EPS), kind="stable")
     for j in order[:COORDINATES]:
         moved = np.array(theta, dtype=np.float64)
@@ -94,7 +98,21 @@ def _edge(loss_grad, theta, moves, progress):
         if moves[j] != 0 and np.all(np.isfinite(moved)):
             progress.passes += 1
             if np.isnan(loss_grad(moved)[0]):
-                return int(j), float(moved[j])
+                lower = _lower_along(loss_grad, theta, f, j, moves[j], progress)
+                return (None, lower) if lower else ((int(j), float(moved[j])), None)
+    return None, None
+
+
+def _lower_along(loss_grad, theta, f, j, move, progress):
+    """(theta, loss, gradient) at the longest of moves of parameter j alone, halved up to
+    60 times, where the loss is finite and lower than f; None where none is."""
+    for k in range(1, 61):
+        moved = np.array(theta, dtype=np.float64)
+        moved[j] += np.ldexp(move, -k)
+        progress.passes += 1
+        f_moved, g_moved = loss_grad(moved)
+        if all_finite(f_moved, g_moved) and f_moved < f:
+            return moved, f_moved, g_moved
     return None
 
 

@@ -105,11 +105,11 @@ class Optimizer:
             if isinstance(value, bool) or not isinstance(value, (int, float, np.integer,
                                                                  np.floating)):
                 raise SymgradError(f"{name} must be a number, not {value!r}"[:120])
+            if name == "eps" and not value > 0:  # (sqrt(v) + eps is 0 where the gradient is)
+                raise SymgradError(f"eps must be a finite number above 0, got {value}: the "
+                                   f"step divides by sqrt(v) + eps, 0/0 where the gradient is 0")
             if not (np.isfinite(value) and value >= 0):
                 raise SymgradError(f"{name} must be a finite number >= 0, got {value}")
-            if name == "eps" and value == 0:  # (sqrt(v) + eps is 0 where the gradient is)
-                raise SymgradError("eps must be above 0: the step divides by sqrt(v) + eps, "
-                                   "0/0 where the gradient is 0")
             if name in DECAY_RATES and value >= 1:  # 1: nothing ever decays (Adam divides
                 raise SymgradError(f"{name} must be in [0, 1), got {value}")  # by 1 - beta1)
 

@@ -292,6 +292,7 @@ BUILTINS = (
       for name in ("asin", "acos", "atan", "asinh", "acosh", "atanh", "erf",
                    "erfc")),
     Builtin("atan2", "atan2", 2, 2),                 # atan2(y, x), the angle of (x, y)
+    Builtin("sinc", "sinc", 1, 1),                   # sin(x)/x, 1 at 0 (symgrad's sinc_d)
     # SymPy's Max and Min, built in linear time for three or more arguments
     Builtin("max", "symgrad.extrema.Max", 2, math.inf, aliases=("Max",)),
     Builtin("min", "symgrad.extrema.Min", 2, math.inf, aliases=("Min",)),

@@ -287,9 +287,11 @@ def test_a_fit_that_explains_little_of_the_data_hints_at_the_starts(tmp_path):
     model = ["--model", "A*exp(-(x-mu)^2/(2*s^2))+B", "--target", "y", "--backend", "numpy"]
     missed = cli("fit", path, *model)
     assert missed.exit_code == 0 and "R^2 is 0.0" in missed.stderr
-    assert "the starts missed its minimum: give --init near the answer" in missed.stderr
+    assert "the starts may have missed the best: give --init near the answer" in missed.stderr
     found = cli("fit", path, *model, "--init", "mu=60")
     assert found.exit_code == 0 and "explains little" not in found.stderr, found.stderr
+    constant = cli("fit", path, "--model", "b", "--target", "y", "--backend", "numpy")
+    assert constant.exit_code == 0 and "explains little" not in constant.stderr  # (R^2 0)
 
 
 def test_a_parameter_named_in_backquotes_prints_in_them(tmp_path):

@@ -591,6 +591,16 @@ def test_a_loss_without_a_minimum_is_not_called_converged():
     assert not result.converged and "no minimum" in result.reason
 
 
+def test_lbfgs_whose_line_search_meets_nan_goes_on_along_one_parameter():
+    # log(b*x) on y = -100 + log(x): b is 3.7e-44; lbfgs's line search met nan (b < 0) from
+    # b = 6.8e-21 and stopped there, blaming the domain's edge. A shorter move of b alone
+    # lowers the loss, so the run goes on from there, and reaches b
+    x = np.linspace(0.5, 3, 40)
+    fitted = symgrad.fit("(log(b*x) - y)**2", ["b"], ["x", "y"],
+                         np.column_stack([x, -100 + np.log(x)]), method="lbfgs")
+    assert fitted.converged and fitted.params[0] == pytest.approx(np.exp(-100), rel=1e-9)
+
+
 @pytest.mark.parametrize("method", ["auto", "newton"])
 def test_separable_classes_under_bce_are_no_minimum_unless_penalized(method):
     # the loss falls towards 0 as a grows: at a = 8e3 it is 1e-308, its gradient and Hessian

@@ -84,7 +84,7 @@ def test_a_step_to_a_non_finite_value_changes_nothing(opt):
 
 @pytest.mark.parametrize("make, message", [
     (lambda: SGD(lr=-1.0), "lr must be a finite number >= 0"),
-    (lambda: Adam(eps=float("nan")), "eps must be a finite number >= 0"),
+    (lambda: Adam(eps=float("nan")), "eps must be a finite number above 0, got nan"),
     (lambda: optimizer("lbfgs", 0.1), "unknown optimizer 'lbfgs'"),
     (lambda: RMSprop(alpha=-0.5), "alpha must be a finite number >= 0"),
     (lambda: Momentum(momentum=1.5), r"momentum must be in \[0, 1\), got 1.5"),
@@ -97,7 +97,9 @@ def test_a_step_to_a_non_finite_value_changes_nothing(opt):
     (lambda: Adam(lr=None), "lr must be a number, not None"),
     (lambda: SGD(lr=[0.1]), r"lr must be a number, not \[0.1\]"),
     (lambda: SGD(lr=True), "lr must be a number, not True"),
-    (lambda: Adam(eps=0), r"eps must be above 0: the step divides by sqrt\(v\) \+ eps"),
+    (lambda: Adam(eps=0), r"eps must be a finite number above 0, got 0: the step divides by "
+                          r"sqrt\(v\) \+ eps"),
+    (lambda: Adam(eps=-1e-8), "eps must be a finite number above 0, got -1e-08"),
 ])
 def test_bad_hyperparameters_are_refused(make, message):
     with pytest.raises(SymgradError, match=message):

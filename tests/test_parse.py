@@ -130,7 +130,7 @@ LANGUAGE = {  # the functions and their arities: derived from the registry, pinn
                      "sin", "cos", "tan", "asin", "acos", "atan", "sinh", "cosh", "asinh",
                      "acosh", "atanh", "erf", "erfc", "log1p", "expm1", "gamma", "lgamma",
                      "loggamma", "digamma", "sign", "floor", "ceil", "ceiling"], (1, 1)),
-    "log": (1, 2), "atan2": (2, 2), "heaviside": (1, 2), "Heaviside": (1, 2),
+    "log": (1, 2), "atan2": (2, 2), "sinc": (1, 1), "heaviside": (1, 2), "Heaviside": (1, 2),
     "mod": (2, 2), "Mod": (2, 2), "polygamma": (2, 2),
     "leaky_relu": (1, 2), "elu": (1, 2), "logsumexp": (1, math.inf),
     **dict.fromkeys(["max", "Max", "min", "Min"], (2, math.inf)),
@@ -183,3 +183,11 @@ def test_a_constants_name_in_backquotes_is_a_parameter():
     fitted = symgrad.fit("(`e`*exp(-k*t) + c - y)**2", ["e", "k", "c"], ["t", "y"], DECAY_ROWS,
                          backend="numpy")
     np.testing.assert_allclose(fitted.params, [2.5, 0.8, 0.4], rtol=1e-9)
+
+
+def test_sinc_is_in_the_language_and_fits_through_zero():
+    # sin(x)/x, 1 at 0, with finite derivatives there (symgrad's sinc_d)
+    t = np.linspace(-10, 10, 41)
+    rows = np.column_stack([t, 2 * np.sinc(0.8 * t / np.pi)])
+    fitted = symgrad.fit("(A*sinc(k*t) - y)**2", ["A", "k"], ["t", "y"], rows, [1.0, 1.0])
+    np.testing.assert_allclose(fitted.params, [2.0, 0.8], rtol=1e-9)

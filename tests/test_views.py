@@ -62,3 +62,13 @@ def test_a_wrong_argument_is_a_symgrad_error(call, message):
     with pytest.raises(SymgradError) as info:
         call(gradient)
     assert message in str(info.value)
+
+
+def test_symgrads_functions_raised_to_a_power_print_in_latex():
+    # SymPy passes the power to _latex: sigmoid(x)**2 and sinc(a*x)**2 raised a TypeError
+    a, b, x = sp.symbols("a b x")
+    gradient = symgrad.derive(b * sp.sinc(a * x) ** 2 + symgrad.sigmoid(a * x) ** 2, [a, b], [x])
+    text = render(gradient, "latex")
+    assert r"\operatorname{sinc}\left(a x\right)^{2}" in text
+    assert r"\operatorname{sinc}^{(1)}\left(a x\right)" in text
+    assert "sinc(a*x)**2" in render(gradient, "text")

@@ -108,10 +108,11 @@ def _warn_if_little_explained(metrics, result) -> None:
     """A hint where a converged fit explains little of the data (R^2 below LITTLE): the
     starts may all have missed the model's minimum (a narrow peak far from every start)."""
     r2 = ((metrics or {}).get("train") or {}).get("r2")
-    if result.converged and r2 is not None and r2 < LITTLE:
+    if result.converged and r2 is not None and abs(r2) > 1e-9 and r2 < LITTLE:  # (a
+        # constant model's R^2 is 0 by definition)
         warn(f"R^2 is {r2:.3g}: the fit explains little of the data; if the model should fit "
-             f"it well, the starts missed its minimum: give --init near the answer (a "
-             f"peak's position or a frequency, say) or more --starts")
+             f"it well and has more than one minimum (a peak, a frequency), the starts may "
+             f"have missed the best: give --init near the answer or more --starts")
 
 
 def _fitted(options, kernel, setup, split, result):
