@@ -103,6 +103,7 @@ NOT_LAYERS = {  # one-argument functions of the language that are no activation
     "Abs",  # an alias: abs is the layer
     "sign", "floor", "ceil", "ceiling", "heaviside", "Heaviside",  # derivative 0: nothing learns
     "gamma", "lgamma", "loggamma", "digamma",  # poles at 0, -1, ...: no activation in use
+    "sinc",  # a model's function (diffraction), no activation in use
 }
 
 
