@@ -55,8 +55,10 @@ def stopped(progress, reason, at, start, limit, report):
             if report:
                 report(progress)
             return moved, f_moved, g_moved, B_moved
-        if edge is None and all_finite(moved) and math.isnan(f_moved):  # (an overflow, a
-            edge = (int(j), float(moved[j]))  # huge step's, is inf: not outside the domain)
+        if edge is None and all_finite(moved) and math.isnan(f_moved) and (flat or _near_edge(
+                quantities, theta, moved)):  # (an overflow, a huge step's, is inf; a concave
+            # parameter's step is sized by its distance to the edge: 2(D - 1) in sqrt(D - 1))
+            edge = (int(j), float(moved[j]))
     if flat and edge is None:
         return mark_converged(progress, reason)
     if not flat and abs(f) <= EPS * min(abs(start), _curvature_scale(theta, B)):
@@ -65,6 +67,13 @@ def stopped(progress, reason, at, start, limit, report):
     progress.reason = PRECISION_LOST.format(share=f"{100 * min(share, 1):.3g}%")
     progress.stalled, progress.edge = True, edge
     return None
+
+
+def _near_edge(quantities, theta, moved) -> bool:
+    """Whether 1/1024 of the move to where the loss is nan is outside the domain too: the
+    parameter is at the edge (D of 1e-28 in sqrt(D), a step to -1e-14), not far inside it
+    (D of 1.9e276 from a start of 1e300, a step overshooting to -1.8e276)."""
+    return bool(math.isnan(quantities(theta + (moved - theta) / 1024)[0]))
 
 
 def _curvature_scale(theta, B) -> float:

@@ -591,6 +591,17 @@ def test_a_loss_without_a_minimum_is_not_called_converged():
     assert not result.converged and "no minimum" in result.reason
 
 
+def test_a_step_overshooting_past_the_edge_from_far_inside_is_no_edge():
+    # from D = 1e300 the run stalls at D = 1.9e276, where a step along D overshoots to
+    # -1.8e276: it was "D at its edge ... check the model and the data (a sign?)"
+    t = np.linspace(-10, 10, 41)
+    rows = np.column_stack([t, 2 * np.sinc(0.8 * t / np.pi)])
+    far = symgrad.fit("(A*sinc(k*t) + sqrt(D) - y)**2", ["A", "D", "k"], ["t", "y"], rows,
+                      [1.0, 1e300, 1.0], method="lm")
+    assert not far.converged and "at its edge" not in far.reason, far.reason
+    assert far.params[1] > 1e200
+
+
 def test_lbfgs_whose_line_search_meets_nan_goes_on_along_one_parameter():
     # log(b*x) on y = -100 + log(x): b is 3.7e-44; lbfgs's line search met nan (b < 0) from
     # b = 6.8e-21 and stopped there, blaming the domain's edge. A shorter move of b alone
